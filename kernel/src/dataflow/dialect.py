@@ -1,0 +1,604 @@
+"""The Dialect contract: how a database plugin turns query descriptions into SQL and runs them.
+
+A dialect plugin returns a ``DialectInfo`` from ``dataflow_dialects()``; its factory builds a
+``SQLDialect`` subclass for one DataFlow instance. The base class here holds what all SQL databases
+share — quoting, bound parameters, the filter compiler, DDL for a model, the generic query runners —
+so a dialect overrides only what its database does differently (placeholders, types, fast paths,
+error translation, connection handling).
+
+Values never enter SQL text: every value goes through ``SQLBuilder.bind``. Identifiers come only from
+model specs (checked as identifiers) and are quoted by ``quote``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+from dataflow.errors import DataFlowError
+from dataflow.models import FieldSpec, IndexSpec, ModelSpec
+from dataflow.query import And, Cond, Count, Delete, Expr, Insert, Not, Or, Query, Select, Update, Upsert
+from dataflow.url import DatabaseURL
+from dataflow.values import parse_datetime, to_json
+
+__all__ = [
+    "Connection",
+    "DialectInfo",
+    "DialectOptions",
+    "LoopLocal",
+    "OperatorCompiler",
+    "SQLBuilder",
+    "SQLDialect",
+]
+
+UTC = dt.timezone.utc
+T = TypeVar("T")
+
+
+class Connection(Protocol):
+    """The few driver calls the generic runners need; each dialect adapts its driver to it."""
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        """Run a statement and return its rows as tuples."""
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run a statement and return the number of rows it changed."""
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many parameter rows."""
+
+
+@attrs.frozen
+class DialectOptions:
+    """Connection settings a DataFlow instance passes to its dialect."""
+
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    echo: bool = False
+
+
+@attrs.frozen
+class DialectInfo:
+    """What a dialect plugin offers.
+
+    :param name: the dialect name (``"postgresql"``).
+    :param schemes: URL schemes it accepts (``("postgresql", "postgres")``).
+    :param factory: ``factory(url, options) -> SQLDialect``.
+    :param package: the distribution to install (``"dataflow-postgresql"``).
+    :param available: False when its driver is missing.
+    :param reason: why it is unavailable.
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    factory: Callable[[DatabaseURL, DialectOptions], SQLDialect]
+    package: str = ""
+    available: bool = True
+    reason: str = ""
+
+
+OperatorCompiler = Callable[["SQLBuilder", Cond], str]
+"""Compiles a plugin's filter operator: ``compiler(builder, cond) -> SQL fragment``."""
+
+
+class SQLBuilder:
+    """Accumulates bound parameters while SQL text is assembled."""
+
+    __slots__ = ("dialect", "params")
+
+    def __init__(self, dialect: SQLDialect) -> None:
+        self.dialect = dialect
+        self.params: list[Any] = []
+
+    def bind(self, value: Any) -> str:
+        """Bind a raw driver value; return its placeholder."""
+        self.params.append(value)
+        return self.dialect.placeholder(len(self.params))
+
+    def bind_field(self, field: FieldSpec, value: Any) -> str:
+        """Bind a canonical value of ``field`` after the dialect encodes it."""
+        return self.bind(self.dialect.encode(field, value))
+
+    def quote(self, name: str) -> str:
+        return self.dialect.quote(name)
+
+
+class LoopLocal(Generic[T]):
+    """One resource (a pool, a connection) per running event loop, dropped when its loop is gone.
+
+    Pools bound to a loop cannot be used from another: a new loop gets its own, and resources of
+    closed loops are handed to ``discard`` so the dialect can release them.
+    """
+
+    def __init__(self) -> None:
+        self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get(self) -> T | None:
+        return self._items.get(asyncio.get_running_loop())
+
+    def set(self, value: T) -> None:
+        self._items[asyncio.get_running_loop()] = value
+
+    def pop_current(self) -> T | None:
+        return self._items.pop(asyncio.get_running_loop(), None)
+
+    def pop_closed(self) -> list[T]:
+        """Remove and return the resources whose loops are closed."""
+        closed = [loop for loop in list(self._items) if loop.is_closed()]
+        return [self._items.pop(loop) for loop in closed]
+
+    def items(self) -> Iterator[tuple[asyncio.AbstractEventLoop, T]]:
+        return iter(list(self._items.items()))
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """The rule on every dialect: naive datetimes are taken as UTC; all come back aware, in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SQLDialect:
+    """Base of every SQL dialect: compiles query descriptions and runs them on a ``Connection``."""
+
+    name = "sql"
+    quote_char = '"'
+    supports_returning = True
+    max_params = 32766
+    """The most bound parameters in one statement (batches of multi-row statements are sized by it)."""
+
+    def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
+        self.url = url
+        self.options = options
+        self.operators: dict[str, OperatorCompiler] = {}
+        self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    # ---- connections: a dialect must provide these -------------------------------------------
+    def connection(self) -> Any:
+        """``async with dialect.connection() as conn``: a pooled Connection for this event loop."""
+        raise NotImplementedError
+
+    def transaction(self) -> Any:
+        """``async with dialect.transaction() as conn``: a Connection inside one transaction."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release every pool and connection this dialect holds (for every event loop)."""
+
+    def close_sync(self) -> None:
+        """Release what can be released without a running loop (pools of closed loops)."""
+
+    def translate_error(self, exc: BaseException) -> DataFlowError:
+        """A driver exception as a DF-coded error (the original is chained by the caller)."""
+        return DataFlowError("DF-503", f"The database reported an error: {type(exc).__name__}: {exc}")
+
+    async def server_version(self) -> str:
+        return ""
+
+    # ---- identifiers and values ------------------------------------------------------------
+    def quote(self, name: str) -> str:
+        q = self.quote_char
+        return f"{q}{name.replace(q, q + q)}{q}"
+
+    def placeholder(self, index: int) -> str:
+        return "?"
+
+    def encode(self, field: FieldSpec, value: Any) -> Any:
+        """A canonical value as the driver wants it (JSON as text, datetimes aware in UTC …)."""
+        if value is None:
+            return None
+        kind = field.kind
+        if kind == "json" or kind == "array":
+            return to_json(value)
+        if kind == "datetime":
+            return _utc(value)
+        return value
+
+    def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
+        """A function turning the driver's value for ``field`` into the canonical one, or None."""
+        kind = field.kind
+        if kind in ("json", "array"):
+            return _decode_json
+        if kind == "datetime":
+            return _decode_datetime
+        if kind == "date":
+            return _decode_date
+        if kind == "decimal":
+            return _decode_decimal
+        if kind == "bool":
+            return _decode_bool
+        if kind == "bytes":
+            return _decode_bytes
+        if kind == "float":
+            return _decode_float
+        return None
+
+    def column_type(self, field: FieldSpec) -> str:
+        """The column type for a field (plugins may override through ``dataflow_column_type``)."""
+        raise NotImplementedError
+
+    # ---- DDL -------------------------------------------------------------------------------
+    def id_column_sql(self, field: FieldSpec) -> str:
+        return f"{self.quote('id')} {self.column_type(field)} PRIMARY KEY"
+
+    def column_sql(self, field: FieldSpec, column_type: str | None = None) -> str:
+        if field.primary_key:
+            return self.id_column_sql(field)
+        null = "" if field.nullable else " NOT NULL"
+        return f"{self.quote(field.name)} {column_type or self.column_type(field)}{null}"
+
+    def create_table_sql(self, model: ModelSpec, column_types: Mapping[str, str] | None = None) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` and its indexes."""
+        types = column_types or {}
+        columns = ", ".join(self.column_sql(f, types.get(f.name)) for f in model.fields)
+        statements = [f"CREATE TABLE IF NOT EXISTS {self.quote(model.table)} ({columns}){self.table_suffix()}"]
+        statements += [self.create_index_sql(model, index) for index in model.indexes]
+        return statements
+
+    def table_suffix(self) -> str:
+        return ""
+
+    def create_index_sql(self, model: ModelSpec, index: IndexSpec) -> str:
+        unique = "UNIQUE " if index.unique else ""
+        cols = ", ".join(self.quote(f) for f in index.fields)
+        return f"CREATE {unique}INDEX IF NOT EXISTS {self.quote(index.name)} ON {self.quote(model.table)} ({cols})"
+
+    def add_column_sql(self, model: ModelSpec, field: FieldSpec, column_type: str | None = None) -> str:
+        """An additive column: nullable, since existing rows have no value for it."""
+        return (
+            f"ALTER TABLE {self.quote(model.table)} ADD COLUMN {self.quote(field.name)} "
+            f"{column_type or self.column_type(field)}"
+        )
+
+    async def table_columns(self, conn: Connection, table: str) -> set[str] | None:
+        """The column names of ``table``, or None when it does not exist."""
+        raise NotImplementedError
+
+    # ---- filters -----------------------------------------------------------------------------
+    def compile_where(self, b: SQLBuilder, expr: Expr | None) -> str:
+        if expr is None:
+            return ""
+        return " WHERE " + self.compile_expr(b, expr)
+
+    def compile_expr(self, b: SQLBuilder, expr: Expr) -> str:
+        if isinstance(expr, Cond):
+            return self.compile_cond(b, expr)
+        if isinstance(expr, And):
+            return "(" + " AND ".join(self.compile_expr(b, e) for e in expr.items) + ")"
+        if isinstance(expr, Or):
+            return "(" + " OR ".join(self.compile_expr(b, e) for e in expr.items) + ")"
+        if isinstance(expr, Not):
+            return "(NOT " + self.compile_expr(b, expr.item) + ")"
+        raise TypeError(f"not a filter expression: {expr!r}")
+
+    _COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+    def compile_cond(self, b: SQLBuilder, cond: Cond) -> str:
+        column = self.quote(cond.field.name)
+        op = cond.op
+        if op in self._COMPARISONS:
+            sql = f"{column} {self._COMPARISONS[op]} {b.bind_field(cond.field, cond.value)}"
+            # SQL's three-valued logic would drop NULL rows from "<> x"; users expect them kept.
+            return f"({sql} OR {column} IS NULL)" if op == "ne" and cond.field.nullable else sql
+        if op == "null":
+            return f"{column} IS NULL" if cond.value else f"{column} IS NOT NULL"
+        if op in ("in", "nin"):
+            if not cond.value:
+                return "1=0" if op == "in" else "1=1"
+            marks = ", ".join(b.bind_field(cond.field, v) for v in cond.value)
+            if op == "in":
+                return f"{column} IN ({marks})"
+            return f"({column} NOT IN ({marks}) OR {column} IS NULL)"
+        if op == "like":
+            return self.compile_like(b, column, cond.value, insensitive=False)
+        if op == "ilike":
+            return self.compile_like(b, column, cond.value, insensitive=True)
+        if op == "regex":
+            return self.compile_regex(b, column, cond.value)
+        compiler = self.operators.get("$" + op)
+        if compiler is None:
+            raise DataFlowError(
+                "DF-102",
+                f"The filter operator ${op} is not available on {self.name}.",
+                context={"field": cond.field.name, "dialect": self.name},
+            )
+        return compiler(b, cond)
+
+    def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
+        if insensitive:
+            return f"LOWER({column}) LIKE LOWER({b.bind(pattern)})"
+        return f"{column} LIKE {b.bind(pattern)}"
+
+    def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
+        return f"{column} ~ {b.bind(pattern)}"
+
+    # ---- statements --------------------------------------------------------------------------
+    def select_list(self, model: ModelSpec) -> str:
+        return ", ".join(self.quote(f.name) for f in model.fields)
+
+    def compile_select(self, q: Select) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
+        if q.order_by:
+            sql += " ORDER BY " + ", ".join(
+                f"{self.quote(name)} {'DESC' if desc else 'ASC'}" for name, desc in q.order_by
+            )
+        if q.limit is not None:
+            sql += f" LIMIT {b.bind(int(q.limit))}"
+            if q.offset:
+                sql += f" OFFSET {b.bind(int(q.offset))}"
+        elif q.offset:
+            sql += f" {self.offset_without_limit()} OFFSET {b.bind(int(q.offset))}"
+        return sql, b.params
+
+    def offset_without_limit(self) -> str:
+        return "LIMIT -1"
+
+    def compile_count(self, q: Count) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        return f"SELECT COUNT(*) FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}", b.params
+
+    def insert_head(self, model: ModelSpec, columns: Sequence[str]) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        return f"INSERT INTO {self.quote(model.table)} ({cols})"
+
+    def returning_sql(self, model: ModelSpec) -> str:
+        return f" RETURNING {self.select_list(model)}"
+
+    def row_marks(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str], row: Sequence[Any]) -> str:
+        fields = model.field_map
+        return "(" + ", ".join(b.bind_field(fields[c], v) for c, v in zip(columns, row, strict=True)) + ")"
+
+    def compile_update(self, q: Update) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        fields = q.model.field_map
+        sets = ", ".join(f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.values.items())
+        sql = f"UPDATE {self.quote(q.model.table)} SET {sets}{self.compile_where(b, q.where)}"
+        if q.returning:
+            sql += self.returning_sql(q.model)
+        return sql, b.params
+
+    def compile_delete(self, q: Delete) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        sql = f"DELETE FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
+        if q.returning:
+            sql += self.returning_sql(q.model)
+        return sql, b.params
+
+    # ---- rows ----------------------------------------------------------------------------------
+    def row_decoder(self, model: ModelSpec) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """A function turning a result tuple (all model columns, in order) into a canonical dict."""
+        key = (id(model), model.column_names)
+        decode = self._row_decoders.get(key)
+        if decode is None:
+            names = model.column_names
+            converters = [(f.name, fn) for f in model.fields if (fn := self.decoder(f)) is not None]
+
+            def decode(row: Sequence[Any]) -> dict[str, Any]:
+                record = dict(zip(names, row, strict=False))
+                for name, fn in converters:
+                    value = record[name]
+                    if value is not None:
+                        record[name] = fn(value)
+                return record
+
+            self._row_decoders[key] = decode
+        return decode
+
+    # ---- running queries -------------------------------------------------------------------
+    @asynccontextmanager
+    async def _use(self, conn: Connection | None) -> AsyncIterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            async with self.connection() as fresh:
+                yield fresh
+
+    async def run(self, query: Query, conn: Connection | None = None) -> Any:
+        """Run a query description; driver errors come out as DF-coded errors."""
+        try:
+            async with self._use(conn) as c:
+                if isinstance(query, Select):
+                    return await self.run_select(c, query)
+                if isinstance(query, Count):
+                    return await self.run_count(c, query)
+                if isinstance(query, Insert):
+                    return await self.run_insert(c, query)
+                if isinstance(query, Update):
+                    return await self.run_update(c, query)
+                if isinstance(query, Delete):
+                    return await self.run_delete(c, query)
+                if isinstance(query, Upsert):
+                    return await self.run_upsert(c, query)
+        except DataFlowError:
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+        raise TypeError(f"not a query: {query!r}")
+
+    async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:
+        sql, params = self.compile_select(q)
+        decode = self.row_decoder(q.model)
+        return [decode(row) for row in await conn.fetch(sql, params)]
+
+    async def run_count(self, conn: Connection, q: Count) -> int:
+        sql, params = self.compile_count(q)
+        rows = await conn.fetch(sql, params)
+        return int(rows[0][0])
+
+    def insert_batches(self, q: Insert | Upsert) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Slices of rows small enough for one multi-row statement."""
+        per_statement = max(1, self.max_params // max(1, len(q.columns)))
+        rows = q.rows
+        for start in range(0, len(rows), per_statement):
+            yield rows[start : start + per_statement]
+
+    def compile_insert(self, q: Insert, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        values = ", ".join(self.row_marks(b, q.model, q.columns, row) for row in rows)
+        sql = f"{self.insert_head(q.model, q.columns)} VALUES {values}"
+        if q.skip_conflicts:
+            sql += self.skip_conflicts_sql(q.model)
+        if q.returning:
+            sql += self.returning_sql(q.model)
+        return sql, b.params
+
+    def skip_conflicts_sql(self, model: ModelSpec) -> str:
+        return " ON CONFLICT DO NOTHING"
+
+    async def run_insert(self, conn: Connection, q: Insert) -> list[dict[str, Any]] | int:
+        """Inserted rows (``returning``) or the number inserted."""
+        decode = self.row_decoder(q.model)
+        records: list[dict[str, Any]] = []
+        inserted = 0
+        for rows in self.insert_batches(q):
+            sql, params = self.compile_insert(q, rows)
+            if q.returning:
+                records += [decode(r) for r in await conn.fetch(sql, params)]
+            else:
+                inserted += await conn.execute(sql, params)
+        return records if q.returning else inserted
+
+    async def run_update(self, conn: Connection, q: Update) -> list[dict[str, Any]] | int:
+        sql, params = self.compile_update(q)
+        if q.returning:
+            decode = self.row_decoder(q.model)
+            return [decode(r) for r in await conn.fetch(sql, params)]
+        return await conn.execute(sql, params)
+
+    async def run_delete(self, conn: Connection, q: Delete) -> list[dict[str, Any]] | int:
+        sql, params = self.compile_delete(q)
+        if q.returning:
+            decode = self.row_decoder(q.model)
+            return [decode(r) for r in await conn.fetch(sql, params)]
+        return await conn.execute(sql, params)
+
+    def upsert_sets(self, b: SQLBuilder, q: Upsert) -> list[str]:
+        """The ``SET`` assignments applied on conflict."""
+        fields = q.model.field_map
+        if q.update is None:
+            keep = set(q.conflict_on) | {"id", "created_at"}
+            sets = [f"{self.quote(c)} = {self.excluded(c)}" for c in q.columns if c not in keep]
+        else:
+            sets = [f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.update.items()]
+        # Nothing to change still needs an assignment so that the existing row is returned.
+        return sets or [f"{self.quote(q.conflict_on[0])} = {self.excluded(q.conflict_on[0])}"]
+
+    def excluded(self, column: str) -> str:
+        return f"excluded.{self.quote(column)}"
+
+    def compile_upsert(self, q: Upsert, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+        b = SQLBuilder(self)
+        values = ", ".join(self.row_marks(b, q.model, q.columns, row) for row in rows)
+        target = ", ".join(self.quote(c) for c in q.conflict_on)
+        sql = (f"{self.insert_head(q.model, q.columns)} VALUES {values} "
+               f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(self.upsert_sets(b, q))}")
+        if q.returning:
+            sql += self.returning_sql(q.model)
+        return sql, b.params
+
+    async def existing_keys(self, conn: Connection, q: Upsert) -> set[tuple[Any, ...]]:
+        """The conflict keys among ``q.rows`` that already exist (compared as decoded values)."""
+        fields = q.model.field_map
+        positions = [q.columns.index(c) for c in q.conflict_on]
+        decoders = [self.decoder(fields[c]) for c in q.conflict_on]
+        found: set[tuple[Any, ...]] = set()
+        per_statement = max(1, (self.max_params - 1) // len(positions))
+        for start in range(0, len(q.rows), per_statement):
+            b = SQLBuilder(self)
+            alternatives = []
+            for row in q.rows[start : start + per_statement]:
+                parts = [f"{self.quote(c)} = {b.bind_field(fields[c], row[p])}" for c, p in zip(q.conflict_on, positions)]
+                alternatives.append("(" + " AND ".join(parts) + ")")
+            cols = ", ".join(self.quote(c) for c in q.conflict_on)
+            sql = f"SELECT {cols} FROM {self.quote(q.model.table)} WHERE {' OR '.join(alternatives)}"
+            for row in await conn.fetch(sql, b.params):
+                found.add(tuple(fn(v) if fn and v is not None else v for fn, v in zip(decoders, row)))
+        return found
+
+    def conflict_key(self, q: Upsert, row: Sequence[Any]) -> tuple[Any, ...]:
+        """A row's conflict key, decoded the way ``existing_keys`` decodes stored ones."""
+        fields = q.model.field_map
+        key = []
+        for column in q.conflict_on:
+            field = fields[column]
+            value = row[q.columns.index(column)]
+            fn = self.decoder(field)
+            encoded = self.encode(field, value)
+            key.append(fn(encoded) if fn and encoded is not None else encoded)
+        return tuple(key)
+
+    async def run_upsert(self, conn: Connection, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
+        """``ON CONFLICT (…) DO UPDATE``: rows flagged ``__created__``, or ``(inserted, updated)``.
+
+        The created flag compares the conflict keys that existed before the statement, so callers
+        run this inside a transaction; a dialect with a cheaper signal (PostgreSQL's xmax) overrides.
+        """
+        existing = await self.existing_keys(conn, q)
+        decode = self.row_decoder(q.model)
+        records: list[dict[str, Any]] = []
+        for rows in self.insert_batches(q):
+            sql, params = self.compile_upsert(q, rows)
+            if q.returning:
+                records += [decode(r) for r in await conn.fetch(sql, params)]
+            else:
+                await conn.execute(sql, params)
+        if q.returning:
+            for record in records:
+                record["__created__"] = tuple(record[c] for c in q.conflict_on) not in existing
+            return records
+        keys = {self.conflict_key(q, row) for row in q.rows}
+        inserted = len(keys - existing)
+        return inserted, len(q.rows) - inserted
+
+
+def _decode_json(value: Any) -> Any:
+    if isinstance(value, str | bytes | bytearray):
+        import json
+
+        return json.loads(value)
+    return value
+
+
+def _decode_datetime(value: Any) -> Any:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if isinstance(value, dt.datetime):
+        return _utc(value)
+    return value
+
+
+def _decode_date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value
+
+
+def _decode_decimal(value: Any) -> Any:
+    return value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+
+
+def _decode_bool(value: Any) -> Any:
+    return bool(value)
+
+
+def _decode_bytes(value: Any) -> Any:
+    return value if isinstance(value, bytes) else bytes(value)
+
+
+def _decode_float(value: Any) -> Any:
+    return float(value)

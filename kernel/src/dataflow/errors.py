@@ -1,0 +1,203 @@
+"""DataFlow's error type: every error a user can meet is a DataFlowError carrying a stable DF code.
+
+The kernel raises these with a code, a message and context; the errors plugin (and any other plugin,
+through the ``dataflow_error_hints`` hook) adds causes and solutions. Rendering depends on the
+enhancement mode: FULL (rich, with causes and solutions), MINIMAL (one line with the fix) or DISABLED
+(bare code and message).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DataFlowError",
+    "ErrorHint",
+    "WorkflowExecutionError",
+    "closest",
+    "redact_url",
+]
+
+_MODES = ("FULL", "MINIMAL", "DISABLED")
+_MAX_VALUE_CHARS = 80
+
+
+@attrs.frozen
+class ErrorHint:
+    """What a plugin knows about an error code: a title, likely causes and ways to fix it.
+
+    :param code: the DF code the hint applies to (``"DF-101"``).
+    :param title: a short title (``"Missing Required Parameter"``).
+    :param causes: likely causes, most likely first.
+    :param solutions: fixes, each a sentence, optionally followed by a short code example.
+    :param docs: the anchor in ``docs/errors.md``.
+    """
+
+    code: str
+    title: str = ""
+    causes: tuple[str, ...] = ()
+    solutions: tuple[str, ...] = ()
+    docs: str = ""
+    example: str = ""
+
+
+class DataFlowError(Exception):
+    """An error with a stable ``DF-xxx`` code, context, likely causes and solutions.
+
+    :param code: the stable code, ``DF-`` and three digits.
+    :param message: what happened, in one sentence.
+    :param context: facts that help (node id, model, parameter, the closest valid name, the value).
+    :param causes: likely causes.
+    :param solutions: how to fix it.
+    """
+
+    mode: str = "FULL"
+    """Default rendering mode; a DataFlow instance sets its own on the errors it raises."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        causes: Iterable[str] = (),
+        solutions: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.context: dict[str, Any] = {k: _safe_value(v) for k, v in (context or {}).items()}
+        self.causes: list[str] = list(causes)
+        self.solutions: list[str] = list(solutions)
+        self.title = ""
+        self.docs = ""
+        self.example = ""
+        self.enhanced = False
+        self.render_mode: str | None = None
+
+    def add_hint(self, hint: ErrorHint) -> None:
+        """Fold a plugin's hint into this error (causes and solutions are appended, not duplicated)."""
+        self.title = self.title or hint.title
+        self.docs = self.docs or hint.docs
+        self.example = self.example or hint.example
+        for cause in hint.causes:
+            if cause not in self.causes:
+                self.causes.append(cause)
+        for solution in hint.solutions:
+            if solution not in self.solutions:
+                self.solutions.append(solution)
+
+    def effective_mode(self) -> str:
+        mode = self.render_mode or os.environ.get("DATAFLOW_ERROR_ENHANCER_MODE") or self.mode
+        mode = mode.upper()
+        return mode if mode in _MODES else "FULL"
+
+    def __str__(self) -> str:
+        mode = self.effective_mode()
+        head = f"{self.code}: {self.message}"
+        if mode == "DISABLED":
+            return head
+        if mode == "MINIMAL":
+            return f"{head} Fix: {self.solutions[0]}" if self.solutions else head
+        return self.render_plain()
+
+    def render_plain(self) -> str:
+        """The FULL rendering as plain text: title, message, context, causes, solutions, docs."""
+        lines = [f"{self.code}: {self.title}" if self.title else self.code, "", f"Error: {self.message}"]
+        if self.context:
+            lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in self.context.items()]
+        if self.causes:
+            lines += ["", "Causes:"] + [f"{i}. {c}" for i, c in enumerate(self.causes, 1)]
+        if self.solutions:
+            lines += ["", "Solutions:"] + [f"{i}. {s}" for i, s in enumerate(self.solutions, 1)]
+        if self.example:
+            lines += ["", "Example:", *("   " + line for line in self.example.splitlines())]
+        if self.docs:
+            lines += ["", f"Documentation: {self.docs}"]
+        return "\n".join(lines)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.code, self.message, self.context, self.causes, self.solutions))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly description, for ``--json`` output and logs."""
+        return {
+            "code": self.code,
+            "title": self.title,
+            "message": self.message,
+            "context": {k: str(v) for k, v in self.context.items()},
+            "causes": list(self.causes),
+            "solutions": list(self.solutions),
+            "docs": self.docs,
+        }
+
+
+def _rebuild(cls: type[DataFlowError], code: str, message: str, context: Any, causes: Any, sol: Any) -> Any:
+    error = cls.__new__(cls)
+    DataFlowError.__init__(error, code, message, context=context, causes=causes, solutions=sol)
+    return error
+
+
+class WorkflowExecutionError(DataFlowError):
+    """A node failed while a workflow ran (DF-802); ``node_id`` names it and ``__cause__`` is the cause."""
+
+    def __init__(self, node_id: str, node_type: str, cause: BaseException) -> None:
+        cause_code = getattr(cause, "code", None)
+        detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        if isinstance(cause, DataFlowError):
+            detail = f"{cause.code}: {cause.message}"
+        super().__init__(
+            "DF-802",
+            f"Node '{node_id}' ({node_type}) failed: {detail}",
+            context={"node_id": node_id, "node_type": node_type, "cause_code": cause_code},
+            causes=getattr(cause, "causes", ()),
+            solutions=getattr(cause, "solutions", ()),
+        )
+        self.node_id = node_id
+        self.node_type = node_type
+        self.cause_code = cause_code
+        self.__cause__ = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WorkflowExecutionError, (self.node_id, self.node_type, self.__cause__))
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate that looks most like ``name`` (for "did you mean …?"), or None."""
+    pool = list(candidates)
+    found = difflib.get_close_matches(str(name), pool, n=1, cutoff=0.6)
+    if found:
+        return found[0]
+    lowered = {c.lower(): c for c in pool}
+    return lowered.get(str(name).lower())
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` or an empty string."""
+    match = closest(name, candidates)
+    return f" Did you mean '{match}'?" if match else ""
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
+
+
+def redact_url(text: str) -> str:
+    """Hide the password of any URL inside ``text``."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+
+
+def _safe_value(value: Any) -> Any:
+    """Context values are shown to people: truncate long ones and never show a URL's password."""
+    if isinstance(value, str | bytes):
+        text = redact_url(value if isinstance(value, str) else repr(value))
+        return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+    if isinstance(value, int | float | bool | type(None)):
+        return value
+    text = redact_url(repr(value))
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"

@@ -1,0 +1,204 @@
+"""The extension contract: every hook a DataFlow plugin can implement.
+
+Hooks are synchronous (pluggy has no async hooks): where work is asynchronous, a hook returns an
+object or a coroutine and the async work happens inside it. Call hooks with keyword arguments;
+an implementation may take fewer arguments than the spec lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from dataflow.dialect import DialectInfo, OperatorCompiler, SQLDialect
+    from dataflow.errors import DataFlowError, ErrorHint
+    from dataflow.facade import DataFlow
+    from dataflow.models import FieldSpec, ModelSpec
+    from dataflow.nodes import Node, NodeContext
+    from dataflow.plugins import OptionInfo, RuntimeInfo
+
+PROJECT = "dataflow"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -------------------------------------------------------------------------------------------------
+# Instance set-up
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def dataflow_configure(db: DataFlow) -> None:
+    """A DataFlow instance was made; read your options from ``db.options``.
+
+    :param db: the new instance.
+
+    Historic: a plugin registered later on the instance is still called.
+
+    Example::
+
+        @hookimpl
+        def dataflow_configure(db):
+            db.state["audit"] = db.options.get("audit_table", "audit_log")
+    """
+
+
+@hookspec
+def dataflow_options() -> Iterable[OptionInfo]:
+    """Declare the ``DataFlow(...)`` options this plugin understands.
+
+    An option no plugin declares is a DF-401 error naming the closest known option.
+
+    Example::
+
+        @hookimpl
+        def dataflow_options():
+            return [OptionInfo("schema_cache_ttl", "Seconds before a cached table check expires.", None)]
+    """
+
+
+@hookspec
+def dataflow_db_methods(db: DataFlow) -> Mapping[str, Any]:
+    """Methods or attributes this plugin adds to a DataFlow instance (``db.discover_schema`` …).
+
+    :param db: the instance.
+
+    Two plugins offering the same name is an error naming both.
+    """
+
+
+@hookspec
+def dataflow_close(db: DataFlow) -> Coroutine[Any, Any, None] | None:
+    """The instance is closing: release what the plugin holds. May return a coroutine to await."""
+
+
+# -------------------------------------------------------------------------------------------------
+# Dialects
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def dataflow_dialects() -> Iterable[DialectInfo]:
+    """Offer database dialects, each with the URL schemes it serves and a factory.
+
+    Example::
+
+        @hookimpl
+        def dataflow_dialects():
+            return [DialectInfo("duckdb", ("duckdb",), DuckDBDialect, package="dataflow-duckdb")]
+    """
+
+
+@hookspec(firstresult=True)
+def dataflow_column_type(field: FieldSpec, dialect: SQLDialect) -> str | None:
+    """The column type for ``field`` on ``dialect``, or None to leave it to the dialect.
+
+    Stops at the first non-None result.
+    """
+
+
+@hookspec
+def dataflow_filter_operators(dialect: SQLDialect) -> Mapping[str, OperatorCompiler] | None:
+    """Extra filter operators (``{"$contains": compiler}``) this plugin compiles on ``dialect``."""
+
+
+# -------------------------------------------------------------------------------------------------
+# Models and nodes
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def dataflow_register_model(model: ModelSpec, db: DataFlow) -> ModelSpec | None:
+    """A model is being registered: return an amended spec (for example with a tenant column), or None.
+
+    Implementations are called in turn, each seeing the previous one's result.
+    """
+
+
+@hookspec
+def dataflow_generate_nodes(model: ModelSpec, db: DataFlow, register: Callable[[str, type[Node]], None]) -> None:
+    """Generate node classes for a registered model and pass each to ``register(name, cls)``.
+
+    Example::
+
+        @hookimpl
+        def dataflow_generate_nodes(model, db, register):
+            register(f"{model.name}ArchiveNode", make_archive_node(model, db))
+    """
+
+
+@hookspec
+def dataflow_node_types(register: Callable[[str, type[Node]], None]) -> None:
+    """Register node types that belong to no model (``PythonCodeNode`` …) with ``register(name, cls)``."""
+
+
+@hookspec(firstresult=True)
+def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) -> Coroutine[Any, Any, Any] | None:
+    """Run a node: return the coroutine that produces its output dict. Stops at the first result.
+
+    Wrappers (``@hookimpl(wrapper=True)``) receive the inner coroutine from ``yield`` and return a
+    coroutine wrapping it: timing, write protection, tenancy, schema caching.
+    """
+
+
+@hookspec
+def dataflow_runtimes() -> Iterable[RuntimeInfo]:
+    """Offer runtimes (``LocalRuntime`` …) by name."""
+
+
+# -------------------------------------------------------------------------------------------------
+# Schema and migrations
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def dataflow_schema_manager(db: DataFlow) -> Any:
+    """An object whose ``async ensure(models)`` makes the tables of ``models`` ready.
+
+    Stops at the first non-None result; the kernel's own (create missing tables, add missing
+    columns) is used when no plugin offers one.
+    """
+
+
+@hookspec
+def dataflow_migration_steps(plan: Any, db: DataFlow) -> Iterable[Any] | None:
+    """Extra or rewritten steps for a migration plan (return the steps to append)."""
+
+
+@hookspec
+def dataflow_assess_migration(plan: Any, db: DataFlow) -> Iterable[Any] | None:
+    """Risk findings for a migration plan before it is applied."""
+
+
+@hookspec(firstresult=True)
+def dataflow_migration_lock(db: DataFlow, scope: str) -> Any:
+    """An async context manager holding the migration lock for ``scope``. Stops at the first result."""
+
+
+# -------------------------------------------------------------------------------------------------
+# Errors and the command line
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
+    """Hints (title, causes, solutions) for ``error``.
+
+    Each provider is called in isolation: one that fails never hides the error. Hints are applied
+    in plugin-name order and the kernel's own win on a clash.
+    """
+
+
+@hookspec
+def dataflow_register_commands(app: Any) -> None:
+    """Add commands to the ``dataflow`` CLI (a cyclopts ``App``).
+
+    Example::
+
+        @hookimpl
+        def dataflow_register_commands(app):
+            app.command(my_command, name="hello")
+    """

@@ -1,0 +1,342 @@
+"""The plugin manager: finds plugins through the ``dataflow`` entry-point group, blocks before loading.
+
+Order of work: add the hookspecs → register the kernel's essential built-ins → compute the blocked
+set → ``set_blocked`` → load entry points (a plugin that fails to import is recorded as *failed*,
+one whose driver is missing as *unavailable*; neither is fatal) → ``check_pending()``.
+
+Which plugins load, strongest first: explicit ``plugins=`` / ``disable_plugins=`` arguments, then
+the environment (``DATAFLOW_LOAD_PLUGINS`` is an allow-list — empty loads none —, and
+``DATAFLOW_DISABLE_PLUGINS``), then the project file ``.dataflow/plugins.json`` in the working
+directory, then the user file (``$XDG_CONFIG_HOME/dataflow/plugins.json``).
+
+There is no module-global manager: each DataFlow instance and the CLI make their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import json
+import os
+import sys
+import types
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from dataflow import hookspecs
+from dataflow.errors import DataFlowError, did_you_mean
+
+__all__ = [
+    "ESSENTIAL",
+    "EntryPointInfo",
+    "OptionInfo",
+    "PluginManager",
+    "PluginStatus",
+    "RuntimeInfo",
+    "entry_points",
+    "project_state_file",
+    "read_state",
+    "user_state_file",
+    "write_state",
+]
+
+GROUP = "dataflow"
+BUILTIN = "builtin"
+ESSENTIAL = frozenset({BUILTIN})
+
+
+@attrs.frozen
+class OptionInfo:
+    """A ``DataFlow(...)`` option a plugin understands."""
+
+    name: str
+    help: str = ""
+    default: Any = None
+
+
+@attrs.frozen
+class RuntimeInfo:
+    """A runtime a plugin offers: ``factory(**kwargs)`` builds it."""
+
+    name: str
+    factory: Callable[..., Any]
+
+
+@attrs.frozen
+class EntryPointInfo:
+    """One entry point of the ``dataflow`` group, read without importing it."""
+
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+
+@attrs.frozen
+class PluginStatus:
+    """What ``dataflow plugins list`` shows for one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str
+    hooks: tuple[str, ...] = ()
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)
+
+
+@functools.cache
+def _cached_entry_points() -> tuple[EntryPointInfo, ...]:
+    found = {}
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        found[ep.name] = EntryPointInfo(
+            ep.name, ep.value, dist.name if dist else "", dist.version if dist else ""
+        )
+    return tuple(sorted(found.values(), key=lambda e: e.name))
+
+
+def entry_points(*, refresh: bool = False) -> tuple[EntryPointInfo, ...]:
+    """Every plugin entry point, sorted by name (cached per process; ``refresh`` re-reads)."""
+    if refresh:
+        _cached_entry_points.cache_clear()
+    return _cached_entry_points()
+
+
+def project_state_file() -> Path:
+    return Path.cwd() / ".dataflow" / "plugins.json"
+
+
+def user_state_file() -> Path:
+    base = os.environ.get("DATAFLOW_USER_DIR") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"), "dataflow"
+    )
+    return Path(base) / "plugins.json"
+
+
+def read_state(path: Path) -> dict[str, list[str]]:
+    """``{"enabled": [...], "disabled": [...]}`` from a state file (missing or unreadable: empty)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"enabled": [], "disabled": []}
+    if not isinstance(data, dict):
+        return {"enabled": [], "disabled": []}
+    return {k: [str(n) for n in data.get(k, []) if isinstance(n, str)] for k in ("enabled", "disabled")}
+
+
+def write_state(path: Path, state: dict[str, list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: sorted(set(v)) for k, v in state.items()}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def blocked_names(
+    names: Iterable[str], *, allow: Sequence[str] | None = None, disable: Sequence[str] = ()
+) -> dict[str, str]:
+    """Plugin name → why it is blocked, from arguments, environment and state files (strongest first)."""
+    names = list(names)
+    decided: dict[str, str | None] = {}  # name → reason if blocked, None if explicitly allowed
+
+    def decide(name: str, reason: str | None) -> None:
+        decided.setdefault(name, reason)
+
+    for name in disable:
+        decide(name, "disabled by disable_plugins=")
+    if allow is not None:
+        for name in names:
+            decide(name, None if name in allow else "not in plugins=")
+    for name in _split(os.environ.get("DATAFLOW_DISABLE_PLUGINS", "")):
+        decide(name, "disabled by DATAFLOW_DISABLE_PLUGINS")
+    env_allow = os.environ.get("DATAFLOW_LOAD_PLUGINS")
+    if env_allow is not None:
+        allowed = _split(env_allow)
+        for name in names:
+            decide(name, None if name in allowed else "not in DATAFLOW_LOAD_PLUGINS")
+    for path, label in ((project_state_file(), "project"), (user_state_file(), "user")):
+        state = read_state(path)
+        for name in state["enabled"]:
+            decide(name, None)
+        for name in state["disabled"]:
+            decide(name, f"disabled in the {label} file {path}")
+    return {name: reason for name, reason in decided.items() if reason is not None and name not in ESSENTIAL}
+
+
+class PluginManager:
+    """A pluggy manager for the ``dataflow`` project, with load status for every plugin.
+
+    :param autoload: load the entry-point plugins (False in tests that register their own).
+    :param plugins: an allow-list of plugin names, and/or plugin objects to register directly.
+    :param disable: plugin names never to load.
+    """
+
+    def __init__(
+        self,
+        *,
+        autoload: bool = True,
+        plugins: Iterable[Any] | None = None,
+        disable: Iterable[str] = (),
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.hook = self.pm.hook
+        self.statuses: dict[str, PluginStatus] = {}
+        extra = [p for p in plugins or () if not isinstance(p, str)]
+        allow = None if plugins is None else [p for p in plugins if isinstance(p, str)]
+        if plugins is not None and not allow and extra:
+            allow = None  # only plugin objects were given: they add to the normal set
+        from dataflow import builtin
+
+        self.pm.register(builtin, name=BUILTIN)
+        self.statuses[BUILTIN] = PluginStatus(BUILTIN, "dataflow-kernel", _kernel_version(), "essential")
+        disable = list(disable)
+        for name in disable:
+            if name in ESSENTIAL:
+                raise DataFlowError("DF-404", f"The plugin {name!r} is essential and cannot be disabled.")
+        if autoload:
+            self._load(allow, disable)
+        for obj in extra:
+            self.register(obj)
+        self.pm.check_pending()
+
+    def _load(self, allow: Sequence[str] | None, disable: Sequence[str]) -> None:
+        eps = entry_points()
+        blocked = blocked_names([e.name for e in eps], allow=allow, disable=disable)
+        for name in blocked:
+            self.pm.set_blocked(name)
+        for ep in eps:
+            if ep.name in blocked:
+                self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "disabled",
+                                                      reason=blocked[ep.name])
+                continue
+            self._load_one(ep)
+
+    def _load_one(self, ep: EntryPointInfo) -> None:
+        module_name = ep.value.partition(":")[0]
+        try:
+            obj: Any = importlib.import_module(module_name)
+            if ":" in ep.value:
+                for attr in ep.value.partition(":")[2].split("."):
+                    obj = getattr(obj, attr)
+        except ModuleNotFoundError as exc:
+            own = module_name.partition(".")[0]
+            status = "failed" if (exc.name or "").partition(".")[0] == own else "unavailable"
+            reason = f"missing module {exc.name!r}" if status == "unavailable" else f"{type(exc).__name__}: {exc}"
+            self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, status, reason=reason)
+            return
+        except Exception as exc:  # a broken plugin must never crash the host
+            self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
+                                                  reason=f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            self.pm.register(obj, name=ep.name)
+        except Exception as exc:
+            self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
+                                                  reason=f"{type(exc).__name__}: {exc}")
+            return
+        self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "active",
+                                              self.hooks_of(ep.name))
+
+    def register(self, plugin: Any, name: str | None = None) -> str:
+        """Register a plugin object (a module or an instance with ``@hookimpl`` methods)."""
+        registered = self.pm.register(plugin, name=name)
+        if registered is None:
+            raise DataFlowError("DF-404", f"The plugin {name!r} is blocked and was not registered.")
+        self.pm.check_pending()
+        self.statuses[registered] = PluginStatus(registered, _dist_of(plugin), "", "active", self.hooks_of(registered))
+        return registered
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self.statuses.pop(name, None)
+
+    def hooks_of(self, name: str) -> tuple[str, ...]:
+        plugin = self.pm.get_plugin(name)
+        callers = self.pm.get_hookcallers(plugin) if plugin is not None else None
+        return tuple(sorted(c.name for c in callers or ()))
+
+    def plugin(self, name: str) -> Any:
+        return self.pm.get_plugin(name)
+
+    def active_names(self) -> list[str]:
+        return [n for n, s in self.statuses.items() if s.status in ("active", "essential")]
+
+    def has_impls(self, hook_name: str) -> bool:
+        """True when some plugin other than the kernel's built-ins implements ``hook_name``."""
+        caller = getattr(self.hook, hook_name)
+        return any(impl.plugin_name != BUILTIN for impl in caller.get_hookimpls())
+
+    def call_chain(self, hook_name: str, value: Any, **kwargs: Any) -> Any:
+        """Call each implementation in turn, passing the previous result as the first argument."""
+        caller = getattr(self.hook, hook_name)
+        first = caller.spec.argnames[0]
+        for impl in caller.get_hookimpls():
+            args = {first: value, **kwargs}
+            result = impl.function(*[args[a] for a in impl.argnames])
+            if result is not None:
+                value = result
+        return value
+
+    def call_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call each implementation separately, in plugin-name order; failures are skipped."""
+        caller = getattr(self.hook, hook_name)
+        results = []
+        for impl in sorted(caller.get_hookimpls(), key=lambda i: (i.plugin_name != BUILTIN, i.plugin_name)):
+            try:
+                result = impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception:  # one failing provider never hides the error being reported
+                continue
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def collect(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, item) for every item of a collection hook, sorted by plugin name."""
+        caller = getattr(self.hook, hook_name)
+        out: list[tuple[str, Any]] = []
+        for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
+            result = impl.function(*[kwargs[a] for a in impl.argnames])
+            for item in result or ():
+                out.append((impl.plugin_name, item))
+        return out
+
+
+def _kernel_version() -> str:
+    try:
+        return importlib.metadata.version("dataflow-kernel")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _dist_of(plugin: Any) -> str:
+    module = plugin if isinstance(plugin, types.ModuleType) else sys.modules.get(type(plugin).__module__)
+    return getattr(module, "__name__", "") or ""
+
+
+def check_known_plugin(name: str, *, essential_ok: bool = False) -> EntryPointInfo | None:
+    """The entry point called ``name``; DF-404 for an unknown name (with a suggestion) or an essential one."""
+    if name in ESSENTIAL:
+        if essential_ok:
+            return None
+        raise DataFlowError("DF-404", f"The plugin {name!r} is essential: it cannot be disabled or enabled.")
+    eps = {e.name: e for e in entry_points()}
+    if name not in eps:
+        raise DataFlowError(
+            "DF-404",
+            f"No plugin named {name!r} is installed.{did_you_mean(name, eps)}",
+            context={"installed": ", ".join(eps)},
+            solutions=["Run `dataflow plugins list` to see the installed plugins."],
+        )
+    return eps[name]

@@ -1,0 +1,295 @@
+"""The dialect-neutral query description: what to read or write, never SQL text.
+
+Nodes build these records; a dialect turns them into SQL with bound parameters. Filters arrive in
+the MongoDB style of API.md (``{"age": {"$gt": 18}, "$or": [...]}``) and are parsed here, against
+the model, into a small tree (Cond / And / Or / Not) so that every dialect sees checked field names,
+known operators and canonical values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.models import FieldSpec, ModelSpec
+from dataflow.values import coerce
+
+__all__ = [
+    "CORE_OPERATORS",
+    "And",
+    "Cond",
+    "Count",
+    "Delete",
+    "Insert",
+    "Not",
+    "Or",
+    "Select",
+    "Update",
+    "Upsert",
+    "parse_filter",
+    "parse_order_by",
+]
+
+CORE_OPERATORS = frozenset(
+    {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$like", "$ilike", "$regex", "$exists", "$null"}
+)
+_LOGICAL = frozenset({"$or", "$and", "$not"})
+_TEXT_OPERATORS = frozenset({"$like", "$ilike", "$regex"})
+_MAX_DEPTH = 32
+
+
+@attrs.frozen
+class Cond:
+    """``field op value``; ``op`` is the operator without ``$`` (``eq``, ``in``, ``exists`` …)."""
+
+    field: FieldSpec
+    op: str
+    value: Any
+
+
+@attrs.frozen
+class And:
+    items: tuple[Expr, ...]
+
+
+@attrs.frozen
+class Or:
+    items: tuple[Expr, ...]
+
+
+@attrs.frozen
+class Not:
+    item: Expr
+
+
+Expr = Cond | And | Or | Not
+
+
+@attrs.frozen(hash=False)
+class Select:
+    """Read rows. ``order_by`` is ``((field, descending), …)``."""
+
+    model: ModelSpec
+    where: Expr | None = None
+    order_by: tuple[tuple[str, bool], ...] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+@attrs.frozen(hash=False)
+class Count:
+    model: ModelSpec
+    where: Expr | None = None
+
+
+@attrs.frozen(hash=False)
+class Insert:
+    """Insert ``rows`` (tuples in ``columns`` order, already canonical values).
+
+    ``returning``: give back the stored rows. ``skip_conflicts``: a row that violates a unique key is
+    skipped rather than failing the statement.
+    """
+
+    model: ModelSpec
+    columns: tuple[str, ...]
+    rows: Sequence[tuple[Any, ...]]
+    returning: bool = False
+    skip_conflicts: bool = False
+
+
+@attrs.frozen(hash=False)
+class Update:
+    model: ModelSpec
+    where: Expr | None
+    values: Mapping[str, Any]
+    returning: bool = False
+
+
+@attrs.frozen(hash=False)
+class Delete:
+    model: ModelSpec
+    where: Expr | None
+    returning: bool = False
+
+
+@attrs.frozen(hash=False)
+class Upsert:
+    """Insert rows; where a row conflicts on ``conflict_on``, set ``update`` instead.
+
+    ``update`` maps column → value; ``None`` means "every inserted column except the conflict ones,
+    from the row being inserted"; an empty mapping means "leave the existing row as it is".
+    Returning rows carry an extra ``__created__`` flag.
+    """
+
+    model: ModelSpec
+    columns: tuple[str, ...]
+    rows: Sequence[tuple[Any, ...]]
+    conflict_on: tuple[str, ...]
+    update: Mapping[str, Any] | None = None
+    returning: bool = True
+
+
+Query = Select | Count | Insert | Update | Delete | Upsert
+
+
+def _bad(message: str, **context: Any) -> DataFlowError:
+    return DataFlowError("DF-102", message, context=context)
+
+
+def parse_filter(
+    model: ModelSpec, raw: Any, *, extra_operators: Iterable[str] = (), node: str | None = None
+) -> Expr | None:
+    """Parse a MongoDB-style filter against ``model``; None for an empty filter; DF-102 when invalid."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise _bad(f"A filter must be a dict, got {type(raw).__name__}.", model=model.name, node=node)
+    operators = CORE_OPERATORS | frozenset(extra_operators)
+    expr = _parse_mapping(model, raw, operators, node, 0)
+    return expr
+
+
+def _parse_mapping(model: ModelSpec, raw: Mapping[str, Any], ops: frozenset[str], node: Any, depth: int) -> Expr | None:
+    if depth > _MAX_DEPTH:
+        raise _bad(f"The filter is nested more than {_MAX_DEPTH} levels deep.", model=model.name, node=node)
+    items: list[Expr] = []
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise _bad(f"Filter keys must be strings, got {key!r}.", model=model.name, node=node)
+        if key in _LOGICAL:
+            parsed = _parse_logical(model, key, value, ops, node, depth)
+            if parsed is not None:
+                items.append(parsed)
+        elif key.startswith("$"):
+            allowed = sorted(_LOGICAL | ops)
+            raise _bad(
+                f"Unknown filter operator {key!r} at the top level.{did_you_mean(key, allowed)}",
+                model=model.name,
+                node=node,
+                allowed=", ".join(allowed),
+            )
+        else:
+            field = model.field(key, node=node)
+            items.extend(_parse_field(model, field, value, ops, node, depth))
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _parse_logical(model: ModelSpec, key: str, value: Any, ops: frozenset[str], node: Any, depth: int) -> Expr | None:
+    if key == "$not":
+        if not isinstance(value, Mapping):
+            raise _bad("$not takes a filter dict.", model=model.name, node=node)
+        inner = _parse_mapping(model, value, ops, node, depth + 1)
+        return Not(inner) if inner is not None else None
+    if not isinstance(value, list | tuple) or not value:
+        raise _bad(f"{key} takes a non-empty list of filter dicts.", model=model.name, node=node)
+    parts = []
+    for part in value:
+        if not isinstance(part, Mapping):
+            raise _bad(f"{key} takes a list of filter dicts, got {part!r}.", model=model.name, node=node)
+        parsed = _parse_mapping(model, part, ops, node, depth + 1)
+        if parsed is None:
+            if key == "$or":
+                return None  # an empty alternative matches everything
+            continue
+        parts.append(parsed)
+    if not parts:
+        return None
+    return (Or if key == "$or" else And)(tuple(parts))
+
+
+def _is_operator_dict(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
+
+
+def _parse_field(
+    model: ModelSpec, field: FieldSpec, value: Any, ops: frozenset[str], node: Any, depth: int
+) -> list[Expr]:
+    if not _is_operator_dict(value):
+        if isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value):
+            raise _bad(f"Filter on '{field.name}' mixes operators and plain keys.", model=model.name, node=node)
+        if value is None:
+            return [Cond(field, "null", True)]
+        return [Cond(field, "eq", _value(field, value, node))]
+    result: list[Expr] = []
+    for op_key, operand in value.items():
+        if op_key == "$not":
+            inner = _parse_field(model, field, operand, ops, node, depth + 1)
+            result.append(Not(inner[0] if len(inner) == 1 else And(tuple(inner))))
+            continue
+        if op_key not in ops:
+            allowed = sorted(ops)
+            raise _bad(
+                f"Unknown filter operator {op_key!r} on '{field.name}'.{did_you_mean(op_key, allowed)}",
+                model=model.name,
+                node=node,
+                field=field.name,
+                allowed=", ".join(allowed),
+            )
+        result.append(_condition(model, field, op_key[1:], operand, node))
+    return result
+
+
+def _condition(model: ModelSpec, field: FieldSpec, op: str, operand: Any, node: Any) -> Cond:
+    if op in ("exists", "null"):
+        if not isinstance(operand, bool):
+            raise _bad(f"${op} takes True or False, got {operand!r}.", model=model.name, node=node, field=field.name)
+        # {"$exists": True} means IS NOT NULL; {"$null": True} means IS NULL.
+        return Cond(field, "null", operand if op == "null" else not operand)
+    if op in ("in", "nin"):
+        if not isinstance(operand, list | tuple | set | frozenset):
+            raise _bad(f"${op} takes a list, got {type(operand).__name__}.", model=model.name, node=node)
+        return Cond(field, op, tuple(_value(field, v, node) for v in operand))
+    if "$" + op in _TEXT_OPERATORS:
+        if not isinstance(operand, str):
+            raise _bad(f"${op} takes a string pattern, got {operand!r}.", model=model.name, node=node)
+        return Cond(field, op, operand)
+    if op in ("eq", "ne", "gt", "gte", "lt", "lte"):
+        if operand is None and op in ("eq", "ne"):
+            return Cond(field, "null", op == "eq")
+        return Cond(field, op, _value(field, operand, node))
+    return Cond(field, op, operand)  # a plugin's operator: its compiler checks the operand
+
+
+def _value(field: FieldSpec, value: Any, node: Any) -> Any:
+    try:
+        return coerce(field, value)
+    except DataFlowError as exc:
+        exc.context.setdefault("node", node)
+        raise
+
+
+def parse_order_by(model: ModelSpec, raw: Any, *, node: str | None = None) -> tuple[tuple[str, bool], ...]:
+    """``["-age", "name"]``, ``[{"age": -1}]``, ``"name"`` or ``{"age": -1}`` → ``((field, desc), …)``."""
+    if raw is None or raw == [] or raw == {}:
+        return ()
+    if isinstance(raw, str | Mapping):
+        raw = [raw]
+    if not isinstance(raw, list | tuple):
+        raise _bad(f"order_by must be a list, got {type(raw).__name__}.", model=model.name, node=node)
+    result: list[tuple[str, bool]] = []
+    for entry in raw:
+        if isinstance(entry, str):
+            descending = entry.startswith("-")
+            name = entry.lstrip("+-")
+            result.append((model.field(name, node=node).name, descending))
+        elif isinstance(entry, Mapping):
+            for name, direction in entry.items():
+                field = model.field(name, node=node)
+                if direction in (1, "asc", "ASC"):
+                    result.append((field.name, False))
+                elif direction in (-1, "desc", "DESC"):
+                    result.append((field.name, True))
+                else:
+                    raise _bad(
+                        f"order_by direction for '{name}' must be 1 or -1, got {direction!r}.",
+                        model=model.name,
+                        node=node,
+                    )
+        else:
+            raise _bad(f"order_by entries are strings or dicts, got {entry!r}.", model=model.name, node=node)
+    return tuple(result)

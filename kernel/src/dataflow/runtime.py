@@ -1,0 +1,151 @@
+"""The runtime contract: what a runtime receives (a built Workflow, inputs) and returns.
+
+``results, run_id = runtime.execute(workflow, parameters=...)``: ``results[node_id]`` is that node's
+output dict. Runtimes themselves come from plugins (``dataflow_runtimes``); this module holds what
+every runtime shares — how a node's parameters are assembled from its static values, templates,
+incoming connections and per-run overrides, and how a node is invoked through the plugins' wrappers.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.nodes import Node, NodeContext, node_registry
+from dataflow.plugins import PluginManager
+from dataflow.workflow import NodeEntry, Template, Workflow, get_path, set_path
+
+__all__ = ["Runtime", "default_manager", "find_runtime_object", "invoke_node", "node_parameters"]
+
+
+class Runtime(Protocol):
+    """What every runtime offers."""
+
+    def execute(self, workflow: Workflow, parameters: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+        """Run ``workflow``; return ``(results by node id, run id)``."""
+
+    async def execute_workflow_async(
+        self, workflow: Workflow, inputs: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Run ``workflow`` on the caller's event loop."""
+
+
+@functools.cache
+def default_manager() -> PluginManager:
+    """The plugin manager for things that belong to no DataFlow instance (runtimes, global nodes).
+
+    Made on first use, never at import.
+    """
+    return PluginManager()
+
+
+def _load_global_nodes(register: Any) -> None:
+    default_manager().hook.dataflow_node_types(register=register)
+
+
+node_registry.loader = _load_global_nodes
+
+
+def find_runtime_object(name: str) -> Any:
+    """``LocalRuntime`` and friends, from whichever enabled plugin offers them; DF-403 otherwise."""
+    manager = default_manager()
+    for _plugin, info in manager.collect("dataflow_runtimes"):
+        if info.name == name:
+            return info.factory
+    if name.endswith("Node"):
+        try:
+            return node_registry.resolve(name)
+        except DataFlowError:
+            pass
+    raise DataFlowError(
+        "DF-403",
+        f"No installed, enabled plugin provides {name}. Install dataflow-runtime (pip install dataflow-runtime).",
+        solutions=["pip install dataflow-runtime", "Check `dataflow plugins list`: the runtime plugin may be disabled."],
+    )
+
+
+def _render(template: Template, lookup: Any) -> Any:
+    if template.whole:
+        return lookup(*template.refs[0])
+    text = template.text
+    from dataflow.workflow import _TEMPLATE
+
+    return _TEMPLATE.sub(lambda m: str(lookup(*(m.group(1) or m.group(2)).strip().partition(".")[::2])), text)
+
+
+def node_parameters(
+    workflow: Workflow,
+    entry: NodeEntry,
+    results: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A node's parameters for this run: static values, then templates, connections, overrides."""
+    params = dict(entry.params)
+    if entry.templates:
+        params = copy.deepcopy(params)
+
+        def lookup(root: str, rest: str) -> Any:
+            if root in workflow.nodes and root != entry.node_id:
+                source = results.get(root)
+                label = f"{root}.{rest}" if rest else root
+            elif root in inputs:
+                source = inputs[root]
+                label = root
+            else:
+                raise DataFlowError(
+                    "DF-101",
+                    f"Template '${{{root}{'.' + rest if rest else ''}}}' in node {entry.node_id!r} names "
+                    f"neither a node nor a run input.{did_you_mean(root, [*workflow.nodes, *inputs])}",
+                    context={"node_id": entry.node_id, "template": root},
+                    solutions=["Pass it in execute(..., parameters={...}) or name an upstream node."],
+                )
+            try:
+                return get_path(source, rest)
+            except (KeyError, IndexError, TypeError):
+                raise DataFlowError(
+                    "DF-201",
+                    f"Template '{label}' in node {entry.node_id!r}: the value has no '{rest}'.",
+                    context={"node_id": entry.node_id, "template": label},
+                ) from None
+
+        for template in entry.templates:
+            value = _render(template, lookup)
+            holder: Any = params
+            for step in template.location[:-1]:
+                holder = holder[step]
+            holder[template.location[-1]] = value
+    for conn in entry.incoming:
+        try:
+            value = get_path(results[conn.source], conn.source_output)
+        except (KeyError, IndexError, TypeError):
+            available = list(results.get(conn.source) or {}) if isinstance(results.get(conn.source), Mapping) else []
+            raise DataFlowError(
+                "DF-201",
+                f"Connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input}: "
+                f"node {conn.source!r} has no output {conn.source_output!r}."
+                f"{did_you_mean(conn.source_output, available)}",
+                context={"source": conn.source, "output": conn.source_output, "target": conn.target,
+                         "available": ", ".join(map(str, available))},
+            ) from None
+        if "." in conn.target_input:
+            set_path(params, conn.target_input, value)
+        else:
+            params[conn.target_input] = value
+    override = inputs.get(entry.node_id)
+    if isinstance(override, Mapping):
+        params.update(override)
+    return params
+
+
+async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx: NodeContext) -> Any:
+    """Run one node, through the ``dataflow_execute_node`` wrappers of its DataFlow instance."""
+    node = cls(node_id)
+    db = cls.dataflow_instance
+    if db is not None and db._wrap_nodes:
+        coro = db.plugins.hook.dataflow_execute_node(node=node, params=params, ctx=ctx)
+    else:
+        coro = node.run(params, ctx)
+    return await coro

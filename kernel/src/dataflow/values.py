@@ -1,0 +1,181 @@
+"""Value checking and conversion: what a caller passes for a field becomes its canonical Python value.
+
+ISO-8601 strings become datetimes (``Z`` and offsets included), ints are accepted for floats and
+Decimals, and anything else of the wrong type is DF-102. Dialects then turn the canonical value into
+what their driver wants (``encode``) and back (``decode``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Callable
+from typing import Any
+
+from dataflow.errors import DataFlowError
+from dataflow.models import FieldSpec
+
+__all__ = ["coerce", "coercer", "parse_datetime", "to_json"]
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """ISO-8601 with ``Z`` or an offset; ValueError when it is not one."""
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    return dt.datetime.fromisoformat(text)
+
+
+def _wrong(field: FieldSpec, value: Any, expected: str) -> DataFlowError:
+    shown = repr(value)
+    return DataFlowError(
+        "DF-102",
+        f"Field '{field.name}' expects {expected}, got {type(value).__name__} {shown[:60]}.",
+        context={"field": field.name, "expected": expected, "value": shown},
+        solutions=[f"Pass {expected} for '{field.name}'."],
+    )
+
+
+def _str(f: FieldSpec, v: Any) -> Any:
+    if type(v) is str:
+        return v
+    raise _wrong(f, v, "a string")
+
+
+def _int(f: FieldSpec, v: Any) -> Any:
+    if type(v) is int:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return int(v)
+    raise _wrong(f, v, "an integer")
+
+
+def _float(f: FieldSpec, v: Any) -> Any:
+    if type(v) is float:
+        return v
+    if isinstance(v, int | float | decimal.Decimal) and not isinstance(v, bool):
+        return float(v)
+    raise _wrong(f, v, "a number")
+
+
+def _bool(f: FieldSpec, v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    raise _wrong(f, v, "a boolean")
+
+
+def _datetime(f: FieldSpec, v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, str):
+        try:
+            return parse_datetime(v)
+        except ValueError:
+            pass
+    raise _wrong(f, v, "a datetime or an ISO-8601 string")
+
+
+def _date(f: FieldSpec, v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v[:10]) if len(v) > 10 else dt.date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise _wrong(f, v, "a date or an ISO-8601 date string")
+
+
+def _decimal(f: FieldSpec, v: Any) -> Any:
+    if isinstance(v, decimal.Decimal):
+        if not v.is_finite():
+            raise _wrong(f, v, "a finite decimal")
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return decimal.Decimal(v)
+    if isinstance(v, float | str):
+        try:
+            result = decimal.Decimal(str(v))
+        except decimal.InvalidOperation:
+            raise _wrong(f, v, "a decimal") from None
+        if result.is_finite():
+            return result
+    raise _wrong(f, v, "a decimal")
+
+
+def _bytes(f: FieldSpec, v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, bytearray | memoryview):
+        return bytes(v)
+    raise _wrong(f, v, "bytes")
+
+
+def _json(f: FieldSpec, v: Any) -> Any:
+    try:
+        json.dumps(v, allow_nan=False)
+    except (TypeError, ValueError):
+        raise _wrong(f, v, "JSON-serialisable data (dict, list, str, number, bool, None)") from None
+    return v
+
+
+def _array(f: FieldSpec, v: Any) -> Any:
+    if not isinstance(v, list | tuple):
+        raise _wrong(f, v, f"a list of {f.element_kind}")
+    element = FieldSpec(f.name, f.element_kind or "str")
+    check = _COERCERS[element.kind]
+    return [check(element, item) for item in v]
+
+
+_COERCERS: dict[str, Callable[[FieldSpec, Any], Any]] = {
+    "str": _str,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "datetime": _datetime,
+    "date": _date,
+    "decimal": _decimal,
+    "bytes": _bytes,
+    "json": _json,
+    "array": _array,
+}
+
+ACCEPTED_TYPES: dict[str, frozenset[type]] = {
+    "str": frozenset({str}),
+    "int": frozenset({int}),
+    "float": frozenset({float}),
+    "bool": frozenset({bool}),
+    "datetime": frozenset({dt.datetime}),
+    "date": frozenset({dt.date}),
+    "decimal": frozenset({decimal.Decimal}),
+    "bytes": frozenset({bytes}),
+}
+"""Types that need no conversion, per kind: lets bulk paths check whole columns at C speed."""
+
+
+def coercer(field: FieldSpec) -> Callable[[FieldSpec, Any], Any]:
+    """The checking function for a field's kind."""
+    return _COERCERS[field.kind]
+
+
+def coerce(field: FieldSpec, value: Any) -> Any:
+    """The canonical value for ``field``: None where allowed, converted where safe, else DF-102."""
+    if value is None:
+        if field.nullable or field.generated or field.auto:
+            return None
+        raise DataFlowError(
+            "DF-102",
+            f"Field '{field.name}' cannot be None.",
+            context={"field": field.name},
+            solutions=[f"Give '{field.name}' a value, or declare it Optional[...] in the model."],
+        )
+    return _COERCERS[field.kind](field, value)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text, as stored by dialects without a native JSON parameter type."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

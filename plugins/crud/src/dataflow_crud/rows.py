@@ -1,0 +1,177 @@
+"""Checking what callers write: single rows, whole batches (column-wise, at C speed) and updates.
+
+Every write goes through here before a query is built, so a bad row is refused with its DF code
+before anything reaches the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
+from typing import Any
+
+from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.models import AUTO_FIELDS, FieldSpec, ModelSpec
+from dataflow.values import ACCEPTED_TYPES, coerce
+
+__all__ = ["check_fields", "now", "prepare_batch", "prepare_row", "prepare_update"]
+
+_NONE = type(None)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def check_fields(model: ModelSpec, keys: Any, node: str, *, what: str = "field") -> None:
+    """DF-104 for a managed timestamp, DF-102 for an unknown field."""
+    fields = model.field_map
+    for key in keys:
+        if key in AUTO_FIELDS:
+            raise DataFlowError(
+                "DF-104",
+                f"'{key}' is managed by DataFlow and cannot be set.",
+                context={"node": node, "model": model.name, "field": key},
+                solutions=[f"Remove '{key}' from the data; DataFlow sets created_at and updated_at itself."],
+            )
+        if key not in fields:
+            names = [f.name for f in model.writable_fields]
+            raise DataFlowError(
+                "DF-102",
+                f"Model '{model.name}' has no {what} {key!r}.{did_you_mean(str(key), names)}",
+                context={"node": node, "model": model.name, "field": key, "fields": ", ".join(names)},
+                solutions=[f"Use the fields of {model.name}: {', '.join(names)}."],
+            )
+
+
+def _missing(model: ModelSpec, field: FieldSpec, node: str) -> DataFlowError:
+    example = '{"id": "user-123", ...}' if field.name == "id" else f'{{"{field.name}": ...}}'
+    return DataFlowError(
+        "DF-101",
+        f"Field '{field.name}' is required for CREATE operations on {model.name}.",
+        context={"node": node, "model": model.name, "missing": field.name, "operation": "CREATE"},
+        causes=[f"The '{field.name}' field is missing from the data.",
+                "A typo in the field name.",
+                "The data does not match the model."],
+        solutions=[f"Add '{field.name}' to the data: {example}"],
+    )
+
+
+def _check_id(model: ModelSpec, row: Mapping[str, Any], node: str) -> None:
+    if "id" not in row and not model.id_is_generated:
+        raise _missing(model, model.id_field, node)
+
+
+def prepare_row(model: ModelSpec, data: Mapping[str, Any], node: str, stamp: dt.datetime) -> dict[str, Any]:
+    """A complete canonical row for INSERT: checked, defaults filled, timestamps set."""
+    if not isinstance(data, Mapping):
+        raise DataFlowError("DF-102", f"A row must be a dict, got {type(data).__name__}.",
+                            context={"node": node, "model": model.name})
+    check_fields(model, data, node)
+    _check_id(model, data, node)
+    row: dict[str, Any] = {}
+    for field in model.fields:
+        if field.auto:
+            row[field.name] = stamp
+        elif field.name in data:
+            value = data[field.name]
+            if value is None and field.generated:
+                continue
+            row[field.name] = _coerce(field, value, node, model)
+        elif field.generated:
+            continue
+        elif field.required:
+            raise _missing(model, field, node)
+        else:
+            row[field.name] = field.default_value()
+    return row
+
+
+def _coerce(field: FieldSpec, value: Any, node: str, model: ModelSpec) -> Any:
+    try:
+        return coerce(field, value)
+    except DataFlowError as exc:
+        exc.context.update({"node": node, "model": model.name})
+        raise
+
+
+def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp: dt.datetime) -> dict[str, Any]:
+    """Canonical SET values plus ``updated_at``; ``id`` cannot be changed."""
+    if not isinstance(fields, Mapping):
+        raise DataFlowError("DF-102", f"'fields' must be a dict, got {type(fields).__name__}.",
+                            context={"node": node, "model": model.name})
+    check_fields(model, fields, node)
+    if "id" in fields:
+        raise DataFlowError("DF-102", "The id of a row cannot be changed by an update.",
+                            context={"node": node, "model": model.name},
+                            solutions=["Remove 'id' from 'fields'; identify the row in 'filter' instead."])
+    values = {name: _coerce(model.field_map[name], value, node, model) for name, value in fields.items()}
+    values["updated_at"] = stamp
+    return values
+
+
+def prepare_batch(
+    model: ModelSpec, data: Any, node: str, stamp: dt.datetime
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """Many rows at once: ``(columns, rows as tuples)``, checked column by column.
+
+    Rows with the same keys (the usual case) are checked in bulk: key sets once, value types per
+    column with ``set(map(type, column))``; only a column with values of the wrong type is
+    converted value by value.
+    """
+    if not isinstance(data, list | tuple):
+        raise DataFlowError("DF-102", f"'data' must be a list of dicts, got {type(data).__name__}.",
+                            context={"node": node, "model": model.name})
+    if not data:
+        return (), []
+    first = data[0]
+    if not isinstance(first, Mapping):
+        raise DataFlowError("DF-102", f"Each row of 'data' must be a dict, got {type(first).__name__}.",
+                            context={"node": node, "model": model.name, "row": 0})
+    keys = first.keys()
+    uniform = all(type(r) is dict and r.keys() == keys for r in data) if type(first) is dict else False
+    if not uniform:
+        rows = [prepare_row(model, r, node, stamp) for r in data]
+        columns = tuple(rows[0])
+        for i, r in enumerate(rows):
+            if tuple(r) != columns:
+                rows[i] = {c: r.get(c) for c in columns}
+                if set(r) - set(columns):
+                    raise DataFlowError("DF-102", "Rows of one bulk call must set the same fields.",
+                                        context={"node": node, "model": model.name, "row": i})
+        return columns, [tuple(r.values()) for r in rows]
+    check_fields(model, keys, node)
+    _check_id(model, first, node)
+    fields = model.field_map
+    given = [f.name for f in model.fields if f.name in keys]
+    tail_fields = [f for f in model.fields if f.name not in keys and not f.generated]
+    for field in tail_fields:
+        if field.required:
+            raise _missing(model, field, node)
+    getter = itemgetter(*given)
+    tuples = list(map(getter, data)) if len(given) > 1 else [(v,) for v in map(getter, data)]
+    columns_data = list(zip(*tuples, strict=True))
+    changed = False
+    for index, name in enumerate(given):
+        field = fields[name]
+        accepted = ACCEPTED_TYPES.get(field.kind)
+        present = set(map(type, columns_data[index]))
+        if field.nullable or field.generated:
+            present.discard(_NONE)
+        if accepted is not None and present <= accepted:
+            continue
+        columns_data[index] = tuple(_coerce(field, v, node, model) for v in columns_data[index])
+        changed = True
+    if changed:
+        tuples = list(zip(*columns_data, strict=True))
+    tail = tuple(stamp if f.auto else f.default_value() for f in tail_fields)
+    if tail:
+        tuples = [t + tail for t in tuples]
+    return tuple(given) + tuple(f.name for f in tail_fields), tuples
+
+
+def key_of(columns: Sequence[str], conflict_on: Sequence[str]) -> itemgetter[Any]:
+    """A getter for the conflict key of a row tuple."""
+    positions = [columns.index(c) for c in conflict_on]
+    return itemgetter(*positions) if len(positions) > 1 else itemgetter(positions[0])

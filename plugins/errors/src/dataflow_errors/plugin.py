@@ -1,0 +1,1 @@
+"""dataflow-errors plugin (being built)."""

@@ -1,0 +1,1 @@
+"""dataflow-locks plugin (being built)."""

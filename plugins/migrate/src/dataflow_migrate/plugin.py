@@ -1,0 +1,1 @@
+"""dataflow-migrate plugin (being built)."""

@@ -1,0 +1,1 @@
+"""dataflow-mysql plugin (being built)."""

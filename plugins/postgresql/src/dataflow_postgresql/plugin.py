@@ -1,0 +1,1 @@
+"""dataflow-postgresql plugin (being built)."""

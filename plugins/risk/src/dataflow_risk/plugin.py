@@ -1,0 +1,1 @@
+"""dataflow-risk plugin (being built)."""

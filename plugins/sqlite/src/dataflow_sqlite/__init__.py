@@ -1,0 +1,5 @@
+"""dataflow-sqlite: the SQLite dialect for DataFlow, on aiosqlite."""
+
+from dataflow_sqlite.dialect import SQLiteDialect
+
+__all__ = ["SQLiteDialect"]

@@ -1,0 +1,239 @@
+"""The SQLite dialect on aiosqlite: one connection per event loop, serialised by a lock.
+
+SQLite writes one transaction at a time, so a single connection per loop (each aiosqlite connection
+owns a thread) is both the simplest and the fastest arrangement: a lock keeps a transaction's
+statements together, and reads in WAL mode never wait for the file. ``:memory:`` becomes a
+shared-cache URI so that every connection of one DataFlow instance sees the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
+from dataflow.errors import DataFlowError
+from dataflow.models import FieldSpec
+from dataflow.query import Cond
+
+__all__ = ["SQLiteDialect"]
+
+_TYPES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "INTEGER",
+    "datetime": "TEXT",
+    "date": "TEXT",
+    "decimal": "TEXT",
+    "bytes": "BLOB",
+    "json": "TEXT",
+    "array": "TEXT",
+}
+_UTC = dt.timezone.utc
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+class SQLiteConnection:
+    """The kernel's Connection protocol over one aiosqlite connection."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: aiosqlite.Connection) -> None:
+        self.raw = raw
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return list(await self.raw.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        cursor = await self.raw.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = await self.raw.executemany(sql, rows)
+        await cursor.close()
+
+
+class _LoopState:
+    """The connection of one event loop and the lock that serialises its users."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.conn: SQLiteConnection | None = None
+
+
+class SQLiteDialect(SQLDialect):
+    """SQLite: quoted identifiers, ``?`` placeholders, JSON and datetimes as text."""
+
+    name = "sqlite"
+    max_params = 32766
+
+    def __init__(self, url: Any, options: Any) -> None:
+        super().__init__(url, options)
+        self._states: LoopLocal[_LoopState] = LoopLocal()
+        if url.is_memory:
+            self.path = f"file:dataflow-memory-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            self.uri = True
+        else:
+            self.path = url.database if url.database.startswith("file:") else os.path.abspath(url.database)
+            self.uri = url.database.startswith("file:")
+        self.timeout = float(options.pool_timeout)
+        self._anchor: sqlite3.Connection | None = None
+
+    # ---- connections -------------------------------------------------------------------------
+    async def _open(self) -> SQLiteConnection:
+        if self.uri and "mode=memory" in self.path and self._anchor is None:
+            # An in-memory database lives while one connection is open: keep one for the instance.
+            self._anchor = sqlite3.connect(self.path, uri=True, check_same_thread=False)
+        try:
+            raw = aiosqlite.connect(self.path, uri=self.uri, isolation_level=None, timeout=self.timeout,
+                                    check_same_thread=False)
+            thread = getattr(raw, "_thread", None)
+            if thread is not None:
+                thread.daemon = True  # an instance nobody closed must not keep the interpreter alive
+            await raw
+        except sqlite3.Error as exc:
+            raise DataFlowError(
+                "DF-402",
+                f"Cannot open the SQLite database {self.path!r}: {exc}.",
+                context={"path": self.path},
+                solutions=["Check that the directory exists and is writable."],
+            ) from exc
+        pragmas = ["PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = %d" % int(self.timeout * 1000),
+                   "PRAGMA case_sensitive_like = ON"]
+        if not self.uri:
+            pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+        for pragma in pragmas:
+            await raw.execute(pragma)
+        await raw.create_function("regexp", 2, _regexp, deterministic=True)
+        return SQLiteConnection(raw)
+
+    def _state(self) -> _LoopState:
+        state = self._states.get()
+        if state is None:
+            for stale in self._states.pop_closed():
+                if stale.conn is not None:
+                    stale.conn.raw.stop()
+            state = _LoopState()
+            self._states.set(state)
+        return state
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[SQLiteConnection]:
+        state = self._state()
+        async with state.lock:
+            if state.conn is None:
+                state.conn = await self._open()
+            yield state.conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteConnection]:
+        async with self.connection() as conn:
+            await conn.raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.raw.execute("ROLLBACK")
+                raise
+            else:
+                await conn.raw.execute("COMMIT")
+
+    async def close(self) -> None:
+        current = self._states.pop_current()
+        if current is not None and current.conn is not None:
+            async with current.lock:
+                await current.conn.raw.close()
+                current.conn = None
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        for _loop, state in self._states.items():
+            if state.conn is not None:
+                state.conn.raw.stop()
+                state.conn = None
+        self._states.clear()
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
+
+    async def server_version(self) -> str:
+        return sqlite3.sqlite_version
+
+    # ---- types and values ------------------------------------------------------------------
+    def column_type(self, field: FieldSpec) -> str:
+        return _TYPES[field.kind]
+
+    def id_column_sql(self, field: FieldSpec) -> str:
+        return f"{self.quote('id')} {'INTEGER' if field.kind == 'int' else 'TEXT'} PRIMARY KEY"
+
+    def encode(self, field: FieldSpec, value: Any) -> Any:
+        if value is None:
+            return None
+        kind = field.kind
+        if kind == "datetime":
+            return encode_datetime(value)
+        if kind == "bool":
+            return 1 if value else 0
+        if kind == "decimal" or kind == "date":
+            return str(value) if kind == "decimal" else value.isoformat()
+        return super().encode(field, value)
+
+    def compile_cond(self, b: SQLBuilder, cond: Cond) -> str:
+        if cond.field.kind == "decimal" and cond.op in ("gt", "gte", "lt", "lte"):
+            # Decimals are stored as exact text; order them as numbers.
+            ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+            return (f"CAST({self.quote(cond.field.name)} AS REAL) {ops[cond.op]} "
+                    f"CAST({b.bind_field(cond.field, cond.value)} AS REAL)")
+        return super().compile_cond(b, cond)
+
+    def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
+        return f"{column} REGEXP {b.bind(pattern)}"
+
+    # ---- schema -----------------------------------------------------------------------------
+    async def table_columns(self, conn: Any, table: str) -> set[str] | None:
+        rows = await conn.fetch("SELECT name FROM pragma_table_info(?)", [table])
+        return {r[0] for r in rows} or None
+
+    # ---- errors ------------------------------------------------------------------------------
+    def translate_error(self, exc: BaseException) -> DataFlowError:
+        text = str(exc)
+        if isinstance(exc, sqlite3.IntegrityError):
+            if "UNIQUE" in text or "PRIMARY KEY" in text:
+                return DataFlowError("DF-704", f"A row with the same unique value already exists ({text}).",
+                                     context={"constraint": text},
+                                     solutions=["Use an UpsertNode, or conflict_resolution='skip' for bulk."])
+            if "NOT NULL" in text:
+                return DataFlowError("DF-705", f"A required column got no value ({text}).", context={"detail": text})
+            if "FOREIGN KEY" in text:
+                return DataFlowError("DF-706", f"A foreign key would be violated ({text}).", context={"detail": text})
+        if isinstance(exc, sqlite3.OperationalError):
+            if "locked" in text or "busy" in text:
+                return DataFlowError("DF-508", f"The SQLite database is locked by another writer ({text}).",
+                                     solutions=["Retry; keep write transactions short."])
+            if "no such table" in text:
+                return DataFlowError("DF-304", f"A table does not exist ({text}).",
+                                     solutions=["Enable auto_migrate, or create the table."])
+            if "unable to open" in text:
+                return DataFlowError("DF-402", f"Cannot open the SQLite database ({text}).")
+        if isinstance(exc, ValueError) and "closed" in text:
+            return DataFlowError("DF-402", f"The SQLite connection is closed ({text}).")
+        return DataFlowError("DF-503", f"SQLite reported an error: {type(exc).__name__}: {text}")
+
+
+def encode_datetime(value: dt.datetime) -> str:
+    """Fixed-width ISO-8601 in UTC, so that text order is time order."""
+    aware = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    return aware.isoformat(timespec="microseconds")
