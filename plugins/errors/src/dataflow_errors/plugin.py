@@ -1,1 +1,32 @@
-"""dataflow-errors plugin (being built)."""
+"""ErrorEnhancer plugin: hints for every DF code from the catalogue, and the ``dataflow errors`` commands.
+
+``dataflow_error_hints`` answers with the catalogue's title, causes, solutions, first example and docs
+anchor for the error's code. The kernel calls every provider in isolation, in plugin-name order with
+its own first, so hints from here never hide or override what the raise site or the kernel said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dataflow.errors import DataFlowError, ErrorHint
+from dataflow.hookspecs import hookimpl
+
+from dataflow_errors.catalogue import CATALOGUE
+
+# Built once: a hint is a frozen record, so every error of a code can share it.
+_HINTS: dict[str, ErrorHint] = {entry.code: entry.hint() for entry in CATALOGUE}
+
+
+@hookimpl
+def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
+    hint = _HINTS.get(error.code)
+    return (hint,) if hint is not None else None
+
+
+@hookimpl
+def dataflow_register_commands(app: Any) -> None:
+    from dataflow_errors.cli import errors_app
+
+    app.command(errors_app())

@@ -1,0 +1,459 @@
+"""The DF error catalogue: the one source of truth for every error code DataFlow can raise.
+
+Each entry says what happened, the likely causes (most likely first) and the fixes, each fix with a
+short code example. The plugin's hints, ``docs/errors.md``, ``dataflow errors list | show`` and the
+rich rendering are all generated from ``CATALOGUE``; nothing else lists codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+from dataflow.errors import ErrorHint
+
+__all__ = ["CATALOGUE", "CATEGORIES", "DOCS_PAGE", "CatalogueEntry", "Solution", "by_code", "lookup"]
+
+DOCS_PAGE = "docs/errors.md"
+
+CATEGORIES: dict[str, str] = {
+    "1": "Parameters",
+    "2": "Connections",
+    "3": "Migrations",
+    "4": "Configuration",
+    "5": "Runtime",
+    "6": "Models",
+    "7": "Nodes",
+    "8": "Workflows",
+}
+"""The first digit of a code names its range."""
+
+
+@attrs.frozen
+class Solution:
+    """One way to fix an error, with a short code example."""
+
+    text: str
+    example: str = ""
+
+
+@attrs.frozen
+class CatalogueEntry:
+    """Everything known about one DF code."""
+
+    code: str
+    title: str
+    summary: str
+    """What happened, in a sentence or two."""
+    causes: tuple[str, ...]
+    solutions: tuple[Solution, ...]
+
+    @property
+    def category(self) -> str:
+        return CATEGORIES[self.code[3]]
+
+    @property
+    def anchor(self) -> str:
+        return self.code.lower()
+
+    @property
+    def docs(self) -> str:
+        return f"{DOCS_PAGE}#{self.anchor}"
+
+    def hint(self) -> ErrorHint:
+        """The catalogue's knowledge as the kernel's ErrorHint (the first fix's example comes along)."""
+        return ErrorHint(
+            code=self.code,
+            title=self.title,
+            causes=self.causes,
+            solutions=tuple(s.text for s in self.solutions),
+            docs=self.docs,
+            example=next((s.example for s in self.solutions if s.example), ""),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "title": self.title,
+            "category": self.category,
+            "summary": self.summary,
+            "causes": list(self.causes),
+            "solutions": [{"text": s.text, "example": s.example} for s in self.solutions],
+            "docs": self.docs,
+        }
+
+
+def _entry(code: str, title: str, summary: str, causes: Iterable[str],
+           solutions: Iterable[tuple[str, str]]) -> CatalogueEntry:
+    return CatalogueEntry(code, title, summary, tuple(causes), tuple(Solution(t, e) for t, e in solutions))
+
+
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    # ---- 1xx parameters ------------------------------------------------------------------------
+    _entry(
+        "DF-101", "Missing required parameter",
+        "A node, template or operation needs a parameter or field that was not given.",
+        ["A required field of the model is missing from the data (an explicit `id: str` must be supplied).",
+         "A template `${name}` names neither an upstream node nor a run input.",
+         "An update or upsert node got no `fields` / `where`, or a single-row node got neither `id` "
+         "nor `filter`."],
+        [("Pass every required field; fields with a default or `Optional[...]` may be left out.",
+          'wf.add_node("UserCreateNode", "create", {"id": "u1", "name": "Alice", "email": "a@x.io"})'),
+         ("Give the run the inputs its templates use.",
+          'runtime.execute(wf.build(), parameters={"user_id": "u1"})'),
+         ("Identify the row of a single-row node.",
+          'wf.add_node("UserUpdateNode", "up", {"filter": {"id": "u1"}, "fields": {"name": "Bob"}})')],
+    ),
+    _entry(
+        "DF-102", "Invalid parameter value",
+        "A parameter has the wrong type or names something that does not exist: an unknown field, node "
+        "parameter or filter operator, a value of the wrong type, or a bad `order_by`.",
+        ["A misspelled field, parameter or operator (the message names the closest valid one).",
+         "A value of the wrong type (a string for an int field, a list where a dict is expected).",
+         "`order_by` entries that are not field names, `-field`, or `{field: 1 | -1}`."],
+        [("Use the name the message suggests.",
+          'wf.add_node("UserListNode", "ls", {"filter": {"age": {"$gte": 18}}})'),
+         ("Pass values of the field's type; ISO-8601 strings are accepted for datetimes.",
+          '{"age": 30, "joined": "2024-05-01T12:00:00Z"}'),
+         ("Write order_by as a list of field names, `-` for descending.",
+          '{"order_by": ["-age", "name"]}')],
+    ),
+    _entry(
+        "DF-104", "Auto-managed field set",
+        "The caller set `created_at` or `updated_at`, which DataFlow manages itself.",
+        ["`created_at` / `updated_at` were copied from a read result into create or update data.",
+         "An import script passes every column of a source row."],
+        [("Drop the managed fields from the data; DataFlow stamps them.",
+          'row = {k: v for k, v in row.items() if k not in ("created_at", "updated_at")}'),
+         ("Keep your own timestamp in a field of its own.",
+          "class Event:\n    id: str\n    happened_at: datetime")],
+    ),
+    _entry(
+        "DF-106", "Confirmation needed",
+        "A bulk update or delete with an empty filter would touch every row; it needs `confirmed=True`.",
+        ["The filter is empty by mistake (a template resolved to `{}`, a variable was not set).",
+         "The intent really is to change every row, but the node was not told so."],
+        [("Add a filter that selects the rows you mean.",
+          'wf.add_node("UserBulkDeleteNode", "purge", {"filter": {"active": False}})'),
+         ("Confirm that every row is meant.",
+          'wf.add_node("UserBulkDeleteNode", "purge", {"filter": {}, "confirmed": True})')],
+    ),
+    # ---- 2xx connections -----------------------------------------------------------------------
+    _entry(
+        "DF-201", "Connection mismatch",
+        "A workflow connection or template names an output the source node did not produce, or an "
+        "argument of `add_connection` is not a non-empty string.",
+        ["A misspelled output name (the message lists what the node returned).",
+         "A dotted path that walks into a value without that key (`result.filter` on a list).",
+         "The source node returns its row flat: use `id`, not `result.id`."],
+        [("Connect an output the source really returns.",
+          'wf.add_connection("create", "id", "read", "id")'),
+         ("Walk nested outputs with a dotted path.",
+          'wf.add_connection("list", "records.0.id", "read", "id")')],
+    ),
+    # ---- 3xx migrations ------------------------------------------------------------------------
+    _entry(
+        "DF-301", "Migration failed",
+        "A schema migration failed while it was applied; it was rolled back where the database allows "
+        "(PostgreSQL and SQLite roll back DDL; MySQL commits each DDL statement).",
+        ["Existing rows violate a new constraint (NOT NULL, UNIQUE, a narrower type).",
+         "Another process changed the table at the same time.",
+         "The database user lacks the privilege to alter the table."],
+        [("Fix the data first, then migrate again.",
+          'UPDATE users SET email = id || \'@example.invalid\' WHERE email IS NULL;'),
+         ("Look at the planned steps before applying them.",
+          "dataflow migrate plan --url postgresql://app@db:5432/app")],
+    ),
+    _entry(
+        "DF-302", "Migration needs confirmation",
+        "A migration was refused because its risk (dropping a column or table, narrowing a type, a "
+        "rename that may lose data) needs explicit confirmation.",
+        ["A field was removed or renamed in the model while its column still holds data.",
+         "A field's type changed to one that cannot hold every existing value."],
+        [("Review the risk report, then confirm the migration.",
+          "dataflow migrate apply --confirm"),
+         ("Keep the old field until its data is moved.",
+          "class User:\n    id: str\n    email: str\n    legacy_email: Optional[str] = None")],
+    ),
+    _entry(
+        "DF-304", "Table missing",
+        "The model's table does not exist and DataFlow was told not to create it.",
+        ["`auto_migrate=False` or `existing_schema_mode=True` on a database without the table.",
+         "The model's table name differs from the real one (`User` → `users`)."],
+        [("Let DataFlow create the table.",
+          'db = DataFlow("sqlite:///app.db", auto_migrate=True)'),
+         ("Point the model at the existing table.",
+          'class User:\n    __tablename__ = "app_users"\n    id: str')],
+    ),
+    _entry(
+        "DF-305", "Schema mismatch",
+        "The table exists but lacks columns for fields of the model, and migrations are off.",
+        ["A field was added to the model but the table was not migrated.",
+         "`existing_schema_mode=True` on a table the model does not match."],
+        [("Enable migrations so the missing columns are added.",
+          'db = DataFlow(url, auto_migrate=True, existing_schema_mode=False)'),
+         ("Make the field optional in the model, or add the column yourself.",
+          "ALTER TABLE users ADD COLUMN nickname TEXT;")],
+    ),
+    _entry(
+        "DF-307", "Migration lock timeout",
+        "The migration lock could not be acquired in time: another process is migrating the same database.",
+        ["Several application processes start together and all try to migrate.",
+         "A crashed migration left a session holding the lock."],
+        [("Retry after the other migration finishes, or migrate from one process before starting "
+          "the workers.",
+          "python -m app.migrate && gunicorn app:app -w 4  # one migrator, then the workers"),
+         ("Find the session holding the lock (PostgreSQL advisory lock) and end it if it is stale.",
+          "SELECT pid FROM pg_locks WHERE locktype = 'advisory';")],
+    ),
+    # ---- 4xx configuration ---------------------------------------------------------------------
+    _entry(
+        "DF-401", "Invalid configuration",
+        "The database URL or a `DataFlow(...)` / runtime option is invalid: an unknown option, a value of "
+        "the wrong type, or a URL that cannot be parsed.",
+        ["A misspelled option (the message names the closest known one).",
+         "An option value of the wrong type (`pool_size='10'`).",
+         "A URL without `scheme://`, or with a port that is not a number."],
+        [("Use the option name the message suggests.",
+          'db = DataFlow("sqlite:///app.db", auto_migrate=True)'),
+         ("Write the URL as scheme://user@host:port/database.",
+          'db = DataFlow("postgresql://app@localhost:5432/app")')],
+    ),
+    _entry(
+        "DF-402", "Database unreachable",
+        "DataFlow could not connect to the database, or a SQLite file could not be opened.",
+        ["The server is not running, or the host / port is wrong.",
+         "A firewall or the server's authentication rules reject the connection.",
+         "The SQLite file's directory does not exist or is not writable."],
+        [("Check that the server answers at the URL's host and port.",
+          "pg_isready -h localhost -p 5432"),
+         ("Use a directory that exists for a SQLite file.",
+          'db = DataFlow("sqlite:///data/app.db")  # mkdir -p data first')],
+    ),
+    _entry(
+        "DF-403", "Dialect or runtime not available",
+        "No installed, enabled plugin serves the URL's scheme (or offers the runtime asked for); the "
+        "message names the package.",
+        ["The dialect plugin is not installed (`dataflow-postgresql`, `dataflow-mysql`).",
+         "The plugin is installed but disabled, or its driver is missing.",
+         "A typo in the URL scheme (`postgressql://`)."],
+        [("Install the plugin for the database.",
+          "pip install dataflow-postgresql"),
+         ("Check which plugins are active.",
+          "dataflow plugins list")],
+    ),
+    _entry(
+        "DF-404", "Plugin error",
+        "A plugin could not be enabled, disabled or registered: an unknown or essential plugin, a blocked "
+        "one, or two plugins offering the same name.",
+        ["A misspelled plugin name.",
+         "Trying to disable the kernel's essential `builtin` plugin.",
+         "Two plugins both add the same `db.<method>`."],
+        [("List the installed plugins and their names.",
+          "dataflow plugins list"),
+         ("Disable one of two conflicting plugins.",
+          'db = DataFlow(url, disable_plugins=["inspector"])')],
+    ),
+    # ---- 5xx runtime ---------------------------------------------------------------------------
+    _entry(
+        "DF-501", "Runtime failure",
+        "The runtime could not run the operation: a synchronous call from inside DataFlow's own event "
+        "loop, a timeout, or a cancellation.",
+        ["`LocalRuntime().execute()` or `db.close()` called from async code running on DataFlow's loop.",
+         "The operation took longer than its timeout."],
+        [("In async code use the async runtime and methods.",
+          "results, run_id = await AsyncLocalRuntime().execute_workflow_async(wf.build())"),
+         ("Close the instance with the async method inside a loop.",
+          "await db.close_async()")],
+    ),
+    _entry(
+        "DF-503", "Database error",
+        "The database reported an error that has no more specific code (a CHECK constraint, a type the "
+        "driver cannot bind, a server-side failure).",
+        ["A constraint of the table that the model does not know about (CHECK, trigger).",
+         "A value outside what the column can hold (an integer beyond 64 bits)."],
+        [("Read the chained driver error (`exc.__cause__`) for the database's own words.",
+          "except DataFlowError as exc:\n    print(exc.__cause__)"),
+         ("Keep values within the column's range.",
+          '{"quantity": 2**31 - 1}')],
+    ),
+    _entry(
+        "DF-507", "Connection pool exhausted",
+        "Every connection of the pool was busy for longer than `pool_timeout` seconds.",
+        ["More concurrent operations than `pool_size + max_overflow`.",
+         "Long transactions (or leaked connections) hold connections."],
+        [("Give the pool more connections or more patience.",
+          'db = DataFlow(url, pool_size=20, max_overflow=10, pool_timeout=30)'),
+         ("Keep transactions short: do slow work outside `db.transaction()`.",
+          "async with db.transaction() as conn:\n    await dialect.run(query, conn)")],
+    ),
+    _entry(
+        "DF-508", "Database locked or deadlocked",
+        "The database refused the statement because another transaction holds a conflicting lock "
+        "(SQLite `database is locked`, a deadlock on PostgreSQL / MySQL).",
+        ["Another process or connection holds a long write transaction.",
+         "Two transactions update the same rows in opposite orders."],
+        [("Retry the operation; keep write transactions short.",
+          "for attempt in range(3):\n    try:\n        return runtime.execute(wf.build())\n"
+          "    except DataFlowError as exc:\n        if exc.code != 'DF-508': raise"),
+         ("Wait longer for SQLite's lock.",
+          'db = DataFlow("sqlite:///app.db", pool_timeout=30)')],
+    ),
+    # ---- 6xx models ----------------------------------------------------------------------------
+    _entry(
+        "DF-601", "Primary key missing or misnamed",
+        "The primary key is always `id` (str: the caller supplies it; int or absent: generated); the "
+        "model asks for another name or type.",
+        ["`__dataflow__ = {'primary_key': 'user_id'}`.",
+         "`id` declared with a type other than `str` or `int`."],
+        [("Name the key `id`.",
+          "class User:\n    id: str\n    name: str"),
+         ("Keep the old key as an ordinary unique field.",
+          "__dataflow__ = {\"indexes\": [{\"fields\": [\"user_id\"], \"unique\": True}]}")],
+    ),
+    _entry(
+        "DF-602", "Model already registered",
+        "A model of that name is already registered on this DataFlow instance.",
+        ["The same class is decorated twice (a module imported twice, a test re-running set-up).",
+         "Two different classes share one name."],
+        [("Give the second model its own class name.",
+          "@db.model\nclass ArchivedUser:\n    id: str"),
+         ("Use a separate instance for a separate database.",
+          'archive = DataFlow("sqlite:///archive.db", name="archive")')],
+    ),
+    _entry(
+        "DF-603", "Invalid model declaration",
+        "The model class cannot be read: it is not a class, its annotations cannot be resolved, or a "
+        "field has a type DataFlow cannot store.",
+        ["A field type outside `str int float bool datetime date Decimal bytes dict list` and "
+         "`Optional[...]`.",
+         "A forward reference in an annotation that cannot be resolved.",
+         "`@db.model` applied to something that is not a class."],
+        [("Use a supported type; store other structures as `dict` (JSON).",
+          "class Order:\n    id: str\n    items: list\n    meta: dict = {}"),
+         ("Import the names the annotations use at module level.",
+          "from datetime import datetime\nfrom typing import Optional")],
+    ),
+    _entry(
+        "DF-605", "Unknown model",
+        "No model of that name is registered on this instance.",
+        ["A misspelled model name (the message names the closest one).",
+         "The model was registered on another DataFlow instance."],
+        [("Use the registered name.", "db.get_model(\"User\")"),
+         ("List the models of the instance.", "print(db.list_models())")],
+    ),
+    # ---- 7xx nodes -----------------------------------------------------------------------------
+    _entry(
+        "DF-701", "Unknown node type",
+        "No node type of that name is registered (or not on the DataFlow instance asked for).",
+        ["The model was not declared with `@db.model` before the workflow was built.",
+         "A misspelled node name (the message names the closest one); names are `<Model><Operation>Node`.",
+         "`db_instance` names an instance that did not register the model."],
+        [("Declare the model first, then use its generated node.",
+          '@db.model\nclass User:\n    id: str\n\nwf.add_node("UserCreateNode", "create", {"id": "u1"})'),
+         ("Choose the instance explicitly.",
+          'wf.add_node("UserReadNode", "read", {"id": "u1", "db_instance": db})')],
+    ),
+    _entry(
+        "DF-703", "Record not found",
+        "The read node found no row matching its `id` or `filter`.",
+        ["The id is wrong, or the row was deleted.",
+         "The filter names a different instance's data."],
+        [("Ask for `found=False` instead of an error.",
+          'wf.add_node("UserReadNode", "read", {"id": "u1", "raise_on_not_found": False})'),
+         ("Check existence with a count first.",
+          'wf.add_node("UserCountNode", "exists", {"filter": {"id": "u1"}})')],
+    ),
+    _entry(
+        "DF-704", "Unique constraint violated",
+        "A row with the same primary key or unique value already exists.",
+        ["Creating a row whose `id` is already taken.",
+         "A unique index (such as on `email`) already holds the value."],
+        [("Upsert instead of create.",
+          'wf.add_node("UserUpsertNode", "save", {"where": {"id": "u1"}, "create": {...}, "update": {...}})'),
+         ("Skip duplicates in bulk.",
+          'wf.add_node("UserBulkCreateNode", "load", {"data": rows, "conflict_resolution": "skip"})')],
+    ),
+    _entry(
+        "DF-705", "Not-null constraint violated",
+        "A column that requires a value received none.",
+        ["The table has a NOT NULL column the model does not declare (existing_schema_mode).",
+         "A field was declared required in the database but optional in the model."],
+        [("Declare the column in the model so DataFlow fills it.",
+          "class User:\n    id: str\n    tenant: str = \"default\""),
+         ("Give the column a default in the database.",
+          "ALTER TABLE users ALTER COLUMN tenant SET DEFAULT 'default';")],
+    ),
+    _entry(
+        "DF-706", "Foreign key violated",
+        "The row refers to a row of another table that does not exist, or a referenced row is still in use.",
+        ["The parent row was not created first (or was deleted).",
+         "A typo in the referencing id."],
+        [("Create the parent before the child in the workflow.",
+          'wf.add_connection("create_org", "id", "create_user", "org_id")'),
+         ("Delete children before their parent.",
+          'wf.add_node("UserBulkDeleteNode", "rm_users", {"filter": {"org_id": "o1"}})')],
+    ),
+    _entry(
+        "DF-708", "Filter matches several rows",
+        "A single-row node (read, update, delete, upsert) was given a filter that matches more than one row.",
+        ["The filter names a field that is not unique.",
+         "Duplicate data where a unique value was expected."],
+        [("Filter on the primary key or a unique field.",
+          '{"filter": {"id": "u1"}, "fields": {"name": "Bob"}}'),
+         ("Use the bulk node to change every matching row.",
+          'wf.add_node("UserBulkUpdateNode", "up", {"filter": {"team": "a"}, "fields": {"active": False}})')],
+    ),
+    _entry(
+        "DF-709", "Code does not compile",
+        "The code of a `PythonCodeNode` / `AsyncPythonCodeNode` has a syntax error.",
+        ["A typo in the code string, or indentation that does not match.",
+         "`await` used in a PythonCodeNode (only AsyncPythonCodeNode allows it)."],
+        [("Fix the syntax; the message gives the line.",
+          'wf.add_node("PythonCodeNode", "calc", {"code": "result = x * 2", "x": 21})'),
+         ("Use AsyncPythonCodeNode for top-level await.",
+          'wf.add_node("AsyncPythonCodeNode", "fetch", {"code": "result = await get()"})')],
+    ),
+    # ---- 8xx workflows -------------------------------------------------------------------------
+    _entry(
+        "DF-801", "Workflow cannot be built",
+        "The workflow is not valid: a duplicate or malformed node id, a connection to an unknown node, a "
+        "node connected to itself, or a cycle.",
+        ["Two nodes share an id.",
+         "A connection names a node id that was never added (the message names the closest one).",
+         "Connections form a loop, or an unbuilt WorkflowBuilder was handed to a runtime."],
+        [("Give every node a unique id.",
+          'wf.add_node("UserCreateNode", "create_alice", {...})\n'
+          'wf.add_node("UserCreateNode", "create_bob", {...})'),
+         ("Build the workflow before running it.",
+          "results, run_id = LocalRuntime().execute(wf.build())")],
+    ),
+    _entry(
+        "DF-802", "Node failed",
+        "A node failed while the workflow ran; the error names the node and chains the cause (whose own "
+        "code is in `cause_code`).",
+        ["The node's own error: see `exc.__cause__` and its DF code.",
+         "An upstream node produced data the node cannot use."],
+        [("Look at the cause's code and fix that.",
+          "except WorkflowExecutionError as exc:\n    print(exc.node_id, exc.cause_code, exc.__cause__)"),
+         ("Run the failing node alone with the same parameters to reproduce it.",
+          'wf = WorkflowBuilder(); wf.add_node("UserCreateNode", "c", params)')],
+    ),
+)
+
+_BY_CODE = {entry.code: entry for entry in CATALOGUE}
+
+
+def by_code() -> dict[str, CatalogueEntry]:
+    """Every entry, by code (a fresh dict, safe to change)."""
+    return dict(_BY_CODE)
+
+
+def lookup(code: str) -> CatalogueEntry | None:
+    """The entry for ``code`` (case-insensitive, ``df101`` and ``101`` accepted), or None."""
+    text = str(code).strip().upper().replace("_", "-")
+    if text.isdigit():
+        text = f"DF-{text}"
+    elif text.startswith("DF") and not text.startswith("DF-"):
+        text = "DF-" + text[2:]
+    return _BY_CODE.get(text)
