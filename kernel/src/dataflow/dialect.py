@@ -16,15 +16,14 @@ import asyncio
 import datetime as dt
 import decimal
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.query import And, Cond, Count, Delete, Expr, Insert, Not, Or, Query, Select, Update, Upsert
+from dataflow.query import And, ColumnBatch, Cond, Constant, Count, Delete, Expr, Insert, Not, Or, Query, Select, Update, Upsert
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
@@ -162,6 +161,8 @@ class SQLDialect:
         self.options = options
         self.operators: dict[str, OperatorCompiler] = {}
         self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._select_lists: dict[tuple[int, tuple[str, ...]], str] = {}
+        self._statements: dict[tuple[Any, ...], str] = {}
 
     # ---- connections: a dialect must provide these -------------------------------------------
     def connection(self) -> Any:
@@ -226,6 +227,29 @@ class SQLDialect:
     def column_type(self, field: FieldSpec) -> str:
         """The column type for a field (plugins may override through ``dataflow_column_type``)."""
         raise NotImplementedError
+
+    def needs_encoding(self, field: FieldSpec) -> bool:
+        """False when the driver takes this kind's canonical values as they are (no per-value work)."""
+        return field.kind in ("json", "array", "datetime")
+
+    def encode_rows(self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
+        """Rows encoded for ``executemany`` / COPY, column by column, touching only columns that need it."""
+        fields = model.field_map
+        todo = [(i, fields[c]) for i, c in enumerate(columns) if self.needs_encoding(fields[c])]
+        batch = rows if isinstance(rows, ColumnBatch) else None
+        if not todo:
+            return batch.iter_rows() if batch is not None else rows
+        data: list[Any] = list(batch.column_data) if batch is not None else list(zip(*rows, strict=True))
+        for index, field in todo:
+            column = data[index]
+            if isinstance(column, Constant):
+                data[index] = Constant(None if column.value is None else self.encode(field, column.value))
+            else:
+                encode = self.encode
+                data[index] = [None if v is None else encode(field, v) for v in column]
+        if batch is not None:
+            return batch.iter_rows(data)
+        return list(zip(*data, strict=True))
 
     # ---- DDL -------------------------------------------------------------------------------
     def id_column_sql(self, field: FieldSpec) -> str:
@@ -324,9 +348,41 @@ class SQLDialect:
 
     # ---- statements --------------------------------------------------------------------------
     def select_list(self, model: ModelSpec) -> str:
-        return ", ".join(self.quote(f.name) for f in model.fields)
+        key = (id(model), model.column_names)
+        cached = self._select_lists.get(key)
+        if cached is None:
+            cached = self._select_lists[key] = ", ".join(self.quote(f.name) for f in model.fields)
+        return cached
+
+    def _cached(self, kind: str, q: Select | Count, compile: Callable[[], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+        """Reuse the SQL of a statement whose filter is one plain comparison (reads by id, counts …).
+
+        The text depends only on the statement's shape; the values are bound afresh each time. A
+        shape whose compiled form does not bind exactly the comparison's value is never cached.
+        """
+        where = q.where
+        if where is not None and not (isinstance(where, Cond) and where.op in self._COMPARISONS and where.op != "ne"):
+            return compile()
+        limit = getattr(q, "limit", None)
+        offset = getattr(q, "offset", 0)
+        key = (kind, id(q.model), q.model.column_names, where.field.name if where else None,
+               where.op if where else None, getattr(q, "order_by", ()), limit is None, bool(offset))
+        sql = self._statements.get(key)
+        extra = [] if limit is None else [int(limit)]
+        if offset:
+            extra.append(int(offset))
+        value = [self.encode(where.field, where.value)] if where is not None else []
+        if sql is not None:
+            return sql, value + extra
+        sql, params = compile()
+        if params == value + extra and len(self._statements) < 4096:
+            self._statements[key] = sql
+        return sql, params
 
     def compile_select(self, q: Select) -> tuple[str, list[Any]]:
+        return self._cached("select", q, lambda: self._compile_select(q))
+
+    def _compile_select(self, q: Select) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
         sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
         if q.order_by:
@@ -345,6 +401,9 @@ class SQLDialect:
         return "LIMIT -1"
 
     def compile_count(self, q: Count) -> tuple[str, list[Any]]:
+        return self._cached("count", q, lambda: self._compile_count(q))
+
+    def _compile_count(self, q: Count) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
         return f"SELECT COUNT(*) FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}", b.params
 
@@ -396,36 +455,33 @@ class SQLDialect:
         return decode
 
     # ---- running queries -------------------------------------------------------------------
-    @asynccontextmanager
-    async def _use(self, conn: Connection | None) -> AsyncIterator[Connection]:
-        if conn is not None:
-            yield conn
-        else:
-            async with self.connection() as fresh:
-                yield fresh
-
     async def run(self, query: Query, conn: Connection | None = None) -> Any:
         """Run a query description; driver errors come out as DF-coded errors."""
         try:
-            async with self._use(conn) as c:
-                if isinstance(query, Select):
-                    return await self.run_select(c, query)
-                if isinstance(query, Count):
-                    return await self.run_count(c, query)
-                if isinstance(query, Insert):
-                    return await self.run_insert(c, query)
-                if isinstance(query, Update):
-                    return await self.run_update(c, query)
-                if isinstance(query, Delete):
-                    return await self.run_delete(c, query)
-                if isinstance(query, Upsert):
-                    return await self.run_upsert(c, query)
+            if conn is not None:
+                return await self._dispatch(conn, query)
+            async with self.connection() as fresh:
+                return await self._dispatch(fresh, query)
         except DataFlowError:
             raise
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
             raise self.translate_error(exc) from exc
+
+    def _dispatch(self, conn: Connection, query: Query) -> Any:
+        if isinstance(query, Select):
+            return self.run_select(conn, query)
+        if isinstance(query, Count):
+            return self.run_count(conn, query)
+        if isinstance(query, Insert):
+            return self.run_insert(conn, query)
+        if isinstance(query, Update):
+            return self.run_update(conn, query)
+        if isinstance(query, Delete):
+            return self.run_delete(conn, query)
+        if isinstance(query, Upsert):
+            return self.run_upsert(conn, query)
         raise TypeError(f"not a query: {query!r}")
 
     async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ class DataFlowError(Exception):
         causes: Iterable[str] = (),
         solutions: Iterable[str] = (),
     ) -> None:
+        message = redact_url(str(message))  # a URL's password never reaches str(), repr() or logs
         super().__init__(message)
         self.code = code
         self.message = message
@@ -121,6 +122,9 @@ class DataFlowError(Exception):
         if self.docs:
             lines += ["", f"Documentation: {self.docs}"]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.code, self.message, self.context, self.causes, self.solutions))

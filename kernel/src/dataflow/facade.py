@@ -166,7 +166,10 @@ class DataFlow:
         self.name = name or f"dataflow-{next(_instance_numbers)}"
         self.plugins = PluginManager(autoload=autoload, plugins=plugins, disable=disable_plugins)
         self.options = self._check_options(options)
-        self.url: DatabaseURL = parse_url(database_url)
+        try:
+            self.url: DatabaseURL = parse_url(database_url)
+        except DataFlowError as exc:
+            raise self.enhance(exc) from None
         self.models: dict[str, ModelSpec] = {}
         self._nodes: dict[str, type[Node]] = {}
         self.state: dict[str, Any] = {}
@@ -289,14 +292,9 @@ class DataFlow:
     def enhance(self, error: DataFlowError) -> DataFlowError:
         """Fold the plugins' hints into ``error`` (once) and set its rendering mode."""
         error.render_mode = getattr(self, "error_mode", None)
-        if error.enhanced or error.render_mode == "DISABLED":
+        if error.render_mode == "DISABLED":
             return error
-        error.enhanced = True
-        for _plugin, hints in self.plugins.call_isolated("dataflow_error_hints", error=error):
-            for hint in hints:
-                if getattr(hint, "code", None) == error.code:
-                    error.add_hint(hint)
-        return error
+        return self.plugins.apply_error_hints(error)
 
     # ---- models ------------------------------------------------------------------------------
     def model(self, cls: type | None = None, **kwargs: Any) -> Any:

@@ -75,7 +75,10 @@ class Node:
         """DF-102 for a parameter this node does not take (with the closest valid name)."""
         if cls.open_parameters:
             return
-        known = set(cls.parameters) | set(COMMON_PARAMS)
+        known = cls.__dict__.get("_known_parameters")
+        if known is None:
+            known = frozenset(cls.parameters) | frozenset(COMMON_PARAMS)
+            cls._known_parameters = known  # type: ignore[attr-defined]
         for name in names:
             if name not in known:
                 raise DataFlowError(

@@ -302,6 +302,21 @@ class PluginManager:
                 results.append((impl.plugin_name, result))
         return results
 
+    def apply_error_hints(self, error: DataFlowError) -> DataFlowError:
+        """Fold every ``dataflow_error_hints`` provider's hints for ``error.code`` into it (once).
+
+        Providers run in isolation (``call_isolated``): the kernel's first, then by plugin name, so on
+        a clash of titles the first provider wins and a failing provider is skipped.
+        """
+        if error.enhanced:
+            return error
+        error.enhanced = True
+        for _plugin, hints in self.call_isolated("dataflow_error_hints", error=error):
+            for hint in hints:
+                if getattr(hint, "code", None) == error.code:
+                    error.add_hint(hint)
+        return error
+
     def collect(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """(plugin name, item) for every item of a collection hook, sorted by plugin name."""
         caller = getattr(self.hook, hook_name)

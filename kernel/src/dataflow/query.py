@@ -8,7 +8,7 @@ known operators and canonical values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -20,7 +20,9 @@ from dataflow.values import coerce
 __all__ = [
     "CORE_OPERATORS",
     "And",
+    "ColumnBatch",
     "Cond",
+    "Constant",
     "Count",
     "Delete",
     "Insert",
@@ -135,6 +137,50 @@ class Upsert:
 Query = Select | Count | Insert | Update | Delete | Upsert
 
 
+class Constant:
+    """A column whose every value is the same object (a batch's timestamps, a default)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class ColumnBatch(Sequence[tuple[Any, ...]]):
+    """Rows kept column by column, so bulk paths check, encode and transpose at C speed.
+
+    Reads as a sequence of row tuples (made once, on first use); ``column_data`` gives the columns,
+    where a ``Constant`` stands for a column of one repeated value.
+    """
+
+    def __init__(self, column_data: list[Sequence[Any] | Constant], length: int) -> None:
+        self.column_data = column_data
+        self.length = length
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    def iter_rows(self, column_data: list[Sequence[Any] | Constant] | None = None) -> Iterator[tuple[Any, ...]]:
+        """Row tuples from ``column_data`` (default: this batch's own columns)."""
+        import itertools
+
+        columns = column_data if column_data is not None else self.column_data
+        return zip(*[itertools.repeat(c.value, self.length) if isinstance(c, Constant) else c for c in columns])
+
+    @property
+    def rows(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = list(self.iter_rows())
+        return self._rows
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.rows[index]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+
 def _bad(message: str, **context: Any) -> DataFlowError:
     return DataFlowError("DF-102", message, context=context)
 
@@ -147,9 +193,14 @@ def parse_filter(
         return None
     if not isinstance(raw, Mapping):
         raise _bad(f"A filter must be a dict, got {type(raw).__name__}.", model=model.name, node=node)
+    if len(raw) == 1:
+        # The common case, {"id": value}: one plain equality, no operator dict to walk.
+        ((key, value),) = raw.items()
+        if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
+            field = model.field(key, node=node)
+            return Cond(field, "eq", _value(field, value, node))
     operators = CORE_OPERATORS | frozenset(extra_operators)
-    expr = _parse_mapping(model, raw, operators, node, 0)
-    return expr
+    return _parse_mapping(model, raw, operators, node, 0)
 
 
 def _parse_mapping(model: ModelSpec, raw: Mapping[str, Any], ops: frozenset[str], node: Any, depth: int) -> Expr | None:

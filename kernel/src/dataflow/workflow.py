@@ -148,6 +148,17 @@ class WorkflowBuilder:
 
     def build(self) -> Workflow:
         """Check node types, connections, templates and cycles; return the frozen workflow."""
+        try:
+            return self._build()
+        except DataFlowError as exc:
+            # No DataFlow instance owns a workflow: hints come from the process-wide plugin set.
+            if exc.effective_mode() != "DISABLED":
+                from dataflow.runtime import default_manager
+
+                default_manager().apply_error_hints(exc)
+            raise
+
+    def _build(self) -> Workflow:
         ids = list(self._nodes)
         incoming: dict[str, list[Connection]] = {i: [] for i in ids}
         deps: dict[str, set[str]] = {i: set() for i in ids}

@@ -13,6 +13,7 @@ from typing import Any
 
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.models import AUTO_FIELDS, FieldSpec, ModelSpec
+from dataflow.query import ColumnBatch, Constant
 from dataflow.values import ACCEPTED_TYPES, coerce
 
 __all__ = ["check_fields", "now", "prepare_batch", "prepare_row", "prepare_update"]
@@ -113,12 +114,13 @@ def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp
 
 def prepare_batch(
     model: ModelSpec, data: Any, node: str, stamp: dt.datetime
-) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """Many rows at once: ``(columns, rows as tuples)``, checked column by column.
+) -> tuple[tuple[str, ...], ColumnBatch | list[tuple[Any, ...]]]:
+    """Many rows at once: ``(columns, rows)``, checked column by column.
 
-    Rows with the same keys (the usual case) are checked in bulk: key sets once, value types per
-    column with ``set(map(type, column))``; only a column with values of the wrong type is
-    converted value by value.
+    Rows with the same keys (the usual case) are checked in bulk at C speed: every row a dict of the
+    first row's length whose keys all exist (``itemgetter`` per column), value types per column with
+    ``set(map(type, column))``; only a column holding values of the wrong type is converted value by
+    value. Managed timestamps and defaults become constant columns.
     """
     if not isinstance(data, list | tuple):
         raise DataFlowError("DF-102", f"'data' must be a list of dicts, got {type(data).__name__}.",
@@ -129,46 +131,50 @@ def prepare_batch(
     if not isinstance(first, Mapping):
         raise DataFlowError("DF-102", f"Each row of 'data' must be a dict, got {type(first).__name__}.",
                             context={"node": node, "model": model.name, "row": 0})
-    keys = first.keys()
-    uniform = all(type(r) is dict and r.keys() == keys for r in data) if type(first) is dict else False
+    keys = list(first)
+    uniform = set(map(type, data)) == {dict} and set(map(len, data)) == {len(keys)}
+    if uniform:
+        check_fields(model, keys, node)
+        _check_id(model, first, node)
+        try:
+            column_data: list[Any] = [list(map(itemgetter(name), data)) for name in keys]
+        except KeyError:
+            uniform = False  # same length, other keys: take the row-by-row path for its precise error
     if not uniform:
-        rows = [prepare_row(model, r, node, stamp) for r in data]
-        columns = tuple(rows[0])
-        for i, r in enumerate(rows):
-            if tuple(r) != columns:
-                rows[i] = {c: r.get(c) for c in columns}
-                if set(r) - set(columns):
-                    raise DataFlowError("DF-102", "Rows of one bulk call must set the same fields.",
-                                        context={"node": node, "model": model.name, "row": i})
-        return columns, [tuple(r.values()) for r in rows]
-    check_fields(model, keys, node)
-    _check_id(model, first, node)
+        return _prepare_rows(model, data, node, stamp)
     fields = model.field_map
-    given = [f.name for f in model.fields if f.name in keys]
-    tail_fields = [f for f in model.fields if f.name not in keys and not f.generated]
-    for field in tail_fields:
-        if field.required:
-            raise _missing(model, field, node)
-    getter = itemgetter(*given)
-    tuples = list(map(getter, data)) if len(given) > 1 else [(v,) for v in map(getter, data)]
-    columns_data = list(zip(*tuples, strict=True))
-    changed = False
-    for index, name in enumerate(given):
+    for index, name in enumerate(keys):
         field = fields[name]
         accepted = ACCEPTED_TYPES.get(field.kind)
-        present = set(map(type, columns_data[index]))
+        present = set(map(type, column_data[index]))
         if field.nullable or field.generated:
             present.discard(_NONE)
         if accepted is not None and present <= accepted:
             continue
-        columns_data[index] = tuple(_coerce(field, v, node, model) for v in columns_data[index])
-        changed = True
-    if changed:
-        tuples = list(zip(*columns_data, strict=True))
-    tail = tuple(stamp if f.auto else f.default_value() for f in tail_fields)
-    if tail:
-        tuples = [t + tail for t in tuples]
-    return tuple(given) + tuple(f.name for f in tail_fields), tuples
+        column_data[index] = [_coerce(field, v, node, model) for v in column_data[index]]
+    columns = list(keys)
+    for field in model.fields:
+        if field.name in fields and field.name not in first and not field.generated:
+            if field.required:
+                raise _missing(model, field, node)
+            columns.append(field.name)
+            column_data.append(Constant(stamp if field.auto else field.default_value()))
+    return tuple(columns), ColumnBatch(column_data, len(data))
+
+
+def _prepare_rows(
+    model: ModelSpec, data: Sequence[Any], node: str, stamp: dt.datetime
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The row-by-row path, for batches whose rows set different fields."""
+    rows = [prepare_row(model, r, node, stamp) for r in data]
+    columns = tuple(rows[0])
+    for index, row in enumerate(rows):
+        if tuple(row) != columns:
+            if set(row) - set(columns):
+                raise DataFlowError("DF-102", "Rows of one bulk call must set the same fields.",
+                                    context={"node": node, "model": model.name, "row": index})
+            rows[index] = {c: row.get(c) for c in columns}
+    return columns, [tuple(r.values()) for r in rows]
 
 
 def key_of(columns: Sequence[str], conflict_on: Sequence[str]) -> itemgetter[Any]:

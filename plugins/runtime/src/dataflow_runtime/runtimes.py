@@ -9,6 +9,7 @@ as ``WorkflowExecutionError`` (DF-802) naming the node, with the cause chained.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,10 @@ from dataflow.runtime import invoke_node, node_parameters
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = ["AsyncLocalRuntime", "LocalRuntime", "run_workflow"]
+
+_RUN_PREFIX = uuid.uuid4().hex[:12]
+_run_numbers = itertools.count(1)
+"""Run ids: unique per process prefix plus a counter (cheaper than a uuid per run)."""
 
 _RUNTIME_OPTIONS = frozenset({"debug", "persistent_mode", "max_concurrency", "enable_monitoring",
                               "enable_async", "connection_validation", "conditional_execution"})
@@ -53,7 +58,7 @@ async def _run_node(workflow: Workflow, node_id: str, results: dict[str, Any], i
         error = WorkflowExecutionError(node_id, entry.type_name, exc)
         db = entry.cls.dataflow_instance
         if db is not None:
-            error.render_mode = db.error_mode
+            db.enhance(error)  # the catalogue's DF-802 hints, rendered in the instance's mode
         raise error from exc
     if not isinstance(output, Mapping):
         output = {"result": output}
@@ -64,7 +69,7 @@ async def run_workflow(workflow: Any, inputs: Any = None) -> tuple[dict[str, Any
     """Run every node of ``workflow``; return ``(results by node id, run id)``."""
     built = _as_workflow(workflow)
     given = _as_inputs(inputs)
-    run_id = uuid.uuid4().hex
+    run_id = f"{_RUN_PREFIX}-{next(_run_numbers)}"
     results: dict[str, Any] = {}
     for generation in built.generations:
         if len(generation) == 1:

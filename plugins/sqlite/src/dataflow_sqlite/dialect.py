@@ -22,7 +22,7 @@ import aiosqlite
 from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec
-from dataflow.query import Cond
+from dataflow.query import Cond, Insert
 
 __all__ = ["SQLiteDialect"]
 
@@ -73,6 +73,33 @@ class _LoopState:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.conn: SQLiteConnection | None = None
+
+
+class _Borrow:
+    """``async with dialect.connection()``: the loop's connection, held under its lock.
+
+    A plain class rather than a generator-based context manager: this sits on every query's path.
+    """
+
+    __slots__ = ("dialect", "state")
+
+    def __init__(self, dialect: SQLiteDialect, state: _LoopState) -> None:
+        self.dialect = dialect
+        self.state = state
+
+    async def __aenter__(self) -> SQLiteConnection:
+        state = self.state
+        await state.lock.acquire()
+        try:
+            if state.conn is None:
+                state.conn = await self.dialect._open()
+        except BaseException:
+            state.lock.release()
+            raise
+        return state.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.state.lock.release()
 
 
 class SQLiteDialect(SQLDialect):
@@ -131,13 +158,8 @@ class SQLiteDialect(SQLDialect):
             self._states.set(state)
         return state
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[SQLiteConnection]:
-        state = self._state()
-        async with state.lock:
-            if state.conn is None:
-                state.conn = await self._open()
-            yield state.conn
+    def connection(self) -> _Borrow:
+        return _Borrow(self, self._state())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteConnection]:
@@ -201,6 +223,22 @@ class SQLiteDialect(SQLDialect):
 
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         return f"{column} REGEXP {b.bind(pattern)}"
+
+    def needs_encoding(self, field: FieldSpec) -> bool:
+        return field.kind in ("json", "array", "datetime", "date", "decimal")
+
+    async def run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
+        """Rows without RETURNING go through one ``executemany`` (SQLite's fastest path)."""
+        if q.returning or len(q.rows) < 2:
+            return await super().run_insert(conn, q)
+        conflict = " OR IGNORE" if q.skip_conflicts else ""
+        marks = ", ".join("?" * len(q.columns))
+        cols = ", ".join(self.quote(c) for c in q.columns)
+        sql = f"INSERT{conflict} INTO {self.quote(q.model.table)} ({cols}) VALUES ({marks})"
+        cursor = await conn.raw.executemany(sql, self.encode_rows(q.model, q.columns, q.rows))
+        inserted = cursor.rowcount
+        await cursor.close()
+        return inserted
 
     # ---- schema -----------------------------------------------------------------------------
     async def table_columns(self, conn: Any, table: str) -> set[str] | None:

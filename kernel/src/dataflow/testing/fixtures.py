@@ -1,0 +1,244 @@
+"""Pytest fixtures and helpers of the dialect conformance suite.
+
+The suite's tests need one thing from the dialect under test: a ``dataflow_url`` fixture. From it
+these fixtures build everything else:
+
+- ``db``: a ``DataFlow`` made from that URL, closed after the test;
+- ``make_model``: declares a model class on ``db`` (or another instance) with a table name unique to
+  the test, so tests may run in parallel against one shared server, and drops those tables at
+  teardown with raw SQL through ``db.connection()``;
+- ``run``: runs a ``WorkflowBuilder`` (or built workflow) on a ``LocalRuntime`` and returns the results;
+- ``run_node``: runs a one-node workflow and returns that node's output dict.
+
+The plain helpers (``raises_df``, ``server_url``, ``raw_rows`` …) are importable from
+``dataflow.testing`` for a dialect's own tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from dataflow.errors import DataFlowError, WorkflowExecutionError, redact_url
+from dataflow.facade import DataFlow
+from dataflow.loop import run_sync
+from dataflow.url import parse_url
+from dataflow.workflow import Workflow, WorkflowBuilder
+
+__all__ = [
+    "FIXTURE_NAMES",
+    "ModelFactory",
+    "db",
+    "make_model",
+    "raises_df",
+    "raw_execute",
+    "raw_fetch",
+    "raw_rows",
+    "run",
+    "run_node",
+    "server_url",
+    "unique_table",
+]
+
+FIXTURE_NAMES = ("db", "make_model", "run", "run_node")
+"""The fixtures a module gets from ``from dataflow.testing.suite import *`` (besides the tests)."""
+
+_SERVERS: dict[str, tuple[str, str, int]] = {
+    "postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test", 5432),
+    "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", 3306),
+}
+_ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql"}
+
+
+# ---- servers ---------------------------------------------------------------------------------
+@functools.cache
+def _probe(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection to host:port succeeds, else why not (cached per process)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def server_url(kind: str, *, timeout: float = 1.0) -> str:
+    """The URL of the ``kind`` test server (``"postgresql"`` or ``"mysql"``), probed first.
+
+    The URL comes from ``DATAFLOW_TEST_POSTGRES_URL`` / ``DATAFLOW_TEST_MYSQL_URL`` (defaults
+    ``postgresql://root@127.0.0.1:5432/test`` and ``mysql://root@127.0.0.1:3306/test``). When the
+    server does not answer, the test is skipped with the reason, except under ``CI=true``, where a
+    missing server is a failure: CI must never pass by skipping.
+    """
+    name = _ALIASES.get(kind, kind)
+    if name not in _SERVERS:
+        raise ValueError(f"server_url() knows {sorted(_SERVERS)}, not {kind!r}")
+    env, default, default_port = _SERVERS[name]
+    url = os.environ.get(env) or default
+    parsed = parse_url(url)
+    problem = _probe(parsed.host or "127.0.0.1", parsed.port or default_port, timeout)
+    if problem is not None:
+        reason = f"the {name} test server at {redact_url(url)} is unreachable ({problem}); set {env}"
+        if os.environ.get("CI", "").strip().lower() == "true":
+            pytest.fail(f"CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return url
+
+
+# ---- errors ----------------------------------------------------------------------------------
+@contextmanager
+def raises_df(code: str, *, match: str | None = None) -> Iterator[dict[str, DataFlowError]]:
+    """Expect a DataFlowError with ``code``; a workflow's DF-802 wrapper is looked through.
+
+    ``with raises_df("DF-102") as caught: ...`` then ``caught["error"]`` is the DF error itself and
+    ``caught["raised"]`` what was raised (the WorkflowExecutionError when run in a workflow).
+    """
+    caught: dict[str, DataFlowError] = {}
+    with pytest.raises(DataFlowError) as info:
+        yield caught
+    raised = info.value
+    error = raised
+    if isinstance(raised, WorkflowExecutionError) and code != "DF-802":
+        cause = raised.__cause__
+        assert isinstance(cause, DataFlowError), f"DF-802 without a DataFlowError cause: {cause!r}"
+        error = cause
+    caught["raised"], caught["error"] = raised, error
+    assert error.code == code, f"expected {code}, got {error.code}: {error.message}"
+    if match is not None:
+        assert re.search(match, error.message), f"{match!r} not found in {error.message!r}"
+
+
+# ---- raw SQL ------------------------------------------------------------------------------------
+def raw_fetch(db: DataFlow, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` run through the instance's own connection (bypassing every node)."""
+
+    async def go() -> list[tuple[Any, ...]]:
+        async with db.connection() as conn:
+            return [tuple(r) for r in await conn.fetch(sql, params or [])]
+
+    return run_sync(go())
+
+
+def raw_execute(db: DataFlow, sql: str, params: list[Any] | None = None) -> int:
+    """Run one statement through the instance's own connection; the changed-row count."""
+
+    async def go() -> int:
+        async with db.connection() as conn:
+            return await conn.execute(sql, params or [])
+
+    return run_sync(go())
+
+
+def raw_rows(db: DataFlow, model: Any, columns: str = "*") -> list[tuple[Any, ...]]:
+    """Every row of a model's table, ordered by id, straight from the database."""
+    spec = model.__dataflow_model__ if hasattr(model, "__dataflow_model__") else model
+    q = db.dialect.quote
+    return raw_fetch(db, f"SELECT {columns} FROM {q(spec.table)} ORDER BY {q('id')}")
+
+
+# ---- models ----------------------------------------------------------------------------------
+def unique_table(prefix: str = "t") -> str:
+    """A table name no other test uses: ``<prefix>_<10 hex>`` (short enough for every database)."""
+    stem = re.sub(r"[^a-z0-9_]", "", prefix.lower())[:24] or "t"
+    return f"{stem}_{uuid.uuid4().hex[:10]}"
+
+
+class ModelFactory:
+    """Declares models with per-test table names and drops those tables at teardown.
+
+    ``make_model(cls)`` or ``@make_model`` registers ``cls`` on the fixture's ``db``;
+    ``make_model(cls, db=other)`` on another instance; ``make_model(cls, table=name)`` reuses a table
+    name (two instances sharing one table, as in migration tests).
+    """
+
+    def __init__(self, db: DataFlow) -> None:
+        self.db = db
+        self.tables: dict[str, DataFlow] = {}
+
+    def __call__(
+        self, cls: type | None = None, *, db: DataFlow | None = None, table: str | None = None
+    ) -> Any:
+        if cls is None:
+            return lambda c: self(c, db=db, table=table)
+        target = db if db is not None else self.db
+        name = table or unique_table(f"t_{cls.__name__}")
+        cls.__tablename__ = name  # type: ignore[attr-defined]
+        self.tables.setdefault(name, target)
+        return target.model(cls)
+
+    def table(self, cls: Any) -> str:
+        return str(cls.__dataflow_model__.table)
+
+    def drop_all(self) -> None:
+        """``DROP TABLE IF EXISTS`` for every table made, through the suite's own instance when it can."""
+        errors: list[BaseException] = []
+        for name, owner in self.tables.items():
+            instance = self.db if owner.url.raw == self.db.url.raw else owner
+            try:
+                raw_execute(instance, f"DROP TABLE IF EXISTS {instance.dialect.quote(name)}")
+            except Exception as exc:  # collect, so one failure does not leave the other tables behind
+                errors.append(exc)
+        self.tables.clear()
+        if errors:
+            raise errors[0]
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+@pytest.fixture
+def db(dataflow_url: str) -> Iterator[DataFlow]:
+    """A DataFlow instance on the dialect's URL, closed after the test."""
+    instance = DataFlow(dataflow_url)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+def make_model(db: DataFlow) -> Iterator[ModelFactory]:
+    """Declare models with unique tables (``@make_model class Item: ...``); tables dropped afterwards."""
+    factory = ModelFactory(db)
+    try:
+        yield factory
+    finally:
+        factory.drop_all()
+
+
+Runner = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def run() -> Runner:
+    """``run(builder_or_workflow, parameters=None) -> results`` on one LocalRuntime per test."""
+    from dataflow import LocalRuntime
+
+    runtime = LocalRuntime()
+
+    def execute(
+        workflow: WorkflowBuilder | Workflow, parameters: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        built = workflow.build() if isinstance(workflow, WorkflowBuilder) else workflow
+        results, run_id = runtime.execute(built, parameters=dict(parameters or {}))
+        assert isinstance(run_id, str) and run_id
+        return results
+
+    return execute
+
+
+@pytest.fixture
+def run_node(run: Runner) -> Runner:
+    """``run_node("ItemCreateNode", {...}) -> output``: a one-node workflow, its output dict."""
+
+    def execute(node_type: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        wf = WorkflowBuilder()
+        wf.add_node(node_type, "node", dict(params or {}))
+        return run(wf)["node"]
+
+    return execute

@@ -1,0 +1,91 @@
+"""Fixtures for the kernel's own tests: they run with no plugin installed.
+
+Every test here builds its DataFlow with ``autoload=False`` and registers the throwaway plugins it
+needs. ``offline_dialect`` is a dialect plugin that compiles SQL but has no connection: it lets the
+facade be built (a DataFlow needs a dialect) without any database driver, which is what a kernel-only
+installation has. Tests that need a real database live with the dialect plugins, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dataflow.runtime  # noqa: F401 - installs the registry's loader now, so the patch below restores it
+import pytest
+from dataflow import DataFlow
+from dataflow.dialect import DialectInfo, SQLDialect
+from dataflow.errors import DataFlowError
+from dataflow.hookspecs import hookimpl
+from dataflow.models import FieldSpec
+from dataflow.nodes import node_registry
+
+_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "datetime": "TEXT",
+          "date": "TEXT", "decimal": "TEXT", "bytes": "BLOB", "json": "TEXT", "array": "TEXT"}
+
+
+class OfflineDialect(SQLDialect):
+    """Compiles SQL like a real dialect; asking it for a connection is an error, never a fake result."""
+
+    name = "offline"
+
+    def column_type(self, field: FieldSpec) -> str:
+        return _TYPES[field.kind]
+
+    def connection(self) -> Any:
+        raise DataFlowError("DF-402", "The offline test dialect has no database.")
+
+    transaction = connection
+
+
+class OfflineDialectPlugin:
+    """Serves ``sqlite://`` (the default URL) and ``offline://`` with ``OfflineDialect``."""
+
+    @hookimpl
+    def dataflow_dialects(self) -> Iterable[DialectInfo]:
+        return [DialectInfo("offline", ("sqlite", "offline"), OfflineDialect, package="dataflow-offline")]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def isolated_plugin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No state file or environment variable of the developer's machine leaks into a test."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("DATAFLOW_USER_DIR", str(tmp_path / "user"))
+    for name in ("DATAFLOW_LOAD_PLUGINS", "DATAFLOW_DISABLE_PLUGINS", "DATABASE_URL",
+                 "DATAFLOW_ERROR_ENHANCER_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    yield project
+
+
+@pytest.fixture(autouse=True)
+def kernel_only_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the process-wide node registry from loading installed plugins' node types.
+
+    In the workspace every plugin is installed; a kernel test must still see the kernel alone, and
+    must not fill the shared registry for tests of other folders running in the same process.
+    """
+    monkeypatch.setattr(node_registry, "loader", None)
+    monkeypatch.setattr(node_registry, "_global", dict(node_registry._global))
+
+
+@pytest.fixture
+def make_db() -> Iterator[Callable[..., DataFlow]]:
+    """``make_db(*plugins, **options)``: a kernel-only DataFlow with the offline dialect and ``plugins``."""
+    made: list[DataFlow] = []
+
+    def make(*plugins: Any, url: str = "offline://", **options: Any) -> DataFlow:
+        db = DataFlow(url, autoload=False, plugins=[OfflineDialectPlugin(), *plugins], **options)
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        node_registry.remove_instance(db)
