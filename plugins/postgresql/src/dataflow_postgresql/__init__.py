@@ -1,0 +1,5 @@
+"""dataflow-postgresql: the PostgreSQL dialect for DataFlow, on asyncpg."""
+
+from dataflow_postgresql.dialect import PGConnection, PostgreSQLDialect
+
+__all__ = ["PGConnection", "PostgreSQLDialect"]

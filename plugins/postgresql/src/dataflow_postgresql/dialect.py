@@ -1,0 +1,457 @@
+"""The PostgreSQL dialect on asyncpg: one pool per event loop, binary COPY for bulk, native upsert.
+
+What differs from the generic SQL of the kernel:
+
+- ``$n`` placeholders, native types (TIMESTAMPTZ, NUMERIC, BYTEA, JSONB …); asyncpg already returns
+  aware UTC datetimes, Decimals and bytes, so only JSON needs decoding on the way back.
+- Pools: an asyncpg pool per event loop (kernel ``LoopLocal``), made on first use and kept across
+  ``LocalRuntime.execute`` calls; pools of closed loops are terminated, never reused.
+- Fast paths: binary ``COPY`` for plain bulk inserts, ``INSERT … SELECT * FROM unnest($1::t[], …)``
+  where ids must come back or conflicts be skipped (one statement, the same SQL text for any row
+  count, so asyncpg's per-connection prepared-statement cache is hit), ``ON CONFLICT … DO UPDATE``
+  with ``xmax = 0`` to tell created rows from updated ones, ``= ANY($1)`` for ``$in``.
+- Errors: SQLSTATEs mapped to DF codes (``errors.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from dataflow.dialect import DialectOptions, LoopLocal, SQLBuilder, SQLDialect
+from dataflow.errors import DataFlowError
+from dataflow.models import FieldSpec, ModelSpec
+from dataflow.query import Cond, Insert, Upsert
+from dataflow.url import DatabaseURL
+from dataflow.values import to_json
+
+from dataflow_postgresql.errors import pool_exhausted, translate
+
+__all__ = ["PGConnection", "PostgreSQLDialect"]
+
+_TYPES = {
+    "str": "TEXT",
+    "int": "BIGINT",
+    "float": "DOUBLE PRECISION",
+    "bool": "BOOLEAN",
+    "datetime": "TIMESTAMPTZ",
+    "date": "DATE",
+    "decimal": "NUMERIC",
+    "bytes": "BYTEA",
+    "json": "JSONB",
+    "array": "JSONB",
+}
+_UTC = dt.UTC
+COPY_THRESHOLD = 32
+"""From this many rows a plain insert goes through COPY (below it, one INSERT is fewer round trips)."""
+# DDL "IF NOT EXISTS" is not atomic in PostgreSQL: two sessions creating the same table at once can
+# fail with a duplicate-object or catalog unique violation. The object exists afterwards, so retry.
+_DDL_RACE_STATES = frozenset({"23505", "42P07", "42710"})
+
+
+def _rowcount(status: str) -> int:
+    """The row count at the end of a command status (``INSERT 0 5``, ``UPDATE 3``, ``COPY 10``)."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _naive_to_utc(value: Any) -> Any:
+    # asyncpg reads a naive datetime in local time; the DataFlow rule is that naive means UTC.
+    return value.replace(tzinfo=_UTC) if value is not None and value.tzinfo is None else value
+
+
+def _json_or_none(value: Any) -> Any:
+    return None if value is None else to_json(value)
+
+
+def _decode_json(value: Any) -> Any:
+    # JSONB arrives as text; a plugin-provided native column (TEXT[] …) arrives already decoded.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: asyncpg already rolled back any open transaction; skip the default
+    ``RESET ALL; UNLISTEN *; …`` round trip, since DataFlow changes no session state."""
+
+
+class PGConnection:
+    """The kernel's Connection protocol over one pooled asyncpg connection (``raw``)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return await self.raw.fetch(sql, *params)
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            return _rowcount(await self.raw.execute(sql, *params))
+        except asyncpg.PostgresError as exc:
+            if (params or "IF NOT EXISTS" not in sql or getattr(exc, "sqlstate", None) not in _DDL_RACE_STATES
+                    or self.raw.is_in_transaction()):
+                raise
+        return _rowcount(await self.raw.execute(sql))
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.raw.executemany(sql, rows)
+
+
+class _Slot:
+    """The pool of one event loop; the lock stops concurrent first uses from making two pools."""
+
+    __slots__ = ("lock", "pool")
+
+    def __init__(self) -> None:
+        self.pool: asyncpg.Pool | None = None
+        self.lock = asyncio.Lock()
+
+
+class PostgreSQLDialect(SQLDialect):
+    """PostgreSQL through asyncpg (see the module docstring for what it does differently)."""
+
+    name = "postgresql"
+    max_params = 32767
+
+    def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
+        super().__init__(url, options)
+        self._slots: LoopLocal[_Slot] = LoopLocal()
+        self.max_size = max(1, options.pool_size + options.max_overflow)
+        self.min_size = min(2, self.max_size)
+        # acquire(timeout=0) would fail even when a connection is free: treat 0 as "don't wait long".
+        self.acquire_timeout = max(float(options.pool_timeout), 0.001)
+        rest = url.raw.strip().partition("://")[2]
+        self.dsn = f"postgresql://{rest}"  # drops a "+asyncpg" driver suffix; asyncpg parses the rest
+        self.target = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+    # ---- connections -------------------------------------------------------------------------
+    async def pool(self) -> asyncpg.Pool:
+        """This event loop's pool, made on first use (DF-402 when the server cannot be reached)."""
+        slot = self._slots.get()
+        if slot is None:
+            self._drop_closed()
+            slot = _Slot()
+            self._slots.set(slot)
+        if slot.pool is not None:
+            return slot.pool
+        async with slot.lock:
+            if slot.pool is None:
+                slot.pool = await self._create_pool()
+            return slot.pool
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        timeout = float(self.options.connect_timeout) or None
+        try:
+            # asyncpg applies ``timeout`` per connection attempt; the outer bound covers DNS and the
+            # several addresses a host name may resolve to, so an unreachable server never hangs.
+            return await asyncio.wait_for(
+                asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size, timeout=timeout,
+                                    reset=_keep_session, max_inactive_connection_lifetime=300.0),
+                timeout=None if timeout is None else timeout * 2 + 1,
+            )
+        except Exception as exc:  # refused, timed out (TimeoutError is an OSError), login rejected …
+            raise translate(exc, self.target) from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PGConnection]:
+        """A pooled connection; DF-507 when none frees up within ``pool_timeout``."""
+        pool = await self.pool()
+        try:
+            raw = await pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError as exc:
+            raise pool_exhausted(self.max_size, self.options.pool_timeout) from exc
+        except Exception as exc:
+            raise translate(exc, self.target) from exc
+        try:
+            yield PGConnection(raw)
+        finally:
+            # A connection that cannot be reset is terminated by asyncpg; the caller's error matters more.
+            with contextlib.suppress(Exception):
+                await pool.release(raw)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PGConnection]:
+        """A pooled connection inside one transaction: committed on success, rolled back on error."""
+        async with self.connection() as conn:
+            tx = conn.raw.transaction()
+            await self._guard(tx.start())
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await tx.rollback()
+                raise
+            await self._guard(tx.commit())
+
+    async def _guard(self, step: Any) -> Any:
+        try:
+            return await step
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+
+    async def close(self) -> None:
+        """Close this loop's pool gracefully (terminating it if connections stay held), then the rest."""
+        slot = self._slots.pop_current()
+        if slot is not None and slot.pool is not None:
+            pool, slot.pool = slot.pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=min(max(self.options.pool_timeout, 1.0), 10.0))
+            except Exception:  # TimeoutError included: connections still held
+                pool.terminate()
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Terminate every pool not on the running loop (closed loops, other threads' loops)."""
+        for loop, slot in self._slots.items():
+            if slot.pool is not None:
+                _terminate(loop, slot.pool)
+                slot.pool = None
+        self._slots.clear()
+
+    def _drop_closed(self) -> None:
+        for slot in self._slots.pop_closed():
+            if slot.pool is not None:
+                _terminate(None, slot.pool)
+                slot.pool = None
+
+    def translate_error(self, exc: BaseException) -> DataFlowError:
+        return translate(exc, self.target)
+
+    async def server_version(self) -> str:
+        async with self.connection() as conn:
+            return str(await conn.raw.fetchval("SHOW server_version"))
+
+    # ---- types and values ------------------------------------------------------------------
+    def placeholder(self, index: int) -> str:
+        return f"${index}"
+
+    def column_type(self, field: FieldSpec) -> str:
+        return _TYPES[field.kind]
+
+    def id_column_sql(self, field: FieldSpec) -> str:
+        if field.kind == "int":
+            return f"{self.quote('id')} BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+        return f"{self.quote('id')} TEXT PRIMARY KEY"
+
+    def add_column_sql(self, model: ModelSpec, field: FieldSpec, column_type: str | None = None) -> str:
+        # IF NOT EXISTS: two instances migrating the same table at once must not fail each other.
+        return (f"ALTER TABLE {self.quote(model.table)} ADD COLUMN IF NOT EXISTS {self.quote(field.name)} "
+                f"{column_type or self.column_type(field)}")
+
+    def encode(self, field: FieldSpec, value: Any) -> Any:
+        if value is None:
+            return None
+        kind = field.kind
+        if kind == "datetime":
+            return _naive_to_utc(value)
+        if kind == "json" or kind == "array":
+            return to_json(value)
+        return value
+
+    def column_encoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
+        """A per-value encoder for a whole column, or None when asyncpg takes the values as they are."""
+        if field.kind == "datetime":
+            return _naive_to_utc
+        if field.kind in ("json", "array"):
+            return _json_or_none
+        return None
+
+    def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
+        # asyncpg returns canonical values for everything else (aware UTC datetimes, Decimal, bytes …).
+        return _decode_json if field.kind in ("json", "array") else None
+
+    # ---- filters -----------------------------------------------------------------------------
+    def compile_cond(self, b: SQLBuilder, cond: Cond) -> str:
+        op = cond.op
+        if op in ("in", "nin") and cond.value:
+            # One array parameter: the SQL text is the same for any list length (prepared-statement reuse).
+            column = self.quote(cond.field.name)
+            mark = b.bind([self.encode(cond.field, v) for v in cond.value])
+            if op == "in":
+                return f"{column} = ANY({mark})"
+            return f"({column} <> ALL({mark}) OR {column} IS NULL)"
+        if op in ("like", "ilike", "regex"):
+            column = self.quote(cond.field.name)
+            if cond.field.kind != "str":
+                column += "::text"  # SQLite matches patterns against any column; so do we
+            if op == "regex":
+                return self.compile_regex(b, column, cond.value)
+            return self.compile_like(b, column, cond.value, insensitive=op == "ilike")
+        return super().compile_cond(b, cond)
+
+    def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
+        # ESCAPE '': a backslash is an ordinary character, as in SQLite's LIKE.
+        return f"{column} {'ILIKE' if insensitive else 'LIKE'} {b.bind(pattern)} ESCAPE ''"
+
+    def offset_without_limit(self) -> str:
+        return "LIMIT ALL"
+
+    # ---- inserts -----------------------------------------------------------------------------
+    def unnest_ok(self, model: ModelSpec, columns: Sequence[str]) -> bool:
+        """Rows can be sent as one array per column (not for list fields: arrays of arrays flatten)."""
+        fields = model.field_map
+        return all(fields[c].kind != "array" for c in columns)
+
+    def encoded_columns(self, model: ModelSpec, columns: Sequence[str],
+                        rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``rows`` turned column-wise, each column encoded for asyncpg."""
+        fields = model.field_map
+        result: list[Any] = []
+        for name, values in zip(columns, zip(*rows, strict=True), strict=True):
+            encode = self.column_encoder(fields[name])
+            result.append(values if encode is None else list(map(encode, values)))
+        return result
+
+    def encoded_rows(self, model: ModelSpec, columns: Sequence[str],
+                     rows: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
+        """``rows`` encoded for COPY; the rows themselves when no column needs encoding."""
+        fields = model.field_map
+        encoders = [self.column_encoder(fields[c]) for c in columns]
+        if not any(encoders):
+            return rows
+        columns_data = list(zip(*rows, strict=True))
+        for index, encode in enumerate(encoders):
+            values = columns_data[index]
+            if encode is _naive_to_utc and all(v is None or v.tzinfo is not None for v in values):
+                encoders[index] = None  # already aware (the managed timestamps always are)
+        if not any(encoders):
+            return rows
+        encoded = (values if encode is None else map(encode, values)
+                   for encode, values in zip(encoders, columns_data, strict=True))
+        return list(zip(*encoded, strict=True))
+
+    def rows_source(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str],
+                    rows: Sequence[tuple[Any, ...]]) -> str:
+        """``VALUES (…)`` for one row, ``SELECT * FROM unnest($1::t[], …)`` for many."""
+        if len(rows) > 1:
+            fields = model.field_map
+            arrays = ", ".join(f"{b.bind(values)}::{self.column_type(fields[name])}[]"
+                               for name, values in zip(columns, self.encoded_columns(model, columns, rows),
+                                                       strict=True))
+            return f" SELECT * FROM unnest({arrays})"
+        return " VALUES " + self.row_marks(b, model, columns, rows[0])
+
+    def statement_batches(self, q: Insert | Upsert) -> Sequence[Sequence[tuple[Any, ...]]]:
+        """All rows in one statement when they can go as arrays, else batches of VALUES rows."""
+        if self.unnest_ok(q.model, q.columns):
+            return [q.rows]
+        return list(self.insert_batches(q))
+
+    async def run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
+        if not q.rows:
+            return [] if q.returning else 0
+        if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD:
+            status = await conn.raw.copy_records_to_table(
+                q.model.table, records=self.encoded_rows(q.model, q.columns, q.rows), columns=list(q.columns))
+            outcome: list[dict[str, Any]] | int = _rowcount(status)
+        else:
+            outcome = await self._insert_statements(conn, q)
+        if "id" in q.columns and q.model.id_is_generated:
+            await self.sync_identity(conn, q.model)
+        return outcome
+
+    async def _insert_statements(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
+        decode = self.row_decoder(q.model)
+        records: list[dict[str, Any]] = []
+        inserted = 0
+        for rows in self.statement_batches(q):
+            b = SQLBuilder(self)
+            sql = self.insert_head(q.model, q.columns) + self.rows_source(b, q.model, q.columns, rows)
+            if q.skip_conflicts:
+                sql += self.skip_conflicts_sql(q.model)
+            if q.returning:
+                records += [decode(r) for r in await conn.fetch(sql + self.returning_sql(q.model), b.params)]
+            else:
+                inserted += await conn.execute(sql, b.params)
+        return records if q.returning else inserted
+
+    async def sync_identity(self, conn: Any, model: ModelSpec) -> None:
+        """After explicit ids went into a generated-id table, move its sequence past them.
+
+        SQLite hands out max(id) + 1; an identity sequence would otherwise collide with the given ids.
+        The sequence only ever moves forward.
+        """
+        table = self.quote(model.table)
+        await conn.fetch(
+            f"SELECT setval(s.seq, s.m) FROM (SELECT pg_get_serial_sequence($1, 'id') AS seq, "
+            f"MAX({self.quote('id')}) AS m FROM {table}) AS s WHERE s.seq IS NOT NULL AND "
+            "s.m >= COALESCE(pg_sequence_last_value(s.seq::regclass) + 1, 1)",
+            [table],
+        )
+
+    # ---- upsert ------------------------------------------------------------------------------
+    def compile_pg_upsert(self, q: Upsert, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+        """``INSERT … ON CONFLICT (…) DO UPDATE … RETURNING …, (xmax = 0)``: the last column is True
+        for a row this statement inserted (an updated row version carries the updating xid in xmax)."""
+        b = SQLBuilder(self)
+        target = ", ".join(self.quote(c) for c in q.conflict_on)
+        source = self.rows_source(b, q.model, q.columns, rows)
+        sets = ", ".join(self.upsert_sets(b, q))
+        table = self.quote(q.model.table)
+        sql = (f"{self.insert_head(q.model, q.columns)}{source} ON CONFLICT ({target}) DO UPDATE SET {sets}")
+        if q.returning:
+            return f"{sql}{self.returning_sql(q.model)}, ({table}.xmax = 0)", b.params
+        return (f"WITH r AS ({sql} RETURNING ({table}.xmax = 0) AS i) "
+                "SELECT COUNT(*) FILTER (WHERE i), COUNT(*) FILTER (WHERE NOT i) FROM r"), b.params
+
+    async def run_upsert(self, conn: Any, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
+        records: list[dict[str, Any]] = []
+        inserted = updated = 0
+        decode = self.row_decoder(q.model)
+        for rows in self.statement_batches(q):
+            sql, params = self.compile_pg_upsert(q, rows)
+            result = await conn.fetch(sql, params)
+            if q.returning:
+                for row in result:
+                    record = decode(row)
+                    record["__created__"] = bool(row[-1])
+                    records.append(record)
+            else:
+                inserted += int(result[0][0])
+                updated += int(result[0][1])
+        if "id" in q.columns and q.model.id_is_generated:
+            await self.sync_identity(conn, q.model)
+        return records if q.returning else (inserted, updated)
+
+    # ---- schema -----------------------------------------------------------------------------
+    async def table_columns(self, conn: Any, table: str) -> set[str] | None:
+        rows = await conn.fetch(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a "
+            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind IN ('r', 'p') "
+            "AND a.attnum > 0 AND NOT a.attisdropped",
+            [table],
+        )
+        return {r[0] for r in rows} or None
+
+
+def _terminate(loop: asyncio.AbstractEventLoop | None, pool: asyncpg.Pool) -> None:
+    """Terminate ``pool`` from outside its loop, whatever state that loop is in."""
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        try:
+            if asyncio.get_running_loop() is not loop:
+                loop.call_soon_threadsafe(pool.terminate)
+                return
+        except RuntimeError:  # no running loop in this thread
+            loop.call_soon_threadsafe(pool.terminate)
+            return
+    try:
+        pool.terminate()
+    except RuntimeError:
+        # The loop is closed: asyncio can no longer close the transports. Shut the sockets down so
+        # the server ends the sessions now rather than when the objects are garbage-collected.
+        for holder in getattr(pool, "_holders", ()):
+            transport = getattr(getattr(holder, "_con", None), "_transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
