@@ -15,3 +15,10 @@ from dataflow_crud.nodes import make_nodes
 def dataflow_generate_nodes(model: ModelSpec, db: Any, register: Callable[[str, type], None]) -> None:
     for name, cls in make_nodes(model).items():
         register(name, cls)
+
+
+@hookimpl
+def dataflow_register_commands(app: Any) -> None:
+    from dataflow_crud.demo import demo
+
+    app.command(demo, name="demo")

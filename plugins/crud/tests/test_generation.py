@@ -1,0 +1,39 @@
+"""The crud plugin generates exactly the eleven nodes of API.md, bound to their instance."""
+
+from __future__ import annotations
+
+from dataflow import DataFlow
+
+
+def test_eleven_nodes_per_model(tmp_path):
+    db = DataFlow(f"sqlite:///{tmp_path / 'gen.db'}")
+
+    @db.model
+    class OrderItem:
+        id: str
+        qty: int
+
+    expected = {f"OrderItem{op}Node" for op in (
+        "Create", "Read", "Update", "Delete", "List", "Count", "Upsert",
+        "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert")}
+    assert set(db._nodes) == expected
+    assert all(cls.dataflow_instance is db for cls in db._nodes.values())
+    assert db.models["OrderItem"].table == "order_items"
+
+
+def test_same_model_name_on_two_instances_stays_isolated(tmp_path):
+    dev = DataFlow(f"sqlite:///{tmp_path / 'dev.db'}", name="dev")
+    prod = DataFlow(f"sqlite:///{tmp_path / 'prod.db'}", name="prod")
+
+    @dev.model
+    class User:
+        name: str
+
+    @prod.model
+    class User:  # noqa: F811 - the same name on another instance is the point
+        name: str
+        email: str
+
+    assert dev._nodes["UserCreateNode"]().dataflow_instance is dev
+    assert prod._nodes["UserCreateNode"]().dataflow_instance is prod
+    assert "email" not in dev.models["User"].field_map

@@ -1,0 +1,43 @@
+"""The README's examples run as written, and CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def test_python_example_runs_twice(tmp_path):
+    (example,) = _blocks("python")
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    outputs = [
+        subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    for done in outputs:
+        assert done.returncode == 0, done.stderr
+    assert outputs[0].stdout.split()[:2] == ["created", "dark"]
+    assert outputs[1].stdout.split()[:2] == ["updated", "dark"]
+
+
+def test_quick_start_is_two_commands_and_ci_runs_the_test_one():
+    install, test = (block.strip() for block in _blocks("bash")[:2])
+    assert "uv sync --all-packages" in install and "dataflow demo" in install
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test in ci.splitlines()
+
+
+def test_demo_runs(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "dataflow.cli", "demo", "--rows", "2000", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"upsert": "created"' in done.stdout
