@@ -89,3 +89,54 @@ def make_db() -> Iterator[Callable[..., DataFlow]]:
     yield make
     for db in made:
         node_registry.remove_instance(db)
+
+
+class FakeDistributions:
+    """Writes throwaway plugin packages with their own ``*.dist-info/entry_points.txt`` under ``root``.
+
+    ``importlib.metadata`` finds them once ``root`` is on ``sys.path``: the real discovery path,
+    without installing anything.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(self, name: str, source: str, *, module: str | None = None, version: str = "1.0") -> str:
+        """Install ``dataflow-<name>``, its entry point naming ``module`` (``pkg.mod`` makes a package).
+
+        ``source`` is the module's text; returns the module name.
+        """
+        module = module or f"fake_{name.replace('-', '_')}_plugin"
+        path = self.root.joinpath(*module.split("."))
+        for parent in reversed(path.parents):
+            if parent != self.root and self.root in parent.parents:
+                parent.mkdir(exist_ok=True)
+                (parent / "__init__.py").touch()
+        path.with_suffix(".py").write_text(source)
+        dist = self.root / f"dataflow_{name.replace('-', '_')}-{version}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dataflow-{name}\nVersion: {version}\n")
+        (dist / "entry_points.txt").write_text(f"[dataflow]\n{name} = {module}\n")
+        from dataflow.plugins import entry_points
+
+        entry_points(refresh=True)
+        return module
+
+
+@pytest.fixture
+def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDistributions]:
+    """Throwaway installed plugins; removed from discovery (and ``sys.modules``) afterwards."""
+    import sys
+
+    from dataflow.plugins import entry_points
+
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    before = set(sys.modules)
+    yield FakeDistributions(root)
+    sys.path.remove(str(root))
+    for name in set(sys.modules) - before:
+        if name.startswith("fake_"):
+            del sys.modules[name]
+    entry_points(refresh=True)

@@ -28,8 +28,9 @@ class ModelNodes:
     """Generates one ``<Model>EchoNode`` per model, bound to the instance (as the CRUD plugin does)."""
 
     @hookimpl
-    def dataflow_generate_nodes(self, model: ModelSpec, db: Any, register: Callable[[str, type[Node]], None]) -> None:
-        register(f"{model.name}EchoNode", type(f"{model.name}EchoNode", (Echo,), {"type_name": f"{model.name}EchoNode"}))
+    def dataflow_generate_nodes(self, model: ModelSpec, register: Callable[[str, type[Node]], None]) -> None:
+        name = f"{model.name}EchoNode"
+        register(name, type(name, (Echo,), {"type_name": name}))
 
 
 def test_builder_returns_ids_and_build_freezes_generations() -> None:

@@ -213,6 +213,16 @@ class PluginManager:
 
     def _load(self, allow: Sequence[str] | None, disable: Sequence[str]) -> None:
         eps = entry_points()
+        names = [e.name for e in eps]
+        for name in allow or ():
+            if name not in names and name not in ESSENTIAL:
+                raise DataFlowError(
+                    "DF-404",
+                    f"plugins= names {name!r}, but no plugin of that name is installed."
+                    f"{did_you_mean(name, names)}",
+                    context={"installed": ", ".join(names)},
+                    solutions=["Run `dataflow plugins list` to see the installed plugins."],
+                )
         blocked = blocked_names([e.name for e in eps], allow=allow, disable=disable)
         for name in blocked:
             self.pm.set_blocked(name)
@@ -233,7 +243,8 @@ class PluginManager:
         except ModuleNotFoundError as exc:
             own = module_name.partition(".")[0]
             status = "failed" if (exc.name or "").partition(".")[0] == own else "unavailable"
-            reason = f"missing module {exc.name!r}" if status == "unavailable" else f"{type(exc).__name__}: {exc}"
+            reason = (f"missing module {exc.name!r}" if status == "unavailable"
+                      else f"{type(exc).__name__}: {exc}")
             self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, status, reason=reason)
             return
         except Exception as exc:  # a broken plugin must never crash the host
@@ -246,16 +257,40 @@ class PluginManager:
             self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
                                                   reason=f"{type(exc).__name__}: {exc}")
             return
+        problem = self._unknown_hooks(ep.name)
+        if problem:
+            # check_pending() would raise for the whole manager: one misspelt hook must not stop the host.
+            self.pm.unregister(name=ep.name)
+            self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
+                                                  reason=problem)
+            return
         self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "active",
                                               self.hooks_of(ep.name))
 
+    def _unknown_hooks(self, name: str) -> str:
+        """Why the plugin ``name`` implements hooks no spec declares (misspelt names), or ''."""
+        plugin = self.pm.get_plugin(name)
+        unknown = [c.name for c in self.pm.get_hookcallers(plugin) or () if not c.has_spec()
+                   and any(not i.optionalhook for i in c.get_hookimpls() if i.plugin is plugin)]
+        known = [n for n in vars(hookspecs) if n.startswith("dataflow_")]
+        return "; ".join(f"unknown hook {n!r}.{did_you_mean(n, known)}" for n in sorted(unknown))
+
     def register(self, plugin: Any, name: str | None = None) -> str:
         """Register a plugin object (a module or an instance with ``@hookimpl`` methods)."""
-        registered = self.pm.register(plugin, name=name)
+        try:
+            registered = self.pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise DataFlowError("DF-404",
+                                f"The plugin {name or plugin!r} cannot be registered: {exc}") from exc
         if registered is None:
             raise DataFlowError("DF-404", f"The plugin {name!r} is blocked and was not registered.")
-        self.pm.check_pending()
-        self.statuses[registered] = PluginStatus(registered, _dist_of(plugin), "", "active", self.hooks_of(registered))
+        problem = self._unknown_hooks(registered)
+        if problem:
+            self.pm.unregister(name=registered)
+            raise DataFlowError("DF-404", f"The plugin {registered!r} implements a hook that does not exist: "
+                                f"{problem}", solutions=["Check the hook names against docs/hooks.md."])
+        self.statuses[registered] = PluginStatus(registered, _dist_of(plugin), "", "active",
+                                                 self.hooks_of(registered))
         return registered
 
     def unregister(self, name: str) -> None:
