@@ -189,11 +189,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
+# A URL given without its scheme (``user:secret@host/db``) still carries a password.
+_BARE_PASSWORD = re.compile(r"(?P<head>(?<![\w:/.+-])[\w.+-]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@[\w.\[-])")
 
 
 def redact_url(text: str) -> str:
     """Hide the password of any URL inside ``text``."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    return _BARE_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
 
 
 def _safe_value(value: Any) -> Any:

@@ -176,6 +176,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "class User:\n    id: str\n    email: str\n    legacy_email: Optional[str] = None")],
     ),
     _entry(
+        "DF-303", "Schema introspection unavailable",
+        "The migration planner cannot read the live schema of this database: its dialect has no schema "
+        "reader.",
+        ["A third-party dialect (DuckDB …) used with the migrate plugin, which reads SQLite, PostgreSQL "
+         "and MySQL / MariaDB schemas.",
+         "A dialect plugin that reports a name the migrate plugin does not know."],
+        [("Use a database the migrate plugin can read.",
+          'db = DataFlow("postgresql://app@localhost:5432/app")'),
+         ("Turn automatic migrations off and manage the schema yourself.",
+          'db = DataFlow("duckdb:///analytics.duckdb", auto_migrate=False)')],
+    ),
+    _entry(
         "DF-304", "Table missing",
         "The model's table does not exist and DataFlow was told not to create it.",
         ["`auto_migrate=False` or `existing_schema_mode=True` on a database without the table.",

@@ -91,7 +91,7 @@ def render(error: DataFlowError, console: Console | None = None) -> None:
     if error.effective_mode() == "FULL":
         console.print(error_panel(error))
     else:
-        console.print(Text(str(error)))
+        console.print(Text(str(error)), soft_wrap=True)  # one line stays one line
 
 
 def render_text(error: DataFlowError, width: int = 100) -> str:

@@ -18,7 +18,7 @@ import anyio
 from dataflow.errors import DataFlowError, WorkflowExecutionError, did_you_mean
 from dataflow.loop import run_sync
 from dataflow.nodes import NodeContext
-from dataflow.runtime import invoke_node, node_parameters
+from dataflow.runtime import default_manager, invoke_node, node_parameters
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = ["AsyncLocalRuntime", "LocalRuntime", "run_workflow"]
@@ -59,6 +59,8 @@ async def _run_node(workflow: Workflow, node_id: str, results: dict[str, Any], i
         db = entry.cls.dataflow_instance
         if db is not None:
             db.enhance(error)  # the catalogue's DF-802 hints, rendered in the instance's mode
+        elif error.effective_mode() != "DISABLED":
+            default_manager().apply_error_hints(error)
         raise error from exc
     if not isinstance(output, Mapping):
         output = {"result": output}

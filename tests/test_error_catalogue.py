@@ -1,0 +1,626 @@
+"""The error catalogue, end to end: every DF code is documented, raised by the code base and by a test.
+
+- ``docs/errors.md`` is regenerated from the catalogue and compared (stale docs fail);
+- every code the source raises is in the catalogue, and every catalogue code has a scenario below
+  that really triggers it (SQLite files; PostgreSQL where a server is needed) and checks ``exc.code``;
+- the ``dataflow_error_hints`` hook: isolation of a failing provider, deterministic order, the
+  kernel's hints win on a clash;
+- the three modes, context without secrets, the rich rendering, the ``dataflow errors`` CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import re
+import sqlite3
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dataflow import DataFlow, DataFlowError, ErrorHint, LocalRuntime, WorkflowBuilder, hookimpl
+from dataflow.cli import main as cli_main
+from dataflow.errors import WorkflowExecutionError
+from dataflow.loop import run_sync
+from dataflow.testing import raises_df, server_url
+from dataflow_errors import CATALOGUE, lookup, render_markdown, render_text
+from dataflow_errors.docs import default_docs_path
+
+REPO = Path(__file__).resolve().parents[1]
+CODES = [entry.code for entry in CATALOGUE]
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+@pytest.fixture
+def dbs() -> Iterator[list[DataFlow]]:
+    """Instances a scenario makes; closed afterwards."""
+    made: list[DataFlow] = []
+    yield made
+    for db in made:
+        db.close()
+
+
+def sqlite_db(tmp_path: Path, made: list[DataFlow], **options: Any) -> DataFlow:
+    db = DataFlow(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.db'}", **options)
+    made.append(db)
+    return db
+
+
+def user_model(db: DataFlow, table: str | None = None) -> str:
+    """Declare a ``User``-like model with a unique class and table name; returns the class name."""
+    name = f"U{uuid.uuid4().hex[:8]}"
+    cls = type(name, (), {"__annotations__": {"id": str, "name": str, "age": int, "nick": str | None},
+                          "age": 0, "nick": None, "__tablename__": table or f"t_{uuid.uuid4().hex[:10]}"})
+    db.model(cls)
+    return name
+
+
+def run_node(node_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    wf = WorkflowBuilder()
+    wf.add_node(node_type, "n", params)
+    results, _ = LocalRuntime().execute(wf.build())
+    return results["n"]
+
+
+def raw_sqlite(db: DataFlow, *statements: str) -> None:
+    with sqlite3.connect(db.url.database) as conn:
+        for sql in statements:
+            conn.execute(sql)
+
+
+def existing_table_db(tmp_path: Path, made: list[DataFlow], extra: str) -> tuple[DataFlow, str]:
+    """An instance in existing_schema_mode over a table made by hand with ``extra`` column SQL."""
+    path = tmp_path / f"{uuid.uuid4().hex[:8]}.db"
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+        conn.execute(f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, name TEXT NOT NULL, age INTEGER, '
+                     f"nick TEXT, created_at TEXT, updated_at TEXT, {extra})")
+    db = DataFlow(f"sqlite:///{path}", existing_schema_mode=True)
+    made.append(db)
+    return db, user_model(db, table)
+
+
+def plugin_api(module: str, *names: str) -> Any:
+    """A public object of a plugin being written by others; skip (with why) until it exists."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+    mod = importlib.import_module(module)
+    missing = [n for n in names if not hasattr(mod, n)]
+    if missing:
+        pytest.skip(f"{module} does not offer {', '.join(missing)} yet")
+    return [getattr(mod, n) for n in names]
+
+
+def postgres_db(made: list[DataFlow], **options: Any) -> DataFlow:
+    url = server_url("postgresql")
+    try:
+        db = DataFlow(url, **options)
+    except DataFlowError as exc:
+        if exc.code == "DF-403":
+            pytest.skip(f"the PostgreSQL plugin is not available: {exc.message}")
+        raise
+    made.append(db)
+    return db
+
+
+# ---- one scenario per code ----------------------------------------------------------------------
+Scenario = Callable[[Path, list[DataFlow]], None]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(code: str) -> Callable[[Scenario], Scenario]:
+    def register(fn: Scenario) -> Scenario:
+        SCENARIOS[code] = fn
+        return fn
+
+    return register
+
+
+@scenario("DF-101")
+def _missing_field(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"name": "no id"})
+
+
+@scenario("DF-102")
+def _unknown_filter_operator(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}ListNode", {"filter": {"age": {"$gtee": 3}}})
+
+
+@scenario("DF-104")
+def _managed_field(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A", "created_at": "2024-01-01T00:00:00Z"})
+
+
+@scenario("DF-106")
+def _bulk_delete_everything(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}BulkDeleteNode", {"filter": {}})
+
+
+@scenario("DF-201")
+def _missing_output(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    wf = WorkflowBuilder()
+    wf.add_node(f"{name}CreateNode", "create", {"id": "a", "name": "A"})
+    wf.add_node(f"{name}ReadNode", "read", {})
+    wf.add_connection("create", "user_id", "read", "id")
+    LocalRuntime().execute(wf.build())
+
+
+@scenario("DF-301")
+def _migration_failed(tmp_path: Path, made: list[DataFlow]) -> None:
+    plugin_api("dataflow_migrate", "apply_plan")
+    pytest.skip("dataflow_migrate.apply_plan exists: wire its failing-migration scenario here")
+
+
+@scenario("DF-302")
+def _migration_refused(tmp_path: Path, made: list[DataFlow]) -> None:
+    plugin_api("dataflow_risk", "require_confirmation")
+    pytest.skip("dataflow_risk.require_confirmation exists: wire its refusal scenario here")
+
+
+@scenario("DF-307")
+def _lock_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
+    plugin_api("dataflow_locks", "migration_lock")
+    pytest.skip("dataflow_locks.migration_lock exists: wire its timeout scenario here")
+
+
+@scenario("DF-303")
+def _no_schema_reader(tmp_path: Path, made: list[DataFlow]) -> None:
+    (introspect,) = plugin_api("dataflow_migrate.introspect", "introspect")
+    unknown = types.SimpleNamespace(dialect=types.SimpleNamespace(name="nosuchdb"))
+    run_sync(introspect(unknown))
+
+
+@scenario("DF-304")
+def _table_missing(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, auto_migrate=False)
+    name = user_model(db)
+    run_node(f"{name}CountNode", {})
+
+
+@scenario("DF-305")
+def _schema_mismatch(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, existing_schema_mode=True)
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    raw_sqlite(db, f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, name TEXT)')
+    name = user_model(db, table)
+    run_node(f"{name}CountNode", {})
+
+
+@scenario("DF-401")
+def _unknown_option(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made, auto_migrat=True)
+
+
+@scenario("DF-402")
+def _unreachable(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = DataFlow(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
+    made.append(db)
+    name = user_model(db)
+    run_node(f"{name}CountNode", {})
+
+
+@scenario("DF-403")
+def _no_dialect(tmp_path: Path, made: list[DataFlow]) -> None:
+    DataFlow("mongodb://root@127.0.0.1:27017/test")
+
+
+@scenario("DF-404")
+def _essential_plugin(tmp_path: Path, made: list[DataFlow]) -> None:
+    DataFlow("sqlite:///:memory:", disable_plugins=["builtin"])
+
+
+@scenario("DF-501")
+def _sync_call_inside_loop(tmp_path: Path, made: list[DataFlow]) -> None:
+    async def nested() -> None:
+        run_sync(asyncio.sleep(0))
+
+    run_sync(nested())
+
+
+@scenario("DF-503")
+def _check_constraint(tmp_path: Path, made: list[DataFlow]) -> None:
+    _, name = existing_table_db(tmp_path, made, "CHECK (age >= 0)")
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A", "age": -1})
+
+
+@scenario("DF-507")
+def _pool_exhausted(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = postgres_db(made, pool_size=1, max_overflow=0, pool_timeout=0.3)
+
+    async def hold_and_ask() -> None:
+        async with db.connection(), db.connection():
+            pass
+
+    run_sync(hold_and_ask())
+
+
+@scenario("DF-508")
+def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, pool_timeout=0.2)
+    name = user_model(db)
+    run_node(f"{name}CountNode", {})  # the table exists before the other writer takes the lock
+    blocker = sqlite3.connect(db.url.database, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+    finally:
+        blocker.close()
+
+
+@scenario("DF-601")
+def _primary_key_renamed(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Account", (), {"__annotations__": {"user_id": str}, "__dataflow__": {"primary_key": "user_id"}}))
+
+
+@scenario("DF-602")
+def _registered_twice(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    cls = type("Twice", (), {"__annotations__": {"id": str}})
+    db.model(cls)
+    db.model(cls)
+
+
+@scenario("DF-603")
+def _unsupported_type(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Odd", (), {"__annotations__": {"id": str, "blob": complex}}))
+
+
+@scenario("DF-605")
+def _unknown_model(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made).get_model("Nobody")
+
+
+@scenario("DF-701")
+def _unknown_node(tmp_path: Path, made: list[DataFlow]) -> None:
+    wf = WorkflowBuilder()
+    wf.add_node("NoSuchModelCreateNode", "c", {})
+    wf.build()
+
+
+@scenario("DF-703")
+def _not_found(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    run_node(f"{user_model(db)}ReadNode", {"id": "ghost"})
+
+
+@scenario("DF-704")
+def _duplicate_id(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+    run_node(f"{name}CreateNode", {"id": "a", "name": "again"})
+
+
+@scenario("DF-705")
+def _not_null(tmp_path: Path, made: list[DataFlow]) -> None:
+    _, name = existing_table_db(tmp_path, made, "tenant TEXT NOT NULL")
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+
+
+@scenario("DF-706")
+def _foreign_key(tmp_path: Path, made: list[DataFlow]) -> None:
+    _db, name = existing_table_db(tmp_path, made, "parent TEXT DEFAULT 'missing' REFERENCES parents(id)")
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+
+
+@scenario("DF-708")
+def _ambiguous_filter(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}BulkCreateNode", {"data": [{"id": "a", "name": "Same"}, {"id": "b", "name": "Same"}]})
+    run_node(f"{name}UpdateNode", {"filter": {"name": "Same"}, "fields": {"age": 3}})
+
+
+@scenario("DF-709")
+def _code_does_not_compile(tmp_path: Path, made: list[DataFlow]) -> None:
+    run_node("PythonCodeNode", {"code": "result = (1 +"})
+
+
+@scenario("DF-801")
+def _duplicate_node_id(tmp_path: Path, made: list[DataFlow]) -> None:
+    wf = WorkflowBuilder()
+    wf.add_node("PythonCodeNode", "same", {"code": "result = 1"})
+    wf.add_node("PythonCodeNode", "same", {"code": "result = 2"})
+
+
+@scenario("DF-802")
+def _node_failed(tmp_path: Path, made: list[DataFlow]) -> None:
+    run_node("PythonCodeNode", {"code": "result = 1 / 0"})
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_every_documented_code_is_raised_by_a_scenario(code: str, tmp_path: Path, dbs: list[DataFlow]) -> None:
+    assert code in SCENARIOS, f"{code} is in the catalogue but no scenario raises it"
+    with raises_df(code) as caught:
+        SCENARIOS[code](tmp_path, dbs)
+    error = caught["error"]
+    assert error.code == code
+    assert re.fullmatch(r"DF-\d{3}", error.code)
+    assert code in str(caught["raised"])
+
+
+def test_unreachable_postgres_is_df_402(dbs: list[DataFlow]) -> None:
+    server_url("postgresql")  # the plugin's behaviour is what is tested; skip without a server at all
+    try:
+        db = DataFlow("postgresql://root@127.0.0.1:1/test", connect_timeout=2.0)
+    except DataFlowError as exc:
+        if exc.code == "DF-403":
+            pytest.skip(f"the PostgreSQL plugin is not available: {exc.message}")
+        raise
+    dbs.append(db)
+    name = user_model(db)
+    with raises_df("DF-402"):
+        run_node(f"{name}CountNode", {})
+
+
+# ---- the catalogue, the source and the docs ------------------------------------------------------
+def _codes_in_source() -> set[str]:
+    roots = [REPO / "kernel" / "src", *(p / "src" for p in (REPO / "plugins").iterdir() if p.name != "errors"),
+             *(p / "src" for p in (REPO / "plugins-contrib").glob("*"))]
+    found: set[str] = set()
+    for root in roots:
+        for path in root.rglob("*.py"):
+            found.update(re.findall(r"DF-\d{3}", path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_code_in_the_source_is_in_the_catalogue() -> None:
+    missing = sorted(_codes_in_source() - set(CODES))
+    assert not missing, f"codes raised in the source but missing from the catalogue: {missing}"
+
+
+def test_the_fixed_codes_of_the_api_are_in_the_catalogue() -> None:
+    api = (REPO.parent / "shared" / "design" / "API.md")
+    fixed = set(re.findall(r"^\| (DF-\d{3}) \|", api.read_text(), re.M)) if api.exists() else set()
+    assert fixed <= set(CODES), sorted(fixed - set(CODES))
+
+
+def test_catalogue_entries_are_complete_and_unique() -> None:
+    assert len(CODES) == len(set(CODES)) and sorted(CODES) == CODES
+    for entry in CATALOGUE:
+        assert entry.title and entry.summary and entry.causes and entry.solutions, entry.code
+        assert all(s.example for s in entry.solutions), f"{entry.code}: every solution needs an example"
+        assert entry.docs == f"docs/errors.md#{entry.code.lower()}"
+        assert lookup(entry.code.lower().replace("-", "")) is entry
+
+
+def test_docs_page_is_generated_from_the_catalogue() -> None:
+    page = REPO / "docs" / "errors.md"
+    assert default_docs_path() == page
+    assert page.read_text(encoding="utf-8") == render_markdown(), (
+        "docs/errors.md is stale: run `dataflow errors docs --write`")
+    for code in CODES:
+        assert f'<a id="{code.lower()}"></a>' in page.read_text(encoding="utf-8")
+
+
+# ---- the hint hook -------------------------------------------------------------------------------
+class _Hints:
+    def __init__(self, source: str, *, fail: bool = False) -> None:
+        self.source, self.fail = source, fail
+
+    @hookimpl
+    def dataflow_error_hints(self, error: DataFlowError) -> list[ErrorHint]:
+        if self.fail:
+            raise RuntimeError("a broken hint provider")
+        return [ErrorHint(error.code, title=f"from {self.source}", causes=(f"cause from {self.source}",))]
+
+
+def test_catalogue_hints_reach_errors_raised_through_an_instance(dbs: list[DataFlow]) -> None:
+    db = DataFlow("sqlite:///:memory:")
+    dbs.append(db)
+    error = db.error("DF-703", "No User matches 'x'.", solutions=["raise-site fix"])
+    entry = lookup("DF-703")
+    assert error.title == entry.title and error.docs == entry.docs
+    assert error.solutions[0] == "raise-site fix"  # what the raise site knew comes first
+    assert set(entry.causes) <= set(error.causes)
+
+
+def test_a_failing_hint_provider_never_hides_the_error(dbs: list[DataFlow]) -> None:
+    db = DataFlow("sqlite:///:memory:")
+    dbs.append(db)
+    db.plugins.register(_Hints("broken", fail=True), name="aaa-broken")
+    error = db.error("DF-605", "No model named 'X' on this instance.")
+    assert error.code == "DF-605"
+    assert error.title == lookup("DF-605").title
+
+
+def test_hints_apply_in_plugin_name_order_and_the_kernel_wins(dbs: list[DataFlow]) -> None:
+    db = DataFlow("sqlite:///:memory:")
+    dbs.append(db)
+    db.plugins.register(_Hints("zzz"), name="zzz-late")
+    db.plugins.register(_Hints("aaa"), name="aaa-early")
+    first = db.error("DF-605", "x")
+    assert first.title == "from aaa"  # sorted by plugin name: aaa < errors < zzz
+    assert first.causes.index("cause from aaa") < first.causes.index(lookup("DF-605").causes[0])
+    assert first.causes[-1] == "cause from zzz"
+    # The kernel's own provider ("builtin") runs before every plugin: its title wins a clash.
+    db.plugins.pm.unregister(name="builtin")
+    db.plugins.pm.register(_Hints("the kernel"), name="builtin")
+    assert db.error("DF-605", "x").title == "from the kernel"
+
+
+def test_workflow_build_errors_are_enhanced_too() -> None:
+    wf = WorkflowBuilder()
+    wf.add_node("PythonCodeNode", "a", {"code": "result = 1"})
+    wf.add_connection("a", "result", "b", "x")
+    with pytest.raises(DataFlowError) as info:
+        wf.build()
+    assert info.value.code == "DF-801" and info.value.title == lookup("DF-801").title
+
+
+# ---- modes -------------------------------------------------------------------------------------
+def _unknown_model_error(mode: str | None) -> DataFlowError:
+    options = {"error_enhancement_mode": mode} if mode else {}
+    db = DataFlow("sqlite:///:memory:", **options)
+    db.model(type("Customer", (), {"__annotations__": {"id": str}}))
+    try:
+        with pytest.raises(DataFlowError) as info:
+            db.get_model("Custmer")
+        return info.value
+    finally:
+        db.close()
+
+
+def test_full_mode_is_readable_plain_text_with_causes_solutions_example_docs() -> None:
+    text = str(_unknown_model_error("FULL"))
+    assert text.startswith("DF-605: Unknown model")
+    for part in ("Did you mean 'Customer'?", "Causes:", "Solutions:", "Example:", "docs/errors.md#df-605"):
+        assert part in text
+
+
+def test_minimal_mode_is_one_line_with_code_and_fix() -> None:
+    text = str(_unknown_model_error("MINIMAL"))
+    assert "\n" not in text and text.startswith("DF-605: ") and "Fix: " in text
+
+
+def test_disabled_mode_is_the_bare_code_and_message() -> None:
+    error = _unknown_model_error("DISABLED")
+    assert str(error) == f"DF-605: {error.message}" and not error.title
+
+
+def test_mode_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAFLOW_ERROR_ENHANCER_MODE", "minimal")
+    assert "\n" not in str(_unknown_model_error(None))
+
+
+def test_an_invalid_mode_is_df_401() -> None:
+    with raises_df("DF-401"):
+        DataFlow("sqlite:///:memory:", error_enhancement_mode="LOUD")
+
+
+@pytest.mark.parametrize("mode", ["FULL", "MINIMAL", "DISABLED"])
+def test_rich_render_honours_the_mode_and_always_shows_the_code(mode: str) -> None:
+    error = _unknown_model_error(mode)
+    text = render_text(error)
+    assert "DF-605" in text
+    if mode == "FULL":
+        assert "Likely causes" in text and "Solutions" in text and 'db.get_model("User")' in text
+    else:
+        assert text.strip() == str(error)
+
+
+# ---- context -----------------------------------------------------------------------------------
+def test_node_errors_carry_node_model_parameter_and_suggestion(tmp_path: Path, dbs: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, dbs)
+    name = user_model(db)
+    with raises_df("DF-102") as caught:
+        run_node(f"{name}ListNode", {"filtr": {"age": 3}})
+    error = caught["error"]
+    assert error.context["node_id"] == "n" and error.context["node_type"] == f"{name}ListNode"
+    assert error.context["parameter"] == "filtr" and "Did you mean 'filter'?" in error.message
+    with raises_df("DF-102") as caught:
+        run_node(f"{name}CreateNode", {"id": "a", "name": "A", "age": "x" * 500})
+    error = caught["error"]
+    assert error.context["model"] == name and error.context["field"] == "age"
+    assert len(str(error.context["value"])) <= 80  # the offending value, truncated
+
+
+def test_unknown_option_suggests_the_closest() -> None:
+    with raises_df("DF-401", match="Did you mean 'auto_migrate'"):
+        DataFlow("sqlite:///:memory:", auto_migrat=True)
+
+
+def test_unknown_node_suggests_the_closest(tmp_path: Path, dbs: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, dbs)
+    name = user_model(db)
+    wf = WorkflowBuilder()
+    wf.add_node(f"{name}CreatNode", "c", {})
+    with raises_df("DF-701", match=f"Did you mean '{name}CreateNode'"):
+        wf.build()
+
+
+def _all_text(error: BaseException) -> str:
+    """Everything a user or a log could see of an error and its DF-coded causes."""
+    parts = []
+    current: BaseException | None = error
+    while isinstance(current, DataFlowError):
+        parts += [str(current), repr(current), repr(current.context), json.dumps(current.to_dict()),
+                  current.effective_mode(), render_text(current), *map(str, current.args)]
+        current = current.__cause__
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:secret@host:1/db", "postgresql://u:secret@127.0.0.1:1/db",
+                                 "mysql://u:secret@127.0.0.1:1/db", "postgresql://u:secret@[bad/db",
+                                 "u:secret@host/db"])
+def test_a_url_password_never_appears_in_an_error(url: str, dbs: list[DataFlow]) -> None:
+    try:
+        db = DataFlow(url, connect_timeout=1.0)
+    except DataFlowError as exc:
+        assert "secret" not in _all_text(exc)
+        return
+    dbs.append(db)
+    assert "secret" not in repr(db)
+    name = user_model(db)
+    with pytest.raises(DataFlowError) as info:
+        run_node(f"{name}CountNode", {})
+    assert "secret" not in _all_text(info.value)
+
+
+def test_workflow_execution_error_names_node_and_chains_the_cause() -> None:
+    with pytest.raises(WorkflowExecutionError) as info:
+        run_node("PythonCodeNode", {"code": "result = 1 / 0"})
+    error = info.value
+    assert error.code == "DF-802" and error.node_id == "n" and isinstance(error.__cause__, ZeroDivisionError)
+    assert error.title == lookup("DF-802").title
+
+
+# ---- the CLI -----------------------------------------------------------------------------------
+def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["errors", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(code in out for code in CODES)
+
+
+def test_cli_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["errors", "list", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["code"] for d in data] == CODES and data[0]["solutions"][0]["example"]
+
+
+def test_cli_show(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["errors", "show", "DF-101"]) == 0
+    out = capsys.readouterr().out
+    assert "DF-101" in out and lookup("DF-101").title in out and "Solutions" in out
+
+
+def test_cli_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["errors", "show", "df-704", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["code"] == "DF-704"
+
+
+def test_cli_show_unknown_code_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["errors", "show", "DF-999"]) != 0
+    err = capsys.readouterr().err
+    assert "DF-999" in err and "dataflow errors list" in err
+
+
+def test_cli_docs_prints_and_writes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli_main(["errors", "docs"]) == 0
+    assert capsys.readouterr().out == render_markdown()
+    target = tmp_path / "errors.md"
+    assert cli_main(["errors", "docs", "--write", "--path", str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == render_markdown()
+
+
+def test_cli_help_comes_from_docstrings(capsys: pytest.CaptureFixture[str]) -> None:
+    cli_main(["errors", "--help"])
+    out = capsys.readouterr().out
+    assert "List every DF error code" in out and "Show one error code" in out
