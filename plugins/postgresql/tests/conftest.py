@@ -1,0 +1,68 @@
+"""Fixtures of the PostgreSQL plugin's tests: the test server's URL and the shared suite fixtures.
+
+Every test runs against the real server (``DATAFLOW_TEST_POSTGRES_URL``, default
+``postgresql://root@127.0.0.1:5432/test``); ``server_url`` skips when it is unreachable locally and
+fails under ``CI=true``. Tables get unique names (``make_model``) so ``pytest -n 2`` is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from dataflow import AsyncLocalRuntime, LocalRuntime
+from dataflow.testing import server_url
+from dataflow.testing.fixtures import db, make_model, run, run_node  # noqa: F401  (fixtures)
+from dataflow.workflow import WorkflowBuilder
+
+
+@pytest.fixture
+def dataflow_url() -> str:
+    return server_url("postgresql")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def app_url(dataflow_url: str) -> tuple[str, str]:
+    """(URL tagged with a unique application_name, that name): lets a test count its own sessions."""
+    name = f"dftest_{uuid.uuid4().hex[:10]}"
+    separator = "&" if "?" in dataflow_url else "?"
+    return f"{dataflow_url}{separator}application_name={name}", name
+
+
+def count_sessions(url: str, application_name: str) -> int:
+    """Server sessions opened with ``application_name``, counted from a separate connection."""
+
+    async def go() -> int:
+        conn = await asyncpg.connect(url.split("?")[0])
+        try:
+            return int(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application_name))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def sessions() -> Callable[[str, str], int]:
+    return count_sessions
+
+
+@pytest.fixture(params=["local", "async"])
+def execute(request: pytest.FixtureRequest) -> Callable[[WorkflowBuilder], dict[str, Any]]:
+    """Run a workflow with LocalRuntime, or with AsyncLocalRuntime on a fresh event loop per call
+    (so the async variant also proves that a new loop never meets another loop's pool)."""
+    if request.param == "local":
+        runtime = LocalRuntime()
+        return lambda wf: runtime.execute(wf.build())[0]
+    async_runtime = AsyncLocalRuntime()
+    return lambda wf: asyncio.run(async_runtime.execute_workflow_async(wf.build()))[0]
