@@ -1,0 +1,138 @@
+"""Assessing migration plans: gather the live facts each step needs, then run the rules.
+
+``assess_plan(plan, db)`` is the async entry point; the ``dataflow_assess_migration`` hook returns a
+``PlanAssessment``, which callers ``await`` (live facts) or, from synchronous code with no event
+loop running, simply iterate. Facts are read once per table and shared by the plan's steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
+
+from dataflow_risk.catalog import Catalog, ServerVersion, catalog_for
+from dataflow_risk.rules import StepFacts, columns_of, detail, evaluate
+
+if TYPE_CHECKING:
+    from dataflow.facade import DataFlow
+
+__all__ = ["PlanAssessment", "assess_plan", "assess_steps", "gather_facts", "refuse_if_risky"]
+
+_COLUMN_KINDS = {"drop_column", "rename_column", "alter_nullability", "alter_type", "alter_default"}
+
+
+async def gather_facts(step: MigrationStep, catalog: Catalog, cache: dict[str, Any] | None = None) -> StepFacts:
+    """The live facts the rules need about ``step`` (table shape, rows, dependents, bad-data counts)."""
+    cache = {} if cache is None else cache
+    version: ServerVersion = await catalog.server_version()
+    facts = StepFacts(catalog.dialect_name, version)
+    key = f"table:{step.table}"
+    if key not in cache:
+        info = await catalog.table(step.table)
+        rows = await catalog.row_count(step.table) if info is not None else 0
+        cache[key] = (info, rows)
+    facts.table, facts.rows = cache[key]
+    if facts.table is None:
+        return facts
+    column = step.column if step.kind in _COLUMN_KINDS else None
+    if step.kind in ("drop_table", "rename_table", "drop_column", "rename_column"):
+        facts.referencing_fks = await catalog.referencing_fks(step.table, column)
+        facts.views = await catalog.dependent_views(step.table, column)
+    present = set(facts.table.column_names)
+    if step.kind == "alter_nullability" and step.column in present and facts.rows:
+        facts.null_count = await catalog.null_count(step.table, step.column)
+    unique = step.kind == "add_unique" or (step.kind == "add_index" and bool(detail(step, "unique")))
+    cols = columns_of(step)
+    if unique and cols and set(cols) <= present and facts.rows:
+        facts.duplicate_count = await catalog.duplicate_count(step.table, cols)
+    if step.kind == "add_foreign_key" and facts.rows:
+        ref_table = detail(step, "ref_table", "references", "referenced_table")
+        ref_cols = detail(step, "ref_columns", "referenced_columns", "ref_column", default=("id",))
+        ref_cols = (ref_cols,) if isinstance(ref_cols, str) else tuple(ref_cols)
+        if ref_table and cols and set(cols) <= present and await catalog.table_exists(ref_table):
+            facts.orphan_count = await catalog.orphan_count(step.table, cols, ref_table, ref_cols)
+    if step.kind == "add_check" and facts.rows:
+        expression = detail(step, "expression", "check", "condition")
+        if expression:
+            # The expression is the migration's own SQL (like its DDL), never a user-supplied value.
+            rows = await catalog.fetch(f"SELECT COUNT(*) FROM {catalog.qualified(step.table)} WHERE NOT ({expression})")
+            facts.violation_count = int(rows[0][0])
+    return facts
+
+
+async def assess_steps(
+    steps: Sequence[MigrationStep], db: DataFlow, catalog: Catalog | None = None
+) -> list[RiskFinding]:
+    """Findings for ``steps`` (each tagged with its index) from the live database."""
+    catalog = catalog or catalog_for(db)
+    cache: dict[str, Any] = {}
+    findings: list[RiskFinding] = []
+    for index, step in enumerate(steps):
+        findings += evaluate(step, await gather_facts(step, catalog, cache), index)
+    return findings
+
+
+async def assess_plan(plan: MigrationPlan, db: DataFlow, *, attach: bool = False) -> list[RiskFinding]:
+    """Findings for ``plan``; with ``attach`` they replace this plugin's earlier findings on the plan."""
+    findings = await assess_steps(plan.steps, db)
+    if attach:
+        ours = {f.rule for f in findings}
+        plan.findings[:] = [f for f in plan.findings if f.rule not in ours] + findings
+    return findings
+
+
+def static_findings(steps: Sequence[MigrationStep], dialect: str) -> list[RiskFinding]:
+    """Findings without a database: every table is assumed populated (the cautious answer)."""
+    findings: list[RiskFinding] = []
+    for index, step in enumerate(steps):
+        facts = StepFacts(dialect, ServerVersion(dialect, ()), rows=1, known=False)
+        findings += evaluate(step, facts, index)
+    return findings
+
+
+class PlanAssessment:
+    """What ``dataflow_assess_migration`` returns: ``await`` it for findings from the live database.
+
+    Iterating it from synchronous code runs the same assessment on DataFlow's background loop; where
+    an event loop is already running in this thread (so it cannot block), iteration falls back to
+    the rules alone, assuming every table holds data.
+    """
+
+    def __init__(self, plan: MigrationPlan, db: DataFlow) -> None:
+        self.plan = plan
+        self.db = db
+
+    def __await__(self) -> Generator[Any, None, list[RiskFinding]]:
+        return assess_plan(self.plan, self.db).__await__()
+
+    def __iter__(self) -> Iterator[RiskFinding]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            from dataflow.loop import run_sync
+
+            return iter(run_sync(assess_plan(self.plan, self.db)))
+        return iter(static_findings(self.plan.steps, self.db.dialect.name))
+
+
+def refuse_if_risky(
+    db: DataFlow, plan: MigrationPlan, findings: Iterable[RiskFinding] | None = None, *, confirmed: bool = False
+) -> None:
+    """The gate: a plan at HIGH or CRITICAL risk is refused with DF-302 unless ``confirmed``."""
+    found = list(plan.findings if findings is None else findings)
+    level = max((f.level for f in found), default=RiskLevel.LOW)
+    if confirmed or level < RiskLevel.HIGH:
+        return
+    risky = [f for f in found if f.level >= RiskLevel.HIGH]
+    raise db.error(
+        "DF-302",
+        f"The migration was refused: its risk is {level.name} ({len(risky)} finding(s) at HIGH or above) and "
+        "it was not confirmed.",
+        level=level.name,
+        findings="; ".join(f"[{f.level.name}] {f.rule}: {f.reason}" for f in risky[:5]),
+        solutions=[*(f.mitigation for f in risky if f.mitigation)][:3]
+        + ["Review `dataflow migrate assess`, then apply with confirmation (confirm=True / --yes)."],
+    )
