@@ -151,16 +151,19 @@ def unique_table(prefix: str = "t") -> str:
 
 
 class ModelFactory:
-    """Declares models with per-test table names and drops those tables at teardown.
+    """Declares models with per-test table names; drops those tables and closes extra instances at teardown.
 
     ``make_model(cls)`` or ``@make_model`` registers ``cls`` on the fixture's ``db``;
     ``make_model(cls, db=other)`` on another instance; ``make_model(cls, table=name)`` reuses a table
-    name (two instances sharing one table, as in migration tests).
+    name (two instances sharing one table, as in migration tests). ``make_model.new_db(**options)``
+    makes another DataFlow on the same URL, closed at teardown after its tables are dropped.
     """
 
-    def __init__(self, db: DataFlow) -> None:
+    def __init__(self, db: DataFlow, url: str) -> None:
         self.db = db
+        self.url = url
         self.tables: dict[str, DataFlow] = {}
+        self.instances: list[DataFlow] = []
 
     def __call__(
         self, cls: type | None = None, *, db: DataFlow | None = None, table: str | None = None
@@ -173,19 +176,27 @@ class ModelFactory:
         self.tables.setdefault(name, target)
         return target.model(cls)
 
-    def table(self, cls: Any) -> str:
-        return str(cls.__dataflow_model__.table)
+    def new_db(self, **options: Any) -> DataFlow:
+        """Another instance on the suite's URL (the same database, except for ``:memory:``)."""
+        instance = DataFlow(self.url, **options)
+        self.instances.append(instance)
+        return instance
 
-    def drop_all(self) -> None:
-        """``DROP TABLE IF EXISTS`` for every table made, through the suite's own instance when it can."""
+    def teardown(self) -> None:
+        """Drop every table made (through the instance that made it), then close the extra instances."""
         errors: list[BaseException] = []
         for name, owner in self.tables.items():
-            instance = self.db if owner.url.raw == self.db.url.raw else owner
             try:
-                raw_execute(instance, f"DROP TABLE IF EXISTS {instance.dialect.quote(name)}")
+                raw_execute(owner, f"DROP TABLE IF EXISTS {owner.dialect.quote(name)}")
             except Exception as exc:  # collect, so one failure does not leave the other tables behind
                 errors.append(exc)
         self.tables.clear()
+        for instance in self.instances:
+            try:
+                instance.close()
+            except Exception as exc:
+                errors.append(exc)
+        self.instances.clear()
         if errors:
             raise errors[0]
 
@@ -202,13 +213,13 @@ def db(dataflow_url: str) -> Iterator[DataFlow]:
 
 
 @pytest.fixture
-def make_model(db: DataFlow) -> Iterator[ModelFactory]:
+def make_model(db: DataFlow, dataflow_url: str) -> Iterator[ModelFactory]:
     """Declare models with unique tables (``@make_model class Item: ...``); tables dropped afterwards."""
-    factory = ModelFactory(db)
+    factory = ModelFactory(db, dataflow_url)
     try:
         yield factory
     finally:
-        factory.drop_all()
+        factory.teardown()
 
 
 Runner = Callable[..., dict[str, Any]]

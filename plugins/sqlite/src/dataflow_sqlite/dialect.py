@@ -224,6 +224,13 @@ class SQLiteDialect(SQLDialect):
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         return f"{column} REGEXP {b.bind(pattern)}"
 
+    def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
+        if insensitive:
+            return super().compile_like(b, column, pattern, insensitive=True)
+        # PRAGMA case_sensitive_like does not reliably survive connection set-up (it is lost
+        # depending on the order of the WAL switch), so case-sensitive $like is GLOB, which always is.
+        return f"{column} GLOB {b.bind(like_to_glob(pattern))}"
+
     def needs_encoding(self, field: FieldSpec) -> bool:
         return field.kind in ("json", "array", "datetime", "date", "decimal")
 
@@ -269,6 +276,14 @@ class SQLiteDialect(SQLDialect):
         if isinstance(exc, ValueError) and "closed" in text:
             return DataFlowError("DF-402", f"The SQLite connection is closed ({text}).")
         return DataFlowError("DF-503", f"SQLite reported an error: {type(exc).__name__}: {text}")
+
+
+_GLOB_SPECIAL = {"*": "[*]", "?": "[?]", "[": "[[]", "%": "*", "_": "?"}
+
+
+def like_to_glob(pattern: str) -> str:
+    """A LIKE pattern as the GLOB pattern matching the same strings (``%`` → ``*``, ``_`` → ``?``)."""
+    return "".join(_GLOB_SPECIAL.get(ch, ch) for ch in pattern)
 
 
 def encode_datetime(value: dt.datetime) -> str:
