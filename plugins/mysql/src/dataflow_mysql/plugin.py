@@ -1,1 +1,27 @@
-"""dataflow-mysql plugin (being built)."""
+"""MySQL / MariaDB dialect plugin: serves ``mysql://`` and ``mariadb://`` URLs (``mysql+aiomysql://`` too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dataflow.dialect import DialectInfo, DialectOptions
+from dataflow.hookspecs import hookimpl
+from dataflow.url import DatabaseURL
+
+SCHEMES = ("mysql", "mariadb")
+
+
+def _make(url: DatabaseURL, options: DialectOptions) -> Any:
+    from dataflow_mysql.dialect import MySQLDialect
+
+    return MySQLDialect(url, options)
+
+
+@hookimpl
+def dataflow_dialects() -> Iterable[DialectInfo]:
+    try:
+        import aiomysql  # noqa: F401
+    except ImportError as exc:
+        return [DialectInfo("mysql", SCHEMES, _make, "dataflow-mysql", False, f"aiomysql is missing: {exc}")]
+    return [DialectInfo("mysql", SCHEMES, _make, "dataflow-mysql")]

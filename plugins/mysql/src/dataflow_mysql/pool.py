@@ -1,0 +1,326 @@
+"""Connections for the MySQL / MariaDB dialect: one aiomysql pool per event loop.
+
+aiomysql connections belong to the loop they were opened on, so each running loop gets its own pool
+(kernel ``LoopLocal``). ``LocalRuntime`` runs every workflow on one long-lived background loop, so
+its pool survives from one ``execute()`` to the next; a new loop (``asyncio.run``, a test's loop)
+gets a fresh pool and never meets a stale one. Pools of loops that have closed are released the next
+time a pool is made, and by ``close()`` / ``close_sync()``.
+
+The first pool also detects the server once: MySQL or MariaDB, its version (which decides whether
+``RETURNING`` exists), ``max_allowed_packet`` (which sizes bulk statements) and the auto-increment
+step (which turns ``LAST_INSERT_ID()`` into the ids of a multi-row insert).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import aiomysql
+import attrs
+import pymysql.err
+from dataflow.dialect import DialectOptions, LoopLocal
+from dataflow.errors import DataFlowError
+from dataflow.url import DatabaseURL
+
+from dataflow_mysql.errors import pool_exhausted, translate
+
+__all__ = ["MySQLConnection", "PoolManager", "Result", "ServerInfo"]
+
+# Strict, predictable sessions whatever the server's defaults: UTC for NOW(), errors instead of
+# silent truncation, no ANSI_QUOTES (identifiers are backquoted, strings single-quoted) and no
+# NO_BACKSLASH_ESCAPES (the driver escapes with backslashes). NO_AUTO_VALUE_ON_ZERO stores an
+# explicit id 0 as 0, as PostgreSQL and SQLite do.
+SESSION_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO"
+INIT_COMMAND = f"SET time_zone = '+00:00', sql_mode = '{SESSION_SQL_MODE}'"
+
+_MATCHED = re.compile(rb"Rows matched: (\d+)")
+_DUPLICATES = re.compile(rb"Duplicates: (\d+)")
+_CLOSE_TIMEOUT = 5.0
+
+
+@attrs.frozen
+class ServerInfo:
+    """What the dialect needs to know about the server, detected once."""
+
+    version: str
+    mariadb: bool
+    version_tuple: tuple[int, ...]
+    max_allowed_packet: int
+    autoinc_step: int
+
+    @property
+    def name(self) -> str:
+        return "MariaDB" if self.mariadb else "MySQL"
+
+    @property
+    def has_returning(self) -> bool:
+        """INSERT … RETURNING and DELETE … RETURNING (MariaDB ≥ 10.5; MySQL has neither)."""
+        return self.mariadb and self.version_tuple >= (10, 5)
+
+    @property
+    def collation(self) -> str:
+        """A binary (case-sensitive), NO PAD collation, so that 'a' and 'a ' differ as they do elsewhere."""
+        if self.mariadb:
+            return "utf8mb4_nopad_bin"
+        return "utf8mb4_0900_bin" if self.version_tuple >= (8, 0) else "utf8mb4_bin"
+
+    @classmethod
+    def parse(cls, version: str, max_allowed_packet: int, autoinc_step: int) -> ServerInfo:
+        numbers = tuple(int(n) for n in re.findall(r"\d+", version.split("-")[0])[:3])
+        return cls(version, "mariadb" in version.lower(), numbers, int(max_allowed_packet), int(autoinc_step or 1))
+
+
+@attrs.frozen
+class Result:
+    """What a statement reported: affected rows, the first generated id, matched / duplicate counts."""
+
+    affected: int
+    last_id: int
+    matched: int | None
+    duplicates: int | None
+
+
+class MySQLConnection:
+    """The kernel's Connection protocol over one aiomysql connection.
+
+    The driver binds parameters itself (client-side escaping of ``%s`` placeholders); a statement
+    without parameters is sent as is, so its text is never run through ``%`` formatting.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: aiomysql.Connection) -> None:
+        self.raw = raw
+
+    async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        cursor = await self.raw.cursor()
+        await cursor.execute(sql, params or None)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+    async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        return (await self.run(sql, params)).affected
+
+    async def run(self, sql: str, params: Sequence[Any]) -> Result:
+        """Execute and return the full report (the info string carries matched / duplicate counts)."""
+        cursor = await self.raw.cursor()
+        await cursor.execute(sql, params or None)
+        result = cursor._result  # the OK packet; aiomysql exposes its info string only here
+        await cursor.close()
+        message = getattr(result, "message", b"") or b""
+        matched = _MATCHED.search(message)
+        duplicates = _DUPLICATES.search(message)
+        return Result(
+            cursor.rowcount if cursor.rowcount >= 0 else 0,
+            cursor.lastrowid or 0,
+            int(matched.group(1)) if matched else None,
+            int(duplicates.group(1)) if duplicates else None,
+        )
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = await self.raw.cursor()
+        await cursor.executemany(sql, rows)
+        await cursor.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.raw.get_transaction_status())
+
+
+class _LoopState:
+    """The pool of one event loop and the lock that makes sure only one is created."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.pool: aiomysql.Pool | None = None
+
+
+class PoolManager:
+    """Per-loop aiomysql pools for one dialect instance, plus the server facts detected once."""
+
+    def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
+        self.url = url
+        self.options = options
+        self.server: ServerInfo | None = None
+        self._states: LoopLocal[_LoopState] = LoopLocal()
+
+    @property
+    def server_name(self) -> str:
+        return self.server.name if self.server else "MySQL"
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        url = self.url
+        kwargs: dict[str, Any] = {
+            "host": url.host or "127.0.0.1",
+            "port": url.port or 3306,
+            "user": url.username or "root",
+            "password": url.password or "",
+            "db": url.database or None,
+            "charset": "utf8mb4",
+            "autocommit": True,
+            "connect_timeout": self.options.connect_timeout,
+            "init_command": INIT_COMMAND,
+            "echo": self.options.echo,
+        }
+        if "unix_socket" in url.query:
+            kwargs["unix_socket"] = url.query["unix_socket"]
+        return kwargs
+
+    # ---- pools ---------------------------------------------------------------------------------
+    async def pool(self) -> aiomysql.Pool:
+        state = self._states.get()
+        if state is None:
+            self._release_closed_loops()
+            state = _LoopState()
+            self._states.set(state)
+        if state.pool is not None:
+            return state.pool
+        async with state.lock:
+            if state.pool is None:
+                state.pool = await self._create_pool()
+        return state.pool
+
+    async def _create_pool(self) -> aiomysql.Pool:
+        maxsize = max(1, self.options.pool_size + self.options.max_overflow)
+        try:
+            pool = await aiomysql.create_pool(minsize=1, maxsize=maxsize, **self.connect_kwargs())
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            async with pool.acquire() as raw:
+                cursor = await raw.cursor()
+                await cursor.execute("SELECT VERSION(), @@max_allowed_packet, @@auto_increment_increment")
+                version, packet, step = (await cursor.fetchall())[0]
+                await cursor.close()
+            self.server = ServerInfo.parse(str(version), packet, step)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, pymysql.err.MySQLError | OSError):
+                raise translate(exc, self.server_name) from exc
+            raise
+        return pool
+
+    def _unreachable(self, exc: BaseException) -> DataFlowError:
+        error = translate(exc, self.server_name)
+        error.context.setdefault("url", str(self.url))
+        return error
+
+    async def _acquire(self, pool: aiomysql.Pool) -> aiomysql.Connection:
+        timeout = self.options.pool_timeout if self.options.pool_timeout > 0 else None
+        try:
+            return await asyncio.wait_for(pool.acquire(), timeout)
+        except TimeoutError:
+            raise pool_exhausted(self.options.pool_size, self.options.max_overflow,
+                                 self.options.pool_timeout) from None
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[MySQLConnection]:
+        pool = await self.pool()
+        raw = await self._acquire(pool)
+        try:
+            yield MySQLConnection(raw)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                raw.close()  # cancelled mid-statement: the protocol state is unknown, never reuse it
+            raise
+        finally:
+            pool.release(raw)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[MySQLConnection]:
+        async with self.connection() as conn:
+            try:
+                await conn.raw.begin()
+            except pymysql.err.MySQLError as exc:
+                raise translate(exc, self.server_name) from exc
+            try:
+                yield conn
+            except BaseException as exc:
+                await _rollback(conn.raw, exc)
+                raise
+            try:
+                await conn.raw.commit()
+            except pymysql.err.MySQLError as exc:
+                conn.raw.close()
+                raise translate(exc, self.server_name) from exc
+
+    # ---- closing -------------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Close this loop's pool gracefully, then release the pools of every other loop."""
+        state = self._states.pop_current()
+        if state is not None and state.pool is not None:
+            await _close_pool(state.pool)
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Release every pool not on the running loop (there may be none running)."""
+        for loop, state in self._states.items():
+            pool = state.pool
+            if pool is None:
+                continue
+            if loop.is_running() and not loop.is_closed():
+                # Another thread's loop (LocalRuntime's): let it close its own connections.
+                asyncio.run_coroutine_threadsafe(_close_pool(pool), loop)
+            else:
+                _abandon(pool)
+        self._states.clear()
+
+    def _release_closed_loops(self) -> None:
+        for stale in self._states.pop_closed():
+            if stale.pool is not None:
+                _abandon(stale.pool)
+
+    def __del__(self) -> None:
+        with suppress(Exception):  # interpreter shutdown: nothing more can be done
+            self.close_sync()
+
+
+async def _rollback(raw: aiomysql.Connection, exc: BaseException) -> None:
+    """Roll back after a failure; a cancelled or broken connection is closed instead (the server rolls back)."""
+    if not isinstance(exc, Exception) or raw.closed:
+        raw.close()
+        return
+    try:
+        await raw.rollback()
+    except Exception:
+        raw.close()
+
+
+async def _close_pool(pool: aiomysql.Pool) -> None:
+    """Say goodbye (COM_QUIT) on idle connections, then wait a little for busy ones, then cut them."""
+    with suppress(Exception):
+        await pool.clear()
+    pool.close()
+    try:
+        await asyncio.wait_for(pool.wait_closed(), _CLOSE_TIMEOUT)
+    except (TimeoutError, Exception):
+        pool.terminate()
+
+
+def _abandon(pool: aiomysql.Pool) -> None:
+    """Release a pool whose loop is closed or idle, without that loop.
+
+    aiomysql closes a connection through its loop (``transport.close`` schedules a callback), which
+    a closed loop refuses; and an unclosed connection's ``__del__`` would try again and fail. So the
+    sockets are closed directly and the connections marked closed. These are aiomysql internals.
+    """
+    conns = [*pool._free, *pool._used]
+    pool._free.clear()
+    pool._used.clear()
+    pool._closing = True
+    for conn in conns:
+        writer = conn._writer
+        if writer is None:
+            continue
+        sock = getattr(writer.transport, "_sock", None)
+        if sock is not None:
+            sock.close()
+        conn._writer = None
+        conn._reader = None
