@@ -1,1 +1,53 @@
-"""dataflow-migrate plugin (being built)."""
+"""dataflow-migrate: introspection, diff, plan, apply, schema history and existing_schema_mode.
+
+Replaces the kernel's basic schema manager with planned, locked, recorded migrations, adds the
+migration and discovery methods to every instance, and the ``dataflow migrate`` commands to the CLI.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from dataflow.facade import run_in_background
+from dataflow.hookspecs import hookimpl
+
+from dataflow_migrate import api, discovery
+from dataflow_migrate.manager import MigrateSchemaManager
+
+_ASYNC_METHODS = {
+    "discover_schema": discovery.discover_schema,
+    "register_schema_as_models": discovery.register_schema_as_models,
+    "introspect_schema": api.introspect_schema,
+    "migrate_plan": api.migrate_plan,
+    "migrate_apply": api.migrate_apply,
+    "migrate_status": api.migrate_status,
+    "migration_history": api.migration_history,
+    "migrate_resume": api.migrate_resume,
+    "migrate_reverse": api.migrate_reverse,
+}
+
+
+@hookimpl
+def dataflow_schema_manager(db: Any) -> Any:
+    return MigrateSchemaManager()
+
+
+@hookimpl
+def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
+    """Each method twice: ``db.name(...)`` for plain code and ``db.name_async(...)`` for async code."""
+    methods: dict[str, Any] = {}
+    for name, fn in _ASYNC_METHODS.items():
+        bound = functools.partial(fn, db)
+        functools.update_wrapper(bound, fn)
+        methods[f"{name}_async"] = bound
+        methods[name] = run_in_background(bound)
+    return methods
+
+
+@hookimpl
+def dataflow_register_commands(app: Any) -> None:
+    from dataflow_migrate.cli import register
+
+    register(app)

@@ -1,0 +1,241 @@
+"""Applying a plan: under the migration lock, recorded in the history table, all-or-nothing where possible.
+
+PostgreSQL and SQLite have transactional DDL: the whole plan and its history row commit together, and a
+failed step rolls everything back, leaving the schema exactly as before. MySQL commits each DDL
+statement implicitly, so there each step is followed by a checkpoint in the history row; a failure
+leaves the row ``failed`` with the number of completed steps, from which ``resume`` continues and
+``reverse`` undoes. Risky plans (``plan.level >= HIGH``) are refused with DF-302 unless confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from dataflow.errors import DataFlowError
+from dataflow.migration import MigrationPlan, MigrationStep, RiskLevel
+from dataflow.models import ModelSpec
+
+from dataflow_migrate.ddl import REBUILD_PREFIX
+from dataflow_migrate.history import History, now
+from dataflow_migrate.planner import Intent, render
+
+__all__ = ["DEFAULT_SCOPE", "apply_plan", "migration_lock", "resume", "reverse_plan"]
+
+DEFAULT_SCOPE = "schema_modification"
+TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
+
+Progress = Callable[[int, MigrationStep], None]
+
+_local_locks: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(db: Any, scope: str = DEFAULT_SCOPE) -> AsyncIterator[Any]:
+    """The lock plugin's lock for ``scope``; a process-local lock when no plugin offers one."""
+    manager = db.plugins.hook.dataflow_migration_lock(db=db, scope=scope)
+    if manager is None:
+        # Without dataflow-locks only this process is serialised; other processes are not.
+        key = (id(asyncio.get_running_loop()), str(db.url), scope)
+        manager = _local_locks.setdefault(key, asyncio.Lock())
+    async with manager as held:
+        yield held
+
+
+def _describe(plan: MigrationPlan, index: int | None) -> str:
+    return plan.steps[index].describe() if index is not None and 0 <= index < len(plan.steps) else "the plan"
+
+
+def refuse_if_risky(db: Any, plan: MigrationPlan, confirmed: bool) -> None:
+    if confirmed or plan.level < RiskLevel.HIGH:
+        return
+    risky = [f for f in plan.findings if f.level >= RiskLevel.HIGH]
+    lines = [f"{_describe(plan, f.step_index)}: {f.reason}" for f in risky]
+    raise db.error(
+        "DF-302",
+        f"The migration is {plan.level.name} risk and needs confirmation: " + "; ".join(lines),
+        level=plan.level.name,
+        steps=len(plan.steps),
+        solutions=["Review the plan (`dataflow migrate plan`), then apply with confirmed=True (CLI: --confirm).",
+                   *(f.mitigation for f in risky if f.mitigation)],
+    )
+
+
+def _failure(db: Any, plan: MigrationPlan, index: int, exc: BaseException, *, rolled_back: bool,
+             history_id: str | None) -> DataFlowError:
+    step = plan.steps[index] if 0 <= index < len(plan.steps) else None
+    cause = exc.message if isinstance(exc, DataFlowError) else f"{type(exc).__name__}: {exc}"
+    where = step.describe() if step else "the migration"
+    tail = ("The schema was rolled back to its state before the migration." if rolled_back else
+            f"{index} of {len(plan.steps)} steps completed; resume with db.migrate_resume() or undo them with "
+            "db.migrate_reverse().")
+    return db.error(
+        "DF-301",
+        f"Migration step {index + 1} ({where}) failed: {cause}. {tail}",
+        step=where,
+        step_index=index,
+        sql=" ; ".join(step.sql) if step else "",
+        history_id=history_id,
+        solutions=["Fix the cause (existing data that violates the change, a missing table …) and re-plan."],
+    )
+
+
+async def _record_failure(db: Any, history: History, plan: MigrationPlan, models: Mapping[str, str], kind: str,
+                          started: float, error: str, row_id: str | None = None, checkpoint: int = 0) -> str | None:
+    """Write the failed row outside the rolled-back transaction (best effort: never hides the cause)."""
+    try:
+        async with db.dialect.connection() as conn:
+            if row_id is None:
+                await history.ensure(conn)
+                row_id = await history.start(conn, plan, models, kind, status="failed")
+            await history.update(conn, row_id, status="failed", checkpoint=checkpoint, finished_at=now(),
+                                 duration_ms=(time.perf_counter() - started) * 1000, error=error[:2000])
+    except Exception:  # the migration's own error is the one to report
+        return row_id
+    return row_id
+
+
+async def _run_step(conn: Any, step: MigrationStep) -> None:
+    for sql in step.sql:
+        await conn.execute(sql, [])
+
+
+async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str],
+                               kind: str, progress: Progress | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    index = -1
+    rebuilds = db.dialect.name == "sqlite" and any(REBUILD_PREFIX in sql for s in plan.steps for sql in s.sql)
+    async with db.dialect.connection() as conn:
+        await history.ensure(conn)
+    try:
+        async with db.dialect.transaction() as conn:
+            if rebuilds:
+                # Rebuilds drop and recreate referenced tables: check foreign keys once, at the end.
+                await conn.execute("PRAGMA defer_foreign_keys = ON", [])
+            row_id = await history.start(conn, plan, models, kind)
+            for index, step in enumerate(plan.steps):
+                await _run_step(conn, step)
+                if progress:
+                    progress(index, step)
+            index = len(plan.steps)
+            if rebuilds and await conn.fetch("PRAGMA foreign_key_check", []):
+                raise DataFlowError("DF-301", "The rebuilt tables violate foreign keys.")
+            duration = (time.perf_counter() - started) * 1000
+            await history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
+                                 duration_ms=duration)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        failed = await _record_failure(db, history, plan, models, kind, started, str(exc))
+        raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
+    return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
+
+
+async def _apply_stepwise(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str], kind: str,
+                          progress: Progress | None, row_id: str | None = None, start: int = 0) -> dict[str, Any]:
+    started = time.perf_counter()
+    index = start
+    async with db.dialect.connection() as conn:
+        await history.ensure(conn)
+        if row_id is None:
+            row_id = await history.start(conn, plan, models, kind)
+        else:
+            await history.update(conn, row_id, status="in_progress", error=None)
+        try:
+            for index in range(start, len(plan.steps)):
+                step = plan.steps[index]
+                await _run_step(conn, step)
+                await history.update(conn, row_id, checkpoint=index + 1)
+                if progress:
+                    progress(index, step)
+            index = len(plan.steps)
+            duration = (time.perf_counter() - started) * 1000
+            await history.update(conn, row_id, status="applied", finished_at=now(), duration_ms=duration)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            await _record_failure(db, history, plan, models, kind, started, str(exc), row_id, index)
+            raise _failure(db, plan, index, exc, rolled_back=False, history_id=row_id) from exc
+    return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
+
+
+async def apply_plan(
+    db: Any, plan: MigrationPlan, *, models: Sequence[ModelSpec] = (), confirmed: bool = False, kind: str = "apply",
+    progress: Progress | None = None, locked: bool = False,
+) -> dict[str, Any]:
+    """Apply ``plan`` and record it; returns ``{id, status, steps, duration_ms}``.
+
+    :param locked: the caller already holds the migration lock (auto-migration re-plans under it).
+    :raises DataFlowError: DF-302 when risky and not confirmed, DF-301 when a step fails, DF-307 when
+        the lock cannot be had in time.
+    """
+    refuse_if_risky(db, plan, confirmed)
+    if plan.is_empty:
+        return {"id": None, "status": "empty", "steps": 0, "duration_ms": 0.0}
+    checksums = {m.name: m.checksum() for m in models}
+    history = History(db)
+    if not locked:
+        async with migration_lock(db):
+            return await apply_plan(db, plan, models=models, confirmed=True, kind=kind, progress=progress,
+                                    locked=True)
+    if db.dialect.name in TRANSACTIONAL_DDL:
+        return await _apply_transactional(db, plan, history, checksums, kind, progress)
+    return await _apply_stepwise(db, plan, history, checksums, kind, progress)
+
+
+async def _last_failed(db: Any, history_id: str | None) -> dict[str, Any]:
+    history = History(db)
+    async with db.dialect.connection() as conn:
+        rows = await history.rows(conn)
+    for row in rows:
+        if (history_id is None and row["status"] == "failed") or row["id"] == history_id:
+            return row
+    raise db.error("DF-301", "No failed migration to resume or reverse." if history_id is None
+                   else f"No migration {history_id!r} in the history.", history_id=history_id)
+
+
+async def resume(db: Any, history_id: str | None = None, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Continue a failed step-by-step migration (MySQL) from its checkpoint."""
+    async with migration_lock(db):
+        row = await _last_failed(db, history_id)
+        plan = MigrationPlan(row["dialect"], list(History.steps_of(row)))
+        return await _apply_stepwise(db, plan, History(db), row["models"], row["kind"], progress,
+                                     row_id=row["id"], start=int(row["checkpoint"]))
+
+
+_INVERSE = {
+    "create_table": lambda s: Intent("drop_table", s.table),
+    "add_column": lambda s: Intent("drop_column", s.table, s.column),
+    "add_index": lambda s: Intent("drop_index", s.table, None, {"name": s.details.get("name")}),
+    "add_unique": lambda s: Intent("drop_index", s.table, None, {"name": s.details.get("name")}),
+    "rename_column": lambda s: Intent("rename_column", s.table, s.details.get("to"), {"to": s.column}),
+    "rename_table": lambda s: Intent("rename_table", s.details.get("to"), None, {"to": s.table}),
+    "alter_type": lambda s: Intent("alter_type", s.table, s.column, {"from": s.details["to"], "to": s.details["from"]}),
+    "alter_nullability": lambda s: Intent("alter_nullability", s.table, s.column,
+                                          {"from": s.details["to"], "to": s.details["from"]}),
+    "alter_default": lambda s: Intent("alter_default", s.table, s.column,
+                                      {"from": s.details.get("to"), "to": s.details.get("from")}),
+}
+
+
+async def reverse_plan(db: Any, history_id: str | None = None) -> MigrationPlan:
+    """The plan undoing the completed steps of a recorded migration (newest first).
+
+    Drops cannot be undone (their data is gone) and are refused.
+    """
+    from dataflow_migrate.introspect import introspect
+
+    row = await _last_failed(db, history_id)
+    done = list(History.steps_of(row))[: int(row["checkpoint"])]
+    intents = []
+    for step in reversed(done):
+        inverse = _INVERSE.get(step.kind)
+        if inverse is None:
+            raise db.error("DF-301", f"Step {step.describe()} cannot be reversed: its data is gone.",
+                           history_id=row["id"])
+        intents.append(inverse(step))
+    live = await introspect(db)
+    return MigrationPlan(db.dialect.name, render(db, intents, live, ordered=True))
