@@ -386,8 +386,9 @@ class SQLDialect:
         b = SQLBuilder(self)
         sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
         if q.order_by:
+            fields = q.model.field_map
             sql += " ORDER BY " + ", ".join(
-                f"{self.quote(name)} {'DESC' if desc else 'ASC'}" for name, desc in q.order_by
+                f"{self.order_column(fields[name])} {'DESC' if desc else 'ASC'}" for name, desc in q.order_by
             )
         if q.limit is not None:
             sql += f" LIMIT {b.bind(int(q.limit))}"
@@ -396,6 +397,10 @@ class SQLDialect:
         elif q.offset:
             sql += f" {self.offset_without_limit()} OFFSET {b.bind(int(q.offset))}"
         return sql, b.params
+
+    def order_column(self, field: FieldSpec) -> str:
+        """What ``order_by`` sorts a field by: its column (a dialect storing numbers as text casts)."""
+        return self.quote(field.name)
 
     def offset_without_limit(self) -> str:
         return "LIMIT -1"

@@ -221,6 +221,11 @@ class SQLiteDialect(SQLDialect):
                     f"CAST({b.bind_field(cond.field, cond.value)} AS REAL)")
         return super().compile_cond(b, cond)
 
+    def order_column(self, field: FieldSpec) -> str:
+        # Decimals are stored as exact text; sort them as numbers, not as strings ("100" < "9.5").
+        column = self.quote(field.name)
+        return f"CAST({column} AS REAL)" if field.kind == "decimal" else column
+
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         return f"{column} REGEXP {b.bind(pattern)}"
 
