@@ -28,7 +28,7 @@ from dataflow.url import DatabaseURL
 
 from dataflow_mysql.errors import pool_exhausted, translate
 
-__all__ = ["MySQLConnection", "PoolManager", "Result", "ServerInfo"]
+__all__ = ["MySQLConnection", "PoolManager", "QuietCursor", "Result", "ServerInfo"]
 
 # Strict, predictable sessions whatever the server's defaults: UTC for NOW(), errors instead of
 # silent truncation, no ANSI_QUOTES (identifiers are backquoted, strings single-quoted) and no
@@ -132,6 +132,19 @@ class MySQLConnection:
         return bool(self.raw.get_transaction_status())
 
 
+class QuietCursor(aiomysql.Cursor):
+    """A cursor that does not turn server notes into Python warnings.
+
+    aiomysql follows each statement that left a warning with a ``SHOW WARNINGS`` round trip and a
+    ``warnings.warn`` of a driver class: one more query, and a raw driver object that escapes to the
+    user (an exception under ``-W error``). Strict SQL mode already turns real problems into errors;
+    what is left are notes such as "table already exists" from ``CREATE TABLE IF NOT EXISTS``.
+    """
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
 class _LoopState:
     """The pool of one event loop and the lock that makes sure only one is created."""
 
@@ -166,6 +179,7 @@ class PoolManager:
             "connect_timeout": self.options.connect_timeout,
             "init_command": INIT_COMMAND,
             "echo": self.options.echo,
+            "cursorclass": QuietCursor,
         }
         if "unix_socket" in url.query:
             kwargs["unix_socket"] = url.query["unix_socket"]
