@@ -8,6 +8,7 @@ fails under ``CI=true``. Tables get unique names (``make_model``) so ``pytest -n
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,9 @@ def count_sessions(url: str, application_name: str) -> int:
         finally:
             await conn.close()
 
-    return asyncio.run(go())
+    # A thread of its own, so that async tests (already inside a loop) can call it too.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 @pytest.fixture

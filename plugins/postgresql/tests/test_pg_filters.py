@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Optional
 
 import pytest
 from dataflow.testing import raises_df
@@ -17,10 +16,10 @@ def people(make_model, run_node):
         id: str
         name: str
         age: int = 0
-        city: Optional[str] = None
+        city: str | None = None
         score: float = 0.0
         active: bool = True
-        born: Optional[dt.date] = None
+        born: dt.date | None = None
         balance: decimal.Decimal = decimal.Decimal("0")
 
     rows = [

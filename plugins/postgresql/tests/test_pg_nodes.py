@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dataflow.testing import raises_df, raw_rows
 from dataflow.workflow import WorkflowBuilder
 
@@ -20,7 +18,7 @@ def test_create_read_update_delete(make_model, execute):
         id: str
         name: str
         age: int = 0
-        nickname: Optional[str] = None
+        nickname: str | None = None
 
     wf = WorkflowBuilder()
     wf.add_node("PersonCreateNode", "create", {"id": "p1", "name": "Alice", "age": 30})
@@ -66,7 +64,8 @@ def test_list_and_count(make_model, execute):
         name: str
         age: int = 0
 
-    data = [{"id": f"p{i}", "name": n, "age": a} for i, (n, a) in enumerate([("c", 30), ("a", 20), ("b", 30), ("d", 40)])]
+    people = [("c", 30), ("a", 20), ("b", 30), ("d", 40)]
+    data = [{"id": f"p{i}", "name": n, "age": a} for i, (n, a) in enumerate(people)]
     assert one(execute, "PersonBulkCreateNode", {"data": data})["inserted"] == 4
 
     listed = one(execute, "PersonListNode", {"order_by": ["-age", "name"], "limit": 3, "offset": 0,

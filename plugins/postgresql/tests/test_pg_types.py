@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import List, Optional  # noqa: UP035 - List[...] is part of the model syntax under test
+from typing import List, Optional  # noqa: UP035 - the typing spelling of API.md is under test
 
 from dataflow.testing import raw_fetch
 
@@ -23,9 +23,9 @@ def test_round_trip_every_type(make_model, run_node):
         blob: bytes
         doc: dict
         items: list
-        tags: List[str]
-        maybe: Optional[str] = None
-        maybe_at: Optional[dt.datetime] = None
+        tags: List[str]  # noqa: UP006 - the typing spelling of API.md
+        maybe: Optional[str] = None  # noqa: UP045
+        maybe_at: dt.datetime | None = None
 
     value = {
         "id": "t1", "text": "héllo ✓ 𝄞", "count": 2**62, "ratio": 0.1, "flag": False,
@@ -89,7 +89,7 @@ def test_reserved_word_identifiers(make_model, run_node):
     class Order:
         order: int
         user: str
-        select: Optional[str] = None
+        select: str | None = None
 
     made = run_node("OrderCreateNode", {"order": 1, "user": "u", "select": "s"})
     assert made["order"] == 1 and made["user"] == "u" and made["select"] == "s"

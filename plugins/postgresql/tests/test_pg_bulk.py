@@ -1,0 +1,136 @@
+"""Bulk paths: COPY, unnest with RETURNING / ON CONFLICT, native upsert; all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from dataflow.testing import raises_df, raw_fetch
+
+
+def _count(db, cls) -> int:
+    return raw_fetch(db, f'SELECT count(*) FROM "{cls.__dataflow_model__.table}"')[0][0]
+
+
+@pytest.mark.parametrize("size", [5, 500])  # below and above the COPY threshold
+def test_bulk_is_atomic(make_model, run_node, db, size):
+    @make_model
+    class Row:
+        id: str
+        n: int
+
+    run_node("RowCreateNode", {"id": "dup", "n": 0})
+    data = [{"id": f"r{i}", "n": i} for i in range(size)] + [{"id": "dup", "n": -1}]
+    with raises_df("DF-704") as caught:
+        run_node("RowBulkCreateNode", {"data": data})
+    assert type(caught["error"].__cause__).__name__ == "UniqueViolationError"
+    assert _count(db, Row) == 1
+
+
+@pytest.mark.parametrize("size", [3, 2000])
+def test_bulk_create_copy_and_naive_datetimes(make_model, run_node, size):
+    @make_model
+    class Reading:
+        at: dt.datetime
+        doc: dict = {}
+
+    base = dt.datetime(2024, 5, 1, 8, 0)  # naive: UTC
+    data = [{"at": base + dt.timedelta(seconds=i), "doc": {"i": i}} for i in range(size)]
+    assert run_node("ReadingBulkCreateNode", {"data": data}) == {
+        "processed": size, "inserted": size, "skipped": 0, "success": True}
+    rows = run_node("ReadingListNode", {"order_by": ["at"], "limit": 3})["records"]
+    assert rows[0]["at"] == base.replace(tzinfo=dt.UTC) and rows[2]["doc"] == {"i": 2}
+
+
+@pytest.mark.parametrize("size", [1, 3000])
+def test_return_ids_in_order(make_model, run_node, size):
+    @make_model
+    class Gen:
+        label: str
+
+    out = run_node("GenBulkCreateNode", {"data": [{"label": f"l{i}"} for i in range(size)], "return_ids": True})
+    assert out["inserted"] == size and len(out["ids"]) == size
+    assert out["ids"] == sorted(out["ids"]) and len(set(out["ids"])) == size
+    assert run_node("GenReadNode", {"id": out["ids"][-1]})["label"] == f"l{size - 1}"
+
+    @make_model
+    class Keyed:
+        id: str
+        label: str
+
+    keys = [uuid.uuid4().hex for _ in range(size)]
+    out = run_node("KeyedBulkCreateNode", {"data": [{"id": k, "label": "x"} for k in keys], "return_ids": True})
+    assert out["ids"] == keys
+
+
+def test_skip_conflicts(make_model, run_node, db):
+    @make_model
+    class User:
+        email: str
+        __dataflow__ = {"indexes": [{"name": f"ix_{uuid.uuid4().hex[:8]}", "fields": ["email"], "unique": True}]}
+
+    run_node("UserBulkCreateNode", {"data": [{"email": f"u{i}@x.io"} for i in range(10)]})
+    data = [{"email": f"u{i}@x.io"} for i in range(5, 50)]
+    out = run_node("UserBulkCreateNode", {"data": data, "conflict_resolution": "skip", "return_ids": True})
+    assert out["inserted"] == 40 and out["skipped"] == 5 and len(out["ids"]) == 40
+    out = run_node("UserBulkCreateNode", {"data": [{"email": "u1@x.io"}, {"email": "new@x.io"}],
+                                          "conflict_resolution": "skip"})
+    assert out["inserted"] == 1 and out["skipped"] == 1
+    assert _count(db, User) == 51
+
+
+def test_explicit_int_ids_move_the_sequence(make_model, run_node):
+    @make_model
+    class Seq:
+        label: str
+
+    run_node("SeqCreateNode", {"id": 10, "label": "ten"})
+    assert run_node("SeqCreateNode", {"label": "next"})["id"] == 11
+    run_node("SeqBulkCreateNode", {"data": [{"id": i, "label": "x"} for i in range(100, 150)]})
+    assert run_node("SeqCreateNode", {"label": "after bulk"})["id"] == 150
+    run_node("SeqBulkUpsertNode", {"data": [{"id": 500, "label": "up"}]})
+    assert run_node("SeqCreateNode", {"label": "after upsert"})["id"] == 501
+
+
+def test_bulk_upsert_on_unique_index(make_model, run_node, db):
+    index = f"ix_{uuid.uuid4().hex[:8]}"
+
+    @make_model
+    class Member:
+        email: str
+        name: str
+        level: int = 0
+        __dataflow__ = {"indexes": [{"name": index, "fields": ["email"], "unique": True}]}
+
+    run_node("MemberBulkCreateNode", {"data": [{"email": f"m{i}@x.io", "name": "old"} for i in range(100)]})
+    data = [{"email": f"m{i}@x.io", "name": "new", "level": i} for i in range(50, 250)]
+    out = run_node("MemberBulkUpsertNode", {"data": data, "conflict_on": ["email"]})
+    assert out == {"processed": 200, "inserted": 150, "updated": 50, "skipped": 0, "success": True}
+    row = run_node("MemberReadNode", {"filter": {"email": "m60@x.io"}})
+    assert row["name"] == "new" and row["level"] == 60
+    assert run_node("MemberReadNode", {"filter": {"email": "m10@x.io"}})["name"] == "old"
+    assert _count(db, Member) == 250
+    plan = raw_fetch(db, "SELECT indexdef FROM pg_indexes WHERE indexname = $1", [index])
+    assert "UNIQUE" in plan[0][0]
+
+    single = run_node("MemberUpsertNode", {"where": {"email": "m0@x.io"}, "conflict_on": ["email"],
+                                           "update": {"level": 7}, "create": {"name": "c"}})
+    assert single["created"] is False and single["record"]["level"] == 7
+
+
+def test_bulk_upsert_is_atomic(make_model, run_node, db):
+    @make_model
+    class Slot:
+        id: str
+        email: str
+        n: int
+        __dataflow__ = {"indexes": [{"name": f"ix_{uuid.uuid4().hex[:8]}", "fields": ["email"], "unique": True}]}
+
+    run_node("SlotBulkCreateNode", {"data": [{"id": "a", "email": "a@x", "n": 1}, {"id": "b", "email": "b@x", "n": 1}]})
+    # The second row collides with b's email (another unique index): the database refuses the
+    # statement, and the update of "a" in the same node is rolled back with it.
+    data = [{"id": "a", "email": "a@x", "n": 2}, {"id": "c", "email": "b@x", "n": 2}]
+    with raises_df("DF-704"):
+        run_node("SlotBulkUpsertNode", {"data": data})
+    assert run_node("SlotReadNode", {"id": "a"})["n"] == 1 and _count(db, Slot) == 2
