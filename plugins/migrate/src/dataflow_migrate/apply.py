@@ -53,7 +53,8 @@ def refuse_if_risky(db: Any, plan: MigrationPlan, confirmed: bool) -> None:
     if confirmed or plan.level < RiskLevel.HIGH:
         return
     risky = [f for f in plan.findings if f.level >= RiskLevel.HIGH]
-    lines = [f"{_describe(plan, f.step_index)}: {f.reason}" for f in risky]
+    lines = [f.reason if f.reason.startswith(_describe(plan, f.step_index)) else f"{_describe(plan, f.step_index)}: {f.reason}"
+             for f in risky]
     raise db.error(
         "DF-302",
         f"The migration is {plan.level.name} risk and needs confirmation: " + "; ".join(lines),

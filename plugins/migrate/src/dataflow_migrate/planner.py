@@ -61,7 +61,7 @@ def desired_columns(db: Any, model: ModelSpec) -> list[ColumnSchema]:
             rendered = ddl.literal(field.default)
             default = None if rendered is UNRENDERABLE else rendered
         columns.append(ColumnSchema(field.name, types[field.name], nullable, default, field.primary_key,
-                                    field.primary_key and field.generated))
+                                    field.primary_key and field.generated, kind=field.kind))
     return columns
 
 
@@ -71,8 +71,10 @@ def desired_table(db: Any, model: ModelSpec) -> TableSchema:
 
 
 def types_match(live: ColumnSchema, wanted: ColumnSchema) -> bool:
-    """Same type, by spelling or by family: ``varchar(255)`` serves a str field as well as ``text``."""
-    return normalise_type(live.type) == normalise_type(wanted.type) or live.family == wanted.family
+    """Same type, by spelling or by family: ``varchar(255)`` serves a str field as well as ``text``, and a
+    hand-made ``BOOLEAN`` serves a bool field that DataFlow would store as ``INTEGER`` on SQLite."""
+    return (normalise_type(live.type) == normalise_type(wanted.type) or live.family == wanted.family
+            or live.family == wanted.kind)
 
 
 # -------------------------------------------------------------------------------------------------

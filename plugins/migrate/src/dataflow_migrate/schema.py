@@ -36,6 +36,7 @@ class ColumnSchema:
     :param primary_key: part of the primary key.
     :param autoincrement: filled by the database (serial / identity / AUTO_INCREMENT / INTEGER PRIMARY KEY).
     :param element_type: for PostgreSQL arrays, the element type (``text`` for ``text[]``).
+    :param kind: for a wanted column, the model field kind (``bool`` stored as ``INTEGER`` on SQLite).
     """
 
     name: str
@@ -45,6 +46,8 @@ class ColumnSchema:
     primary_key: bool = False
     autoincrement: bool = False
     element_type: str | None = None
+    kind: str | None = attrs.field(default=None, eq=False)
+    """For a column a model wants: the field kind it serves (live columns have None)."""
 
     @property
     def family(self) -> str:
