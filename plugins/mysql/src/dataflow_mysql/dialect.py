@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from itertools import chain
 from typing import Any
 
+import pymysql.converters
 from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
@@ -58,6 +59,26 @@ _MAX_STATEMENT = 8 * 1024 * 1024
 
 # Bytes a value takes in statement text at most, per kind (variable-length kinds are measured).
 _FIXED_WIDTH = {"int": 22, "float": 26, "bool": 3, "datetime": 30, "date": 14, "decimal": 72}
+
+
+class Binary(bytearray):
+    """Bytes on their way to the driver.
+
+    aiomysql 0.3 escapes ``bytes`` with a PyMySQL function that PyMySQL ≥ 1.1 no longer provides
+    (a TypeError at bind time); a value of this type takes PyMySQL's type-dispatched path instead,
+    where it is registered below as a hex literal (``_binary X'…'``), which needs no escaping.
+    """
+
+
+def _escape_binary(value: Binary, mapping: Any = None) -> str:
+    return f"_binary X'{value.hex()}'"
+
+
+pymysql.converters.encoders.setdefault(Binary, _escape_binary)
+
+
+def _binary_param(value: Any) -> Any:
+    return None if value is None else Binary(value)
 
 
 def _naive_utc(value: dt.datetime) -> dt.datetime:
@@ -146,6 +167,8 @@ class MySQLDialect(SQLDialect):
             return _naive_utc(value)
         if kind == "json" or kind == "array":
             return to_json(value)
+        if kind == "bytes":
+            return Binary(value)
         return value
 
     def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
@@ -223,6 +246,8 @@ class MySQLDialect(SQLDialect):
                 converters.append((i, _datetime_param))
             elif kind in ("json", "array"):
                 converters.append((i, _json_text))
+            elif kind == "bytes":
+                converters.append((i, _binary_param))
         if not converters or not rows:
             return rows
         cols = list(zip(*rows, strict=True))
