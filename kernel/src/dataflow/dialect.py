@@ -551,7 +551,8 @@ class SQLDialect:
         fields = q.model.field_map
         if q.update is None:
             keep = set(q.conflict_on) | {"id", "created_at"}
-            sets = [f"{self.quote(c)} = {self.excluded(c)}" for c in q.columns if c not in keep]
+            chosen = q.columns if q.update_columns is None else q.update_columns
+            sets = [f"{self.quote(c)} = {self.excluded(c)}" for c in chosen if c not in keep]
         else:
             sets = [f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.update.items()]
         # Nothing to change still needs an assignment so that the existing row is returned.

@@ -122,8 +122,9 @@ class Upsert:
     """Insert rows; where a row conflicts on ``conflict_on``, set ``update`` instead.
 
     ``update`` maps column → value; ``None`` means "every inserted column except the conflict ones,
-    from the row being inserted"; an empty mapping means "leave the existing row as it is".
-    Returning rows carry an extra ``__created__`` flag.
+    from the row being inserted" (only those in ``update_columns`` when it is given, so columns the
+    caller did not supply keep their stored values rather than taking defaults); an empty mapping
+    means "leave the existing row as it is". Returning rows carry an extra ``__created__`` flag.
     """
 
     model: ModelSpec
@@ -132,6 +133,7 @@ class Upsert:
     conflict_on: tuple[str, ...]
     update: Mapping[str, Any] | None = None
     returning: bool = True
+    update_columns: tuple[str, ...] | None = None
 
 
 Query = Select | Count | Insert | Update | Delete | Upsert

@@ -455,9 +455,13 @@ class BulkUpsertNode(ModelNode):
                                     context={"node": self.node_id, "missing": name})
         key = key_of(columns, conflict_on)
         deduped = list({key(r): r for r in rows}.values())  # the last row for a key wins
+        # On conflict only what the caller supplied changes: defaults filled in for missing fields
+        # are for new rows, not a reason to overwrite stored values.
+        supplied = {k for r in params["data"] for k in r} | {"updated_at"}
+        updating = tuple(c for c in columns if c in supplied)
         async with db.transaction() as conn:
             if resolution == "update":
-                inserted, updated = await self._upsert(db, model, columns, deduped, conflict_on, conn)
+                inserted, updated = await self._upsert(db, model, columns, deduped, conflict_on, conn, updating)
                 result.update(inserted=inserted, updated=updated)
             else:
                 inserted = await self._insert_missing(db, model, columns, deduped, conflict_on, conn)
@@ -470,9 +474,10 @@ class BulkUpsertNode(ModelNode):
         return await db.dialect.existing_keys(conn, probe)
 
     async def _upsert(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
-                      conn: Any) -> tuple[int, int]:
+                      conn: Any, updating: tuple[str, ...]) -> tuple[int, int]:
         if unique_on(model, conflict_on):
-            outcome: tuple[int, int] = await db.dialect.run(Upsert(model, columns, rows, conflict_on, None, False), conn)
+            query = Upsert(model, columns, rows, conflict_on, None, False, update_columns=updating)
+            outcome: tuple[int, int] = await db.dialect.run(query, conn)
             return outcome
         existing = await self._existing(db, model, columns, rows, conflict_on, conn)
         probe = Upsert(model, columns, rows, conflict_on)
@@ -482,7 +487,7 @@ class BulkUpsertNode(ModelNode):
             await db.dialect.run(Insert(model, columns, fresh), conn)
         skip = set(conflict_on) | {"id", "created_at"}
         for row in stale:
-            values = {c: v for c, v in zip(columns, row, strict=True) if c not in skip}
+            values = {c: v for c, v in zip(columns, row, strict=True) if c not in skip and c in updating}
             where = parse_filter(model, {c: row[columns.index(c)] for c in conflict_on})
             await db.dialect.run(Update(model, where, values), conn)
         return len(fresh), len(stale)

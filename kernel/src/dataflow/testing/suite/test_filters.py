@@ -93,7 +93,7 @@ def test_filter_in_update_and_delete_nodes(make_model, run_node):
 
 
 def test_filter_value_is_coerced_to_the_field_type(make_model, run_node):
-    person, _ = seed_people(make_model, run_node)
+    _person, _ = seed_people(make_model, run_node)
     with raises_df("DF-102"):
         run_node("PersonListNode", {"filter": {"age": {"$gt": "thirty"}}})
 

@@ -389,6 +389,15 @@ def test_bulk_upsert_skip(make_model, run_node):
     assert run_node("AccountCountNode", {})["count"] == 3
 
 
+def test_bulk_upsert_updates_only_supplied_fields(make_model, run_node):
+    _person, ids = seed_people(make_model, run_node)
+    out = run_node("PersonBulkUpsertNode", {"data": [{"id": ids["Alice"], "name": "Alice", "age": 31}]})
+    assert out["updated"] == 1
+    alice = run_node("PersonReadNode", {"id": ids["Alice"]})
+    # email and city were not supplied: they keep their values instead of taking the defaults (None)
+    assert strip(alice, "found") == {"id": ids["Alice"], **PEOPLE[0], "age": 31}
+
+
 def test_bulk_upsert_on_unique_field(make_model, run_node):
     _person, ids = seed_people(make_model, run_node)
     data = [{"name": "Alicia", "email": "alice@example.com", "age": 31},

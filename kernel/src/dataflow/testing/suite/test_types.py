@@ -12,7 +12,7 @@ from typing import List, Optional  # noqa: UP035 - the spellings users write
 from dataflow.testing.fixtures import raises_df
 from dataflow.testing.suite._support import assert_utc, strip, tests_in
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _everything(make_model):
