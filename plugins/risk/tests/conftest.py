@@ -44,13 +44,15 @@ class Env:
         self.tables: list[str] = []
         self.views: list[str] = []
         self.schemas: list[str] = []
+        self.scope = f"r{uuid.uuid4().hex[:6]}_"
+        """Every name this test makes starts with it, so whole-schema tools can be limited to the test."""
 
     @property
     def id_column(self) -> str:
         return ID_COLUMN[self.kind]
 
     def name(self, prefix: str = "t") -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:10]}"
+        return f"{self.scope}{prefix}_{uuid.uuid4().hex[:8]}"
 
     def q(self, name: str) -> str:
         return self.db.dialect.quote(name)
