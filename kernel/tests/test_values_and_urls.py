@@ -130,6 +130,14 @@ def test_sqlite_urls(url: str, database: str, memory: bool) -> None:
     assert parsed.is_memory is memory
 
 
+@pytest.mark.parametrize(("url", "database"), [("duckdb:////tmp/x.duckdb", "/tmp/x.duckdb"),
+                                              ("pluginfile:///rel/x.db", "rel/x.db")])
+def test_hostless_urls_of_any_scheme_read_the_path_like_sqlite(url: str, database: str) -> None:
+    parsed = parse_url(url)
+    assert parsed.database == database
+    assert parsed.host is None
+
+
 def test_server_url_parts() -> None:
     parsed = parse_url("postgresql+asyncpg://me:p%40ss@db.example:6543/app?sslmode=require")
     assert (parsed.scheme, parsed.driver) == ("postgresql", "asyncpg")

@@ -2,12 +2,18 @@
 
 ``dataflow plugins list | info | enable | disable`` live here; plugins add theirs (``demo``,
 ``migrate``, ``errors`` …) through ``dataflow_register_commands``. Help comes from docstrings.
+The plugin listing reads the entry points itself, so disabled plugins are shown without being
+imported; enabling and disabling write the project file ``.dataflow/plugins.json`` of the working
+directory (``--user`` for the user-wide file).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from cyclopts import App, Parameter
@@ -17,6 +23,7 @@ from dataflow.plugins import (
     ESSENTIAL,
     PluginManager,
     PluginStatus,
+    blocked_names,
     check_known_plugin,
     entry_points,
     project_state_file,
@@ -25,18 +32,28 @@ from dataflow.plugins import (
     write_state,
 )
 
-__all__ = ["app", "main", "make_app"]
+__all__ = ["main", "make_app"]
+
+_COLOURS = {"active": "green", "essential": "cyan", "disabled": "yellow", "failed": "red", "unavailable": "red"}
 
 
 def _statuses() -> list[PluginStatus]:
+    """One row per installed plugin (and the kernel's essential one), sorted by name."""
     manager = PluginManager()
-    eps = {e.name: e for e in entry_points()}
-    rows = []
-    for name, status in sorted(manager.statuses.items()):
-        if name not in eps and name not in ESSENTIAL:
-            continue
-        rows.append(status)
-    return rows
+    installed = {e.name for e in entry_points()} | ESSENTIAL
+    return [status for name, status in sorted(manager.statuses.items()) if name in installed]
+
+
+def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, header: bool = True) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=header)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def plugins_list(*, json_output: Annotated[bool, Parameter(name="--json")] = False) -> None:
@@ -53,17 +70,22 @@ def plugins_list(*, json_output: Annotated[bool, Parameter(name="--json")] = Fal
     if json_output:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="DataFlow plugins")
-    for column in ("Name", "Distribution", "Version", "Status", "Hooks"):
-        table.add_column(column)
-    colours = {"active": "green", "essential": "cyan", "disabled": "yellow", "failed": "red", "unavailable": "red"}
+    table_rows = []
     for r in rows:
-        status = f"[{colours.get(r.status, 'white')}]{r.status}[/]" + (f"\n[dim]{r.reason}[/]" if r.reason else "")
-        table.add_row(r.name, r.distribution, r.version, status, "\n".join(h.removeprefix("dataflow_") for h in r.hooks))
-    Console().print(table)
+        status = f"[{_COLOURS.get(r.status, 'white')}]{r.status}[/]"
+        if r.reason:
+            status += f"\n[dim]{r.reason}[/]"
+        hooks = "\n".join(h.removeprefix("dataflow_") for h in r.hooks)
+        table_rows.append((r.name, r.distribution, r.version, status, hooks))
+    _print_table("DataFlow plugins", ("Name", "Distribution", "Version", "Status", "Hooks"), table_rows)
+
+
+def _summary(distribution: str) -> str:
+    """The distribution's one-line summary, read from its metadata (nothing is imported)."""
+    try:
+        return importlib.metadata.metadata(distribution)["Summary"] or ""
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--json")] = False) -> None:
@@ -73,6 +95,8 @@ def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--js
     ----------
     name
         The plugin's entry-point name (see ``dataflow plugins list``).
+    json_output
+        Print a JSON object instead of a table.
     """
     ep = check_known_plugin(name, essential_ok=True)
     manager = PluginManager()
@@ -82,14 +106,15 @@ def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--js
     if plugin is not None and hasattr(plugin, "dataflow_options"):
         options = [o.name for o in plugin.dataflow_options() or ()]
     doc = (getattr(plugin, "__doc__", None) or "").strip()
+    distribution = ep.distribution if ep else "dataflow-kernel"
     info: dict[str, Any] = {
         "name": name,
-        "description": doc.splitlines()[0] if doc else "",
+        "description": doc.splitlines()[0] if doc else _summary(distribution),
         "status": status.status if status else "unknown",
         "reason": status.reason if status else "",
         "hooks": list(status.hooks) if status else [],
         "options": options,
-        "distribution": ep.distribution if ep else "dataflow-kernel",
+        "distribution": distribution,
         "version": ep.version if ep else (status.version if status else ""),
         "entry_point": ep.value if ep else "dataflow.builtin",
         "location": getattr(plugin, "__file__", "") or "",
@@ -97,15 +122,8 @@ def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--js
     if json_output:
         print(json.dumps(info, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Plugin {name}", show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value")
-    for key, value in info.items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    Console().print(table)
+    rows = [(key, ", ".join(value) if isinstance(value, list) else str(value)) for key, value in info.items()]
+    _print_table(f"Plugin {name}", ("key", "value"), rows, header=False)
 
 
 def _toggle(name: str, *, enable: bool, user: bool) -> None:
@@ -118,6 +136,12 @@ def _toggle(name: str, *, enable: bool, user: bool) -> None:
         state[add].append(name)
     write_state(path, state)
     print(f"{'Enabled' if enable else 'Disabled'} plugin {name!r} in {path}")
+    # A stronger switch (the environment, or the project file over the user file) may still decide.
+    reason = blocked_names([name]).get(name)
+    if enable and reason:
+        print(f"Note: {name!r} stays disabled: {reason}.", file=sys.stderr)
+    elif not enable and reason is None:
+        print(f"Note: {name!r} stays enabled: a stronger setting enables it.", file=sys.stderr)
 
 
 def plugins_enable(name: str, *, user: bool = False) -> None:
@@ -146,9 +170,15 @@ def plugins_disable(name: str, *, user: bool = False) -> None:
     _toggle(name, enable=False, user=user)
 
 
+def _report_failed_command(plugin: str, exc: Exception) -> None:
+    print(f"warning: plugin {plugin!r} could not add its commands: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def make_app(manager: PluginManager | None = None) -> App:
     """The CLI app with the kernel's commands and every enabled plugin's."""
-    app = App(name="dataflow", help="DataFlow: workflow-native database framework.")
+    from dataflow import __version__
+
+    app = App(name="dataflow", help="DataFlow: workflow-native database framework.", version=__version__)
     plugins = App(name="plugins", help="List, inspect, enable and disable DataFlow plugins.")
     plugins.command(plugins_list, name="list")
     plugins.command(plugins_info, name="info")
@@ -156,24 +186,25 @@ def make_app(manager: PluginManager | None = None) -> App:
     plugins.command(plugins_disable, name="disable")
     app.command(plugins)
     manager = manager or PluginManager()
-    for _plugin, _ in manager.call_isolated("dataflow_register_commands", app=app):
-        pass
+    manager.call_isolated("dataflow_register_commands", on_error=_report_failed_command, app=app)
     return app
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dataflow`` script: DF errors are printed, with a non-zero exit."""
-    app = make_app()
     try:
+        app = make_app()
         app(argv if argv is not None else sys.argv[1:], result_action="return_value")
     except DataFlowError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except BrokenPipeError:
+        # The reader went away (``dataflow plugins list --json | head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
-
-
 
 
 if __name__ == "__main__":

@@ -184,6 +184,9 @@ class DataFlow:
         self.dialect: SQLDialect = self._make_dialect()
         self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
         self._methods = self._collect_methods()
+        # Node types of this instance's plugins (plugin objects given in plugins= included) resolve by
+        # name while it lives; the process-wide loader only sees the installed entry points.
+        self.plugins.hook.dataflow_node_types(register=self._register_node_type)
         self.schema_manager = self.plugins.hook.dataflow_schema_manager(db=self)
         self.plugins.hook.dataflow_configure.call_historic(kwargs={"db": self})
 
@@ -327,6 +330,10 @@ class DataFlow:
         self.plugins.hook.dataflow_generate_nodes(model=spec, db=self, register=register)
         self.state.setdefault("generated", {})[spec.name] = generated
         return spec
+
+    def _register_node_type(self, node_name: str, node_cls: type[Node]) -> None:
+        self._nodes[node_name] = node_cls
+        node_registry.add(node_name, node_cls, self)
 
     def get_model(self, name: str) -> ModelSpec:
         try:

@@ -47,7 +47,7 @@ def dataflow_configure(db: DataFlow) -> None:
 
 
 @hookspec
-def dataflow_options() -> Iterable[OptionInfo]:
+def dataflow_options() -> Iterable[OptionInfo] | None:
     """Declare the ``DataFlow(...)`` options this plugin understands.
 
     An option no plugin declares is a DF-401 error naming the closest known option.
@@ -61,7 +61,7 @@ def dataflow_options() -> Iterable[OptionInfo]:
 
 
 @hookspec
-def dataflow_db_methods(db: DataFlow) -> Mapping[str, Any]:
+def dataflow_db_methods(db: DataFlow) -> Mapping[str, Any] | None:
     """Methods or attributes this plugin adds to a DataFlow instance (``db.discover_schema`` …).
 
     :param db: the instance.
@@ -81,7 +81,7 @@ def dataflow_close(db: DataFlow) -> Coroutine[Any, Any, None] | None:
 
 
 @hookspec
-def dataflow_dialects() -> Iterable[DialectInfo]:
+def dataflow_dialects() -> Iterable[DialectInfo] | None:
     """Offer database dialects, each with the URL schemes it serves and a factory.
 
     Example::
@@ -145,7 +145,7 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
 
 
 @hookspec
-def dataflow_runtimes() -> Iterable[RuntimeInfo]:
+def dataflow_runtimes() -> Iterable[RuntimeInfo] | None:
     """Offer runtimes (``LocalRuntime`` …) by name."""
 
 
@@ -156,7 +156,7 @@ def dataflow_runtimes() -> Iterable[RuntimeInfo]:
 
 @hookspec(firstresult=True)
 def dataflow_schema_manager(db: DataFlow) -> Any:
-    """An object whose ``async ensure(models)`` makes the tables of ``models`` ready.
+    """An object whose ``async ensure(db, models)`` makes the tables of ``models`` ready.
 
     Stops at the first non-None result; the kernel's own (create missing tables, add missing
     columns) is used when no plugin offers one.

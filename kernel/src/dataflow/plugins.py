@@ -324,14 +324,21 @@ class PluginManager:
                 value = result
         return value
 
-    def call_isolated(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call each implementation separately, in plugin-name order; failures are skipped."""
+    def call_isolated(
+        self, hook_name: str, *, on_error: Callable[[str, Exception], None] | None = None, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
+        """Call each implementation separately, in plugin-name order; failures are skipped.
+
+        ``on_error(plugin name, exception)`` is told about each failure (the CLI reports them).
+        """
         caller = getattr(self.hook, hook_name)
         results = []
         for impl in sorted(caller.get_hookimpls(), key=lambda i: (i.plugin_name != BUILTIN, i.plugin_name)):
             try:
                 result = impl.function(*[kwargs[a] for a in impl.argnames])
-            except Exception:  # one failing provider never hides the error being reported
+            except Exception as exc:  # one failing provider never hides the error being reported
+                if on_error is not None:
+                    on_error(impl.plugin_name, exc)
                 continue
             if result is not None:
                 results.append((impl.plugin_name, result))

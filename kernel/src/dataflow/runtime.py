@@ -63,7 +63,8 @@ def find_runtime_object(name: str) -> Any:
     raise DataFlowError(
         "DF-403",
         f"No installed, enabled plugin provides {name}. Install dataflow-runtime (pip install dataflow-runtime).",
-        solutions=["pip install dataflow-runtime", "Check `dataflow plugins list`: the runtime plugin may be disabled."],
+        solutions=["pip install dataflow-runtime",
+                   "Check `dataflow plugins list`: the runtime plugin may be disabled."],
     )
 
 

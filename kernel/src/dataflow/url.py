@@ -54,8 +54,9 @@ def parse_url(raw: Any) -> DatabaseURL:
         )
     scheme_part, _, rest = text.partition("://")
     scheme, _, driver = scheme_part.lower().partition("+")
-    if scheme == "sqlite" or scheme == "duckdb":
+    if scheme == "sqlite" or scheme == "duckdb" or rest.startswith("/"):
         # sqlite:///rel.db is relative, sqlite:////abs.db absolute, sqlite:// or sqlite:///:memory: in memory.
+        # Any scheme without a host reads its path the same way, so a plugin's file database works too.
         path, _, query = rest.partition("?")
         database = path[1:] if path.startswith("/") else path
         return DatabaseURL(scheme, driver, database=database, query=dict(urllib.parse.parse_qsl(query)), raw=text)

@@ -131,7 +131,8 @@ class WorkflowBuilder:
         merged = {**(params or {}), **kwargs}
         for key in merged:
             if not isinstance(key, str):
-                raise DataFlowError("DF-102", f"Parameter names are strings, got {key!r}.", context={"node_id": node_id})
+                raise DataFlowError("DF-102", f"Parameter names are strings, got {key!r}.",
+                                    context={"node_id": node_id})
         self._nodes[node_id] = (node_type, merged)
         return node_id
 

@@ -1,0 +1,523 @@
+"""Every hook of ``dataflow.hookspecs`` is called by DataFlow through a plugin, tested and documented.
+
+Each ``test_hook_<name>`` registers a throwaway plugin implementing that one hook, makes DataFlow do
+the thing that calls it, and checks the result was used. The meta-tests at the end (after datasette's
+``test_plugin_hooks_have_tests`` and ``test_plugin_hooks_are_documented``) enumerate the hookspecs
+so a new hook without a test or a section in ``docs/hooks.md`` fails the suite.
+
+The databases are real SQLite files in ``tmp_path``; only the sqlite, crud and runtime plugins are
+loaded (``plugins=[...]`` allow-list) so another plugin's behaviour never leaks into a hook's test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from dataflow import DataFlow, LocalRuntime, WorkflowBuilder, hookspecs
+from dataflow.builtin import BasicSchemaManager
+from dataflow.dialect import DialectInfo, SQLBuilder, SQLDialect
+from dataflow.errors import DataFlowError, ErrorHint
+from dataflow.hookspecs import hookimpl
+from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
+from dataflow.models import FieldSpec, ModelSpec
+from dataflow.nodes import Node, NodeContext, Param
+from dataflow.plugins import OptionInfo, PluginManager, RuntimeInfo
+from dataflow.query import Cond
+
+BASE_PLUGINS = ["sqlite", "crud", "runtime"]
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
+
+
+def hook_names() -> list[str]:
+    """Every hook the kernel specifies (functions pluggy marked with ``@hookspec``)."""
+    return sorted(n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "dataflow_spec"))
+
+
+def signature_of(name: str) -> str:
+    """``dataflow_x(a: A, b: B) -> R`` exactly as written in hookspecs.py."""
+    sig = inspect.signature(getattr(hookspecs, name))
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in sig.parameters.values())
+    return f"{name}({params}) -> {sig.return_annotation}"
+
+
+@pytest.fixture
+def make_db(tmp_path: Path) -> Iterator[Callable[..., DataFlow]]:
+    """``make_db(*plugin_objects, **options)`` on a fresh SQLite file; closed afterwards."""
+    made: list[DataFlow] = []
+
+    def make(*plugins: Any, url: str | None = None, **options: Any) -> DataFlow:
+        db = DataFlow(url or f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}",
+                      plugins=[*BASE_PLUGINS, *plugins], **options)
+        made.append(db)
+        return db
+
+    yield make
+    for db in made:
+        db.close()
+
+
+def run(*nodes: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
+    """Build and run a workflow of ``(type, id, params)`` nodes; return its results."""
+    wf = WorkflowBuilder()
+    for node_type, node_id, params in nodes:
+        wf.add_node(node_type, node_id, params)
+    results, _ = LocalRuntime().execute(wf.build())
+    return results
+
+
+def declared_types(path: str, table: str) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return {row[1]: row[2] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+# ---- instance set-up ----------------------------------------------------------------------
+
+
+def test_hook_dataflow_configure(make_db: Callable[..., DataFlow]) -> None:
+    class Configure:
+        @hookimpl
+        def dataflow_configure(self, db: DataFlow) -> None:
+            db.state["configured"] = db.state.get("configured", 0) + 1
+
+    db = make_db(Configure())
+    assert db.state["configured"] == 1
+    db.plugins.register(Configure(), name="late")
+    assert db.state["configured"] == 2, "historic: a plugin registered later is still called"
+
+
+def test_hook_dataflow_options(make_db: Callable[..., DataFlow]) -> None:
+    class Options:
+        @hookimpl
+        def dataflow_options(self) -> Iterable[OptionInfo]:
+            return [OptionInfo("greeting", "How to greet.", "hello")]
+
+    assert make_db(Options()).options["greeting"] == "hello"
+    assert make_db(Options(), greeting="hi").options["greeting"] == "hi"
+    with pytest.raises(DataFlowError) as info:
+        make_db(Options(), greting="hi")
+    assert info.value.code == "DF-401"
+    assert "Did you mean 'greeting'?" in info.value.message
+
+
+def test_hook_dataflow_db_methods(make_db: Callable[..., DataFlow]) -> None:
+    class Methods:
+        @hookimpl
+        def dataflow_db_methods(self, db: DataFlow) -> dict[str, Any]:
+            return {"shout": lambda text: f"{db.name}: {text.upper()}"}
+
+    db = make_db(Methods(), name="loud")
+    assert db.shout("hi") == "loud: HI"
+
+    class Same:
+        @hookimpl
+        def dataflow_db_methods(self) -> dict[str, Any]:
+            return {"shout": print}
+
+    with pytest.raises(DataFlowError) as info:
+        make_db(Methods(), Same())
+    assert "shout" in info.value.message
+    assert info.value.message.count("'") >= 4, "the error names both plugins"
+
+
+def test_hook_dataflow_close(make_db: Callable[..., DataFlow]) -> None:
+    calls: list[str] = []
+
+    class Close:
+        @hookimpl
+        def dataflow_close(self, db: DataFlow) -> Coroutine[Any, Any, None]:
+            calls.append("called")
+
+            async def release() -> None:
+                await asyncio.sleep(0)
+                calls.append("awaited")
+
+            return release()
+
+    db = make_db(Close())
+    db.close()
+    assert calls == ["called", "awaited"]
+
+
+# ---- dialects -----------------------------------------------------------------------------
+
+
+def test_hook_dataflow_dialects(make_db: Callable[..., DataFlow], tmp_path: Path) -> None:
+    from dataflow_sqlite.dialect import SQLiteDialect
+
+    class Renamed(SQLiteDialect):
+        name = "renamed-sqlite"
+
+    class Dialects:
+        @hookimpl
+        def dataflow_dialects(self) -> Iterable[DialectInfo]:
+            return [DialectInfo("renamed-sqlite", ("litefile",), Renamed, package="dataflow-renamed")]
+
+    db = make_db(Dialects(), url=f"litefile:///{tmp_path / 'renamed.sqlite'}")
+    assert isinstance(db.dialect, Renamed)
+
+    @db.model
+    class Note:
+        text: str
+
+    results = run(("NoteCreateNode", "c", {"text": "hi"}), ("NoteCountNode", "n", {}))
+    assert results["n"] == {"count": 1}
+    assert (tmp_path / "renamed.sqlite").exists()
+
+
+def test_hook_dataflow_column_type(make_db: Callable[..., DataFlow], tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class ColumnType:
+        @hookimpl
+        def dataflow_column_type(self, field: FieldSpec, dialect: SQLDialect) -> str | None:
+            seen.append((field.name, dialect.name))
+            return "VARCHAR(12)" if field.name == "code" else None
+
+    db = make_db(ColumnType())
+
+    @db.model
+    class Voucher:
+        code: str
+        label: str
+
+    run(("VoucherCreateNode", "c", {"code": "X1", "label": "l"}))
+    types = declared_types(db.url.database, "vouchers")
+    assert types["code"] == "VARCHAR(12)"
+    assert types["label"] != "VARCHAR(12)"
+    assert ("code", db.dialect.name) in seen
+
+
+def test_hook_dataflow_filter_operators(make_db: Callable[..., DataFlow]) -> None:
+    def starts_with(b: SQLBuilder, cond: Cond) -> str:
+        return f"{b.quote(cond.field.name)} LIKE {b.bind(str(cond.value) + '%')}"
+
+    class Operators:
+        @hookimpl
+        def dataflow_filter_operators(self, dialect: SQLDialect) -> dict[str, Any]:
+            return {"$startswith": starts_with}
+
+    db = make_db(Operators())
+    assert db.dialect.operators["$startswith"] is starts_with
+
+    @db.model
+    class Person:
+        name: str
+
+    results = run(("PersonBulkCreateNode", "fill", {"data": [{"name": n} for n in ("Alice", "Alfred", "Bob")]}))
+    assert results["fill"]["inserted"] == 3
+    found = run(("PersonListNode", "l", {"filter": {"name": {"$startswith": "Al"}}, "order_by": ["name"]}))
+    assert [r["name"] for r in found["l"]["records"]] == ["Alfred", "Alice"]
+
+
+# ---- models and nodes ---------------------------------------------------------------------
+
+
+def test_hook_dataflow_register_model(make_db: Callable[..., DataFlow], tmp_path: Path) -> None:
+    class Prefix:
+        @hookimpl
+        def dataflow_register_model(self, model: ModelSpec, db: DataFlow) -> ModelSpec:
+            return attrs.evolve(model, table=f"app_{model.table}")
+
+    class AddField:
+        @hookimpl
+        def dataflow_register_model(self, model: ModelSpec) -> ModelSpec:
+            extra = FieldSpec("tenant", "str", str, nullable=True)
+            return attrs.evolve(model, fields=(*model.fields[:-2], extra, *model.fields[-2:]))
+
+    db = make_db(Prefix(), AddField())
+
+    @db.model
+    class Order:
+        total: float
+
+    spec = db.get_model("Order")
+    assert spec.table == "app_orders", "each implementation sees the previous one's result"
+    assert "tenant" in spec.column_names
+    created = run(("OrderCreateNode", "c", {"total": 2.5, "tenant": "acme"}))["c"]
+    assert created["tenant"] == "acme"
+    assert "tenant" in declared_types(db.url.database, "app_orders")
+
+
+def test_hook_dataflow_generate_nodes(make_db: Callable[..., DataFlow]) -> None:
+    class Describe:
+        @hookimpl
+        def dataflow_generate_nodes(self, model: ModelSpec, db: DataFlow,
+                                    register: Callable[[str, type[Node]], None]) -> None:
+            class DescribeNode(Node):
+                type_name = f"{model.name}DescribeNode"
+
+                async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+                    return {"table": model.table, "fields": list(model.column_names), "db": db.name}
+
+            register(DescribeNode.type_name, DescribeNode)
+
+    db = make_db(Describe(), name="described")
+
+    @db.model
+    class Tag:
+        label: str
+
+    assert "TagDescribeNode" in db.state["generated"]["Tag"]
+    assert "TagCreateNode" in db.state["generated"]["Tag"], "the CRUD plugin's nodes are generated too"
+    out = run(("TagDescribeNode", "d", {}))["d"]
+    assert out == {"table": "tags", "fields": ["id", "label", "created_at", "updated_at"], "db": "described"}
+
+
+class Greet(Node):
+    """Says hello to ``name``."""
+
+    type_name = "GreetNode"
+    parameters = {"name": Param("name", str, required=True)}
+
+    async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        return {"greeting": f"hello {params['name']}", "node": ctx.node_id}
+
+
+class GreetPlugin:
+    """Adds ``GreetNode``, a node type that belongs to no model."""
+
+    @hookimpl
+    def dataflow_node_types(self, register: Callable[[str, type[Node]], None]) -> None:
+        register("GreetNode", Greet)
+
+
+def test_hook_dataflow_node_types(make_db: Callable[..., DataFlow]) -> None:
+    make_db(GreetPlugin())
+    results = run(("GreetNode", "g", {"name": "Ann"}), ("GreetNode", "h", {"name": "${g.greeting}"}))
+    assert results["h"] == {"greeting": "hello hello Ann", "node": "h"}
+
+
+def test_hook_dataflow_execute_node(make_db: Callable[..., DataFlow]) -> None:
+    seen: list[str] = []
+
+    class Timing:
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            coro = yield
+
+            async def wrapped() -> Any:
+                seen.append(f"before {ctx.node_id}")
+                output = await coro
+                seen.append(f"after {ctx.node_id}")
+                return {**output, "wrapped_by": "timing"}
+
+            return wrapped()
+
+    db = make_db(Timing())
+
+    @db.model
+    class Event:
+        title: str
+
+    created = run(("EventCreateNode", "c", {"title": "launch"}))["c"]
+    assert created["title"] == "launch"
+    assert created["wrapped_by"] == "timing"
+    assert seen == ["before c", "after c"]
+
+
+def test_hook_dataflow_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataflow
+    import dataflow.runtime
+
+    class FakeLocalRuntime:
+        """Stands in for the runtime plugin's LocalRuntime."""
+
+    class Runtimes:
+        @hookimpl
+        def dataflow_runtimes(self) -> Iterable[RuntimeInfo]:
+            return [RuntimeInfo("LocalRuntime", FakeLocalRuntime)]
+
+    manager = PluginManager(autoload=False, plugins=[Runtimes()])
+    monkeypatch.setattr(dataflow.runtime, "default_manager", lambda: manager)
+    assert dataflow.LocalRuntime is FakeLocalRuntime
+    monkeypatch.setattr(dataflow.runtime, "default_manager", lambda: PluginManager(autoload=False))
+    with pytest.raises(DataFlowError) as info:
+        _ = dataflow.AsyncLocalRuntime
+    assert info.value.code == "DF-403"
+    assert "dataflow-runtime" in info.value.message
+
+
+# ---- schema and migrations ----------------------------------------------------------------
+
+
+def test_hook_dataflow_schema_manager(make_db: Callable[..., DataFlow]) -> None:
+    ensured: list[list[str]] = []
+
+    class Recording(BasicSchemaManager):
+        async def ensure(self, db: DataFlow, models: Iterable[ModelSpec]) -> None:
+            models = list(models)
+            ensured.append([m.name for m in models])
+            await super().ensure(db, models)
+
+    class SchemaManager:
+        @hookimpl
+        def dataflow_schema_manager(self, db: DataFlow) -> Any:
+            return Recording()
+
+    db = make_db(SchemaManager())
+    assert isinstance(db.schema_manager, Recording)
+
+    @db.model
+    class Item:
+        name: str
+
+    # The count depends on the create (a template), so the two run one after the other.
+    results = run(("ItemCreateNode", "a", {"name": "x"}), ("ItemCountNode", "n", {"filter": {"name": "${a.name}"}}))
+    assert results["n"] == {"count": 1}
+    assert ensured == [["Item"]], "called on first use, then cached"
+
+
+def _plan() -> MigrationPlan:
+    return MigrationPlan("sqlite", [MigrationStep("add_column", "users", "age", ('ALTER TABLE "users" ADD "age"',),
+                                                  {"nullable": True})])
+
+
+def test_hook_dataflow_migration_steps(make_db: Callable[..., DataFlow]) -> None:
+    """Called by the migrate plugin's planner; here through the kernel's manager, as the planner does."""
+
+    class Steps:
+        @hookimpl
+        def dataflow_migration_steps(self, plan: MigrationPlan, db: DataFlow) -> Iterable[MigrationStep]:
+            return [MigrationStep("add_index", plan.steps[0].table, details={"fields": ["age"]})]
+
+    db = make_db(Steps())
+    plan = _plan()
+    for _plugin, extra in db.plugins.call_isolated("dataflow_migration_steps", plan=plan, db=db):
+        plan.steps.extend(extra)
+    assert [s.kind for s in plan.steps] == ["add_column", "add_index"]
+
+
+def test_hook_dataflow_assess_migration(make_db: Callable[..., DataFlow]) -> None:
+    """Called by the migrate plugin before applying; here through the kernel's manager."""
+
+    class Assess:
+        @hookimpl
+        def dataflow_assess_migration(self, plan: MigrationPlan) -> Iterable[RiskFinding]:
+            return [RiskFinding("test-rule", RiskLevel.HIGH, 80, "data", f"{s.describe()} is risky", i)
+                    for i, s in enumerate(plan.steps)]
+
+    db = make_db(Assess())
+    plan = _plan()
+    for _plugin, findings in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db):
+        plan.findings.extend(findings)
+    assert plan.level is RiskLevel.HIGH
+    assert plan.findings[0].reason == "add column users.age is risky"
+
+
+def test_hook_dataflow_migration_lock(make_db: Callable[..., DataFlow]) -> None:
+    """Called by the migrate plugin around apply (firstresult); here through the kernel's manager."""
+    events: list[str] = []
+
+    class Lock:
+        @hookimpl
+        def dataflow_migration_lock(self, db: DataFlow, scope: str) -> Any:
+            @contextlib.asynccontextmanager
+            async def held() -> AsyncIterator[str]:
+                events.append(f"acquire {scope}")
+                yield scope
+                events.append(f"release {scope}")
+
+            return held()
+
+    db = make_db(Lock())
+
+    async def apply() -> None:
+        async with db.plugins.hook.dataflow_migration_lock(db=db, scope="main") as scope:
+            events.append(f"apply in {scope}")
+
+    asyncio.run(apply())
+    assert events == ["acquire main", "apply in main", "release main"]
+
+
+# ---- errors and the command line ----------------------------------------------------------
+
+
+def test_hook_dataflow_error_hints(make_db: Callable[..., DataFlow]) -> None:
+    class Hints:
+        @hookimpl
+        def dataflow_error_hints(self, error: DataFlowError) -> Iterable[ErrorHint]:
+            return [ErrorHint("DF-602", "Duplicate Model", ("The class was declared twice.",),
+                              ("Rename one of the classes.",)),
+                    ErrorHint("DF-999", "Not this one", solutions=("never shown",))]
+
+    class Broken:
+        @hookimpl
+        def dataflow_error_hints(self, error: DataFlowError) -> Iterable[ErrorHint]:
+            raise RuntimeError("a failing provider never hides the error")
+
+    db = make_db(Hints(), Broken())
+
+    @db.model
+    class Thing:
+        name: str
+
+    with pytest.raises(DataFlowError) as info:
+        db.model(type("Thing", (), {"__annotations__": {"name": str}}))
+    err = info.value
+    assert err.code == "DF-602"
+    assert err.title == "Duplicate Model"
+    assert "The class was declared twice." in err.causes
+    assert "Rename one of the classes." in err.solutions
+    assert "never shown" not in err.solutions
+
+
+def test_hook_dataflow_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from dataflow.cli import make_app
+
+    def hello(name: str = "world") -> None:
+        """Say hello.
+
+        Parameters
+        ----------
+        name
+            Who to greet.
+        """
+        print(f"hello {name}")
+
+    class Commands:
+        @hookimpl
+        def dataflow_register_commands(self, app: Any) -> None:
+            app.command(hello, name="hello")
+
+    app = make_app(PluginManager(autoload=False, plugins=[Commands()]))
+    app(["hello", "--name", "Ann"], result_action="return_value")
+    assert capsys.readouterr().out.strip() == "hello Ann"
+
+
+# ---- the meta-tests -----------------------------------------------------------------------
+
+
+def test_hookspecs_are_found() -> None:
+    names = hook_names()
+    assert "dataflow_configure" in names and "dataflow_register_commands" in names
+    assert len(names) >= 18
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_every_hook_has_a_test(name: str) -> None:
+    test = globals().get(f"test_hook_{name}")
+    assert callable(test), f"hook {name} has no test_hook_{name} in {__file__}"
+    assert name in inspect.getsource(test), f"test_hook_{name} never implements {name}"
+
+
+@pytest.mark.parametrize("name", hook_names())
+def test_every_hook_is_documented_with_its_signature(name: str) -> None:
+    text = DOCS.read_text()
+    sections = re.findall(r"^## `?(dataflow_\w+)`?", text, flags=re.M)
+    assert name in sections, f"docs/hooks.md has no '## {name}' section"
+    body = text.split(f"## {name}", 1)[1].split("\n## ", 1)[0]
+    assert signature_of(name) in body, f"docs/hooks.md shows the wrong signature for {name}"
+
+
+def test_docs_document_no_hook_that_does_not_exist() -> None:
+    documented = set(re.findall(r"^## `?(dataflow_\w+)`?", DOCS.read_text(), flags=re.M))
+    assert documented == set(hook_names())
