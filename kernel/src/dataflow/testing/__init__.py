@@ -39,6 +39,7 @@ __all__ = [
     "raw_fetch",
     "raw_rows",
     "server_url",
+    "table_columns",
     "unique_table",
 ]
 

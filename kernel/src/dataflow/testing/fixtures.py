@@ -45,6 +45,7 @@ __all__ = [
     "run",
     "run_node",
     "server_url",
+    "table_columns",
     "unique_table",
 ]
 
@@ -136,6 +137,16 @@ def raw_execute(db: DataFlow, sql: str, params: list[Any] | None = None) -> int:
     return run_sync(go())
 
 
+def table_columns(db: DataFlow, table: str) -> set[str] | None:
+    """The column names of ``table`` as the dialect reports them, or None when it does not exist."""
+
+    async def go() -> set[str] | None:
+        async with db.connection() as conn:
+            return await db.dialect.table_columns(conn, table)
+
+    return run_sync(go())
+
+
 def raw_rows(db: DataFlow, model: Any, columns: str = "*") -> list[tuple[Any, ...]]:
     """Every row of a model's table, ordered by id, straight from the database."""
     spec = model.__dataflow_model__ if hasattr(model, "__dataflow_model__") else model
@@ -175,6 +186,10 @@ class ModelFactory:
         cls.__tablename__ = name  # type: ignore[attr-defined]
         self.tables.setdefault(name, target)
         return target.model(cls)
+
+    def table(self, cls: Any) -> str:
+        """The table name a declared model class got."""
+        return str(cls.__dataflow_model__.table)
 
     def new_db(self, **options: Any) -> DataFlow:
         """Another instance on the suite's URL (the same database, except for ``:memory:``)."""
