@@ -28,7 +28,7 @@ import asyncpg
 from dataflow.dialect import DialectOptions, LoopLocal, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
-from dataflow.query import Cond, Insert, Upsert
+from dataflow.query import ColumnBatch, Cond, Constant, Insert, Upsert
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -65,10 +65,6 @@ def _rowcount(status: str) -> int:
 def _naive_to_utc(value: Any) -> Any:
     # asyncpg reads a naive datetime in local time; the DataFlow rule is that naive means UTC.
     return value.replace(tzinfo=_UTC) if value is not None and value.tzinfo is None else value
-
-
-def _json_or_none(value: Any) -> Any:
-    return None if value is None else to_json(value)
 
 
 def _decode_json(value: Any) -> Any:
@@ -256,14 +252,6 @@ class PostgreSQLDialect(SQLDialect):
             return to_json(value)
         return value
 
-    def column_encoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
-        """A per-value encoder for a whole column, or None when asyncpg takes the values as they are."""
-        if field.kind == "datetime":
-            return _naive_to_utc
-        if field.kind in ("json", "array"):
-            return _json_or_none
-        return None
-
     def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
         # asyncpg returns canonical values for everything else (aware UTC datetimes, Decimal, bytes …).
         return _decode_json if field.kind in ("json", "array") else None
@@ -301,32 +289,19 @@ class PostgreSQLDialect(SQLDialect):
         return all(fields[c].kind != "array" for c in columns)
 
     def encoded_columns(self, model: ModelSpec, columns: Sequence[str],
-                        rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """``rows`` turned column-wise, each column encoded for asyncpg."""
+                        rows: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]]:
+        """``rows`` turned column-wise (taken as they are from a ColumnBatch), each column encoded."""
         fields = model.field_map
-        result: list[Any] = []
-        for name, values in zip(columns, zip(*rows, strict=True), strict=True):
-            encode = self.column_encoder(fields[name])
-            result.append(values if encode is None else list(map(encode, values)))
-        return result
-
-    def encoded_rows(self, model: ModelSpec, columns: Sequence[str],
-                     rows: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
-        """``rows`` encoded for COPY; the rows themselves when no column needs encoding."""
-        fields = model.field_map
-        encoders = [self.column_encoder(fields[c]) for c in columns]
-        if not any(encoders):
-            return rows
-        columns_data = list(zip(*rows, strict=True))
-        for index, encode in enumerate(encoders):
-            values = columns_data[index]
-            if encode is _naive_to_utc and all(v is None or v.tzinfo is not None for v in values):
-                encoders[index] = None  # already aware (the managed timestamps always are)
-        if not any(encoders):
-            return rows
-        encoded = (values if encode is None else map(encode, values)
-                   for encode, values in zip(encoders, columns_data, strict=True))
-        return list(zip(*encoded, strict=True))
+        n = len(rows)
+        data = list(rows.column_data) if isinstance(rows, ColumnBatch) else list(zip(*rows, strict=True))
+        for index, name in enumerate(columns):
+            field, column = fields[name], data[index]
+            if isinstance(column, Constant):
+                data[index] = [self.encode(field, column.value)] * n
+            elif self.needs_encoding(field):
+                encode = self.encode
+                data[index] = [encode(field, v) for v in column]
+        return data
 
     def rows_source(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str],
                     rows: Sequence[tuple[Any, ...]]) -> str:
@@ -350,7 +325,7 @@ class PostgreSQLDialect(SQLDialect):
             return [] if q.returning else 0
         if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD:
             status = await conn.raw.copy_records_to_table(
-                q.model.table, records=self.encoded_rows(q.model, q.columns, q.rows), columns=list(q.columns))
+                q.model.table, records=self.encode_rows(q.model, q.columns, q.rows), columns=list(q.columns))
             outcome: list[dict[str, Any]] | int = _rowcount(status)
         else:
             outcome = await self._insert_statements(conn, q)
