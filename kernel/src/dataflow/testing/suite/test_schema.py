@@ -29,7 +29,7 @@ def test_new_optional_field_adds_a_column(make_model, run_node):
 
     other = make_model.new_db()
 
-    class Widget:  # noqa: F811 - version 2 of the same model, on another instance
+    class Widget:  # version 2 of the same model, on another instance
         name: str
         size: int = 1
         color: str | None = None
@@ -60,7 +60,7 @@ def test_removed_field_keeps_column_and_data(make_model, run_node):
 
     other = make_model.new_db()
 
-    class Gadget:  # noqa: F811
+    class Gadget:  # the same table without "note"
         name: str
 
     make_model(Gadget, db=other, table=table)
