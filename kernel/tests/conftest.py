@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import dataflow.runtime  # noqa: F401 - installs the registry's loader now, so the patch below restores it
+import dataflow.runtime  # imported first: it installs the registry loader that kernel_only() patches
 import pytest
 from dataflow import DataFlow
 from dataflow.dialect import DialectInfo, SQLDialect
@@ -20,6 +20,7 @@ from dataflow.errors import DataFlowError
 from dataflow.hookspecs import hookimpl
 from dataflow.models import FieldSpec
 from dataflow.nodes import node_registry
+from dataflow.plugins import PluginManager
 
 _TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "datetime": "TEXT",
           "date": "TEXT", "decimal": "TEXT", "bytes": "BLOB", "json": "TEXT", "array": "TEXT"}
@@ -66,7 +67,7 @@ def isolated_plugin_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 
 @pytest.fixture(autouse=True)
-def kernel_only_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def kernel_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the process-wide node registry from loading installed plugins' node types.
 
     In the workspace every plugin is installed; a kernel test must still see the kernel alone, and
@@ -74,6 +75,8 @@ def kernel_only_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     monkeypatch.setattr(node_registry, "loader", None)
     monkeypatch.setattr(node_registry, "_global", dict(node_registry._global))
+    # The process-wide manager (runtimes, hints for errors of workflow building) sees no plugin either.
+    monkeypatch.setattr(dataflow.runtime, "default_manager", lambda: PluginManager(autoload=False))
 
 
 @pytest.fixture
@@ -98,8 +101,14 @@ class FakeDistributions:
     without installing anything.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, real_entry_points: Callable[..., tuple[Any, ...]]) -> None:
         self.root = root
+        self.names: set[str] = set()
+        self._real = real_entry_points
+
+    def entry_points(self, *, refresh: bool = False) -> tuple[Any, ...]:
+        """Only the throwaway plugins: the workspace's real plugins stay unimported in kernel tests."""
+        return tuple(e for e in self._real(refresh=refresh) if e.name in self.names)
 
     def add(self, name: str, source: str, *, module: str | None = None, version: str = "1.0") -> str:
         """Install ``dataflow-<name>``, its entry point naming ``module`` (``pkg.mod`` makes a package).
@@ -117,9 +126,8 @@ class FakeDistributions:
         dist.mkdir()
         (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dataflow-{name}\nVersion: {version}\n")
         (dist / "entry_points.txt").write_text(f"[dataflow]\n{name} = {module}\n")
-        from dataflow.plugins import entry_points
-
-        entry_points(refresh=True)
+        self.names.add(name)
+        self._real(refresh=True)
         return module
 
 
@@ -128,13 +136,16 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     """Throwaway installed plugins; removed from discovery (and ``sys.modules``) afterwards."""
     import sys
 
+    import dataflow.plugins
     from dataflow.plugins import entry_points
 
     root = tmp_path / "site"
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
     before = set(sys.modules)
-    yield FakeDistributions(root)
+    fakes = FakeDistributions(root, entry_points)
+    monkeypatch.setattr(dataflow.plugins, "entry_points", fakes.entry_points)
+    yield fakes
     sys.path.remove(str(root))
     for name in set(sys.modules) - before:
         if name.startswith("fake_"):

@@ -258,7 +258,8 @@ def test_no_module_global_manager_and_no_plugin_import_at_import(fake_dists: Any
         f"assert {module!r} in sys.modules\n"
         "print('ok')\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_dists.root), *sys.path])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_dists.root), *sys.path]),
+           "DATAFLOW_LOAD_PLUGINS": "sideeffect"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
