@@ -1,0 +1,140 @@
+"""SQLite-specific behaviour: where the database file goes, ``:memory:`` sharing, WAL, schema caching."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from dataflow import AsyncLocalRuntime, DataFlow, LocalRuntime, WorkflowBuilder
+from dataflow.testing import raw_fetch, table_columns
+
+
+def _declare(db):
+    @db.model
+    class Item:
+        name: str
+
+    return Item
+
+
+def _count(db, node="ItemCountNode"):
+    wf = WorkflowBuilder()
+    wf.add_node(node, "count", {"db_instance": db})
+    return LocalRuntime().execute(wf.build())[0]["count"]["count"]
+
+
+def _create(db, name):
+    wf = WorkflowBuilder()
+    wf.add_node("ItemCreateNode", "create", {"name": name, "db_instance": db})
+    return LocalRuntime().execute(wf.build())[0]["create"]
+
+
+@pytest.fixture
+def closing():
+    """Collects DataFlow instances and closes them after the test."""
+    made: list[DataFlow] = []
+    yield made
+    for db in made:
+        db.close()
+
+
+def test_no_url_uses_dataflow_db_in_the_working_directory(tmp_path, monkeypatch, closing):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    db = DataFlow()
+    closing.append(db)
+    assert db.url.scheme == "sqlite"
+    _declare(db)
+    _create(db, "a")
+    assert (tmp_path / "dataflow.db").is_file()
+    assert Path(db.dialect.path) == tmp_path / "dataflow.db"
+
+
+def test_no_url_uses_database_url_when_set(tmp_path, monkeypatch, closing):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///from_env.db")
+    db = DataFlow()
+    closing.append(db)
+    _declare(db)
+    _create(db, "a")
+    assert (tmp_path / "from_env.db").is_file()
+    assert not (tmp_path / "dataflow.db").exists()
+
+
+def test_relative_url_is_relative_to_the_working_directory(tmp_path, monkeypatch, closing):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    db = DataFlow("sqlite:///rel.db")
+    closing.append(db)
+    _declare(db)
+    _create(db, "a")
+    assert (work / "rel.db").is_file()
+    monkeypatch.chdir(tmp_path)  # moving later does not move the database
+    _create(db, "b")
+    assert _count(db) == 2
+    assert not (tmp_path / "rel.db").exists()
+
+
+def test_absolute_url_with_four_slashes(tmp_path, monkeypatch, closing):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "abs" / "abs.db"
+    target.parent.mkdir()
+    url = f"sqlite:///{target}"
+    assert url.startswith("sqlite:////")
+    db = DataFlow(url)
+    closing.append(db)
+    _declare(db)
+    _create(db, "a")
+    assert target.is_file()
+    assert Path(db.dialect.path) == target
+
+
+def test_memory_is_one_database_per_instance(closing):
+    db = DataFlow(":memory:")
+    other = DataFlow("sqlite:///:memory:")
+    closing += [db, other]
+    _declare(db)
+    _create(db, "a")
+
+    async def from_another_loop():
+        # a new event loop gets its own connection: it must see the same in-memory database
+        wf = WorkflowBuilder()
+        wf.add_node("ItemCountNode", "count", {"db_instance": db})
+        return (await AsyncLocalRuntime().execute_workflow_async(wf.build()))[0]["count"]["count"]
+
+    assert asyncio.run(from_another_loop()) == 1
+    assert _count(db) == 1
+    _declare(other)
+    assert _count(other) == 0  # another instance's :memory: is another database
+
+
+def test_file_databases_use_wal(tmp_path, closing):
+    db = DataFlow(f"sqlite:///{tmp_path / 'wal.db'}")
+    closing.append(db)
+    assert raw_fetch(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_tables_are_created_on_first_use_and_not_rechecked(tmp_path, closing, monkeypatch):
+    db = DataFlow(f"sqlite:///{tmp_path / 'cache.db'}")
+    closing.append(db)
+    _declare(db)
+    assert table_columns(db, "items") is None  # declaring a model creates nothing yet
+    checks = []
+    real = type(db.dialect).table_columns
+
+    async def counting(self, conn, table):
+        checks.append(table)
+        return await real(self, conn, table)
+
+    monkeypatch.setattr(type(db.dialect), "table_columns", counting)
+    _create(db, "a")
+    assert table_columns(db, "items") == {"id", "name", "created_at", "updated_at"}
+    checks.clear()
+    before = db._schema_cache.get_metrics()
+    for i in range(5):
+        _create(db, f"n{i}")
+    assert _count(db) == 6
+    after = db._schema_cache.get_metrics()
+    assert checks == []  # no further schema checks, whichever plugin manages the schema
+    assert after["misses"] == before["misses"] and after["hits"] == before["hits"] + 6
+    assert after["cached_tables"] == 1
