@@ -99,8 +99,8 @@ _PG_FK_ACTIONS = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "
 def _pg_columns_of(array_expr: str, rel: str) -> str:
     """SQL turning an int2vector / smallint[] of attribute numbers into separator-joined names, in order."""
     return (
-        f"(SELECT string_agg(a.attname, chr(31) ORDER BY k.ord) FROM unnest({array_expr}) WITH ORDINALITY "
-        f"AS k(num, ord) JOIN pg_attribute a ON a.attrelid = {rel} AND a.attnum = k.num)"
+        f"(SELECT string_agg(att.attname, chr(31) ORDER BY u.ord) FROM unnest({array_expr}) WITH ORDINALITY "
+        f"AS u(num, ord) JOIN pg_attribute att ON att.attrelid = {rel} AND att.attnum = u.num)"
     )
 
 
