@@ -257,13 +257,21 @@ class DataFlow:
                    "duckdb": "dataflow-duckdb"}.get(scheme)
         offered = sorted({s for _, info in infos for s in info.schemes})
         hint = f" Install {package} (pip install {package})." if package else did_you_mean(scheme, offered)
+        solutions = [f"pip install {package or 'the plugin for ' + scheme}",
+                     "Check `dataflow plugins list`: the plugin may be disabled."]
+        disabled = [st for st in self.plugins.statuses.values() if st.status == "disabled" and package
+                    and st.distribution == package]
+        if disabled:
+            # Installed but switched off: installing again would not help, enabling would.
+            off = disabled[0]
+            hint = f" {package} is installed but its plugin {off.name!r} is disabled ({off.reason})."
+            solutions = [f"Enable it where it was disabled ({off.reason}), e.g. `dataflow plugins enable {off.name}`."]
         raise self.error(
             "DF-403",
             f"No installed, enabled plugin provides the {scheme!r} dialect.{hint}",
             url=redact_url(self.url.raw),
             offered=", ".join(offered) or "none",
-            solutions=[f"pip install {package or 'the plugin for ' + scheme}",
-                       "Check `dataflow plugins list`: the plugin may be disabled."],
+            solutions=solutions,
         )
 
     def _dialect_options(self) -> DialectOptions:

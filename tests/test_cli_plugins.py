@@ -1,0 +1,239 @@
+"""``dataflow plugins list | info | enable | disable``: the installed console script, run for real.
+
+Most tests run ``/work/main/.venv/bin/dataflow`` (the script of this environment) in a subprocess
+with ``tmp_path`` as working directory and the user directory pointed into ``tmp_path``, so the
+project and user state files are the test's own. A few run ``dataflow.cli.main`` in-process.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dataflow import hookspecs
+from dataflow.cli import main, plugins_disable, plugins_info, plugins_list
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).with_name("dataflow")
+FIRST_PARTY = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+STATUSES = {"active", "disabled", "failed", "unavailable", "essential"}
+KEYS = {"name", "distribution", "version", "status", "hooks", "reason"}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a clean user: no plugin switches, a private user directory."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DATAFLOW_") and k != "DATABASE_URL"}
+    clean["DATAFLOW_USER_DIR"] = str(tmp_path / "user")
+    clean["COLUMNS"] = "200"  # rich wraps narrower tables; keep rows on one line
+    return clean
+
+
+@pytest.fixture
+def cli(tmp_path: Path, env: dict[str, str]) -> Any:
+    """``cli(*args, **env_overrides)`` → CompletedProcess of the ``dataflow`` script in ``tmp_path``."""
+
+    def invoke(*args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(SCRIPT), *args], cwd=tmp_path, env={**env, **overrides},
+                              capture_output=True, text=True, timeout=120)
+
+    return invoke
+
+
+def listing(cli: Any, **overrides: str) -> dict[str, dict[str, Any]]:
+    result = cli("plugins", "list", "--json", **overrides)
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def declared_hooks(plugin: str) -> list[str]:
+    """The hooks a first-party plugin module implements, read from the module itself."""
+    module = __import__(f"dataflow_{plugin.replace('-', '_')}.plugin", fromlist=["plugin"])
+    return sorted(name for name, value in vars(module).items()
+                  if name in vars(hookspecs) and hasattr(value, "dataflow_impl"))
+
+
+def test_list_is_a_rich_table_of_every_plugin(cli: Any) -> None:
+    result = cli("plugins", "list")
+    assert result.returncode == 0, result.stderr
+    assert "DataFlow plugins" in result.stdout
+    for column in ("Name", "Distribution", "Version", "Status", "Hooks"):
+        assert column in result.stdout
+    for name in FIRST_PARTY:
+        assert f"dataflow-{name}" in result.stdout
+    assert "essential" in result.stdout
+
+
+def test_list_json_shows_every_first_party_plugin_active_with_its_hooks(cli: Any) -> None:
+    rows = listing(cli)
+    for row in rows.values():
+        assert set(row) == KEYS
+        assert row["status"] in STATUSES
+        assert isinstance(row["hooks"], list)
+    assert rows["builtin"]["status"] == "essential"
+    assert rows["builtin"]["distribution"] == "dataflow-kernel"
+    for name in FIRST_PARTY:
+        row = rows[name]
+        assert row["distribution"] == f"dataflow-{name}"
+        assert row["status"] == "active", row
+        assert row["version"]
+        assert row["hooks"] == declared_hooks(name)
+    assert "dataflow_dialects" in rows["sqlite"]["hooks"]
+    assert "dataflow_generate_nodes" in rows["crud"]["hooks"]
+
+
+def test_info_shows_one_plugin(cli: Any) -> None:
+    result = cli("plugins", "info", "sqlite", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["name"] == "sqlite"
+    assert info["status"] == "active"
+    assert info["distribution"] == "dataflow-sqlite"
+    assert info["entry_point"] == "dataflow_sqlite.plugin"
+    assert "dataflow_dialects" in info["hooks"]
+    assert info["description"]
+    table = cli("plugins", "info", "sqlite")
+    assert table.returncode == 0
+    assert "dataflow-sqlite" in table.stdout
+
+
+def test_info_of_a_disabled_plugin_reads_metadata_without_importing(cli: Any) -> None:
+    result = cli("plugins", "info", "postgresql", "--json", DATAFLOW_DISABLE_PLUGINS="postgresql")
+    info = json.loads(result.stdout)
+    assert info["status"] == "disabled"
+    assert info["reason"] == "disabled by DATAFLOW_DISABLE_PLUGINS"
+    assert info["location"] == ""
+    assert info["description"], "the distribution's summary stands in for the module docstring"
+
+
+def test_disable_and_enable_round_trip_in_the_project_file(cli: Any, tmp_path: Path) -> None:
+    state = tmp_path / ".dataflow" / "plugins.json"
+    result = cli("plugins", "disable", "postgresql")
+    assert result.returncode == 0, result.stderr
+    assert str(state) in result.stdout
+    assert json.loads(state.read_text()) == {"enabled": [], "disabled": ["postgresql"]}
+    row = listing(cli)["postgresql"]
+    assert row["status"] == "disabled"
+    assert "project file" in row["reason"]
+    assert row["hooks"] == []
+
+    result = cli("plugins", "enable", "postgresql")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(state.read_text()) == {"enabled": ["postgresql"], "disabled": []}
+    assert listing(cli)["postgresql"]["status"] == "active"
+
+
+def test_user_flag_writes_the_user_file(cli: Any, tmp_path: Path) -> None:
+    result = cli("plugins", "disable", "mysql", "--user")
+    assert result.returncode == 0, result.stderr
+    user_file = tmp_path / "user" / "plugins.json"
+    assert json.loads(user_file.read_text())["disabled"] == ["mysql"]
+    assert not (tmp_path / ".dataflow").exists()
+    assert "user file" in listing(cli)["mysql"]["reason"]
+    assert cli("plugins", "enable", "mysql").returncode == 0
+    assert listing(cli)["mysql"]["status"] == "active", "the project file wins over the user file"
+
+
+def test_enabling_what_the_environment_disables_says_so(cli: Any) -> None:
+    result = cli("plugins", "enable", "mysql", DATAFLOW_DISABLE_PLUGINS="mysql")
+    assert result.returncode == 0
+    assert "stays disabled" in result.stderr
+    assert "DATAFLOW_DISABLE_PLUGINS" in result.stderr
+
+
+@pytest.mark.parametrize("action", ["enable", "disable", "info"])
+def test_unknown_plugin_is_a_clear_error(cli: Any, action: str) -> None:
+    result = cli("plugins", action, "sqlit")
+    assert result.returncode != 0
+    assert "DF-404" in result.stderr
+    assert "Did you mean 'sqlite'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("action", ["enable", "disable"])
+def test_the_essential_plugin_cannot_be_toggled(cli: Any, tmp_path: Path, action: str) -> None:
+    result = cli("plugins", action, "builtin")
+    assert result.returncode != 0
+    assert "essential" in result.stderr
+    assert not (tmp_path / ".dataflow").exists()
+
+
+def test_disabled_plugin_is_not_imported_by_list_nor_by_dataflow(cli: Any, tmp_path: Path,
+                                                                 env: dict[str, str]) -> None:
+    assert cli("plugins", "disable", "sqlite").returncode == 0
+    code = textwrap.dedent("""
+        import sys
+        from dataflow.cli import main
+        from dataflow import DataFlow, DataFlowError
+        assert main(["plugins", "list"]) == 0
+        assert "dataflow_sqlite" not in sys.modules, "imported by plugins list"
+        try:
+            DataFlow()
+        except DataFlowError as exc:
+            print(exc.code, exc.message)
+        assert "dataflow_sqlite" not in sys.modules, "imported by DataFlow()"
+        assert "dataflow_crud" in sys.modules, "the other plugins still load"
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("DF-403")
+    assert "dataflow-sqlite" in last
+    assert "disabled" in last
+
+
+def test_empty_load_plugins_loads_nothing(cli: Any, tmp_path: Path, env: dict[str, str]) -> None:
+    rows = listing(cli, DATAFLOW_LOAD_PLUGINS="")
+    assert {r["status"] for n, r in rows.items() if n != "builtin"} == {"disabled"}
+    assert all(r["reason"] == "not in DATAFLOW_LOAD_PLUGINS" for n, r in rows.items() if n != "builtin")
+    code = textwrap.dedent("""
+        import sys
+        from dataflow import DataFlow, DataFlowError
+        try:
+            DataFlow()
+        except DataFlowError as exc:
+            print(exc.code, exc.message)
+        loaded = sorted(m for m in sys.modules if m.startswith("dataflow_"))
+        assert not loaded, loaded
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                            env={**env, "DATAFLOW_LOAD_PLUGINS": ""}, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("DF-403")
+    assert "dataflow-sqlite" in result.stdout
+
+
+def test_load_plugins_allow_list_in_the_cli(cli: Any) -> None:
+    rows = listing(cli, DATAFLOW_LOAD_PLUGINS="sqlite,crud")
+    assert {n for n, r in rows.items() if r["status"] == "active"} == {"sqlite", "crud"}
+
+
+def test_help_texts_come_from_docstrings(cli: Any) -> None:
+    top = cli("plugins", "--help")
+    assert top.returncode == 0
+    for command in (plugins_list, plugins_info, plugins_disable):
+        first_line = inspect.getdoc(command).splitlines()[0]  # type: ignore[union-attr]
+        assert first_line.split(":")[0].removesuffix(".") in " ".join(top.stdout.split())
+    sub = cli("plugins", "list", "--help")
+    assert "Print a JSON array" in sub.stdout
+    assert "--json" in sub.stdout
+    assert "plugins" in cli("--help").stdout
+
+
+def test_main_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATAFLOW_USER_DIR", str(tmp_path / "user"))
+    assert main(["plugins", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"builtin", *FIRST_PARTY}
+    assert main(["plugins", "disable", "nosuchplugin"]) == 2
+    assert "DF-404" in capsys.readouterr().err
+    assert main(["plugins", "frobnicate"]) != 0
