@@ -14,7 +14,6 @@ from dataflow import DataFlow, DataFlowError
 from dataflow.loop import run_sync
 from dataflow.query import Insert, Update, parse_filter
 from dataflow.testing import raises_df, raw_execute, raw_fetch, raw_rows
-
 from dataflow_mysql.errors import translate
 from dataflow_mysql.pool import ServerInfo
 
@@ -58,7 +57,7 @@ def test_every_type_round_trips(make_model, run_node):
         blob: bytes
         data: dict
         items: list
-        maybe: Optional[str] = None
+        maybe: Optional[str] = None  # noqa: UP045  (the spelling of API.md)
 
     paris = dt.timezone(dt.timedelta(hours=2))
     values = {
@@ -71,13 +70,13 @@ def test_every_type_round_trips(make_model, run_node):
     read = run_node("SampleReadNode", {"id": created["id"]})
     for key, value in values.items():
         assert read[key] == value, key
-    assert read["at"].tzinfo == dt.timezone.utc and read["at"].hour == 10
+    assert read["at"].tzinfo == dt.UTC and read["at"].hour == 10
     assert read["flag"] is True and read["maybe"] is None and isinstance(read["blob"], bytes)
     assert str(read["amount"]) == "12345678901234567890.123456789"
     naive = run_node("SampleCreateNode", {**values, "at": dt.datetime(2024, 1, 1, 8, 0), "amount": "1.50",
                                           "flag": False})
     again = run_node("SampleReadNode", {"id": naive["id"]})
-    assert again["at"] == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.timezone.utc)
+    assert again["at"] == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)
     assert again["amount"] == decimal.Decimal("1.5") and again["flag"] is False
     listed = run_node("SampleListNode", {"filter": {"amount": {"$gt": "1.4999999"},
                                                     "at": {"$lt": "2024-02-01T00:00:00Z"}}})
@@ -110,7 +109,7 @@ def test_reserved_words_and_hostile_values(make_model, run_node):
     class Select:
         order: str
         key: int
-        select: Optional[str] = None
+        select: str | None = None
 
     hostile = "'; DROP TABLE users; -- %s %% \\ \" ` \x00 ü"
     created = run_node("SelectCreateNode", {"order": hostile, "key": 1, "select": "%"})
@@ -129,7 +128,7 @@ def test_additive_migration_keeps_data(make_model, run_node):
 
     class Pet2:
         name: str
-        age: Optional[int] = None
+        age: int | None = None
 
     Pet2.__name__ = "Pet"
     make_model(Pet2, db=other, table=Pet.__tablename__)

@@ -6,8 +6,6 @@ path MySQL takes (no RETURNING: rows re-selected by id, generated ids from LAST_
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dataflow.testing import raises_df, raw_rows
 from dataflow.workflow import WorkflowBuilder
 
@@ -24,7 +22,7 @@ def test_single_row_nodes(make_model, execute, returning):
         id: str
         name: str
         age: int = 0
-        nickname: Optional[str] = None
+        nickname: str | None = None
 
     wf = WorkflowBuilder()
     wf.add_node("PersonCreateNode", "create", {"id": "p1", "name": "Alice", "age": 30})
