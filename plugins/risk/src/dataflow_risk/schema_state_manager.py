@@ -30,6 +30,7 @@ import attrs
 
 from dataflow.migration import RiskLevel
 from dataflow_risk.catalog import Catalog, ColumnInfo, TableInfo, ViewInfo, catalog_for
+from dataflow_risk.sqlite_rebuild import with_foreign_keys_off
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -58,8 +59,8 @@ class SchemaSnapshot:
     data_checksums: Mapping[str, str] = attrs.field(factory=dict)
     performance_metrics: Mapping[str, Any] = attrs.field(factory=dict)
     constraint_violations: Mapping[str, int] = attrs.field(factory=dict)
-    scope: str | None = None
-    """The name prefix the snapshot was limited to (None: the whole schema)."""
+    scope: str | tuple[str, ...] | None = None
+    """What the snapshot was limited to: a name prefix, or exact names (None: the whole schema)."""
 
     @property
     def table_definitions(self) -> Mapping[str, TableInfo]:
@@ -175,6 +176,12 @@ def diff_snapshots(old: SchemaSnapshot, new: SchemaSnapshot) -> list[SchemaChang
     return changes
 
 
+def in_scope(name: str, scope: str | tuple[str, ...] | None) -> bool:
+    if scope is None:
+        return True
+    return name.startswith(scope) if isinstance(scope, str) else name in scope
+
+
 def _col_text(c: ColumnInfo) -> str:
     return f"{c.type}{'' if c.nullable else ' NOT NULL'}{f' DEFAULT {c.default}' if c.default is not None else ''}"
 
@@ -193,16 +200,17 @@ class SchemaStateManager:
     async def create_schema_snapshot(self, description: str = "", *, include_data_checksums: bool = False,
                                      include_performance_metrics: bool = False,
                                      include_constraint_validation: bool = False,
-                                     scope: str | None = None) -> SchemaSnapshot:
-        """Record the schema; ``scope`` limits it to tables and views whose names start with it."""
+                                     scope: str | Sequence[str] | None = None) -> SchemaSnapshot:
+        """Record the schema; ``scope`` limits it to names starting with a prefix, or to exact names."""
         started = time.perf_counter()
-        names = [n for n in await self.catalog.tables() if scope is None or n.startswith(scope)]
+        scope = scope if scope is None or isinstance(scope, str) else tuple(scope)
+        names = [n for n in await self.catalog.tables() if in_scope(n, scope)]
         tables = {}
         for name in sorted(names):
             info = await self.catalog.table(name)
             if info is not None:
                 tables[name] = info
-        views = [v for v in await self._views_in_creation_order() if scope is None or v.name.startswith(scope)]
+        views = [v for v in await self._views_in_creation_order() if in_scope(v.name, scope)]
         counts: dict[str, int] = {}
         checksums: dict[str, str] = {}
         violations: dict[str, int] = {}
@@ -388,15 +396,9 @@ class _SQLiteRollback(_Rollback):
 
     async def run(self, statements: Sequence[str]) -> None:
         """Foreign keys off and legacy renames on, so that no other table's references are rewritten."""
-        await self.catalog.execute(["PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON"], transaction=False)
-        try:
-            await self.catalog.execute(statements)
-            problems = await self.catalog.fetch("PRAGMA foreign_key_check")
-            if problems:
-                self.lost.append(f"{len(problems)} rows now violate foreign keys")
-        finally:
-            await self.catalog.execute(["PRAGMA legacy_alter_table = OFF", "PRAGMA foreign_keys = ON"],
-                                       transaction=False)
+        problems = await with_foreign_keys_off(self.catalog, statements)
+        if problems:
+            self.lost.append(f"{problems} rows now violate foreign keys")
 
 
 class _PostgresRollback(_Rollback):
