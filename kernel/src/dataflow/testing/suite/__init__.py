@@ -37,5 +37,6 @@ def _gather() -> dict[str, Any]:
     return exported
 
 
-globals().update(_gather())
-__all__ = [n for n in globals() if n.startswith(("test_", "Test")) or n in _fixtures.FIXTURE_NAMES]
+_exported = _gather()
+globals().update(_exported)
+__all__ = list(_exported)  # not the submodules themselves, which are also named test_*
