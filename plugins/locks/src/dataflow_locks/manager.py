@@ -128,7 +128,8 @@ class MigrationLockManager:
         lock_metadata: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[MigrationLock]:
         """Hold the lock of ``lock_scope`` for the ``async with`` block; DF-307 when not had in time."""
-        key = (self._database_id(), lock_scope)
+        # Re-entered only by the same instance in the same task (another instance is another holder).
+        key = (f"{id(self.db)}@{self._database_id()}", lock_scope)
         held = _held.get()
         if key in held:
             yield held[key]
