@@ -4,8 +4,8 @@ What differs from the generic SQL of the kernel:
 
 - ``$n`` placeholders, native types (TIMESTAMPTZ, NUMERIC, BYTEA, JSONB …); asyncpg already returns
   aware UTC datetimes, Decimals and bytes, so only JSON needs decoding on the way back.
-- Pools: an asyncpg pool per event loop (kernel ``LoopLocal``), made on first use and kept across
-  ``LocalRuntime.execute`` calls; pools of closed loops are terminated, never reused.
+- Pools: a connection pool per event loop (kernel ``LoopLocal``; ``pool.py``), made on first use and
+  kept across ``LocalRuntime.execute`` calls; pools of closed loops are terminated, never reused.
 - Fast paths: binary ``COPY`` for plain bulk inserts, ``INSERT … SELECT * FROM unnest($1::t[], …)``
   where ids must come back or conflicts be skipped (one statement, the same SQL text for any row
   count, so asyncpg's per-connection prepared-statement cache is hit), ``ON CONFLICT … DO UPDATE``
@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +32,7 @@ from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
 from dataflow_postgresql.errors import pool_exhausted, translate
+from dataflow_postgresql.pool import ConnectionPool, PoolTimeout
 
 __all__ = ["PGConnection", "PostgreSQLDialect"]
 
@@ -72,11 +72,6 @@ def _decode_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool reset hook: asyncpg already rolled back any open transaction; skip the default
-    ``RESET ALL; UNLISTEN *; …`` round trip, since DataFlow changes no session state."""
-
-
 class PGConnection:
     """The kernel's Connection protocol over one pooled asyncpg connection (``raw``)."""
 
@@ -101,14 +96,22 @@ class PGConnection:
         await self.raw.executemany(sql, rows)
 
 
-class _Slot:
-    """The pool of one event loop; the lock stops concurrent first uses from making two pools."""
+class _Lease:
+    """``async with dialect.connection() as conn``: a class rather than a generator-based context
+    manager, because it runs around every single-row operation."""
 
-    __slots__ = ("lock", "pool")
+    __slots__ = ("dialect", "pool", "raw")
 
-    def __init__(self) -> None:
-        self.pool: asyncpg.Pool | None = None
-        self.lock = asyncio.Lock()
+    def __init__(self, dialect: PostgreSQLDialect) -> None:
+        self.dialect = dialect
+
+    async def __aenter__(self) -> PGConnection:
+        self.pool = self.dialect.loop_pool()
+        self.raw = await self.dialect.acquire(self.pool)
+        return PGConnection(self.raw)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.pool.release(self.raw)
 
 
 class PostgreSQLDialect(SQLDialect):
@@ -119,59 +122,60 @@ class PostgreSQLDialect(SQLDialect):
 
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         super().__init__(url, options)
-        self._slots: LoopLocal[_Slot] = LoopLocal()
+        self._pools: LoopLocal[ConnectionPool] = LoopLocal()
         self.max_size = max(1, options.pool_size + options.max_overflow)
-        self.min_size = min(2, self.max_size)
-        # acquire(timeout=0) would fail even when a connection is free: treat 0 as "don't wait long".
-        self.acquire_timeout = max(float(options.pool_timeout), 0.001)
+        self.pool_timeout = float(options.pool_timeout)
+        self.connect_timeout = float(options.connect_timeout) or None
         rest = url.raw.strip().partition("://")[2]
         self.dsn = f"postgresql://{rest}"  # drops a "+asyncpg" driver suffix; asyncpg parses the rest
         self.target = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
 
     # ---- connections -------------------------------------------------------------------------
-    async def pool(self) -> asyncpg.Pool:
-        """This event loop's pool, made on first use (DF-402 when the server cannot be reached)."""
-        slot = self._slots.get()
-        if slot is None:
-            self._drop_closed()
-            slot = _Slot()
-            self._slots.set(slot)
-        if slot.pool is not None:
-            return slot.pool
-        async with slot.lock:
-            if slot.pool is None:
-                slot.pool = await self._create_pool()
-            return slot.pool
+    def loop_pool(self) -> ConnectionPool:
+        """This event loop's pool (made on first use; pools of closed loops are terminated then)."""
+        pool = self._pools.get()
+        if pool is None or pool.closed:
+            for stale in self._pools.pop_closed():
+                stale.terminate()
+            pool = ConnectionPool(self._connect, self.max_size)
+            self._pools.set(pool)
+        return pool
 
-    async def _create_pool(self) -> asyncpg.Pool:
-        timeout = float(self.options.connect_timeout) or None
+    async def pool(self) -> ConnectionPool:
+        """``loop_pool()`` for callers that expect a coroutine."""
+        return self.loop_pool()
+
+    async def _connect(self) -> asyncpg.Connection:
+        # asyncpg applies ``timeout`` per address it tries; the outer bound covers DNS and a host
+        # name resolving to several addresses, so an unreachable server never hangs a caller.
+        timeout = self.connect_timeout
+        outer = None if timeout is None else timeout * 2 + 1
+        return await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=timeout), timeout=outer)
+
+    async def acquire(self, pool: ConnectionPool) -> asyncpg.Connection:
+        """A connection of ``pool``: DF-507 when none frees up in ``pool_timeout``, DF-402 when the
+        server cannot be reached."""
         try:
-            # asyncpg applies ``timeout`` per connection attempt; the outer bound covers DNS and the
-            # several addresses a host name may resolve to, so an unreachable server never hangs.
-            return await asyncio.wait_for(
-                asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size, timeout=timeout,
-                                    reset=_keep_session, max_inactive_connection_lifetime=300.0),
-                timeout=None if timeout is None else timeout * 2 + 1,
-            )
-        except Exception as exc:  # refused, timed out (TimeoutError is an OSError), login rejected …
+            return await pool.acquire(self.pool_timeout)
+        except PoolTimeout as exc:
+            raise pool_exhausted(self.max_size, self.pool_timeout) from exc
+        except Exception as exc:  # refused, login rejected, unknown database …
             raise translate(exc, self.target) from exc
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[PGConnection]:
-        """A pooled connection; DF-507 when none frees up within ``pool_timeout``."""
-        pool = await self.pool()
+    def connection(self) -> _Lease:
+        """``async with dialect.connection() as conn``: a pooled connection of this event loop."""
+        return _Lease(self)
+
+    async def run(self, query: Any, conn: Any = None) -> Any:
+        if conn is not None:
+            return await super().run(query, conn)
+        # The single-operation path, kept free of generator-based context managers.
+        pool = self.loop_pool()
+        raw = await self.acquire(pool)
         try:
-            raw = await pool.acquire(timeout=self.acquire_timeout)
-        except TimeoutError as exc:
-            raise pool_exhausted(self.max_size, self.options.pool_timeout) from exc
-        except Exception as exc:
-            raise translate(exc, self.target) from exc
-        try:
-            yield PGConnection(raw)
+            return await super().run(query, PGConnection(raw))
         finally:
-            # A connection that cannot be reset is terminated by asyncpg; the caller's error matters more.
-            with contextlib.suppress(Exception):
-                await pool.release(raw)
+            pool.release(raw)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PGConnection]:
@@ -194,29 +198,20 @@ class PostgreSQLDialect(SQLDialect):
             raise self.translate_error(exc) from exc
 
     async def close(self) -> None:
-        """Close this loop's pool gracefully (terminating it if connections stay held), then the rest."""
-        slot = self._slots.pop_current()
-        if slot is not None and slot.pool is not None:
-            pool, slot.pool = slot.pool, None
-            try:
-                await asyncio.wait_for(pool.close(), timeout=min(max(self.options.pool_timeout, 1.0), 10.0))
-            except Exception:  # TimeoutError included: connections still held
-                pool.terminate()
+        """Close this loop's pool (idle connections politely), then terminate every other pool."""
+        pool = self._pools.pop_current()
+        if pool is not None:
+            await pool.close(timeout=min(max(self.pool_timeout, 1.0), 10.0))
         self.close_sync()
 
     def close_sync(self) -> None:
-        """Terminate every pool not on the running loop (closed loops, other threads' loops)."""
-        for loop, slot in self._slots.items():
-            if slot.pool is not None:
-                _terminate(loop, slot.pool)
-                slot.pool = None
-        self._slots.clear()
-
-    def _drop_closed(self) -> None:
-        for slot in self._slots.pop_closed():
-            if slot.pool is not None:
-                _terminate(None, slot.pool)
-                slot.pool = None
+        """Terminate the pools of every other loop (closed ones included); usable without a loop."""
+        for loop, pool in self._pools.items():
+            if loop.is_running() and not loop.is_closed() and _other_thread(loop):
+                loop.call_soon_threadsafe(pool.terminate)  # asyncpg objects belong to their loop's thread
+            else:
+                pool.terminate()
+        self._pools.clear()
 
     def translate_error(self, exc: BaseException) -> DataFlowError:
         return translate(exc, self.target)
@@ -409,24 +404,8 @@ class PostgreSQLDialect(SQLDialect):
         return {r[0] for r in rows} or None
 
 
-def _terminate(loop: asyncio.AbstractEventLoop | None, pool: asyncpg.Pool) -> None:
-    """Terminate ``pool`` from outside its loop, whatever state that loop is in."""
-    if loop is not None and loop.is_running() and not loop.is_closed():
-        try:
-            if asyncio.get_running_loop() is not loop:
-                loop.call_soon_threadsafe(pool.terminate)
-                return
-        except RuntimeError:  # no running loop in this thread
-            loop.call_soon_threadsafe(pool.terminate)
-            return
+def _other_thread(loop: asyncio.AbstractEventLoop) -> bool:
     try:
-        pool.terminate()
+        return asyncio.get_running_loop() is not loop
     except RuntimeError:
-        # The loop is closed: asyncio can no longer close the transports. Shut the sockets down so
-        # the server ends the sessions now rather than when the objects are garbage-collected.
-        for holder in getattr(pool, "_holders", ()):
-            transport = getattr(getattr(holder, "_con", None), "_transport", None)
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+        return True
