@@ -94,9 +94,11 @@ async def test_holders_exclude_each_other(make_db):
 async def test_same_task_reenters(make_db):
     manager = MigrationLockManager(make_db())
     name = scope()
-    async with manager.acquire_migration_lock(lock_scope=name, timeout_seconds=5) as outer:
-        async with manager.acquire_migration_lock(lock_scope=name, timeout_seconds=0.2) as inner:
-            assert inner.lock_id == outer.lock_id
+    async with (
+        manager.acquire_migration_lock(lock_scope=name, timeout_seconds=5) as outer,
+        manager.acquire_migration_lock(lock_scope=name, timeout_seconds=0.2) as inner,
+    ):
+        assert inner.lock_id == outer.lock_id
 
 
 async def test_killed_holder_never_keeps_the_lock(make_db, dataflow_url):

@@ -48,7 +48,7 @@ def test_eight_processes_create_the_table_once(dataflow_url, make_model, db):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(8)]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
     ids = {json.loads(out.strip().splitlines()[-1])["id"] for out, _ in outputs}
     assert len(ids) == 8
@@ -71,7 +71,6 @@ def test_removing_a_field_keeps_the_column_and_its_data(dataflow_url, make_model
         name: str
 
     later.model(Person2)
-    assert run_node("Person2ListNode", {})["count"] if False else True
     rows = run_node("Person2ListNode", {"filter": {}})
     assert [r["name"] for r in rows["records"]] == ["ada"]
     assert "nickname" in columns_of(later, spec.table)
@@ -192,7 +191,7 @@ def test_mysql_failure_is_checkpointed_and_reversible(dataflow_url, make_model, 
     with raises_df("DF-301") as caught:
         later.migrate_apply(models=["Memo2"], confirmed=True)
     assert "1 of 2 steps completed" in caught["error"].message
-    failed = [r for r in history_for(later, spec.table) if r["status"] == "failed"][0]
+    failed = next(r for r in history_for(later, spec.table) if r["status"] == "failed")
     assert failed["checkpoint"] == 1
     later.migrate_reverse(failed["id"], confirmed=True)
     assert later.introspect_schema([spec.table]) == before

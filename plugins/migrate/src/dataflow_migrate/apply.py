@@ -53,8 +53,10 @@ def refuse_if_risky(db: Any, plan: MigrationPlan, confirmed: bool) -> None:
     if confirmed or plan.level < RiskLevel.HIGH:
         return
     risky = [f for f in plan.findings if f.level >= RiskLevel.HIGH]
-    lines = [f.reason if f.reason.startswith(_describe(plan, f.step_index)) else f"{_describe(plan, f.step_index)}: {f.reason}"
-             for f in risky]
+    lines = []
+    for finding in risky:
+        where = _describe(plan, finding.step_index)
+        lines.append(finding.reason if finding.reason.startswith(where) else f"{where}: {finding.reason}")
     raise db.error(
         "DF-302",
         f"The migration is {plan.level.name} risk and needs confirmation: " + "; ".join(lines),

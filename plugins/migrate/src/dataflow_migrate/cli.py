@@ -1,2 +1,254 @@
-def register(app):  # placeholder until the CLI lands
-    pass
+"""``dataflow migrate status | plan | apply``: migrations from the command line.
+
+``--models`` names a module (``pkg.models``) or a file (``app/models.py``) that declares models on a
+DataFlow instance it creates; the instances found in its globals supply the models. With ``--url``
+the models are planned against that database instead of the instance's own. Output is a rich table
+of steps with their risk (``--json`` for machines); ``apply`` shows a progress bar and refuses risky
+plans without ``--confirm`` (DF-302).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from cyclopts import App, Parameter
+from dataflow.errors import DataFlowError
+from dataflow.loop import run_sync
+from dataflow.migration import MigrationPlan, RiskLevel
+
+from dataflow_migrate import api
+from dataflow_migrate.history import step_to_dict
+
+__all__ = ["register"]
+
+JsonFlag = Annotated[bool, Parameter(name="--json")]
+_LEVEL_COLOURS = {RiskLevel.LOW: "green", RiskLevel.MEDIUM: "yellow", RiskLevel.HIGH: "red",
+                  RiskLevel.CRITICAL: "bold red"}
+
+
+def _import_models(target: str) -> Any:
+    """Import ``pkg.module`` or ``path/to/file.py`` and return the module."""
+    path = Path(target)
+    if target.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise DataFlowError("DF-401", f"No models file {target!r}.", solutions=["Give a .py path or pkg.module."])
+        spec = importlib.util.spec_from_file_location(f"_dataflow_models_{abs(hash(str(path.resolve())))}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(target)
+    except ImportError as exc:
+        raise DataFlowError("DF-401", f"Cannot import the models module {target!r}: {exc}.",
+                            solutions=["Run from the project root, or pass a path to the .py file."]) from exc
+
+
+def _open(url: str | None, models: str | None) -> Any:
+    """The DataFlow instance to migrate, with the models of ``--models`` registered on it."""
+    from dataflow import DataFlow
+
+    instances: list[Any] = []
+    if models:
+        module = _import_models(models)
+        instances = [v for v in vars(module).values() if isinstance(v, DataFlow)]
+        if not instances:
+            raise DataFlowError("DF-401", f"{models!r} creates no DataFlow instance to take models from.",
+                                solutions=["Declare the models with @db.model on a DataFlow made in that module."])
+    if url is None:
+        if len(instances) == 1:
+            return instances[0]
+        raise DataFlowError("DF-401", "Give --url (or a --models module with exactly one DataFlow instance).")
+    db = DataFlow(url)
+    for instance in instances:
+        for spec in instance.models.values():
+            if spec.name not in db.models:
+                db.register_model(spec)
+    return db
+
+
+def _step_levels(plan: MigrationPlan) -> dict[int, RiskLevel]:
+    levels: dict[int, RiskLevel] = {}
+    for finding in plan.findings:
+        if finding.step_index is not None:
+            levels[finding.step_index] = max(levels.get(finding.step_index, RiskLevel.LOW), finding.level)
+    return levels
+
+
+def plan_to_dict(plan: MigrationPlan) -> dict[str, Any]:
+    levels = _step_levels(plan)
+    return {
+        "dialect": plan.dialect,
+        "level": plan.level.name,
+        "checksum": plan.checksum(),
+        "steps": [{**step_to_dict(s), "risk": levels.get(i, RiskLevel.LOW).name} for i, s in enumerate(plan.steps)],
+        "findings": [{"rule": f.rule, "level": f.level.name, "score": f.score, "category": f.category,
+                      "reason": f.reason, "step_index": f.step_index, "mitigation": f.mitigation}
+                     for f in plan.findings],
+        "rename_candidates": [step_to_dict(c) for c in plan.rename_candidates],
+    }
+
+
+def _print_plan(plan: MigrationPlan, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if plan.is_empty and not plan.rename_candidates:
+        console.print(f"[green]{title}: the schema matches the models; nothing to do.[/]")
+        return
+    levels = _step_levels(plan)
+    table = Table(title=f"{title} ({plan.dialect}, risk {plan.level.name})")
+    for column in ("#", "Step", "Target", "Risk", "SQL"):
+        table.add_column(column)
+    for index, step in enumerate(plan.steps):
+        level = levels.get(index, RiskLevel.LOW)
+        target = f"{step.table}.{step.column}" if step.column else step.table
+        table.add_row(str(index + 1), step.kind, target, f"[{_LEVEL_COLOURS[level]}]{level.name}[/]",
+                      "\n".join(step.sql))
+    console.print(table)
+    for finding in plan.findings:
+        console.print(f"[{_LEVEL_COLOURS[finding.level]}]{finding.level.name}[/] {finding.reason}"
+                      + (f" — {finding.mitigation}" if finding.mitigation else ""))
+    for candidate in plan.rename_candidates:
+        to = candidate.details.get("to")
+        console.print(f"[yellow]Possible rename[/] {candidate.describe()} → {to} "
+                      f"(accept with --accept-rename {candidate.table}.{candidate.column}->{to})")
+
+
+def _renames(accept_rename: Sequence[str]) -> dict[str, str]:
+    pairs = {}
+    for item in accept_rename:
+        old, arrow, new = item.partition("->")
+        if not arrow:
+            raise DataFlowError("DF-401", f"--accept-rename expects table.old->new, got {item!r}.")
+        pairs[old.strip()] = new.strip()
+    return pairs
+
+
+def status(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False) -> None:
+    """Show pending steps for the models and the recent migration history.
+
+    Parameters
+    ----------
+    url
+        Database URL (default: the URL of the instance in --models).
+    models
+        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
+    """
+    db = _open(url, models)
+    try:
+        result = run_sync(api.migrate_status(db))
+    finally:
+        db.close()
+    history = [{k: v for k, v in row.items() if k != "steps"} for row in result["history"]]
+    if json_output:
+        print(json.dumps({"pending": plan_to_dict(result["pending"]), "history": history}, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    _print_plan(result["pending"], "Pending")
+    table = Table(title="History (newest first)")
+    for column in ("Started", "Kind", "Status", "Steps", "Duration ms", "Holder"):
+        table.add_column(column)
+    for row in history:
+        table.add_row(str(row["started_at"]), row["kind"], row["status"], f"{row['checkpoint']}/{row['step_count']}",
+                      f"{float(row['duration_ms'] or 0):.1f}", str(row["holder"]))
+    Console().print(table)
+
+
+def plan(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False,
+         drop_columns: bool = True, accept_rename: Sequence[str] = ()) -> None:
+    """Show the steps that would bring the database to the models, with their risk.
+
+    Parameters
+    ----------
+    url
+        Database URL (default: the URL of the instance in --models).
+    models
+        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
+    drop_columns
+        Include dropping columns no model field maps to.
+    accept_rename
+        Take a rename candidate: table.old->new (repeatable).
+    """
+    db = _open(url, models)
+    try:
+        result = run_sync(api.migrate_plan(db, drop_columns=drop_columns, accept_renames=_renames(accept_rename)))
+    finally:
+        db.close()
+    if json_output:
+        print(json.dumps(plan_to_dict(result), indent=2, default=str))
+    else:
+        _print_plan(result, "Plan")
+
+
+def apply(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False,
+          confirm: bool = False, drop_columns: bool = True, accept_rename: Sequence[str] = ()) -> None:
+    """Apply the plan under the migration lock (risky plans need --confirm).
+
+    Parameters
+    ----------
+    url
+        Database URL (default: the URL of the instance in --models).
+    models
+        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
+    confirm
+        Apply even when the plan's risk is HIGH or CRITICAL.
+    drop_columns
+        Include dropping columns no model field maps to.
+    accept_rename
+        Take a rename candidate: table.old->new (repeatable).
+    """
+    db = _open(url, models)
+    options = {"drop_columns": drop_columns, "accept_renames": _renames(accept_rename)}
+    try:
+        preview = run_sync(api.migrate_plan(db, **options))
+        if not json_output:
+            _print_plan(preview, "Plan")
+        if preview.is_empty:
+            if json_output:
+                print(json.dumps({"status": "empty", "steps": 0}))
+            return
+        if json_output:
+            result = run_sync(api.migrate_apply(db, confirmed=confirm, **options))
+        else:
+            from rich.progress import Progress
+
+            with Progress() as bar:
+                task = bar.add_task("Applying", total=len(preview.steps))
+
+                def advance(_index: int, step: Any) -> None:
+                    bar.update(task, advance=1, description=step.describe())
+
+                result = run_sync(api.migrate_apply(db, confirmed=confirm, progress=advance, **options))
+    finally:
+        db.close()
+    summary = {"id": result["id"], "status": result["status"], "steps": result["steps"],
+               "duration_ms": result["duration_ms"], "plan": plan_to_dict(result["plan"])}
+    if json_output:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        from rich.console import Console
+
+        Console().print(f"[green]Applied {result['steps']} step(s) in {result['duration_ms']:.1f} ms[/] "
+                        f"(history id {result['id']}).")
+
+
+def register(app: App) -> None:
+    """Add the ``migrate`` command group to the ``dataflow`` CLI."""
+    group = App(name="migrate", help="Plan, apply and inspect schema migrations.")
+    group.command(status, name="status")
+    group.command(plan, name="plan")
+    group.command(apply, name="apply")
+    app.command(group)
