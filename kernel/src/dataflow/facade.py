@@ -367,11 +367,28 @@ class DataFlow:
 
     # ---- schema --------------------------------------------------------------------------
     async def ensure_ready(self, model: ModelSpec) -> None:
-        """Make ``model``'s table ready (create / add columns, per the options); cached once known."""
+        """Make ``model``'s table ready (create / add columns, per the options); cached once known.
+
+        One task per event loop and model does the work; the others wait for it. Without this, many
+        tasks meeting a new table at once each hold a pooled connection while they queue for the
+        schema, and the pool runs dry (DF-507) before any of them finishes.
+        """
         if self._schema_cache.is_ready(model):
             return
-        await self.schema_manager.ensure(self, [model])
-        self._schema_cache.mark_ready(model)
+        import asyncio
+
+        from dataflow.dialect import LoopLocal
+
+        per_loop: LoopLocal[dict[str, asyncio.Lock]] = self.__dict__.setdefault("_ensure_locks", LoopLocal())
+        locks = per_loop.get()
+        if locks is None:
+            locks = {}
+            per_loop.set(locks)
+        async with locks.setdefault(model.name, asyncio.Lock()):
+            if self._schema_cache.is_ready(model):
+                return
+            await self.schema_manager.ensure(self, [model])
+            self._schema_cache.mark_ready(model)
 
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:

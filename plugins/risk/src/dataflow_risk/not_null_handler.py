@@ -139,6 +139,9 @@ class NotNullColumnHandler:
         elif dialect == "sqlite" and column.default_type is DefaultValueType.FUNCTION:
             strategy, rebuild_source = "table_rebuild", f"({default})"
             statements = [f"{name} {column.data_type} NOT NULL DEFAULT ({default})"]
+            # The rebuild side-steps ADD COLUMN's refusal: its cost is that of a rebuild.
+            steps = [MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
+                     MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False})]
         else:
             strategy = "single_statement"
             statements = [f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type} NOT NULL DEFAULT {default}"]
