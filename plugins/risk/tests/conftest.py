@@ -7,13 +7,13 @@ is not ready) skips locally with its reason and fails when CI=true.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
-
 from dataflow import DataFlow
 from dataflow.errors import DataFlowError
 from dataflow_risk.catalog import Catalog, catalog_for
@@ -96,14 +96,15 @@ class Env:
         if self.kind == "mysql":
             await self._quietly("SET FOREIGN_KEY_CHECKS = 1")
         for schema in self.schemas:
-            await self._quietly(f"DROP SCHEMA IF EXISTS {self.q(schema)} CASCADE" if self.kind == "postgresql"
-                                else f"DROP DATABASE IF EXISTS {self.q(schema)}")
+            await self._quietly(
+                f"DROP SCHEMA IF EXISTS {self.q(schema)} CASCADE"
+                if self.kind == "postgresql"
+                else f"DROP DATABASE IF EXISTS {self.q(schema)}"
+            )
 
     async def _quietly(self, statement: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # cleanup of something a failed test never made
             await self.sql(statement)
-        except Exception:  # cleanup of something a failed test never made
-            pass
 
 
 def _unavailable(kind: str, reason: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from dataflow.migration import RiskLevel
 from dataflow_risk.column_removal_manager import BackupStrategy, ColumnRemovalManager, RemovalResult
 from dataflow_risk.foreign_key_analyzer import FKOperationType, ForeignKeyAnalyzer
@@ -16,25 +15,37 @@ pytestmark = pytest.mark.anyio
 
 
 async def family(env):
-    parent = await env.table("name VARCHAR(40), account_value INTEGER",
-                             [(f"p{i}", i * 5000) for i in range(10)], "name, account_value", prefix="p")
-    child = await env.table(f"parent_id INTEGER REFERENCES {env.q(parent)}(id), note VARCHAR(20)",
-                            [(i % 10 + 1, f"n{i}") for i in range(20)], "parent_id, note", prefix="c")
+    parent = await env.table(
+        "name VARCHAR(40), account_value INTEGER",
+        [(f"p{i}", i * 5000) for i in range(10)],
+        "name, account_value",
+        prefix="p",
+    )
+    child = await env.table(
+        f"parent_id INTEGER REFERENCES {env.q(parent)}(id), note VARCHAR(20)",
+        [(i % 10 + 1, f"n{i}") for i in range(20)],
+        "parent_id, note",
+        prefix="c",
+    )
     return parent, child
 
 
 async def test_engine_and_mitigation(env):
     parent, _child = await family(env)
     engine = RiskAssessmentEngine(env.db)
-    risk = await engine.assess_operation_risk(operation_type="drop_column", table_name=parent, column_name="name",
-                                              dependencies={"view": ["reports"]})
+    risk = await engine.assess_operation_risk(
+        operation_type="drop_column", table_name=parent, column_name="name", dependencies={"view": ["reports"]}
+    )
     assert risk.overall_risk_level == RiskLevel.HIGH and risk.overall_score == 70
     assert set(risk.category_risks) == set(RiskCategory)
     assert risk.category_risks[RiskCategory.DATA_LOSS].risk_factors[0].impact_score == 70
-    assert any("reports" in f.description for f in risk.category_risks[RiskCategory.BACKWARD_COMPATIBILITY].risk_factors)
+    assert any(
+        "reports" in f.description for f in risk.category_risks[RiskCategory.BACKWARD_COMPATIBILITY].risk_factors
+    )
     plan = await MitigationStrategyEngine(engine).generate_mitigation_plan(
-        risk_assessment=risk, operation_context={"table_size": 1_000_000, "production_environment": True,
-                                                 "maintenance_window": 30})
+        risk_assessment=risk,
+        operation_context={"table_size": 1_000_000, "production_environment": True, "maintenance_window": 30},
+    )
     categories = {s.category.name for s in plan.recommended_strategies}
     assert {"BACKUP", "STAGED_ROLLOUT", "LOCK_AVOIDANCE", "MONITORING"} <= categories
     assert 0 < plan.estimated_risk_reduction <= 90 and plan.residual_score < risk.overall_score
@@ -44,14 +55,16 @@ async def test_engine_and_mitigation(env):
 async def test_fk_analyzer(env):
     parent, child = await family(env)
     analyzer = ForeignKeyAnalyzer(env.db)
-    impact = await analyzer.analyze_fk_impact(operation=FKOperationType.DROP_TABLE, table_name=parent,
-                                              include_cascade_analysis=True)
+    impact = await analyzer.analyze_fk_impact(
+        operation=FKOperationType.DROP_TABLE, table_name=parent, include_cascade_analysis=True
+    )
     assert impact.impact_level == RiskLevel.CRITICAL and not impact.is_safe_to_proceed
     assert [fk.table for fk in impact.affected_constraints] == [child]
     if env.kind == "sqlite":
         return
-    rename = await analyzer.analyze_fk_impact(operation=FKOperationType.RENAME_COLUMN, table_name=child,
-                                              column_name="parent_id", new_name="owner_id")
+    rename = await analyzer.analyze_fk_impact(
+        operation=FKOperationType.RENAME_COLUMN, table_name=child, column_name="parent_id", new_name="owner_id"
+    )
     assert rename.is_safe_to_proceed and len(rename.affected_constraints) == 1
     plan = await analyzer.generate_fk_safe_migration_plan(rename, preferred_strategy="minimal_downtime")
     result = await analyzer.execute_fk_safe_migration(plan)
@@ -81,12 +94,18 @@ async def test_table_rename(env):
 async def test_not_null_handler(env, kind):
     parent, _child = await family(env)
     column = {
-        "static": ColumnDefinition("status", "VARCHAR(20)", default_value="active", default_type=DefaultValueType.STATIC),
-        "computed": ColumnDefinition("user_tier", "VARCHAR(10)", default_type=DefaultValueType.COMPUTED,
-                                     default_expression="CASE WHEN account_value > 10000 THEN 'premium' "
-                                                        "ELSE 'standard' END"),
-        "function": ColumnDefinition("stamped_at", "TIMESTAMP", default_type=DefaultValueType.FUNCTION,
-                                     default_expression="CURRENT_TIMESTAMP"),
+        "static": ColumnDefinition(
+            "status", "VARCHAR(20)", default_value="active", default_type=DefaultValueType.STATIC
+        ),
+        "computed": ColumnDefinition(
+            "user_tier",
+            "VARCHAR(10)",
+            default_type=DefaultValueType.COMPUTED,
+            default_expression="CASE WHEN account_value > 10000 THEN 'premium' ELSE 'standard' END",
+        ),
+        "function": ColumnDefinition(
+            "stamped_at", "TIMESTAMP", default_type=DefaultValueType.FUNCTION, default_expression="CURRENT_TIMESTAMP"
+        ),
     }[kind]
     handler = NotNullColumnHandler(env.db)
     plan = await handler.plan_not_null_addition(parent, column)
@@ -108,9 +127,15 @@ async def test_not_null_handler(env, kind):
 async def test_not_null_handler_rejects_null_producing_expression(env):
     parent, _child = await family(env)
     handler = NotNullColumnHandler(env.db)
-    plan = await handler.plan_not_null_addition(parent, ColumnDefinition(
-        "tier", "VARCHAR(10)", default_type=DefaultValueType.COMPUTED,
-        default_expression="CASE WHEN account_value > 10000 THEN 'premium' END"))
+    plan = await handler.plan_not_null_addition(
+        parent,
+        ColumnDefinition(
+            "tier",
+            "VARCHAR(10)",
+            default_type=DefaultValueType.COMPUTED,
+            default_expression="CASE WHEN account_value > 10000 THEN 'premium' END",
+        ),
+    )
     validation = await handler.validate_addition_safety(plan)
     assert not validation.is_safe and "NULL for 3 existing rows" in validation.issues[0]
 
@@ -120,8 +145,12 @@ async def test_column_removal(env):
     await env.sql(f"CREATE INDEX {env.q('ix_' + parent)} ON {env.q(parent)} (name, account_value)")
     view = await env.view(f"SELECT name FROM {env.q(parent)}")
     manager = ColumnRemovalManager(env.db)
-    plan = await manager.plan_column_removal(table=parent, column="name", backup_strategy=BackupStrategy.COLUMN_ONLY,
-                                             dependency_resolution_strategy="automatic")
+    plan = await manager.plan_column_removal(
+        table=parent,
+        column="name",
+        backup_strategy=BackupStrategy.COLUMN_ONLY,
+        dependency_resolution_strategy="automatic",
+    )
     kinds = {d.dependency_type.value for d in plan.dependencies}
     assert {"index", "view"} <= kinds and plan.removal_stages[-2:] == ["drop_column", "validate"]
     validation = await manager.validate_removal_safety(plan)

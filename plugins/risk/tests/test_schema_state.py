@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from dataflow_risk.schema_state_manager import SchemaStateManager
 
 pytestmark = pytest.mark.anyio
@@ -16,10 +15,18 @@ def mine(snapshot, env):
 
 
 async def populated(env):
-    parent = await env.table("name VARCHAR(40) NOT NULL, score INTEGER DEFAULT 0",
-                             [(f"p{i}", i) for i in range(20)], "name, score", prefix="p")
-    child = await env.table(f"parent_id INTEGER REFERENCES {env.q(parent)}(id), note VARCHAR(20)",
-                            [(i % 20 + 1, f"n{i}") for i in range(30)], "parent_id, note", prefix="c")
+    parent = await env.table(
+        "name VARCHAR(40) NOT NULL, score INTEGER DEFAULT 0",
+        [(f"p{i}", i) for i in range(20)],
+        "name, score",
+        prefix="p",
+    )
+    child = await env.table(
+        f"parent_id INTEGER REFERENCES {env.q(parent)}(id), note VARCHAR(20)",
+        [(i % 20 + 1, f"n{i}") for i in range(30)],
+        "parent_id, note",
+        prefix="c",
+    )
     await env.sql(f"CREATE INDEX {env.q('ix_' + parent)} ON {env.q(parent)} (score)")
     view = await env.view(f"SELECT name, score FROM {env.q(parent)}")
     return parent, child, view
@@ -28,9 +35,13 @@ async def populated(env):
 async def test_snapshot_captures_tables_constraints_indexes_views(env):
     parent, child, view = await populated(env)
     manager = SchemaStateManager(env.db)
-    snap = await manager.create_schema_snapshot("baseline", include_data_checksums=True,
-                                                include_performance_metrics=True, include_constraint_validation=True,
-                                                scope=env.scope)
+    snap = await manager.create_schema_snapshot(
+        "baseline",
+        include_data_checksums=True,
+        include_performance_metrics=True,
+        include_constraint_validation=True,
+        scope=env.scope,
+    )
     assert parent in snap.table_definitions and child in snap.table_definitions
     assert any(fk.ref_table == parent for fk in snap.tables[child].foreign_keys)
     assert any(i.name == "ix_" + parent for i in snap.index_definitions)
@@ -60,8 +71,10 @@ async def test_rollback_restores_schema_exactly(env):
     await env.sql(f"CREATE INDEX {q('ix2_' + parent)} ON {q(parent)} (name)")
     await env.sql(f"DROP INDEX {q('ix_' + parent)}" + (f" ON {q(parent)}" if env.kind == "mysql" else ""))
     if env.kind == "postgresql":
-        await env.sql(f"ALTER TABLE {q(child)} ALTER COLUMN note TYPE VARCHAR(200)",
-                      f"ALTER TABLE {q(parent)} ALTER COLUMN score SET NOT NULL")
+        await env.sql(
+            f"ALTER TABLE {q(child)} ALTER COLUMN note TYPE VARCHAR(200)",
+            f"ALTER TABLE {q(parent)} ALTER COLUMN score SET NOT NULL",
+        )
     elif env.kind == "mysql":
         await env.sql(f"ALTER TABLE {q(child)} MODIFY COLUMN note VARCHAR(200)")
     await env.sql(f"ALTER TABLE {q(child)} RENAME COLUMN note TO remark")

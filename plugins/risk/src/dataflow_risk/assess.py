@@ -133,6 +133,8 @@ def refuse_if_risky(
         "it was not confirmed.",
         level=level.name,
         findings="; ".join(f"[{f.level.name}] {f.rule}: {f.reason}" for f in risky[:5]),
-        solutions=[*(f.mitigation for f in risky if f.mitigation)][:3]
-        + ["Review `dataflow migrate assess`, then apply with confirmation (confirm=True / --yes)."],
+        solutions=[
+            *[f.mitigation for f in risky if f.mitigation][:3],
+            "Review `dataflow migrate assess`, then apply with confirmation (confirmed=True / --confirm).",
+        ],
     )

@@ -228,7 +228,7 @@ class Catalog:
 
     async def orphan_count(self, table: str, columns: Sequence[str], ref_table: str, ref_columns: Sequence[str]) -> int:
         """Rows whose ``columns`` point at no row of ``ref_table`` (what a new foreign key would reject)."""
-        join = " AND ".join(f"r.{self.q(rc)} = t.{self.q(c)}" for c, rc in zip(columns, ref_columns))
+        join = " AND ".join(f"r.{self.q(rc)} = t.{self.q(c)}" for c, rc in zip(columns, ref_columns, strict=True))
         present = " AND ".join(f"t.{self.q(c)} IS NOT NULL" for c in columns)
         rows = await self.fetch(
             f"SELECT COUNT(*) FROM {self.qualified(table)} t WHERE {present} AND NOT EXISTS "
@@ -314,7 +314,8 @@ class SQLiteCatalog(Catalog):
             index = IndexInfo(iname, icols, bool(unique), origin == "pk", definition, origin in ("pk", "u"))
             (uniques if origin == "u" else indexes).append(index)
         fk_rows = await self.fetch(
-            'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq',
+            'SELECT id, seq, "table", "from", "to", on_update, on_delete FROM pragma_foreign_key_list(?) '
+            "ORDER BY id, seq",
             [name],
         )
         grouped: dict[int, list[Sequence[Any]]] = {}
@@ -596,7 +597,8 @@ class MySQLCatalog(Catalog):
         triggers = tuple(
             TriggerInfo(r[0], name, f"{r[1]} {r[2]} {r[3]}")
             for r in await self.fetch(
-                "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT FROM information_schema.TRIGGERS "
+                "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT "
+                "FROM information_schema.TRIGGERS "
                 f"WHERE EVENT_OBJECT_SCHEMA = {marker} AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME",
                 [*params, name],
             )

@@ -66,8 +66,10 @@ def assess(
     if json_output:
         print(json.dumps(report, indent=2, default=str))
         return
-    print(f"Risk of {operation} on {table}{'.' + column if column else ''}: "
-          f"{report['overall_risk_level']} ({report['overall_score']}/100)")
+    print(
+        f"Risk of {operation} on {table}{'.' + column if column else ''}: "
+        f"{report['overall_risk_level']} ({report['overall_score']}/100)"
+    )
     for category, risk in report["category_risks"].items():
         print(f"  {category}: {risk['risk_level']} ({risk['score']}/100)")
         for factor in risk["risk_factors"]:
@@ -83,10 +85,16 @@ async def _assess(db: Any, operation: str, table: str, column: str | None, detai
     return {
         "overall_risk_level": result.overall_risk_level.name,
         "overall_score": result.overall_score,
-        "category_risks": {c.name: {"risk_level": r.risk_level.name, "score": r.score,
-                                    "risk_factors": [{"description": f.description, "impact_score": f.impact_score}
-                                                     for f in r.risk_factors]}
-                           for c, r in result.category_risks.items()},
+        "category_risks": {
+            c.name: {
+                "risk_level": r.risk_level.name,
+                "score": r.score,
+                "risk_factors": [
+                    {"description": f.description, "impact_score": f.impact_score} for f in r.risk_factors
+                ],
+            }
+            for c, r in result.category_risks.items()
+        },
         "mitigations": result.mitigations,
         "facts": result.facts,
     }

@@ -15,16 +15,22 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from dataflow.migration import RiskLevel
+
 from dataflow_risk.catalog import Catalog, catalog_for
 from dataflow_risk.schema_state_manager import SchemaStateManager
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
 
-__all__ = ["BackupStrategy", "ColumnDependency", "ColumnRemovalManager", "DependencyType", "RemovalPlan",
-           "RemovalResult"]
+__all__ = [
+    "BackupStrategy",
+    "ColumnDependency",
+    "ColumnRemovalManager",
+    "DependencyType",
+    "RemovalPlan",
+    "RemovalResult",
+]
 
 
 class BackupStrategy(enum.Enum):
@@ -109,35 +115,63 @@ class ColumnRemovalManager:
         self.db = db
         self.catalog = catalog or catalog_for(db)
 
-    async def plan_column_removal(self, table: str, column: str, *,
-                                  backup_strategy: BackupStrategy = BackupStrategy.COLUMN_ONLY,
-                                  dependency_resolution_strategy: str = "automatic",
-                                  include_impact_analysis: bool = True) -> RemovalPlan:
+    async def plan_column_removal(
+        self,
+        table: str,
+        column: str,
+        *,
+        backup_strategy: BackupStrategy = BackupStrategy.COLUMN_ONLY,
+        dependency_resolution_strategy: str = "automatic",
+        include_impact_analysis: bool = True,
+    ) -> RemovalPlan:
         info = await self.catalog.table(table)
         if info is None or info.column(column) is None:
             raise self.db.error("DF-304", f"Column {table}.{column} does not exist.", table=table, column=column)
         deps: list[ColumnDependency] = []
         for fk in await self.catalog.referencing_fks(table, column):
-            deps.append(ColumnDependency(fk.name, DependencyType.FOREIGN_KEY, ImpactLevel.CRITICAL,
-                                         f"{fk.table}({', '.join(fk.columns)})", False))
+            deps.append(
+                ColumnDependency(
+                    fk.name,
+                    DependencyType.FOREIGN_KEY,
+                    ImpactLevel.CRITICAL,
+                    f"{fk.table}({', '.join(fk.columns)})",
+                    False,
+                )
+            )
         for fk in info.foreign_keys:
             if column in fk.columns:
-                deps.append(ColumnDependency(fk.name, DependencyType.FOREIGN_KEY, ImpactLevel.MEDIUM,
-                                             f"references {fk.ref_table}", self.catalog.dialect_name != "sqlite"))
+                deps.append(
+                    ColumnDependency(
+                        fk.name,
+                        DependencyType.FOREIGN_KEY,
+                        ImpactLevel.MEDIUM,
+                        f"references {fk.ref_table}",
+                        self.catalog.dialect_name != "sqlite",
+                    )
+                )
         for view in await self.catalog.dependent_views(table, column):
             deps.append(ColumnDependency(view.name, DependencyType.VIEW, ImpactLevel.HIGH, view.definition))
         for index in (*info.indexes, *info.uniques):
             if column in index.columns and not index.primary:
-                deps.append(ColumnDependency(index.name, DependencyType.INDEX, ImpactLevel.MEDIUM,
-                                             index.definition or ""))
+                deps.append(
+                    ColumnDependency(index.name, DependencyType.INDEX, ImpactLevel.MEDIUM, index.definition or "")
+                )
         for trigger in info.triggers:
             if re.search(rf"\b{re.escape(column)}\b", trigger.definition):
-                deps.append(ColumnDependency(trigger.name, DependencyType.TRIGGER, ImpactLevel.HIGH,
-                                             trigger.definition, False))
+                deps.append(
+                    ColumnDependency(trigger.name, DependencyType.TRIGGER, ImpactLevel.HIGH, trigger.definition, False)
+                )
         for check in info.checks:
             if re.search(rf"\b{re.escape(column)}\b", check.definition):
-                deps.append(ColumnDependency(check.name, DependencyType.CONSTRAINT, ImpactLevel.HIGH,
-                                             check.definition, self.catalog.dialect_name != "sqlite"))
+                deps.append(
+                    ColumnDependency(
+                        check.name,
+                        DependencyType.CONSTRAINT,
+                        ImpactLevel.HIGH,
+                        check.definition,
+                        self.catalog.dialect_name != "sqlite",
+                    )
+                )
         rows = await self.catalog.row_count(table)
         stages = ["snapshot"]
         if backup_strategy is not BackupStrategy.NONE:
@@ -145,14 +179,29 @@ class ColumnRemovalManager:
         if deps and dependency_resolution_strategy == "automatic":
             stages.append("drop_dependencies")
         stages += ["drop_column", "validate"]
-        level = RiskLevel.CRITICAL if any(d.impact_level is ImpactLevel.CRITICAL for d in deps) else \
-            RiskLevel.HIGH if rows else RiskLevel.MEDIUM
-        return RemovalPlan(table, column, deps, stages, backup_strategy, dependency_resolution_strategy,
-                           0.01 + rows * 2e-6, rows, risk_level=level)
+        level = (
+            RiskLevel.CRITICAL
+            if any(d.impact_level is ImpactLevel.CRITICAL for d in deps)
+            else RiskLevel.HIGH
+            if rows
+            else RiskLevel.MEDIUM
+        )
+        return RemovalPlan(
+            table,
+            column,
+            deps,
+            stages,
+            backup_strategy,
+            dependency_resolution_strategy,
+            0.01 + rows * 2e-6,
+            rows,
+            risk_level=level,
+        )
 
     async def validate_removal_safety(self, plan: RemovalPlan) -> RemovalValidation:
-        blocking = [d for d in plan.dependencies if not d.resolvable or
-                    (plan.dependency_resolution_strategy == "manual")]
+        blocking = [
+            d for d in plan.dependencies if not d.resolvable or (plan.dependency_resolution_strategy == "manual")
+        ]
         if plan.dependency_resolution_strategy == "skip_unsafe":
             blocking = [d for d in plan.dependencies if d.impact_level in (ImpactLevel.HIGH, ImpactLevel.CRITICAL)]
         warnings = []
@@ -164,16 +213,22 @@ class ColumnRemovalManager:
         started = time.perf_counter()
         done: list[str] = []
         validation = await self.validate_removal_safety(plan)
-        if not validation.is_safe or (plan.confirmation_required and not confirmed) or \
-                (plan.stop_on_warning and validation.warnings):
-            reason = "; ".join([d.object_name for d in validation.blocking_dependencies] + list(validation.warnings)) \
+        if (
+            not validation.is_safe
+            or (plan.confirmation_required and not confirmed)
+            or (plan.stop_on_warning and validation.warnings)
+        ):
+            reason = (
+                "; ".join([d.object_name for d in validation.blocking_dependencies] + list(validation.warnings))
                 or "confirmation required"
+            )
             return RemovalExecution(RemovalResult.BLOCKED, (), 0.0, error_message=reason)
         states = SchemaStateManager(self.db, self.catalog)
         q, t = self.catalog.q, self.catalog.qualified(plan.table)
-        snapshot = await states.create_schema_snapshot(f"before removing {plan.table}.{plan.column}",
-                                                       scope=(plan.table, *(d.object_name for d in plan.dependencies
-                                                                            if d.dependency_type is DependencyType.VIEW)))
+        snapshot = await states.create_schema_snapshot(
+            f"before removing {plan.table}.{plan.column}",
+            scope=(plan.table, *(d.object_name for d in plan.dependencies if d.dependency_type is DependencyType.VIEW)),
+        )
         done.append("snapshot")
         backup = None
         pk = next((c.name for c in (await self.catalog.table(plan.table)).columns if c.primary_key), "id")  # type: ignore[union-attr]
@@ -181,8 +236,9 @@ class ColumnRemovalManager:
             if plan.backup_strategy is not BackupStrategy.NONE:
                 backup = f"_df_backup_{plan.table}_{uuid.uuid4().hex[:6]}"[:60]
                 cols = "*" if plan.backup_strategy is BackupStrategy.TABLE_SNAPSHOT else f"{q(pk)}, {q(plan.column)}"
-                await self.catalog.execute([f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT {cols} FROM {t}"],
-                                           transaction=False)
+                await self.catalog.execute(
+                    [f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT {cols} FROM {t}"], transaction=False
+                )
                 done.append("backup")
             if "drop_dependencies" in plan.removal_stages:
                 statements = []
@@ -190,8 +246,10 @@ class ColumnRemovalManager:
                     if dep.dependency_type is DependencyType.VIEW:
                         statements.append(f"DROP VIEW {self.catalog.qualified(dep.object_name)}")
                     elif dep.dependency_type is DependencyType.INDEX:
-                        statements.append(f"DROP INDEX {q(dep.object_name)}" +
-                                          (f" ON {t}" if self.catalog.dialect_name == "mysql" else ""))
+                        statements.append(
+                            f"DROP INDEX {q(dep.object_name)}"
+                            + (f" ON {t}" if self.catalog.dialect_name == "mysql" else "")
+                        )
                     elif dep.dependency_type is DependencyType.FOREIGN_KEY:
                         what = "FOREIGN KEY" if self.catalog.dialect_name == "mysql" else "CONSTRAINT"
                         statements.append(f"ALTER TABLE {t} DROP {what} {q(dep.object_name)}")
@@ -206,14 +264,24 @@ class ColumnRemovalManager:
         except Exception as exc:
             rolled = (await states.rollback_to_snapshot(snapshot)).success
             if rolled and backup and "drop_column" in done:
-                await self.catalog.execute([
-                    f"UPDATE {t} SET {q(plan.column)} = (SELECT b.{q(plan.column)} FROM "
-                    f"{self.catalog.qualified(backup)} b WHERE b.{q(pk)} = {t}.{q(pk)})"])
-            return RemovalExecution(RemovalResult.ROLLED_BACK if rolled else RemovalResult.FAILED, tuple(done),
-                                    time.perf_counter() - started, backup, str(exc), rolled)
+                await self.catalog.execute(
+                    [
+                        f"UPDATE {t} SET {q(plan.column)} = (SELECT b.{q(plan.column)} FROM "
+                        f"{self.catalog.qualified(backup)} b WHERE b.{q(pk)} = {t}.{q(pk)})"
+                    ]
+                )
+            return RemovalExecution(
+                RemovalResult.ROLLED_BACK if rolled else RemovalResult.FAILED,
+                tuple(done),
+                time.perf_counter() - started,
+                backup,
+                str(exc),
+                rolled,
+            )
         return RemovalExecution(RemovalResult.SUCCESS, tuple(done), time.perf_counter() - started, backup)
 
     async def drop_backup(self, execution: RemovalExecution) -> Any:
         if execution.backup_table:
-            await self.catalog.execute([f"DROP TABLE {self.catalog.qualified(execution.backup_table)}"],
-                                       transaction=False)
+            await self.catalog.execute(
+                [f"DROP TABLE {self.catalog.qualified(execution.backup_table)}"], transaction=False
+            )

@@ -14,15 +14,21 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from dataflow.migration import RiskLevel
+
 from dataflow_risk.catalog import Catalog, ForeignKeyInfo, catalog_for
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
 
-__all__ = ["CascadeOperation", "FKImpact", "FKOperationType", "FKSafeMigrationPlan", "ForeignKeyAnalyzer",
-           "fk_operation_for"]
+__all__ = [
+    "CascadeOperation",
+    "FKImpact",
+    "FKOperationType",
+    "FKSafeMigrationPlan",
+    "ForeignKeyAnalyzer",
+    "fk_operation_for",
+]
 
 
 class FKOperationType(enum.Enum):
@@ -90,22 +96,33 @@ class ForeignKeyAnalyzer:
         self.db = db
         self.catalog = catalog or catalog_for(db)
 
-    async def analyze_fk_impact(self, operation: FKOperationType, table_name: str, column_name: str | None = None, *,
-                                include_cascade_analysis: bool = True, new_name: str | None = None,
-                                new_type: str | None = None) -> FKImpact:
-        table_level = operation in (FKOperationType.DROP_TABLE, FKOperationType.RENAME_TABLE,
-                                    FKOperationType.DELETE_ROWS)
+    async def analyze_fk_impact(
+        self,
+        operation: FKOperationType,
+        table_name: str,
+        column_name: str | None = None,
+        *,
+        include_cascade_analysis: bool = True,
+        new_name: str | None = None,
+        new_type: str | None = None,
+    ) -> FKImpact:
+        table_level = operation in (
+            FKOperationType.DROP_TABLE,
+            FKOperationType.RENAME_TABLE,
+            FKOperationType.DELETE_ROWS,
+        )
         incoming = await self.catalog.referencing_fks(table_name, None if table_level else column_name)
         info = await self.catalog.table(table_name)
-        outgoing = [fk for fk in (info.foreign_keys if info else ())
-                    if not table_level and column_name in fk.columns]
+        outgoing = [fk for fk in (info.foreign_keys if info else ()) if not table_level and column_name in fk.columns]
         cascades = []
         if include_cascade_analysis:
             for fk in incoming:
                 action = fk.on_delete.upper()
                 rows = await self.catalog.row_count(fk.table) if fk.table != table_name else 0
                 if action in ("CASCADE", "SET NULL", "SET DEFAULT") and operation in (
-                        FKOperationType.DROP_TABLE, FKOperationType.DELETE_ROWS):
+                    FKOperationType.DROP_TABLE,
+                    FKOperationType.DELETE_ROWS,
+                ):
                     cascades.append(CascadeOperation(fk.name, fk.table, action, rows))
         referencing_rows = {fk.name: await self._referencing_rows(fk) for fk in incoming}
         reasons: list[str] = []
@@ -113,24 +130,40 @@ class ForeignKeyAnalyzer:
         if incoming or outgoing:
             level = RiskLevel.MEDIUM
         populated = [name for name, rows in referencing_rows.items() if rows]
-        if operation in (FKOperationType.DROP_COLUMN, FKOperationType.DROP_TABLE, FKOperationType.MODIFY_COLUMN_TYPE) \
-                and incoming:
+        if (
+            operation in (FKOperationType.DROP_COLUMN, FKOperationType.DROP_TABLE, FKOperationType.MODIFY_COLUMN_TYPE)
+            and incoming
+        ):
             level = RiskLevel.HIGH
             if populated:
                 level = RiskLevel.CRITICAL
-                reasons.append(f"rows of {', '.join(sorted({fk.table for fk in incoming if fk.name in populated}))} "
-                               f"still reference {table_name}")
+                reasons.append(
+                    f"rows of {', '.join(sorted({fk.table for fk in incoming if fk.name in populated}))} "
+                    f"still reference {table_name}"
+                )
         if any(c.affected_rows for c in cascades):
             level = RiskLevel.CRITICAL
             reasons.append("CASCADE / SET NULL would change rows of other tables")
         if operation is FKOperationType.RENAME_TABLE and self.catalog.dialect_name == "sqlite" and incoming:
             level = max(level, RiskLevel.MEDIUM)
-        if self.catalog.dialect_name == "sqlite" and (incoming or outgoing) and operation in (
-                FKOperationType.DROP_COLUMN, FKOperationType.MODIFY_COLUMN_TYPE):
+        if (
+            self.catalog.dialect_name == "sqlite"
+            and (incoming or outgoing)
+            and operation in (FKOperationType.DROP_COLUMN, FKOperationType.MODIFY_COLUMN_TYPE)
+        ):
             reasons.append("SQLite cannot drop a foreign key without rebuilding the tables")
-        return FKImpact(operation, table_name, column_name, level, tuple(incoming) + tuple(outgoing),
-                        tuple(cascades), not reasons, tuple(reasons), self.catalog.dialect_name,
-                        {"new_name": new_name, "new_type": new_type})
+        return FKImpact(
+            operation,
+            table_name,
+            column_name,
+            level,
+            tuple(incoming) + tuple(outgoing),
+            tuple(cascades),
+            not reasons,
+            tuple(reasons),
+            self.catalog.dialect_name,
+            {"new_name": new_name, "new_type": new_type},
+        )
 
     async def _referencing_rows(self, fk: ForeignKeyInfo) -> int:
         cond = " AND ".join(f"{self.catalog.q(c)} IS NOT NULL" for c in fk.columns)
@@ -145,13 +178,15 @@ class ForeignKeyAnalyzer:
         q = self.catalog.q
         cols = ", ".join(q(c) for c in fk.columns)
         refs = ", ".join(q(c) for c in (ref_columns or fk.ref_columns))
-        return (f"ALTER TABLE {self.catalog.qualified(fk.table)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
-                f"REFERENCES {self.catalog.qualified(ref_table or fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-                f"ON UPDATE {fk.on_update}")
+        return (
+            f"ALTER TABLE {self.catalog.qualified(fk.table)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
+            f"REFERENCES {self.catalog.qualified(ref_table or fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
+            f"ON UPDATE {fk.on_update}"
+        )
 
-    async def generate_fk_safe_migration_plan(self, fk_impact: FKImpact,
-                                              preferred_strategy: str = "minimal_downtime", **kwargs: Any) -> (
-            FKSafeMigrationPlan):
+    async def generate_fk_safe_migration_plan(
+        self, fk_impact: FKImpact, preferred_strategy: str = "minimal_downtime", **kwargs: Any
+    ) -> FKSafeMigrationPlan:
         args = {**fk_impact.plan_args, **kwargs}
         op, table, column = fk_impact.operation, fk_impact.table_name, fk_impact.column_name
         q, t = self.catalog.q, self.catalog.qualified(table)
@@ -166,21 +201,28 @@ class ForeignKeyAnalyzer:
             new = args["new_name"]
             main = [f"ALTER TABLE {t} RENAME COLUMN {q(column or '')} TO {q(new)}"]
             if not sqlite:
-                recreate = [self._add_fk(fk, ref_columns=[new if c == column else c for c in fk.ref_columns])
-                            if fk.ref_table == table else self._add_fk(attrs.evolve(
-                                fk, columns=tuple(new if c == column else c for c in fk.columns)))
-                            for fk in fk_impact.affected_constraints]
+                recreate = [
+                    self._add_fk(fk, ref_columns=[new if c == column else c for c in fk.ref_columns])
+                    if fk.ref_table == table
+                    else self._add_fk(attrs.evolve(fk, columns=tuple(new if c == column else c for c in fk.columns)))
+                    for fk in fk_impact.affected_constraints
+                ]
         elif op is FKOperationType.RENAME_TABLE:
             new = args["new_name"]
-            main = [f"RENAME TABLE {t} TO {self.catalog.qualified(new)}" if self.catalog.dialect_name == "mysql"
-                    else f"ALTER TABLE {t} RENAME TO {q(new)}"]
+            main = [
+                f"RENAME TABLE {t} TO {self.catalog.qualified(new)}"
+                if self.catalog.dialect_name == "mysql"
+                else f"ALTER TABLE {t} RENAME TO {q(new)}"
+            ]
             if not sqlite:
                 recreate = [self._add_fk(fk, ref_table=new) for fk in fk_impact.affected_constraints]
         elif op is FKOperationType.MODIFY_COLUMN_TYPE:
             new_type = args["new_type"]
-            main = [f"ALTER TABLE {t} ALTER COLUMN {q(column or '')} TYPE {new_type}"
-                    if self.catalog.dialect_name == "postgresql" else f"ALTER TABLE {t} MODIFY COLUMN {q(column or '')} "
-                                                                       f"{new_type}"]
+            main = [
+                f"ALTER TABLE {t} ALTER COLUMN {q(column or '')} TYPE {new_type}"
+                if self.catalog.dialect_name == "postgresql"
+                else f"ALTER TABLE {t} MODIFY COLUMN {q(column or '')} {new_type}"
+            ]
             recreate = [self._add_fk(fk) for fk in fk_impact.affected_constraints] if not sqlite else []
         else:
             raise self.db.error("DF-102", f"No FK-safe plan for {op.value}.", operation=op.value)

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from dataflow.migration import MigrationStep, RiskLevel
+
 from dataflow_risk.catalog import Catalog, catalog_for
 from dataflow_risk.risk_assessment_engine import RiskAssessment, RiskAssessmentEngine, summarise
 from dataflow_risk.sqlite_rebuild import sqlite_rebuild
@@ -118,20 +118,36 @@ class NotNullColumnHandler:
         rows = await self.catalog.row_count(table_name) if await self.catalog.table_exists(table_name) else 0
         default = self._default_sql(column)
         rebuild_source = None
-        steps = [MigrationStep("add_column", table_name, column.name,
-                               details={"type": column.data_type, "nullable": False, "default_expression": default,
-                                        "default_type": column.default_type.value})]
+        steps = [
+            MigrationStep(
+                "add_column",
+                table_name,
+                column.name,
+                details={
+                    "type": column.data_type,
+                    "nullable": False,
+                    "default_expression": default,
+                    "default_type": column.default_type.value,
+                },
+            )
+        ]
         if column.default_type is DefaultValueType.COMPUTED:
-            statements = [f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type}"
-                          + (f" DEFAULT {default}" if default else ""),
-                          f"UPDATE {table} SET {name} = ({column.default_expression})"]
+            statements = [
+                f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type}"
+                + (f" DEFAULT {default}" if default else ""),
+                f"UPDATE {table} SET {name} = ({column.default_expression})",
+            ]
             if dialect == "postgresql":
                 statements.append(f"ALTER TABLE {table} ALTER COLUMN {name} SET NOT NULL")
             elif dialect == "mysql":
-                statements.append(f"ALTER TABLE {table} MODIFY COLUMN {name} {column.data_type} NOT NULL"
-                                  + (f" DEFAULT {default}" if default else ""))
-            steps = [MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
-                     MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False})]
+                statements.append(
+                    f"ALTER TABLE {table} MODIFY COLUMN {name} {column.data_type} NOT NULL"
+                    + (f" DEFAULT {default}" if default else "")
+                )
+            steps = [
+                MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
+                MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False}),
+            ]
             strategy = "add_backfill_enforce"
             if dialect == "sqlite":
                 strategy, rebuild_source = "table_rebuild", f"({column.default_expression})"
@@ -140,8 +156,10 @@ class NotNullColumnHandler:
             strategy, rebuild_source = "table_rebuild", f"({default})"
             statements = [f"{name} {column.data_type} NOT NULL DEFAULT ({default})"]
             # The rebuild side-steps ADD COLUMN's refusal: its cost is that of a rebuild.
-            steps = [MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
-                     MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False})]
+            steps = [
+                MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
+                MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False}),
+            ]
         else:
             strategy = "single_statement"
             statements = [f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type} NOT NULL DEFAULT {default}"]
@@ -149,11 +167,21 @@ class NotNullColumnHandler:
         parts = [await engine.assess_step(step) for step in steps]
         findings = [f for part in parts for f in part.findings]
         level, score, categories = summarise(findings)
-        risk = RiskAssessment("add_not_null_column", table_name, column.name, level, score, categories,
-                              tuple(findings), steps[0], parts[0].facts)
+        risk = RiskAssessment(
+            "add_not_null_column",
+            table_name,
+            column.name,
+            level,
+            score,
+            categories,
+            tuple(findings),
+            steps[0],
+            parts[0].facts,
+        )
         per_row = {"single_statement": 0.0, "add_backfill_enforce": 5e-6, "table_rebuild": 1e-5}[strategy]
-        return NotNullAdditionPlan(table_name, column, strategy, tuple(statements), rows, 0.01 + rows * per_row, risk,
-                                   rebuild_source)
+        return NotNullAdditionPlan(
+            table_name, column, strategy, tuple(statements), rows, 0.01 + rows * per_row, risk, rebuild_source
+        )
 
     async def validate_addition_safety(self, plan: NotNullAdditionPlan) -> SafetyValidation:
         issues: list[str] = []
@@ -173,7 +201,8 @@ class NotNullColumnHandler:
             try:
                 rows = await self.catalog.fetch(
                     f"SELECT COUNT(*) FROM {self.catalog.qualified(plan.table_name)} "
-                    f"WHERE ({column.default_expression}) IS NULL")
+                    f"WHERE ({column.default_expression}) IS NULL"
+                )
             except Exception as exc:
                 issues.append(f"the expression cannot be evaluated on {plan.table_name}: {exc}")
             else:
@@ -189,8 +218,9 @@ class NotNullColumnHandler:
         started = time.perf_counter()
         try:
             if plan.execution_strategy == "table_rebuild":
-                await sqlite_rebuild(self.catalog, plan.table_name, add_columns=[(plan.statements[0],
-                                                                                   plan.rebuild_source or "NULL")])
+                await sqlite_rebuild(
+                    self.catalog, plan.table_name, add_columns=[(plan.statements[0], plan.rebuild_source or "NULL")]
+                )
             else:
                 await self.catalog.execute(list(plan.statements))
         except Exception as exc:

@@ -33,8 +33,9 @@ def operation_statements(catalog: Catalog, operation: str, table: str, details: 
     column = details.get("column_name") or details.get("column")
     kind = catalog.dialect_name
     if operation == "add_column":
-        default = f" DEFAULT {sql_literal(details['default_value'])}" if details.get("default_value") is not None \
-            else ""
+        default = (
+            f" DEFAULT {sql_literal(details['default_value'])}" if details.get("default_value") is not None else ""
+        )
         return [f"ALTER TABLE {t} ADD COLUMN {q(column)} {details.get('data_type', 'TEXT')}{default}"]
     if operation in ("drop_column", "remove_column"):
         return [f"ALTER TABLE {t} DROP COLUMN {q(column)}"]
@@ -42,8 +43,11 @@ def operation_statements(catalog: Catalog, operation: str, table: str, details: 
         return [f"ALTER TABLE {t} RENAME COLUMN {q(column)} TO {q(details['new_name'])}"]
     if operation == "rename_table":
         new = details["new_name"]
-        return [f"RENAME TABLE {t} TO {catalog.qualified(new)}" if kind == "mysql"
-                else f"ALTER TABLE {t} RENAME TO {q(new)}"]
+        return [
+            f"RENAME TABLE {t} TO {catalog.qualified(new)}"
+            if kind == "mysql"
+            else f"ALTER TABLE {t} RENAME TO {q(new)}"
+        ]
     if operation in ("add_index", "create_index"):
         cols = details.get("columns") or [column]
         name = details.get("index_name") or f"ix_{table}_{'_'.join(cols)}"
@@ -56,18 +60,28 @@ def operation_statements(catalog: Catalog, operation: str, table: str, details: 
         if kind == "postgresql":
             return [f"ALTER TABLE {t} ALTER COLUMN {q(column)} TYPE {new} USING {q(column)}::{new}"]
         return [f"ALTER TABLE {t} MODIFY COLUMN {q(column)} {new}"]
-    raise catalog.db.error("DF-102", f"Operation {operation!r} cannot be executed from a description on "
-                                     f"{kind}.", operation=operation)
+    raise catalog.db.error(
+        "DF-102", f"Operation {operation!r} cannot be executed from a description on {kind}.", operation=operation
+    )
 
 
-async def run_operation(db: Any, catalog: Catalog, operation: str, table: str,
-                        details: Mapping[str, Any]) -> OperationResult:
+async def run_operation(
+    db: Any, catalog: Catalog, operation: str, table: str, details: Mapping[str, Any]
+) -> OperationResult:
     """Carry out one described operation on ``catalog``'s database."""
     if operation == "add_not_null_column":
-        default_type = DefaultValueType(details.get("default_type", "static")) if not isinstance(
-            details.get("default_type"), DefaultValueType) else details["default_type"]
-        column = ColumnDefinition(details["column_name"], details.get("data_type", "VARCHAR(255)"),
-                                  details.get("default_value"), details.get("default_expression"), default_type)
+        default_type = (
+            DefaultValueType(details.get("default_type", "static"))
+            if not isinstance(details.get("default_type"), DefaultValueType)
+            else details["default_type"]
+        )
+        column = ColumnDefinition(
+            details["column_name"],
+            details.get("data_type", "VARCHAR(255)"),
+            details.get("default_value"),
+            details.get("default_expression"),
+            default_type,
+        )
         handler = NotNullColumnHandler(db, catalog)
         plan = await handler.plan_not_null_addition(table, column)
         validation = await handler.validate_addition_safety(plan)

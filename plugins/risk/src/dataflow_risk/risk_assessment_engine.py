@@ -64,7 +64,7 @@ OPERATION_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
 
 @attrs.frozen
 class RiskFactor:
-    """One reason for risk: what a rule found, and how much it weighs (0–100)."""
+    """One reason for risk: what a rule found, and how much it weighs (0-100)."""
 
     description: str
     impact_score: int

@@ -1,12 +1,12 @@
 """The risk rules: every risky schema change that squawk, strong_migrations and Atlas flag, typed.
 
-A rule names the operation it judges, a default level and score (0–100), a category (data loss,
+A rule names the operation it judges, a default level and score (0-100), a category (data loss,
 locking / downtime, backward compatibility, integrity), the reason and a mitigation. Its check reads
 the step and the live facts (``StepFacts``: row count, dependent foreign keys, views, triggers,
 indexes, NULL / duplicate / orphan counts, server version) and returns a ``Verdict`` when it fires,
 possibly raising or lowering the level for what it found. ``evaluate(step, facts)`` runs them all.
 
-Scores and levels agree: LOW 0–25, MEDIUM 26–50, HIGH 51–75, CRITICAL 76–100.
+Scores and levels agree: LOW 0-25, MEDIUM 26-50, HIGH 51-75, CRITICAL 76-100.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class Rule:
     :param kinds: the step kinds it judges (``STEP_KINDS``).
     :param category: what it risks.
     :param level: the default level, when the facts do not change it.
-    :param score: the default score 0–100.
+    :param score: the default score 0-100.
     :param reason: why the operation is risky.
     :param mitigation: how to do it safely.
     :param sources: the analysers that flag the same thing.
@@ -421,8 +421,11 @@ def _changing_type(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict
         return None
     if facts.dialect == "sqlite":
         # SQLite has no ALTER COLUMN TYPE: the table is rebuilt; values keep or convert their affinity.
-        why = ("keeps the column's affinity, but SQLite rebuilds the table to change a declared type" if kind == "safe"
-               else "changes the column's affinity: SQLite rebuilds the table and converts stored values")
+        why = (
+            "keeps the column's affinity, but SQLite rebuilds the table to change a declared type"
+            if kind == "safe"
+            else "changes the column's affinity: SQLite rebuilds the table and converts stored values"
+        )
         return _size_verdict(rule, facts, f"{old} → {new} {why}")
     if kind == "safe":
         return rule.verdict(f"{old} → {new} is a safe widening (metadata only, no rewrite)", score=10, mitigation="")

@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from dataflow.migration import RiskLevel
+
 from dataflow_risk.catalog import Catalog, ColumnInfo, TableInfo, ViewInfo, catalog_for
 from dataflow_risk.sqlite_rebuild import with_foreign_keys_off
 
@@ -119,8 +119,9 @@ class ChangeTracker:
     changes: list[SchemaChange] = attrs.Factory(list)
 
     async def check(self) -> list[SchemaChange]:
-        current = await self.manager.create_schema_snapshot(description="change tracking",
-                                                            scope=self.baseline_snapshot.scope)
+        current = await self.manager.create_schema_snapshot(
+            description="change tracking", scope=self.baseline_snapshot.scope
+        )
         self.changes = diff_snapshots(self.baseline_snapshot, current)
         return self.changes
 
@@ -147,21 +148,35 @@ def diff_snapshots(old: SchemaSnapshot, new: SchemaSnapshot) -> list[SchemaChang
         for col in cols_before.keys() & cols_after.keys():
             if cols_before[col] != cols_after[col]:
                 b, a = cols_before[col], cols_after[col]
-                add("column_modified", f"column {name}.{col} changed: {_col_text(b)} → {_col_text(a)}",
-                    RiskLevel.MEDIUM, f"{name}.{col}")
-        for kind, attr in (("index", "indexes"), ("unique", "uniques"), ("foreign_key", "foreign_keys"),
-                           ("check", "checks"), ("trigger", "triggers")):
+                add(
+                    "column_modified",
+                    f"column {name}.{col} changed: {_col_text(b)} → {_col_text(a)}",
+                    RiskLevel.MEDIUM,
+                    f"{name}.{col}",
+                )
+        for kind, attr in (
+            ("index", "indexes"),
+            ("unique", "uniques"),
+            ("foreign_key", "foreign_keys"),
+            ("check", "checks"),
+            ("trigger", "triggers"),
+        ):
             items_before = {i.name: i for i in getattr(before, attr)}
             items_after = {i.name: i for i in getattr(after, attr)}
             for item in items_after.keys() - items_before.keys():
                 add(f"{kind}_added", f"{kind.replace('_', ' ')} {item} was added on {name}", RiskLevel.LOW, item)
             for item in items_before.keys() - items_after.keys():
-                add(f"{kind}_dropped", f"{kind.replace('_', ' ')} {item} was dropped from {name}", RiskLevel.MEDIUM,
-                    item)
+                add(
+                    f"{kind}_dropped",
+                    f"{kind.replace('_', ' ')} {item} was dropped from {name}",
+                    RiskLevel.MEDIUM,
+                    item,
+                )
             for item in items_before.keys() & items_after.keys():
                 if items_before[item] != items_after[item]:
-                    add(f"{kind}_modified", f"{kind.replace('_', ' ')} {item} on {name} changed", RiskLevel.MEDIUM,
-                        item)
+                    add(
+                        f"{kind}_modified", f"{kind.replace('_', ' ')} {item} on {name} changed", RiskLevel.MEDIUM, item
+                    )
         if set(cols_before) == set(cols_after) and before.column_names != after.column_names:
             add("column_order_changed", f"columns of {name} were reordered", RiskLevel.LOW, name)
     views_before = {v.name: v for v in old.views}
@@ -197,10 +212,15 @@ class SchemaStateManager:
         self.catalog = catalog or catalog_for(db)
         self.snapshots: dict[str, SchemaSnapshot] = {}
 
-    async def create_schema_snapshot(self, description: str = "", *, include_data_checksums: bool = False,
-                                     include_performance_metrics: bool = False,
-                                     include_constraint_validation: bool = False,
-                                     scope: str | Sequence[str] | None = None) -> SchemaSnapshot:
+    async def create_schema_snapshot(
+        self,
+        description: str = "",
+        *,
+        include_data_checksums: bool = False,
+        include_performance_metrics: bool = False,
+        include_constraint_validation: bool = False,
+        scope: str | Sequence[str] | None = None,
+    ) -> SchemaSnapshot:
         """Record the schema; ``scope`` limits it to names starting with a prefix, or to exact names."""
         started = time.perf_counter()
         scope = scope if scope is None or isinstance(scope, str) else tuple(scope)
@@ -224,13 +244,27 @@ class SchemaStateManager:
             for name, info in tables.items():
                 for fk in info.foreign_keys:
                     if fk.ref_table in tables:
-                        violations[fk.name] = await self.catalog.orphan_count(name, fk.columns, fk.ref_table,
-                                                                               fk.ref_columns)
-        metrics = {"snapshot_seconds": round(time.perf_counter() - started, 4), "tables": len(tables)} \
-            if include_performance_metrics else {}
-        snapshot = SchemaSnapshot(f"snap_{uuid.uuid4().hex[:12]}", description, dt.datetime.now(dt.timezone.utc),
-                                  self.catalog.dialect_name, tables, tuple(views), counts, checksums, metrics,
-                                  violations, scope)
+                        violations[fk.name] = await self.catalog.orphan_count(
+                            name, fk.columns, fk.ref_table, fk.ref_columns
+                        )
+        metrics = (
+            {"snapshot_seconds": round(time.perf_counter() - started, 4), "tables": len(tables)}
+            if include_performance_metrics
+            else {}
+        )
+        snapshot = SchemaSnapshot(
+            f"snap_{uuid.uuid4().hex[:12]}",
+            description,
+            dt.datetime.now(dt.UTC),
+            self.catalog.dialect_name,
+            tables,
+            tuple(views),
+            counts,
+            checksums,
+            metrics,
+            violations,
+            scope,
+        )
         self.snapshots[snapshot.snapshot_id] = snapshot
         return snapshot
 
@@ -238,13 +272,20 @@ class SchemaStateManager:
         """Views in an order they can be recreated in (creation order where the catalogue knows it)."""
         views = await self.catalog.views()
         if self.catalog.dialect_name == "sqlite":
-            order = [r[0] for r in await self.catalog.fetch("SELECT name FROM sqlite_master WHERE type = 'view' "
-                                                            "ORDER BY rowid")]
+            order = [
+                r[0]
+                for r in await self.catalog.fetch("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY rowid")
+            ]
         elif self.catalog.dialect_name == "postgresql":
             schema = await self.catalog.current_schema()  # type: ignore[attr-defined]
-            order = [r[0] for r in await self.catalog.fetch(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = ? AND c.relkind = 'v' ORDER BY c.oid", [schema])]
+            order = [
+                r[0]
+                for r in await self.catalog.fetch(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = ? AND c.relkind = 'v' ORDER BY c.oid",
+                    [schema],
+                )
+            ]
         else:
             return views
         rank = {name: i for i, name in enumerate(order)}
@@ -259,16 +300,23 @@ class SchemaStateManager:
             digest.update(repr(tuple(row)).encode())
         return digest.hexdigest()[:16]
 
-    async def start_change_tracking(self, baseline_snapshot: SchemaSnapshot, *,
-                                    track_performance_impact: bool = False) -> ChangeTracker:
+    async def start_change_tracking(
+        self, baseline_snapshot: SchemaSnapshot, *, track_performance_impact: bool = False
+    ) -> ChangeTracker:
         return ChangeTracker(self, baseline_snapshot, track_performance_impact)
 
-    async def generate_evolution_report(self, from_snapshot: SchemaSnapshot, *, to_current_state: bool = True,
-                                        to_snapshot: SchemaSnapshot | None = None,
-                                        include_impact_analysis: bool = True,
-                                        include_recommendations: bool = True) -> EvolutionReport:
-        target = to_snapshot or await self.create_schema_snapshot(description="current state",
-                                                                  scope=from_snapshot.scope)
+    async def generate_evolution_report(
+        self,
+        from_snapshot: SchemaSnapshot,
+        *,
+        to_current_state: bool = True,
+        to_snapshot: SchemaSnapshot | None = None,
+        include_impact_analysis: bool = True,
+        include_recommendations: bool = True,
+    ) -> EvolutionReport:
+        target = to_snapshot or await self.create_schema_snapshot(
+            description="current state", scope=from_snapshot.scope
+        )
         changes = diff_snapshots(from_snapshot, target)
         summary: dict[str, int] = {}
         if include_impact_analysis:
@@ -280,8 +328,9 @@ class SchemaStateManager:
                 recommendations.append("Data was removed: keep a backup until the release is proven.")
             if any(c.change_type.endswith("_modified") for c in changes):
                 recommendations.append("Modified columns / constraints: check readers and writers still agree.")
-            if any(c.change_type.startswith(("foreign_key_dropped", "unique_dropped", "check_dropped"))
-                   for c in changes):
+            if any(
+                c.change_type.startswith(("foreign_key_dropped", "unique_dropped", "check_dropped")) for c in changes
+            ):
                 recommendations.append("Constraints were dropped: the data is no longer protected by them.")
         return EvolutionReport(from_snapshot.snapshot_id, tuple(changes), summary, tuple(recommendations))
 
@@ -292,15 +341,18 @@ class SchemaStateManager:
         if current.structure() == snapshot.structure():
             return RollbackResult(True, snapshot.snapshot_id, duration=time.perf_counter() - started)
         builder = {"sqlite": _SQLiteRollback, "postgresql": _PostgresRollback, "mysql": _MySQLRollback}[
-            self.catalog.dialect_name](self.catalog, snapshot, current)
+            self.catalog.dialect_name
+        ](self.catalog, snapshot, current)
         statements, lost = builder.plan()
         try:
             await builder.run(statements)
         except Exception as exc:
-            return RollbackResult(False, snapshot.snapshot_id, tuple(statements), tuple(lost), str(exc),
-                                  time.perf_counter() - started)
-        return RollbackResult(True, snapshot.snapshot_id, tuple(statements), tuple(lost),
-                              duration=time.perf_counter() - started)
+            return RollbackResult(
+                False, snapshot.snapshot_id, tuple(statements), tuple(lost), str(exc), time.perf_counter() - started
+            )
+        return RollbackResult(
+            True, snapshot.snapshot_id, tuple(statements), tuple(lost), duration=time.perf_counter() - started
+        )
 
 
 # ---- rollback statement builders ------------------------------------------------------------------
@@ -318,7 +370,11 @@ class _Rollback:
         return self.catalog.qualified(table)
 
     def changed_tables(self) -> list[str]:
-        return [n for n in self.target.tables if n in self.current.tables and self.target.tables[n] != self.current.tables[n]]
+        return [
+            n
+            for n in self.target.tables
+            if n in self.current.tables and self.target.tables[n] != self.current.tables[n]
+        ]
 
     def renamed_columns(self, before: TableInfo, after: TableInfo) -> dict[str, str]:
         """Current name → snapshot name for columns that look renamed (same position, both names unmatched)."""
@@ -369,8 +425,9 @@ class _SQLiteRollback(_Rollback):
                         targets.append(self.q(col.name))
                         sources.append("0" if "INT" in col.type.upper() else "''")
             if targets:
-                out.append(f"INSERT INTO {self.q(name)} ({', '.join(targets)}) SELECT {', '.join(sources)} "
-                           f"FROM {self.q(tmp)}")
+                out.append(
+                    f"INSERT INTO {self.q(name)} ({', '.join(targets)}) SELECT {', '.join(sources)} FROM {self.q(tmp)}"
+                )
             out.append(f"DROP TABLE {self.q(tmp)}")
         for name in t.tables:
             if name not in c.tables:
@@ -462,8 +519,10 @@ class _PostgresRollback(_Rollback):
             for check in want.checks:
                 if fresh or check not in have_checks:
                     suffix = "" if check.validated else " NOT VALID"
-                    out.append(f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(check.name)} "
-                               f"{check.definition.removesuffix(' NOT VALID')}{suffix}")
+                    out.append(
+                        f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(check.name)} "
+                        f"{check.definition.removesuffix(' NOT VALID')}{suffix}"
+                    )
             for trigger in want.triggers:
                 if fresh or trigger not in have_triggers:
                     out.append(trigger.definition)
@@ -472,8 +531,10 @@ class _PostgresRollback(_Rollback):
             for fk in want.foreign_keys:
                 if fk not in have_fks:
                     suffix = "" if fk.validated else " NOT VALID"
-                    out.append(f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} "
-                               f"{(fk.definition or '').removesuffix(' NOT VALID')}{suffix}")
+                    out.append(
+                        f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} "
+                        f"{(fk.definition or '').removesuffix(' NOT VALID')}{suffix}"
+                    )
         out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
         return out, self.lost
 
@@ -514,8 +575,10 @@ class _PostgresRollback(_Rollback):
             if now.type != col.type:
                 out.append(f"ALTER TABLE {table} ALTER COLUMN {name} TYPE {col.type} USING {name}::{col.type}")
             if now.default != col.default and col.extra == now.extra:
-                out.append(f"ALTER TABLE {table} ALTER COLUMN {name} "
-                           + (f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT"))
+                out.append(
+                    f"ALTER TABLE {table} ALTER COLUMN {name} "
+                    + (f"SET DEFAULT {col.default}" if col.default is not None else "DROP DEFAULT")
+                )
             if now.nullable != col.nullable:
                 out.append(f"ALTER TABLE {table} ALTER COLUMN {name} {'DROP' if col.nullable else 'SET'} NOT NULL")
         return out
@@ -525,8 +588,11 @@ class _MySQLRollback(_Rollback):
     def column_sql(self, col: ColumnInfo) -> str:
         sql = f"{self.q(col.name)} {col.type}{'' if col.nullable else ' NOT NULL'}"
         if col.default is not None:
-            literal = col.default if re.match(r"^(-?\d+(\.\d+)?|current_timestamp.*|NULL|'.*')$", col.default, re.I) \
+            literal = (
+                col.default
+                if re.match(r"^(-?\d+(\.\d+)?|current_timestamp.*|NULL|'.*')$", col.default, re.I)
                 else "'" + col.default.replace("'", "''") + "'"
+            )
             sql += f" DEFAULT {literal}"
         if "auto_increment" in col.extra.lower():
             sql += " AUTO_INCREMENT"
@@ -555,9 +621,11 @@ class _MySQLRollback(_Rollback):
                 if fk not in have_fks:
                     cols = ", ".join(self.q(x) for x in fk.columns)
                     refs = ", ".join(self.q(x) for x in fk.ref_columns)
-                    out.append(f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({cols}) "
-                               f"REFERENCES {self.qt(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-                               f"ON UPDATE {fk.on_update}")
+                    out.append(
+                        f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({cols}) "
+                        f"REFERENCES {self.qt(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
+                        f"ON UPDATE {fk.on_update}"
+                    )
         out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
         return out, self.lost
 
@@ -599,7 +667,9 @@ class _MySQLRollback(_Rollback):
                 out.append(f"ALTER TABLE {table} ADD CONSTRAINT {self.q(check.name)} CHECK ({check.definition})")
         for trigger in want.triggers:
             if trigger not in have.triggers:
-                out.append(f"CREATE TRIGGER {self.q(trigger.name)} {trigger.definition.split(' ', 2)[0]} "
-                           f"{trigger.definition.split(' ', 2)[1]} ON {table} FOR EACH ROW "
-                           f"{trigger.definition.split(' ', 2)[2]}")
+                out.append(
+                    f"CREATE TRIGGER {self.q(trigger.name)} {trigger.definition.split(' ', 2)[0]} "
+                    f"{trigger.definition.split(' ', 2)[1]} ON {table} FOR EACH ROW "
+                    f"{trigger.definition.split(' ', 2)[2]}"
+                )
         return out

@@ -99,8 +99,9 @@ class StagingEnvironmentManager:
     async def _tables(self, tables: Sequence[str] | str | None) -> dict[str, TableInfo]:
         """The tables to copy, closed over the parents their foreign keys reference."""
         names = await self.catalog.tables()
-        wanted = [n for n in names if tables is None or (n.startswith(tables) if isinstance(tables, str)
-                                                          else n in tables)]
+        wanted = [
+            n for n in names if tables is None or (n.startswith(tables) if isinstance(tables, str) else n in tables)
+        ]
         result: dict[str, TableInfo] = {}
         while wanted:
             name = wanted.pop()
@@ -113,13 +114,22 @@ class StagingEnvironmentManager:
             wanted += [fk.ref_table for fk in info.foreign_keys if fk.ref_table not in result]
         return result
 
-    async def create_staging_environment(self, environment_name: str,
-                                         data_sampling_strategy: Mapping[str, Any] | None = None,
-                                         resource_limits: Mapping[str, Any] | None = None, *,
-                                         tables: Sequence[str] | str | None = None) -> StagingEnvironment:
+    async def create_staging_environment(
+        self,
+        environment_name: str,
+        data_sampling_strategy: Mapping[str, Any] | None = None,
+        resource_limits: Mapping[str, Any] | None = None,
+        *,
+        tables: Sequence[str] | str | None = None,
+    ) -> StagingEnvironment:
         """Copy the schema of ``tables`` (default: all; a str is a name prefix) with a data sample."""
-        sampling = {"strategy": "representative", "sample_percentage": 10, "preserve_referential_integrity": True,
-                    "max_rows_per_table": 100_000, **dict(data_sampling_strategy or {})}
+        sampling = {
+            "strategy": "representative",
+            "sample_percentage": 10,
+            "preserve_referential_integrity": True,
+            "max_rows_per_table": 100_000,
+            **dict(data_sampling_strategy or {}),
+        }
         limits = dict(resource_limits or {})
         env_id = uuid.uuid4().hex[:8]
         slug = re.sub(r"[^a-z0-9_]+", "_", environment_name.lower())[:40].strip("_")
@@ -127,11 +137,22 @@ class StagingEnvironmentManager:
         infos = await self._tables(tables)
         order = _topological(infos)
         db, catalog, url, path = await self._create_target(name)
-        created = dt.datetime.now(dt.timezone.utc)
+        created = dt.datetime.now(dt.UTC)
         hours = limits.get("max_duration_hours")
-        env = StagingEnvironment(env_id, environment_name, ConnectionInfo(url, catalog.schema), db, catalog, order, {},
-                                 {}, created, created + dt.timedelta(hours=float(hours)) if hours else None, limits,
-                                 path)
+        env = StagingEnvironment(
+            env_id,
+            environment_name,
+            ConnectionInfo(url, catalog.schema),
+            db,
+            catalog,
+            order,
+            {},
+            {},
+            created,
+            created + dt.timedelta(hours=float(hours)) if hours else None,
+            limits,
+            path,
+        )
         try:
             for table in order:
                 await catalog.execute(self._create_table_sql(catalog, infos[table]), transaction=False)
@@ -153,13 +174,19 @@ class StagingEnvironmentManager:
             from dataflow import DataFlow
 
             source = self.db.url.database
-            folder = os.path.dirname(os.path.abspath(source)) if source and not self.db.url.is_memory \
+            folder = (
+                os.path.dirname(os.path.abspath(source))
+                if source and not self.db.url.is_memory
                 else os.path.abspath(".")
+            )
             path = os.path.join(folder, f"{name}.db")
             staging = DataFlow(f"sqlite:///{path}")
             return staging, catalog_for(staging), f"sqlite:///{path}", path
-        statement = f"CREATE SCHEMA {self.catalog.q(name)}" if kind == "postgresql" \
+        statement = (
+            f"CREATE SCHEMA {self.catalog.q(name)}"
+            if kind == "postgresql"
             else f"CREATE DATABASE {self.catalog.q(name)}"
+        )
         await self.catalog.execute([statement], transaction=False)
         url = self.db.url.raw
         if kind == "mysql":
@@ -185,29 +212,43 @@ class StagingEnvironmentManager:
             if fk.ref_table not in infos:
                 continue
             cols, refs = ", ".join(q(c) for c in fk.columns), ", ".join(q(c) for c in fk.ref_columns)
-            out.append(f"ALTER TABLE {target.qualified(info.name)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
-                       f"REFERENCES {target.qualified(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-                       f"ON UPDATE {fk.on_update}")
+            out.append(
+                f"ALTER TABLE {target.qualified(info.name)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
+                f"REFERENCES {target.qualified(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
+                f"ON UPDATE {fk.on_update}"
+            )
         return out
 
-    async def _copy(self, info: TableInfo, infos: Mapping[str, TableInfo], target: Catalog,
-                    sampling: Mapping[str, Any], kept: dict[str, set[Any]]) -> int:
+    async def _copy(
+        self,
+        info: TableInfo,
+        infos: Mapping[str, TableInfo],
+        target: Catalog,
+        sampling: Mapping[str, Any],
+        kept: dict[str, set[Any]],
+    ) -> int:
         """Copy a sample of ``info``'s rows whose parents were kept; return how many."""
         q = self.catalog.q
         columns = [c.name for c in info.columns]
         pk = next((c.name for c in info.columns if c.primary_key), columns[0])
         fks = [fk for fk in info.foreign_keys if fk.ref_table in infos and len(fk.columns) == 1]
         probe_cols = [pk, *(fk.columns[0] for fk in fks)]
-        rows = await self.catalog.fetch(f"SELECT {', '.join(q(c) for c in probe_cols)} FROM "
-                                        f"{self.catalog.qualified(info.name)} ORDER BY {q(pk)}")
+        rows = await self.catalog.fetch(
+            f"SELECT {', '.join(q(c) for c in probe_cols)} FROM {self.catalog.qualified(info.name)} ORDER BY {q(pk)}"
+        )
         if sampling.get("preserve_referential_integrity", True):
+
             def parents_kept(row: Sequence[Any]) -> bool:
-                return all(row[i + 1] is None or (fk.ref_table == info.name) or row[i + 1] in kept.get(fk.ref_table, ())
-                           for i, fk in enumerate(fks))
+                return all(
+                    row[i + 1] is None or (fk.ref_table == info.name) or row[i + 1] in kept.get(fk.ref_table, ())
+                    for i, fk in enumerate(fks)
+                )
+
             rows = [r for r in rows if parents_kept(r)]
         share = float(sampling.get("sample_percentage", 10)) / 100
-        limit = min(int(sampling.get("max_rows_per_table", 100_000)), max(1, math.ceil(len(rows) * share))) \
-            if rows else 0
+        limit = (
+            min(int(sampling.get("max_rows_per_table", 100_000)), max(1, math.ceil(len(rows) * share))) if rows else 0
+        )
         if sampling.get("strategy") == "random":
             chosen = random.sample(rows, limit)
         else:  # representative / stratified: evenly spaced over the key order
@@ -221,19 +262,28 @@ class StagingEnvironmentManager:
         ordered = sorted(keys, key=lambda k: (str(type(k)), k))
         cols = ", ".join(q(c) for c in columns)
         overriding = " OVERRIDING SYSTEM VALUE" if self.catalog.dialect_name == "postgresql" else ""
-        insert = target.sql(f"INSERT INTO {target.qualified(info.name)} ({cols}){overriding} VALUES "
-                            f"({', '.join('?' for _ in columns)})")
+        insert = target.sql(
+            f"INSERT INTO {target.qualified(info.name)} ({cols}){overriding} VALUES ({', '.join('?' for _ in columns)})"
+        )
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
-            data = await self.catalog.fetch(f"SELECT {cols} FROM {self.catalog.qualified(info.name)} WHERE {q(pk)} IN "
-                                            f"({', '.join('?' for _ in batch)})", batch)
+            data = await self.catalog.fetch(
+                f"SELECT {cols} FROM {self.catalog.qualified(info.name)} WHERE {q(pk)} IN "
+                f"({', '.join('?' for _ in batch)})",
+                batch,
+            )
             async with target.dialect.connection() as conn:
                 await conn.executemany(insert, [list(r) for r in data])
         return len(ordered)
 
-    async def test_migration_in_staging(self, staging_env: StagingEnvironment, migration_plan: Any, *,
-                                        validation_checks: bool = True,
-                                        performance_monitoring: bool = True) -> StagingTestResult:
+    async def test_migration_in_staging(
+        self,
+        staging_env: StagingEnvironment,
+        migration_plan: Any,
+        *,
+        validation_checks: bool = True,
+        performance_monitoring: bool = True,
+    ) -> StagingTestResult:
         """Run ``migration_plan`` on the staging copy: a spec-style dict (operation / table / details),
         a list of SQL statements, a MigrationPlan, or an async callable taking the environment."""
         catalog = staging_env.catalog
@@ -261,16 +311,25 @@ class StagingEnvironmentManager:
                     if fk.ref_table in after.tables:
                         orphans += await catalog.orphan_count(name, fk.columns, fk.ref_table, fk.ref_columns)
             counts_after = {t: await catalog.row_count(t) for t in after.tables}
-            lost = {t: (n, counts_after.get(t, 0)) for t, n in counts_before.items()
-                    if counts_after.get(t, 0) < n}
-            integrity.update(passed=orphans == 0 and not lost, orphan_rows=orphans, rows_lost=lost,
-                             row_counts_before=counts_before, row_counts_after=counts_after)
+            lost = {t: (n, counts_after.get(t, 0)) for t, n in counts_before.items() if counts_after.get(t, 0) < n}
+            integrity.update(
+                passed=orphans == 0 and not lost,
+                orphan_rows=orphans,
+                rows_lost=lost,
+                row_counts_before=counts_before,
+                row_counts_after=counts_after,
+            )
             if failure is None and not integrity["passed"]:
                 failure = f"data integrity check failed: {orphans} orphan rows, rows lost in {sorted(lost)}"
-        metrics = {"duration_ms": round(duration * 1000, 2),
-                   "rows_in_staging": sum(counts_before.values()),
-                   "estimated_production_ms": round(duration * 1000 * self._scale(staging_env), 2)} \
-            if performance_monitoring else {}
+        metrics = (
+            {
+                "duration_ms": round(duration * 1000, 2),
+                "rows_in_staging": sum(counts_before.values()),
+                "estimated_production_ms": round(duration * 1000 * self._scale(staging_env), 2),
+            }
+            if performance_monitoring
+            else {}
+        )
         changes = tuple(c.description for c in diff_snapshots(before, after))
         return StagingTestResult(failure is None, failure, metrics, integrity, changes, result)
 
@@ -285,8 +344,9 @@ class StagingEnvironmentManager:
         if isinstance(plan, Mapping):
             from dataflow_risk.operations import run_operation
 
-            return await run_operation(env.db, env.catalog, plan["operation"], plan["table"],
-                                       dict(plan.get("details") or {}))
+            return await run_operation(
+                env.db, env.catalog, plan["operation"], plan["table"], dict(plan.get("details") or {})
+            )
         statements = [s for step in plan.steps for s in step.sql] if hasattr(plan, "steps") else list(plan)
         return await self.run_in(env, statements)
 
@@ -326,8 +386,11 @@ class StagingEnvironmentManager:
                     os.remove(path)
         else:
             schema = self.catalog.q(staging_env.catalog.schema or "")
-            statement = f"DROP SCHEMA IF EXISTS {schema} CASCADE" if kind == "postgresql" \
+            statement = (
+                f"DROP SCHEMA IF EXISTS {schema} CASCADE"
+                if kind == "postgresql"
                 else f"DROP DATABASE IF EXISTS {schema}"
+            )
             await self.catalog.execute([statement], transaction=False)
         staging_env.cleaned_up = True
         return True

@@ -35,8 +35,12 @@ class RenameImpact:
 
     @property
     def total_dependencies(self) -> list[Any]:
-        return [*self.view_dependencies, *self.fk_dependencies, *self.procedure_dependencies,
-                *self.trigger_dependencies]
+        return [
+            *self.view_dependencies,
+            *self.fk_dependencies,
+            *self.procedure_dependencies,
+            *self.trigger_dependencies,
+        ]
 
 
 @attrs.frozen
@@ -70,11 +74,18 @@ class TableRenameAnalyzer:
         if kind == "postgresql":
             rows = await self.catalog.fetch(
                 "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname = ? AND p.prosrc LIKE ?", [await self.catalog.current_schema(),  # type: ignore
-                                                             f"%{table}%"])
+                "WHERE n.nspname = ? AND p.prosrc LIKE ?",
+                [
+                    await self.catalog.current_schema(),  # type: ignore
+                    f"%{table}%",
+                ],
+            )
         elif kind == "mysql":
-            rows = await self.catalog.fetch("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
-                                            "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION LIKE ?", [f"%{table}%"])
+            rows = await self.catalog.fetch(
+                "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
+                "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION LIKE ?",
+                [f"%{table}%"],
+            )
         else:
             return []
         return sorted({r[0] for r in rows})
@@ -92,25 +103,42 @@ class TableRenameAnalyzer:
         if procedures:
             issues.append(f"procedures name the table in their source and are not rewritten: {', '.join(procedures)}")
         triggers = info.triggers if info else ()
-        return RenameImpact(current_name, new_name, tuple(views), tuple(fks), tuple(procedures), tuple(triggers),
-                            not issues, tuple(issues))
+        return RenameImpact(
+            current_name,
+            new_name,
+            tuple(views),
+            tuple(fks),
+            tuple(procedures),
+            tuple(triggers),
+            not issues,
+            tuple(issues),
+        )
 
-    async def create_rename_plan(self, rename_impact: RenameImpact, *, include_dependency_updates: bool = True,
-                                 backup_strategy: str | None = None) -> RenamePlan:
+    async def create_rename_plan(
+        self,
+        rename_impact: RenameImpact,
+        *,
+        include_dependency_updates: bool = True,
+        backup_strategy: str | None = None,
+    ) -> RenamePlan:
         q, old, new = self.catalog.q, rename_impact.current_name, rename_impact.new_name
         kind = self.catalog.dialect_name
         statements: list[str] = []
         backup = None
         if backup_strategy in ("full_backup", "table_snapshot"):
             backup = f"{old}_backup_{int(time.time())}"
-            statements.append(f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT * FROM "
-                              f"{self.catalog.qualified(old)}")
+            statements.append(
+                f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT * FROM {self.catalog.qualified(old)}"
+            )
         # PostgreSQL views follow the OID and SQLite 3.26+ rewrites them; MySQL views keep the old name.
         recreate = include_dependency_updates and kind == "mysql"
         if recreate:
             statements += [f"DROP VIEW {self.catalog.qualified(v.name)}" for v in rename_impact.view_dependencies]
-        statements.append(f"RENAME TABLE {self.catalog.qualified(old)} TO {self.catalog.qualified(new)}"
-                          if kind == "mysql" else f"ALTER TABLE {self.catalog.qualified(old)} RENAME TO {q(new)}")
+        statements.append(
+            f"RENAME TABLE {self.catalog.qualified(old)} TO {self.catalog.qualified(new)}"
+            if kind == "mysql"
+            else f"ALTER TABLE {self.catalog.qualified(old)} RENAME TO {q(new)}"
+        )
         if recreate:
             pattern = re.compile(rf"([`\"\[]?){re.escape(old)}([`\"\]]?)(?![\w$])")
             for view in rename_impact.view_dependencies:

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-
 from dataflow.errors import did_you_mean
+
 from dataflow_risk.catalog import Catalog, catalog_for
 from dataflow_risk.schema_state_manager import SchemaSnapshot, SchemaStateManager
 
@@ -190,20 +190,30 @@ class ValidationCheckpointManager:
         try:
             return name, VALIDATORS[name]
         except KeyError:
-            raise self.db.error("DF-102", f"Unknown validator {name!r}.{did_you_mean(name, VALIDATORS)}",
-                                validator=name, solutions=[f"Known: {', '.join(sorted(VALIDATORS))}."]) from None
+            raise self.db.error(
+                "DF-102",
+                f"Unknown validator {name!r}.{did_you_mean(name, VALIDATORS)}",
+                validator=name,
+                solutions=[f"Known: {', '.join(sorted(VALIDATORS))}."],
+            ) from None
 
-    async def execute_with_validation(self, migration_operation: Any,
-                                      checkpoints: Sequence[Mapping[str, Any]] = (), *,
-                                      rollback_on_failure: bool = True, detailed_reporting: bool = False,
-                                      scope: Any = None) -> ValidationRunResult:
+    async def execute_with_validation(
+        self,
+        migration_operation: Any,
+        checkpoints: Sequence[Mapping[str, Any]] = (),
+        *,
+        rollback_on_failure: bool = True,
+        detailed_reporting: bool = False,
+        scope: Any = None,
+    ) -> ValidationRunResult:
         """Run ``migration_operation`` between the checkpoints; ``scope`` limits snapshots (prefix / names)."""
         by_stage: dict[str, list[tuple[str, Validator, bool]]] = {s: [] for s in _STAGES}
         for checkpoint in checkpoints:
             stage = checkpoint.get("stage")
             if stage not in by_stage:
-                raise self.db.error("DF-102", f"Unknown checkpoint stage {stage!r}; use one of {', '.join(_STAGES)}.",
-                                    stage=stage)
+                raise self.db.error(
+                    "DF-102", f"Unknown checkpoint stage {stage!r}; use one of {', '.join(_STAGES)}.", stage=stage
+                )
             for validator in checkpoint.get("validators", ()):
                 name, fn = self._validator(validator)
                 by_stage[stage].append((name, fn, bool(checkpoint.get("required", True))))
@@ -229,8 +239,9 @@ class ValidationCheckpointManager:
             rolled = False
             if rollback_on_failure and result.stage != "pre_migration" and ctx.baseline is not None:
                 rolled = (await states.rollback_to_snapshot(ctx.baseline)).success
-            return ValidationRunResult(False, tuple(results), f"{result.stage}:{result.validator}", result.detail,
-                                       rolled, ctx.migration_result)
+            return ValidationRunResult(
+                False, tuple(results), f"{result.stage}:{result.validator}", result.detail, rolled, ctx.migration_result
+            )
 
         failed = await run_stage("pre_migration")
         if failed:
@@ -240,8 +251,9 @@ class ValidationCheckpointManager:
             ctx.migration_result = await call_operation(migration_operation)
         except Exception as exc:
             ctx.migration_seconds = time.perf_counter() - started
-            return await fail(CheckpointResult("during_migration", "migration_operation", False,
-                                               f"{type(exc).__name__}: {exc}"))
+            return await fail(
+                CheckpointResult("during_migration", "migration_operation", False, f"{type(exc).__name__}: {exc}")
+            )
         ctx.migration_seconds = time.perf_counter() - started
         if getattr(ctx.migration_result, "success", True) is False or ctx.migration_result is False:
             reason = getattr(ctx.migration_result, "error", None) or "the migration reported failure"
