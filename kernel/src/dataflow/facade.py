@@ -80,6 +80,10 @@ _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "connect_timeout": (int, float),
 }
 
+_NUMBER_OPTIONS = ("pool_size", "max_overflow", "pool_timeout", "connect_timeout", "pool_recycle",
+                   "schema_cache_max_size")
+"""Options that must be a non-negative number (None included in the refusal: pools need a size)."""
+
 _instance_numbers = itertools.count(1)
 
 
@@ -207,7 +211,7 @@ class DataFlow:
                         option=key,
                         value=value,
                     )
-                if key in ("pool_size", "max_overflow", "pool_timeout", "connect_timeout") and value < 0:
+                if key in _NUMBER_OPTIONS and (value is None or value < 0):
                     raise self.error("DF-401", f"Option {key}= must not be negative, got {value!r}.", option=key)
                 continue
             if key in KNOWN_PLUGIN_OPTIONS:

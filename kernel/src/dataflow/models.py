@@ -206,10 +206,14 @@ def model_spec_from_class(cls: type) -> ModelSpec:
     if not isinstance(cls, type):
         raise DataFlowError("DF-603", f"@db.model expects a class, got {cls!r}.")
     name = cls.__name__
-    options = dict(getattr(cls, "__dataflow__", None) or {})
+    raw_options = getattr(cls, "__dataflow__", None) or {}
+    if not isinstance(raw_options, Mapping):
+        raise DataFlowError("DF-603", f"__dataflow__ of {name} must be a dict, got {type(raw_options).__name__}.",
+                            context={"model": name})
+    options = dict(raw_options)
     unknown = set(options) - _DATAFLOW_KEYS
     if unknown:
-        key = sorted(unknown)[0]
+        key = sorted(unknown, key=str)[0]
         raise _model_error(
             name, f"Unknown __dataflow__ option {key!r} on {name}.{did_you_mean(key, _DATAFLOW_KEYS)}"
         )

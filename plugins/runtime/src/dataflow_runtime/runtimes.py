@@ -82,7 +82,8 @@ async def run_workflow(workflow: Any, inputs: Any = None) -> tuple[dict[str, Any
                 for node_id in generation:
                     group.start_soon(_run_node, built, node_id, results, given, run_id)
         except BaseExceptionGroup as group_error:
-            raise _first_error(group_error) from None
+            first = _first_error(group_error)
+            raise first from first.__cause__  # "from None" would drop the node's chained cause
     return results, run_id
 
 

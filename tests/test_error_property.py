@@ -1,0 +1,307 @@
+"""Property-based: hostile input at every public entry point either works or is a DF-coded error.
+
+Hypothesis generates DataFlow options and URLs, model declarations with odd names and annotations,
+node parameters, filters (keys, operators, nesting, values), ``order_by``, workflow connections and
+templates. For each call the test checks that
+
+- it succeeds, or raises a ``DataFlowError`` whose code is ``DF-`` and three digits;
+- no raw Python or driver exception escapes, not even wrapped: a node's DF-802 must chain a DF error;
+- a failed call leaves the database exactly as it was (a snapshot of the table before and after).
+
+One DataFlow instance and table per test function (per dialect) keeps thousands of cases fast.
+SQLite always; PostgreSQL and MySQL when their plugins and servers are there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from dataflow import DataFlow, DataFlowError, LocalRuntime, WorkflowBuilder
+from dataflow.errors import WorkflowExecutionError
+from dataflow.facade import KERNEL_OPTIONS
+from dataflow.loop import run_sync
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+CODE = re.compile(r"DF-\d{3}")
+FIELDS = ["id", "name", "age", "score", "active", "tags", "joined", "nick", "created_at", "updated_at"]
+OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$like", "$ilike", "$regex", "$exists",
+             "$null", "$or", "$and", "$not", "$contains", "$bogus", "$", "$$"]
+OPERATIONS = ["Create", "Read", "Update", "Delete", "List", "Count", "Upsert", "BulkCreate", "BulkUpdate",
+              "BulkDelete", "BulkUpsert"]
+NODE_PARAMS = ["id", "filter", "fields", "data", "where", "update", "create", "conflict_on", "order_by",
+               "limit", "offset", "include_total", "raise_on_not_found", "batch_size", "conflict_resolution",
+               "return_ids", "confirmed", "ids", "sort", "db_instance", "model_name", "return_records"]
+RUNTIME = LocalRuntime()
+SERVER_SHARE = 0.1
+"""PostgreSQL / MySQL run this fraction of the SQLite examples, keeping the whole module near a minute."""
+
+
+def cases(n: int) -> settings:
+    """``n`` examples, no deadline (the first call creates tables), the fixture reused across examples."""
+    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+
+# ---- strategies ----------------------------------------------------------------------------------
+odd_text = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "'", '"', "`", "; DROP TABLE x; --", "\x00", "é", "${x}", "{{y}}", "a.b",
+                     "-age", "+name", "order", "select", "%", "_", "\\", "null", "None", "🦄", "x" * 300]),
+)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), odd_text, st.binary(max_size=8),
+    st.dates(), st.datetimes(timezones=st.one_of(st.none(), st.timezones())),
+    st.decimals(allow_nan=True, allow_infinity=True, places=None),
+    st.sampled_from([object(), dt.timedelta(1), decimal.Decimal("1e400"), float("nan"), {1, 2}, (1, "a")]),
+)
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.one_of(odd_text, st.sampled_from(FIELDS + OPERATORS)),
+                                                 inner, max_size=3)), max_leaves=6)
+keys = st.one_of(st.sampled_from(FIELDS + OPERATORS), odd_text, st.integers(), st.none())
+filters = st.recursive(
+    st.dictionaries(keys, scalars, max_size=3),
+    lambda inner: st.dictionaries(keys, st.one_of(scalars, inner, st.lists(inner, max_size=3)), max_size=3),
+    max_leaves=8,
+)
+order_bys = st.one_of(values, st.lists(st.one_of(st.sampled_from(["-age", "name", "+id", "-", "", "age desc"]),
+                                                 st.dictionaries(keys, scalars, max_size=2), odd_text), max_size=3))
+
+
+# ---- the checks ------------------------------------------------------------------------------------
+def expect_ok_or_df(call: Callable[[], Any]) -> DataFlowError | None:
+    """Run ``call``; a DF error is returned, anything else raised is a bug and fails the test."""
+    try:
+        call()
+    except DataFlowError as exc:
+        assert CODE.fullmatch(exc.code), f"bad code {exc.code!r}"
+        assert exc.code in str(exc)
+        if isinstance(exc, WorkflowExecutionError):
+            cause = exc.__cause__
+            assert isinstance(cause, DataFlowError), f"a raw exception escaped a node: {cause!r}"
+            assert CODE.fullmatch(cause.code)
+        return exc
+    except Exception as exc:  # the property under test: nothing but DataFlowError reaches users
+        pytest.fail(f"raw {type(exc).__name__} escaped: {exc!r}")
+    return None
+
+
+class Target:
+    """One DataFlow instance with a seeded model, and a raw snapshot of its table."""
+
+    def __init__(self, db: DataFlow, share: float = 1.0) -> None:
+        self.db = db
+        self.share = share
+        self.calls = 0
+        self.model = f"P{uuid.uuid4().hex[:8]}"
+        table = f"t_{uuid.uuid4().hex[:10]}"
+        annotations = {"id": str, "name": str, "age": int, "score": float, "active": bool, "tags": list,
+                       "joined": dt.datetime | None, "nick": str | None}
+        defaults = {"age": 0, "score": 0.0, "active": True, "tags": [], "joined": None, "nick": None}
+        db.model(type(self.model, (), {"__annotations__": annotations, "__tablename__": table, **defaults}))
+        self.table = db.models[self.model].table
+        self.seed()
+
+    def within(self, examples: int) -> bool:
+        """False once this dialect's share of ``examples`` is spent (servers get fewer: DDL is slower)."""
+        self.calls += 1
+        return self.calls <= max(10, int(examples * self.share))
+
+    def node(self, operation: str) -> str:
+        return f"{self.model}{operation}Node"
+
+    def seed(self) -> None:
+        rows = [{"id": f"r{i}", "name": f"n{i % 3}", "age": i, "score": i / 2, "tags": ["a", str(i)]}
+                for i in range(6)]
+        self.run_one("BulkUpsert", {"data": rows})
+
+    def run_one(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        wf = WorkflowBuilder()
+        wf.add_node(self.node(operation), "n", params)
+        return RUNTIME.execute(wf.build())[0]["n"]
+
+    def snapshot(self) -> list[tuple[Any, ...]]:
+        q = self.db.dialect.quote
+
+        async def read() -> list[tuple[Any, ...]]:
+            async with self.db.connection() as conn:
+                return [tuple(r) for r in await conn.fetch(f"SELECT * FROM {q(self.table)} ORDER BY {q('id')}", [])]
+
+        return run_sync(read())
+
+    def unchanged_on_failure(self, call: Callable[[], Any]) -> None:
+        before = self.snapshot()
+        if expect_ok_or_df(call) is not None:
+            assert self.snapshot() == before, "a failed call changed the database"
+        elif not before:
+            self.seed()
+
+
+def _urls() -> Iterator[Any]:
+    yield pytest.param("sqlite", id="sqlite")
+    yield pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql)
+    yield pytest.param("mysql", id="mysql", marks=pytest.mark.mysql)
+
+
+@pytest.fixture(params=list(_urls()))
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    if request.param == "sqlite":
+        db = DataFlow(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'p.db'}")
+    else:
+        from dataflow.testing import server_url
+
+        try:
+            db = DataFlow(server_url(request.param))
+        except DataFlowError as exc:
+            if exc.code != "DF-403":
+                raise
+            pytest.skip(f"the {request.param} plugin is not available: {exc.message}")
+    made = Target(db, 1.0 if request.param == "sqlite" else SERVER_SHARE)
+    yield made
+
+    async def drop() -> None:
+        async with db.connection() as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {db.dialect.quote(made.table)}", [])
+
+    run_sync(drop())
+    db.close()
+
+
+# ---- entry points -------------------------------------------------------------------------------
+option_names = st.one_of(st.sampled_from(sorted(KERNEL_OPTIONS)), st.sampled_from(["auto_migrat", "pool", "url",
+                                                                                    "use_native_arrays"]), odd_text)
+
+
+@cases(150)
+@given(options=st.dictionaries(option_names, scalars, max_size=3))
+def test_dataflow_options(options: dict[str, Any]) -> None:
+    options.pop("name", None)
+
+    def make() -> None:
+        DataFlow("sqlite:///:memory:", autoload=True, **options).close()
+
+    expect_ok_or_df(make)
+
+
+url_like = st.one_of(
+    scalars,
+    st.builds(lambda s, rest: f"{s}://{rest}", st.sampled_from(["postgresql", "mysql", "sqlite", "pg", "", "http",
+                                                                 "postgres", "mariadb", "duckdb", "SQLITE"]),
+              st.text(max_size=30)),
+    st.builds(lambda u, p, h, port: f"postgresql://{u}:{p}@{h}:{port}/db", odd_text, odd_text, odd_text,
+              st.one_of(st.integers(-5, 70000), odd_text)),
+)
+
+
+@cases(150)
+@given(url=url_like)
+def test_database_urls(url: Any) -> None:
+    # Only construction: it never connects, so no stray server or file is touched.
+    def make() -> None:
+        DataFlow(url).dialect.close_sync()
+
+    error = expect_ok_or_df(make)
+    if error is not None and isinstance(url, str):
+        match = re.search(r"://[^:/@\s]*:([^@\s]+)@", url)
+        if match and "***" not in match.group(1):
+            shown = f"{error!s} {error!r} {error.to_dict()}"
+            assert f":{match.group(1)}@" not in shown, "a URL password leaked into an error"
+
+
+annotation = st.sampled_from([str, int, float, bool, dict, list, bytes, dt.datetime, dt.date, decimal.Decimal,
+                              str | None, list[int], list[str], dict[str, int], complex, object, None, 3, "str",
+                              "Nope", type, Any, int | str, tuple[int, ...]])
+field_names = st.one_of(st.sampled_from(["id", "created_at", "order", "when", "select", "_x", "__x", "a-b",
+                                         "a b", "1x", "ünï", "x" * 70, "ID", "Id"]), odd_text)
+
+
+@cases(150)
+@given(name=st.one_of(odd_text, st.sampled_from(["User", "Person", "Category", "AgentMemory", "x"])),
+       fields=st.dictionaries(field_names, annotation, max_size=4),
+       extra=st.dictionaries(st.sampled_from(["__tablename__", "__dataflow__"]), values, max_size=2),
+       data=st.dictionaries(field_names, scalars, max_size=3))
+def test_model_declarations(target: Target, name: str, fields: dict[str, Any], extra: dict[str, Any],
+                            data: dict[str, Any]) -> None:
+    if not target.within(150):
+        return
+    suffix = uuid.uuid4().hex[:6]
+    extra.setdefault("__tablename__", f"m_{suffix}")
+
+    try:
+        cls = type(f"{name}{suffix}" if name.isidentifier() else name, (), {"__annotations__": fields, **extra})
+    except ValueError:
+        return  # Python itself refuses the class (a NUL in its name): nothing reaches DataFlow
+
+    def declare() -> str:
+        return target.db.model(cls).__name__
+
+    declared: list[str] = []
+    expect_ok_or_df(lambda: declared.append(declare()))
+    if declared:
+        spec = target.db.models[declared[0]]
+        wf = WorkflowBuilder()
+        wf.add_node(f"{spec.name}CreateNode", "c", data)
+        wf.add_node(f"{spec.name}ListNode", "l", {})
+        expect_ok_or_df(lambda: RUNTIME.execute(wf.build()))
+
+
+@cases(500)
+@given(operation=st.sampled_from(OPERATIONS),
+       params=st.dictionaries(st.one_of(st.sampled_from(NODE_PARAMS + FIELDS), odd_text), values, max_size=4))
+def test_node_parameters(target: Target, operation: str, params: dict[str, Any]) -> None:
+    if not target.within(500):
+        return
+    target.unchanged_on_failure(lambda: target.run_one(operation, params))
+
+
+@cases(500)
+@given(operation=st.sampled_from(["List", "Count", "BulkUpdate", "BulkDelete", "Update", "Delete", "Read"]),
+       where=filters)
+def test_filters(target: Target, operation: str, where: dict[Any, Any]) -> None:
+    if not target.within(500):
+        return
+    params: dict[str, Any] = {"filter": where}
+    if operation in ("BulkUpdate", "Update"):
+        params["fields"] = {"nick": "changed"}
+    target.unchanged_on_failure(lambda: target.run_one(operation, params))
+
+
+@cases(250)
+@given(order_by=order_bys, limit=values, offset=values)
+def test_order_by_and_paging(target: Target, order_by: Any, limit: Any, offset: Any) -> None:
+    if not target.within(250):
+        return
+    expect_ok_or_df(lambda: target.run_one("List", {"order_by": order_by, "limit": limit, "offset": offset}))
+
+
+template = st.one_of(odd_text, st.builds(lambda a, b: f"${{{a}}}{b}", st.one_of(st.sampled_from(
+    ["a", "a.id", "a.records.0.id", "b", "missing", "p", "p.x", "a.", ".", ""]), odd_text), odd_text),
+    st.builds(lambda a: f"{{{{{a}}}}}", st.sampled_from(["a.id", "p", "nope", "a.records"])))
+endpoint = st.one_of(st.sampled_from(["a", "b", "c", "id", "records", "records.0.id", "count", "filter",
+                                      "filter.id", "fields.name", "data", ""]), odd_text, st.none(), st.integers())
+
+
+@cases(300)
+@given(connections=st.lists(st.tuples(endpoint, endpoint, endpoint, endpoint), max_size=3),
+       read_params=st.dictionaries(st.sampled_from(["id", "filter", "raise_on_not_found"]), template, max_size=2),
+       inputs=st.one_of(st.none(), st.dictionaries(odd_text, values, max_size=2), values))
+def test_workflow_connections_and_templates(target: Target, connections: list[tuple[Any, ...]],
+                                            read_params: dict[str, Any], inputs: Any) -> None:
+    if not target.within(300):
+        return
+    def run() -> None:
+        wf = WorkflowBuilder()
+        wf.add_node(target.node("List"), "a", {"limit": 2})
+        wf.add_node(target.node("Read"), "b", read_params)
+        wf.add_node(target.node("Count"), "c", {})
+        for conn in connections:
+            wf.add_connection(*conn)
+        RUNTIME.execute(wf.build(), parameters=inputs)
+
+    target.unchanged_on_failure(run)
