@@ -389,7 +389,7 @@ def _setting_not_null(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verd
         reason = "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock"
         mitigation = (
             rule.mitigation
-            if facts.version.at_least(12)
+            if not facts.version.numbers or facts.version.at_least(12)
             else "Upgrade to PostgreSQL 12+, or run it in a maintenance window."
         )
     elif facts.dialect == "mysql":
