@@ -74,8 +74,7 @@ class MigrateSchemaManager:
             for warning in validate(db, models, live):
                 log.info("%s", warning)
             return
-        plan = plan_migration(db, models, live, additive=True)
-        if plan.is_empty:
+        if plan_migration(db, models, live, additive=True, assess=False).is_empty:
             return
         async with migration_lock(db):
             # Another process may have migrated while this one waited for the lock: plan again.

@@ -327,9 +327,14 @@ def baseline_findings(plan: MigrationPlan) -> list[RiskFinding]:
     return findings
 
 
+def _plugin_failed(plugin: str, exc: Exception) -> None:
+    # A failing plugin must not stop planning; the baseline findings still guard destructive steps.
+    log.warning("Plugin %r failed while planning a migration: %s: %s", plugin, type(exc).__name__, exc)
+
+
 def plan_migration(
     db: Any, models: Sequence[ModelSpec], live: Mapping[str, TableSchema], *, additive: bool = False,
-    drop_columns: bool = True, drop_tables: Iterable[str] = (), accept_renames: Any = (),
+    drop_columns: bool = True, drop_tables: Iterable[str] = (), accept_renames: Any = (), assess: bool = True,
 ) -> MigrationPlan:
     """The plan turning ``live`` into what ``models`` need, with plugins' steps and risk findings.
 
@@ -338,6 +343,7 @@ def plan_migration(
     :param drop_tables: tables to drop (only tables no model of ``models`` owns).
     :param accept_renames: renames to apply: ``{"table.old": "new", "old_table": "new_table"}`` or
         ``["table.old->new"]``.
+    :param assess: ask the risk plugins about a non-empty plan (off for a quick "anything to do?").
     """
     intents, candidates = diff(db, models, live, additive=additive, drop_columns=drop_columns,
                                drop_tables=drop_tables, accept_renames=accept_renames)
@@ -346,13 +352,16 @@ def plan_migration(
     for candidate in plan.rename_candidates:
         log.warning("Possible rename on %s: %s -> %s (kept the old one; accept it with accept_renames)",
                     candidate.table, candidate.column or candidate.table, candidate.details.get("to"))
-    for _plugin, extra in db.plugins.call_isolated("dataflow_migration_steps", plan=plan, db=db):
+    for _plugin, extra in db.plugins.call_isolated("dataflow_migration_steps", plan=plan, db=db,
+                                                   on_error=_plugin_failed):
         for step in extra or ():
             if not additive or step.additive:
                 plan.steps.append(step)
-    for _plugin, found in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db):
-        plan.findings.extend(found or ())
-    plan.findings.extend(baseline_findings(plan))
+    if assess and plan.steps:
+        for _plugin, found in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db,
+                                                       on_error=_plugin_failed):
+            plan.findings.extend(found or ())
+        plan.findings.extend(baseline_findings(plan))
     return plan
 
 
