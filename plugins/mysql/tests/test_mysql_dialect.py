@@ -147,7 +147,7 @@ def test_bulk_insert_is_split_by_packet_size_and_stays_atomic(make_model, run_no
     db.dialect.pools.server = attrs.evolve(db.dialect.pools.server, max_allowed_packet=64 * 1024)
     model = db.models["Line"]
     rows = [{"id": f"r{i:05d}", "text": "x" * 100} for i in range(3000)]
-    batches = db.dialect._packet_batches(model, ("id", "text"), [tuple(r.values()) for r in rows])
+    batches = db.dialect._packet_batches(model, ("id", "text"), [v for r in rows for v in r.values()])
     assert len(batches) > 10 and batches[-1][1] == 3000
     assert run_node("LineBulkCreateNode", {"data": rows})["inserted"] == 3000
     assert raw_fetch(db, f"SELECT COUNT(*) FROM `{Line.__tablename__}`")[0][0] == 3000

@@ -102,6 +102,15 @@ def _datetime_param(value: Any) -> Any:
     return None if value is None else _naive_utc(value)
 
 
+_BULK_ENCODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": _datetime_param,
+    "json": _json_text,
+    "array": _json_text,
+    "bytes": _binary_param,
+}
+"""Per-kind conversions of bulk values; every other kind goes to the driver as it is."""
+
+
 class MySQLDialect(SQLDialect):
     """MySQL and MariaDB: backquotes, ``%s``, InnoDB / utf8mb4 tables, server-aware fast paths."""
 
@@ -235,39 +244,35 @@ class MySQLDialect(SQLDialect):
         return f"VALUES({self.quote(column)})"
 
     # ---- inserts -------------------------------------------------------------------------------
-    def _encoded_rows(self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-                      ) -> Sequence[tuple[Any, ...]]:
-        """Rows as the driver wants them, converted column by column (only the columns that need it)."""
-        fields = model.field_map
-        converters = []
-        for i, name in enumerate(columns):
-            kind = fields[name].kind
-            if kind == "datetime":
-                converters.append((i, _datetime_param))
-            elif kind in ("json", "array"):
-                converters.append((i, _json_text))
-            elif kind == "bytes":
-                converters.append((i, _binary_param))
-        if not converters or not rows:
-            return rows
-        cols = list(zip(*rows, strict=True))
-        for i, fn in converters:
-            col = cols[i]
-            if len(set(map(id, col))) == 1:  # one shared value (the created_at stamp): convert once
-                cols[i] = (fn(col[0]),) * len(col)
-            else:
-                cols[i] = tuple(map(fn, col))
-        return list(zip(*cols, strict=True))
+    def _flat_params(self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Every value of every row, in order, as the driver wants it.
 
-    def _packet_batches(self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
-                        ) -> list[tuple[int, int]]:
-        """Cut rows into statements that fit the server's ``max_allowed_packet`` (with room to spare)."""
+        Columns that need converting are rewritten in place through slice assignment (no per-row
+        Python work), and a column holding one shared value (the created_at stamp) is converted once.
+        """
+        fields = model.field_map
+        width = len(columns)
+        flat = list(chain.from_iterable(rows))
+        for i, name in enumerate(columns):
+            fn = _BULK_ENCODERS.get(fields[name].kind)
+            if fn is None:
+                continue
+            column = flat[i::width]
+            if column and len(set(map(id, column))) == 1:
+                flat[i::width] = [fn(column[0])] * len(column)
+            else:
+                flat[i::width] = list(map(fn, column))
+        return flat
+
+    def _packet_batches(self, model: ModelSpec, columns: Sequence[str], flat: Sequence[Any]) -> list[tuple[int, int]]:
+        """Row ranges whose statements fit the server's ``max_allowed_packet`` (with room to spare)."""
         packet = self.server.max_allowed_packet if self.server else 4 * 1024 * 1024
         budget = max(64 * 1024, min(packet // 2, _MAX_STATEMENT))
         fields = model.field_map
+        width = len(columns)
+        n = len(flat) // width if width else 0
         fixed = 4 + sum(_FIXED_WIDTH.get(fields[c].kind, 0) + 2 for c in columns)
         variable = [i for i, c in enumerate(columns) if fields[c].kind not in _FIXED_WIDTH]
-        n = len(rows)
         if not variable:
             per = max(1, budget // fixed)
             return [(s, min(n, s + per)) for s in range(0, n, per)]
@@ -275,9 +280,8 @@ class MySQLDialect(SQLDialect):
         widths = []
         for i in variable:
             factor = 2 if fields[columns[i]].kind == "bytes" else 4
-            widths.append([factor * len(r[i]) + 3 if r[i] is not None else 4 for r in rows])
-        sizes = [fixed + sum(w) for w in zip(*widths, strict=True)] if len(widths) > 1 else [
-            fixed + w for w in widths[0]]
+            widths.append([factor * len(v) + 3 if v is not None else 4 for v in flat[i::width]])
+        sizes = [fixed + sum(w) for w in zip(*widths, strict=True)]
         batches: list[tuple[int, int]] = []
         start, used = 0, 0
         for i, size in enumerate(sizes):
@@ -299,7 +303,8 @@ class MySQLDialect(SQLDialect):
     async def run_insert(self, conn: Connection, q: Insert) -> list[dict[str, Any]] | int:
         """Multi-row inserts sized by the packet limit; rows back by RETURNING or by id."""
         assert isinstance(conn, MySQLConnection)
-        rows = self._encoded_rows(q.model, q.columns, q.rows)
+        flat = self._flat_params(q.model, q.columns, q.rows)
+        width = len(q.columns)
         suffix = self._skip_sql() if q.skip_conflicts else ""
         returning_sql = q.returning and self.supports_returning and not q.skip_conflicts
         if returning_sql:
@@ -307,25 +312,23 @@ class MySQLDialect(SQLDialect):
         decode = self.row_decoder(q.model)
         records: list[dict[str, Any]] = []
         inserted = 0
-        for start, end in self._packet_batches(q.model, q.columns, rows):
-            batch = rows[start:end]
-            sql = self._insert_sql(q.model, q.columns, len(batch), suffix)
-            params = list(chain.from_iterable(batch))
+        for start, end in self._packet_batches(q.model, q.columns, flat):
+            sql = self._insert_sql(q.model, q.columns, end - start, suffix)
+            params = flat[start * width : end * width]
             if returning_sql:
                 records += [decode(r) for r in await conn.fetch(sql, params)]
             elif q.returning:
-                records += await self._insert_then_select(conn, q, batch, sql, params)
+                ids = params[q.columns.index("id") :: width] if "id" in q.columns else None
+                records += await self._insert_then_select(conn, q, ids, sql, params)
             else:
                 inserted += (await conn.run(sql, params)).affected
         return records if q.returning else inserted
 
-    async def _insert_then_select(self, conn: MySQLConnection, q: Insert, batch: Sequence[tuple[Any, ...]],
+    async def _insert_then_select(self, conn: MySQLConnection, q: Insert, ids: list[Any] | None,
                                   sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Rows just inserted, without RETURNING: by the ids given, or by the generated id range."""
         id_field = q.model.id_field
-        if "id" in q.columns:
-            position = q.columns.index("id")
-            ids = [row[position] for row in batch]
+        if ids is not None:
             existed: set[Any] = set()
             if q.skip_conflicts:
                 found = await self.run_select(conn, Select(q.model, Cond(id_field, "in", tuple(ids))))
@@ -401,25 +404,27 @@ class MySQLDialect(SQLDialect):
     # ---- upserts -------------------------------------------------------------------------------
     def compile_upsert(self, q: Upsert, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
         """``INSERT … ON DUPLICATE KEY UPDATE`` (MySQL has no conflict target: any unique key counts)."""
+        return self._upsert_sql(q, len(rows), self._flat_params(q.model, q.columns, rows))
+
+    def _upsert_sql(self, q: Upsert, count: int, params: list[Any]) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
         sets = ", ".join(self.upsert_sets(b, q))
-        sql = self._insert_sql(q.model, q.columns, len(rows), f" ON DUPLICATE KEY UPDATE {sets}")
-        return sql, list(chain.from_iterable(rows)) + b.params
+        return self._insert_sql(q.model, q.columns, count, f" ON DUPLICATE KEY UPDATE {sets}"), params + b.params
 
     async def run_upsert(self, conn: Connection, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
         """Inserted vs updated from the server's own counts: per row 1 = inserted, 2 = updated,
         0 = found unchanged; the info string's ``Duplicates`` counts the updated ones."""
         assert isinstance(conn, MySQLConnection)
-        rows = self._encoded_rows(q.model, q.columns, q.rows)
-        single = len(rows) == 1
+        flat = self._flat_params(q.model, q.columns, q.rows)
+        width = len(q.columns)
+        single = len(q.rows) == 1
         async with _atomic(conn) if q.returning else _nothing():
             # One row: its affected count says created or not. Several: note the keys that exist first.
             existing = await self.existing_keys(conn, q) if q.returning and not single else None
             inserted = 0
-            for start, end in self._packet_batches(q.model, q.columns, rows):
-                batch = rows[start:end]
-                sql, params = self.compile_upsert(q, batch)
-                inserted += _inserted(await conn.run(sql, params), len(batch))
+            for start, end in self._packet_batches(q.model, q.columns, flat):
+                sql, params = self._upsert_sql(q, end - start, flat[start * width : end * width])
+                inserted += _inserted(await conn.run(sql, params), end - start)
             if not q.returning:
                 return inserted, len(q.rows) - inserted
             records = await self.run_select(conn, Select(q.model, self._keys_filter(q)))
