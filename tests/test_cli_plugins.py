@@ -13,9 +13,11 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from dataflow import hookspecs
 from dataflow.cli import main, plugins_disable, plugins_info, plugins_list
@@ -36,15 +38,42 @@ def env(tmp_path: Path) -> dict[str, str]:
     return clean
 
 
-@pytest.fixture
-def cli(tmp_path: Path, env: dict[str, str]) -> Any:
-    """``cli(*args, **env_overrides)`` → CompletedProcess of the ``dataflow`` script in ``tmp_path``."""
+@attrs.frozen
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
 
-    def invoke(*args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(SCRIPT), *args], cwd=tmp_path, env={**env, **overrides},
-                              capture_output=True, text=True, timeout=120)
+
+@pytest.fixture
+def cli(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """``cli(*args, **env_overrides)``: ``dataflow.cli.main(args)`` run in ``tmp_path`` with ``env``.
+
+    In-process, so the many invocations stay fast; the console script itself and everything about
+    what gets imported are checked in subprocesses below.
+    """
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("DATAFLOW_") or k == "DATABASE_URL"]:
+        monkeypatch.delenv(name)
+    for key in ("DATAFLOW_USER_DIR", "COLUMNS"):
+        monkeypatch.setenv(key, env[key])
+
+    def invoke(*args: str, **overrides: str) -> Result:
+        with monkeypatch.context() as scoped:
+            for key, value in overrides.items():
+                scoped.setenv(key, value)
+            capsys.readouterr()
+            code = main(list(args))
+            out, err = capsys.readouterr()
+        return Result(code, out, err)
 
     return invoke
+
+
+def run_script(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``dataflow`` console script, in a subprocess."""
+    return subprocess.run([str(SCRIPT), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
 def listing(cli: Any, **overrides: str) -> dict[str, dict[str, Any]]:
@@ -165,9 +194,8 @@ def test_the_essential_plugin_cannot_be_toggled(cli: Any, tmp_path: Path, action
     assert not (tmp_path / ".dataflow").exists()
 
 
-def test_disabled_plugin_is_not_imported_by_list_nor_by_dataflow(cli: Any, tmp_path: Path,
-                                                                 env: dict[str, str]) -> None:
-    assert cli("plugins", "disable", "sqlite").returncode == 0
+def test_disabled_plugin_is_not_imported_by_list_nor_by_dataflow(tmp_path: Path, env: dict[str, str]) -> None:
+    assert run_script(tmp_path, env, "plugins", "disable", "sqlite").returncode == 0
     code = textwrap.dedent("""
         import sys
         from dataflow.cli import main
@@ -228,12 +256,15 @@ def test_help_texts_come_from_docstrings(cli: Any) -> None:
     assert "plugins" in cli("--help").stdout
 
 
-def test_main_in_process(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATAFLOW_USER_DIR", str(tmp_path / "user"))
-    assert main(["plugins", "list", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+def test_the_console_script(tmp_path: Path, env: dict[str, str]) -> None:
+    table = run_script(tmp_path, env, "plugins", "list")
+    assert table.returncode == 0, table.stderr
+    assert "DataFlow plugins" in table.stdout
+    assert "dataflow-sqlite" in table.stdout
+    rows = json.loads(run_script(tmp_path, env, "plugins", "list", "--json").stdout)
     assert {r["name"] for r in rows} >= {"builtin", *FIRST_PARTY}
-    assert main(["plugins", "disable", "nosuchplugin"]) == 2
-    assert "DF-404" in capsys.readouterr().err
-    assert main(["plugins", "frobnicate"]) != 0
+    failed = run_script(tmp_path, env, "plugins", "disable", "nosuchplugin")
+    assert failed.returncode == 2
+    assert "DF-404" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert run_script(tmp_path, env, "plugins", "frobnicate").returncode != 0
