@@ -350,3 +350,30 @@ def test_model_name_is_singular_camel_case():
     assert model_name_for("users") == "User"
     assert model_name_for("order_items") == "OrderItem"
     assert model_name_for("people") == "Person"
+
+
+def test_sqlite_rebuild_keeps_referencing_rows(tmp_path):
+    db = DataFlow(f"sqlite:///{tmp_path / 'fk.db'}")
+    try:
+        raw_execute(db, 'CREATE TABLE "authors" ("id" INTEGER PRIMARY KEY, "name" TEXT, "score" TEXT, '
+                        '"created_at" TEXT, "updated_at" TEXT)')
+        raw_execute(db, 'CREATE TABLE "books" ("id" INTEGER PRIMARY KEY, "author_id" INTEGER REFERENCES '
+                        '"authors"("id") ON DELETE CASCADE, "title" TEXT)')
+        raw_execute(db, "INSERT INTO authors (id, name, score) VALUES (1, 'a', '5')")
+        raw_execute(db, "INSERT INTO books (author_id, title) VALUES (1, 't')")
+
+        class Author:
+            __tablename__ = "authors"
+            name: Optional[str] = None  # noqa: UP045
+            score: int
+
+        db.model(Author)
+        plan = db.migrate_plan(["Author"])
+        assert {s.kind for s in plan.steps} == {"alter_type", "alter_nullability"}
+        db.migrate_apply(plan, models=["Author"], confirmed=True)
+        assert raw_fetch(db, "SELECT id, author_id, title FROM books") == [(1, 1, "t")]  # no cascade
+        assert raw_fetch(db, "SELECT score FROM authors") == [(5,)]
+        assert raw_fetch(db, "PRAGMA foreign_keys") == [(1,)]
+        assert db.introspect_schema(["books"])["books"].foreign_keys[0].ref_table == "authors"
+    finally:
+        db.close()

@@ -113,11 +113,13 @@ async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, m
     rebuilds = db.dialect.name == "sqlite" and any(REBUILD_PREFIX in sql for s in plan.steps for sql in s.sql)
     async with db.dialect.connection() as conn:
         await history.ensure(conn)
+        if rebuilds:
+            # The SQLite recipe: dropping a referenced table would cascade (even with deferred keys), so
+            # enforcement is off for the rebuild and foreign_key_check runs before the commit instead.
+            # (The pragma is a no-op inside a transaction; SQLite has one connection per loop.)
+            await conn.execute("PRAGMA foreign_keys = OFF", [])
     try:
         async with db.dialect.transaction() as conn:
-            if rebuilds:
-                # Rebuilds drop and recreate referenced tables: check foreign keys once, at the end.
-                await conn.execute("PRAGMA defer_foreign_keys = ON", [])
             row_id = await history.start(conn, plan, models, kind)
             for index, step in enumerate(plan.steps):
                 await _run_step(conn, step)
@@ -134,6 +136,10 @@ async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, m
     except Exception as exc:
         failed = await _record_failure(db, history, plan, models, kind, started, str(exc))
         raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
+    finally:
+        if rebuilds:
+            async with db.dialect.connection() as conn:
+                await conn.execute("PRAGMA foreign_keys = ON", [])
     return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
 
 
