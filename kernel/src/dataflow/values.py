@@ -54,7 +54,10 @@ def _float(f: FieldSpec, v: Any) -> Any:
     if type(v) is float:
         return v
     if isinstance(v, int | float | decimal.Decimal) and not isinstance(v, bool):
-        return float(v)
+        try:
+            return float(v)
+        except (ValueError, OverflowError):  # Decimal('sNaN'), ints beyond a float's range
+            raise _wrong(f, v, "a number") from None
     raise _wrong(f, v, "a number")
 
 

@@ -163,7 +163,11 @@ class UpdateNode(ModelNode):
     open_parameters = True
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        fields = dict(params.pop("fields", None) or {})
+        raw_fields = params.pop("fields", None) or {}
+        if not isinstance(raw_fields, Mapping):
+            raise DataFlowError("DF-102", f"'fields' must be a dict, got {type(raw_fields).__name__}.",
+                                context={"node": self.node_id, "parameter": "fields"})
+        fields = dict(raw_fields)
         flat = {k: v for k, v in params.items() if k not in ("filter", "id")}
         fields.update(flat)
         if not fields:
