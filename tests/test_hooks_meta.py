@@ -7,6 +7,8 @@ so a new hook without a test or a section in ``docs/hooks.md`` fails the suite.
 
 The databases are real SQLite files in ``tmp_path``; only the sqlite, crud and runtime plugins are
 loaded (``plugins=[...]`` allow-list) so another plugin's behaviour never leaks into a hook's test.
+The three migration hooks are called by the migrate plugin, so their tests add it and go through its
+public API (``db.migrate_plan()``, ``db.migrate_apply()``).
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ def signature_of(name: str) -> str:
 
 @pytest.fixture
 def make_db(tmp_path: Path) -> Iterator[Callable[..., DataFlow]]:
-    """``make_db(*plugin_objects, **options)`` on a fresh SQLite file; closed afterwards."""
+    """``make_db(*plugin_objects, extra=[plugin names], **options)`` on a fresh SQLite file; closed afterwards."""
     made: list[DataFlow] = []
 
-    def make(*plugins: Any, url: str | None = None, **options: Any) -> DataFlow:
+    def make(*plugins: Any, url: str | None = None, extra: Iterable[str] = (), **options: Any) -> DataFlow:
         db = DataFlow(url or f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}",
-                      plugins=[*BASE_PLUGINS, *plugins], **options)
+                      plugins=[*BASE_PLUGINS, *extra, *plugins], **options)
         made.append(db)
         return db
 
@@ -376,45 +378,62 @@ def test_hook_dataflow_schema_manager(make_db: Callable[..., DataFlow]) -> None:
     assert ensured == [["Item"]], "called on first use, then cached"
 
 
-def _plan() -> MigrationPlan:
-    return MigrationPlan("sqlite", [MigrationStep("add_column", "users", "age", ('ALTER TABLE "users" ADD "age"',),
-                                                  {"nullable": True})])
+def index_names(path: str, table: str) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return {row[1] for row in conn.execute(f'PRAGMA index_list("{table}")')}
+
+
+def _migrating_db(make_db: Callable[..., DataFlow], plugin: Any) -> DataFlow:
+    """An instance with the migrate plugin (whose planner and apply call the migration hooks)."""
+    db = make_db(plugin, extra=["migrate"])
+
+    @db.model
+    class Ledger:
+        name: str
+
+    return db
 
 
 def test_hook_dataflow_migration_steps(make_db: Callable[..., DataFlow]) -> None:
-    """Called by the migrate plugin's planner; here through the kernel's manager, as the planner does."""
+    """Called by the migrate plugin's planner: the steps returned are appended to the plan and applied."""
 
     class Steps:
         @hookimpl
         def dataflow_migration_steps(self, plan: MigrationPlan, db: DataFlow) -> Iterable[MigrationStep]:
-            return [MigrationStep("add_index", plan.steps[0].table, details={"fields": ["age"]})]
+            tables = {s.table for s in plan.steps if s.kind == "create_table"}
+            return [MigrationStep("add_index", t, "name", (f'CREATE INDEX "ix_{t}_by_name" ON "{t}" ("name")',),
+                                  {"fields": ["name"]}) for t in sorted(tables)]
 
-    db = make_db(Steps())
-    plan = _plan()
-    for _plugin, extra in db.plugins.call_isolated("dataflow_migration_steps", plan=plan, db=db):
-        plan.steps.extend(extra)
-    assert [s.kind for s in plan.steps] == ["add_column", "add_index"]
+    db = _migrating_db(make_db, Steps())
+    plan = db.migrate_plan()
+    assert [s.kind for s in plan.steps] == ["create_table", "add_index"]
+    assert db.migrate_apply(plan)["status"] == "applied"
+    assert "ix_ledgers_by_name" in index_names(db.url.database, "ledgers")
 
 
 def test_hook_dataflow_assess_migration(make_db: Callable[..., DataFlow]) -> None:
-    """Called by the migrate plugin before applying; here through the kernel's manager."""
+    """Called by the migrate plugin's planner; a HIGH finding makes apply refuse without confirmation."""
 
     class Assess:
         @hookimpl
         def dataflow_assess_migration(self, plan: MigrationPlan) -> Iterable[RiskFinding]:
-            return [RiskFinding("test-rule", RiskLevel.HIGH, 80, "data", f"{s.describe()} is risky", i)
+            return [RiskFinding("test.rule", RiskLevel.HIGH, 80, "data_loss", f"{s.describe()} is risky", i)
                     for i, s in enumerate(plan.steps)]
 
-    db = make_db(Assess())
-    plan = _plan()
-    for _plugin, findings in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db):
-        plan.findings.extend(findings)
+    db = _migrating_db(make_db, Assess())
+    plan = db.migrate_plan()
     assert plan.level is RiskLevel.HIGH
-    assert plan.findings[0].reason == "add column users.age is risky"
+    assert "create table ledgers is risky" in [f.reason for f in plan.findings]
+    with pytest.raises(DataFlowError) as info:
+        db.migrate_apply(plan)
+    assert info.value.code == "DF-302"
+    assert "is risky" in info.value.message
+    db.migrate_apply(plan, confirmed=True)
+    assert declared_types(db.url.database, "ledgers")
 
 
 def test_hook_dataflow_migration_lock(make_db: Callable[..., DataFlow]) -> None:
-    """Called by the migrate plugin around apply (firstresult); here through the kernel's manager."""
+    """Called by the migrate plugin around apply (firstresult): the plan runs while the lock is held."""
     events: list[str] = []
 
     class Lock:
@@ -428,14 +447,12 @@ def test_hook_dataflow_migration_lock(make_db: Callable[..., DataFlow]) -> None:
 
             return held()
 
-    db = make_db(Lock())
-
-    async def apply() -> None:
-        async with db.plugins.hook.dataflow_migration_lock(db=db, scope="main") as scope:
-            events.append(f"apply in {scope}")
-
-    asyncio.run(apply())
-    assert events == ["acquire main", "apply in main", "release main"]
+    db = _migrating_db(make_db, Lock())
+    db.migrate_apply()
+    assert len(events) == 2
+    assert events[0].startswith("acquire ") and events[1].startswith("release ")
+    assert events[0].removeprefix("acquire ") == events[1].removeprefix("release ")
+    assert declared_types(db.url.database, "ledgers"), "the plan was applied under the lock"
 
 
 # ---- errors and the command line ----------------------------------------------------------
