@@ -60,10 +60,19 @@ def test_unroutable_host_times_out_as_df_402():
 
 
 @pytest.mark.anyio
-async def test_pool_exhaustion_is_df_507(make_model, dataflow_url):
+async def test_pool_exhaustion_is_df_507(make_model, dataflow_url, run_node):
+    # The table is made through another instance first: a migration takes a lock on one connection
+    # while it inspects the schema on a second, which a pool of one cannot serve.
+    table = unique_table("t_busy")
+
+    @make_model(table=table)
+    class Busy:
+        name: str
+
+    run_node("BusyCountNode", {})
     db = DataFlow(dataflow_url, pool_size=1, max_overflow=0, pool_timeout=0.5)
     try:
-        @make_model(db=db)
+        @make_model(db=db, table=table)
         class Busy:
             name: str
 
