@@ -227,6 +227,10 @@ class PoolManager:
     async def _acquire(self, pool: aiomysql.Pool) -> aiomysql.Connection:
         timeout = self.options.pool_timeout if self.options.pool_timeout > 0 else None
         try:
+            if pool.freesize and not pool._cond.locked():
+                # A free connection and nobody connecting: the acquire completes without waiting,
+                # so skip wait_for's extra task (a measurable share of a one-row read).
+                return await pool.acquire()
             return await asyncio.wait_for(pool.acquire(), timeout)
         except TimeoutError:
             raise pool_exhausted(self.options.pool_size, self.options.max_overflow,
