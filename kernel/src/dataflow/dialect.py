@@ -16,14 +16,29 @@ import asyncio
 import datetime as dt
 import decimal
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.query import And, ColumnBatch, Cond, Constant, Count, Delete, Expr, Insert, Not, Or, Query, Select, Update, Upsert
+from dataflow.query import (
+    And,
+    ColumnBatch,
+    Cond,
+    Constant,
+    Count,
+    Delete,
+    Expr,
+    Insert,
+    Not,
+    Or,
+    Query,
+    Select,
+    Update,
+    Upsert,
+)
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
@@ -37,7 +52,7 @@ __all__ = [
     "SQLDialect",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T = TypeVar("T")
 
 
@@ -232,7 +247,9 @@ class SQLDialect:
         """False when the driver takes this kind's canonical values as they are (no per-value work)."""
         return field.kind in ("json", "array", "datetime")
 
-    def encode_rows(self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
+    def encode_rows(
+        self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> Iterable[tuple[Any, ...]]:
         """Rows encoded for ``executemany`` / COPY, column by column, touching only columns that need it."""
         fields = model.field_map
         todo = [(i, fields[c]) for i, c in enumerate(columns) if self.needs_encoding(fields[c])]
@@ -354,7 +371,9 @@ class SQLDialect:
             cached = self._select_lists[key] = ", ".join(self.quote(f.name) for f in model.fields)
         return cached
 
-    def _cached(self, kind: str, q: Select | Count, compile: Callable[[], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    def _cached(
+        self, kind: str, q: Select | Count, compile: Callable[[], tuple[str, list[Any]]]
+    ) -> tuple[str, list[Any]]:
         """Reuse the SQL of a statement whose filter is one plain comparison (reads by id, counts …).
 
         The text depends only on the statement's shape; the values are bound afresh each time. A
@@ -582,12 +601,13 @@ class SQLDialect:
             b = SQLBuilder(self)
             alternatives = []
             for row in q.rows[start : start + per_statement]:
-                parts = [f"{self.quote(c)} = {b.bind_field(fields[c], row[p])}" for c, p in zip(q.conflict_on, positions)]
+                parts = [f"{self.quote(c)} = {b.bind_field(fields[c], row[p])}"
+                         for c, p in zip(q.conflict_on, positions, strict=True)]
                 alternatives.append("(" + " AND ".join(parts) + ")")
             cols = ", ".join(self.quote(c) for c in q.conflict_on)
             sql = f"SELECT {cols} FROM {self.quote(q.model.table)} WHERE {' OR '.join(alternatives)}"
-            for row in await conn.fetch(sql, b.params):
-                found.add(tuple(fn(v) if fn and v is not None else v for fn, v in zip(decoders, row)))
+            for fetched in await conn.fetch(sql, b.params):
+                found.add(tuple(fn(v) if fn and v is not None else v for fn, v in zip(decoders, fetched, strict=True)))
         return found
 
     def conflict_key(self, q: Upsert, row: Sequence[Any]) -> tuple[Any, ...]:

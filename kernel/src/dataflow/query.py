@@ -165,7 +165,8 @@ class ColumnBatch(Sequence[tuple[Any, ...]]):
         import itertools
 
         columns = column_data if column_data is not None else self.column_data
-        return zip(*[itertools.repeat(c.value, self.length) if isinstance(c, Constant) else c for c in columns])
+        return zip(*[itertools.repeat(c.value, self.length) if isinstance(c, Constant) else c for c in columns],
+                   strict=False)
 
     @property
     def rows(self) -> list[tuple[Any, ...]]:
