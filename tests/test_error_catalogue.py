@@ -163,19 +163,23 @@ def _missing_output(tmp_path: Path, made: list[DataFlow]) -> None:
 @scenario("DF-301")
 def _migration_failed(tmp_path: Path, made: list[DataFlow]) -> None:
     plugin_api("dataflow_migrate", "apply_plan")
-    pytest.skip("dataflow_migrate.apply_plan exists: wire its failing-migration scenario here")
+    pytest.skip("dataflow_migrate.apply_plan exists now: its failing-migration scenario is still to write")
 
 
 @scenario("DF-302")
 def _migration_refused(tmp_path: Path, made: list[DataFlow]) -> None:
-    plugin_api("dataflow_risk", "require_confirmation")
-    pytest.skip("dataflow_risk.require_confirmation exists: wire its refusal scenario here")
+    (refuse_if_risky,) = plugin_api("dataflow_risk", "refuse_if_risky")
+    from dataflow.migration import RiskFinding, RiskLevel
+
+    drop = RiskFinding("drop_column", RiskLevel.CRITICAL, 90, "data_loss", "the column holds data", 0,
+                       "Copy the column first.")
+    refuse_if_risky(sqlite_db(tmp_path, made), None, [drop])
 
 
 @scenario("DF-307")
 def _lock_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
     plugin_api("dataflow_locks", "migration_lock")
-    pytest.skip("dataflow_locks.migration_lock exists: wire its timeout scenario here")
+    pytest.skip("dataflow_locks.migration_lock exists now: its timeout scenario is still to write")
 
 
 @scenario("DF-303")
