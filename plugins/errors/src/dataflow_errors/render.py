@@ -9,13 +9,10 @@ their one-line ``str()``: the mode decides how much a user sees, everywhere.
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from dataflow.errors import DataFlowError
-from rich.console import Console, Group, RenderableType
-from rich.padding import Padding
+from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from dataflow_errors.catalogue import CatalogueEntry, lookup
@@ -23,62 +20,56 @@ from dataflow_errors.catalogue import CatalogueEntry, lookup
 __all__ = ["entry_panel", "error_panel", "render", "render_text"]
 
 
-def _heading(text: str) -> Text:
-    return Text(text, style="bold")
+def _section(body: Text, heading: str) -> None:
+    body.append(f"\n\n{heading}\n", style="bold")
 
 
-def _numbered(items: list[RenderableType | str]) -> list[RenderableType]:
-    return [Text(f"{i}. {item}") if isinstance(item, str) else item for i, item in enumerate(items, 1)]
+def _numbered(body: Text, items: list[str]) -> None:
+    body.append("\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)))
 
 
-def _solutions(texts: list[str], entry: CatalogueEntry | None) -> list[RenderableType]:
-    """Each fix, followed by the catalogue's example for it (matched by text)."""
+def _solutions(body: Text, texts: list[str], entry: CatalogueEntry | None) -> None:
+    """Each fix, followed by the catalogue's example for it (matched by text), indented."""
     examples = {s.text: s.example for s in entry.solutions} if entry else {}
-    out: list[RenderableType] = []
     for i, text in enumerate(texts, 1):
-        out.append(Text(f"{i}. {text}"))
+        body.append(f"{i}. {text}" if i == 1 else f"\n{i}. {text}")
         example = examples.get(text)
         if example:
-            # Plain styled text, not rich.Syntax: pygments would cost tens of milliseconds per error.
-            out.append(Padding(Text(example, style="cyan"), (0, 0, 0, 3)))
-    return out
+            body.append("\n" + "\n".join("   " + line for line in example.splitlines()), style="cyan")
 
 
-def _context_table(context: dict[str, Any]) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
-    table.add_column(style="cyan")
-    table.add_column()
-    for key, value in context.items():
-        table.add_row(str(key), str(value))
-    return table
-
-
+# One styled Text per panel, not a Group of renderables: rich's layout work grows with the number of
+# renderables, and FULL rendering has a budget of a few milliseconds per error.
 def error_panel(error: DataFlowError) -> Panel:
     """The FULL rendering of ``error`` as a rich Panel."""
     entry = lookup(error.code)
     title = error.title or (entry.title if entry else "")
-    parts: list[RenderableType] = [Text(error.message)]
+    body = Text(error.message)
     if error.context:
-        parts += [Text(), _heading("Context"), _context_table(error.context)]
+        _section(body, "Context")
+        body.append("\n".join(f"  {key}: {value}" for key, value in error.context.items()))
     if error.causes:
-        parts += [Text(), _heading("Likely causes"), *_numbered(list(error.causes))]
+        _section(body, "Likely causes")
+        _numbered(body, list(error.causes))
     if error.solutions:
-        parts += [Text(), _heading("Solutions"), *_solutions(list(error.solutions), entry)]
+        _section(body, "Solutions")
+        _solutions(body, list(error.solutions), entry)
     docs = error.docs or (entry.docs if entry else "")
     if docs:
-        parts += [Text(), Text(f"Documentation: {docs}", style="dim")]
-    return Panel(Group(*parts), title=f"[bold red]{error.code}[/] {title}".rstrip(), title_align="left",
-                 border_style="red", expand=False)
+        body.append(f"\n\nDocumentation: {docs}", style="dim")
+    return Panel(body, title=f"[bold red]{error.code}[/] {title}".rstrip(), title_align="left",
+                 border_style="red")
 
 
 def entry_panel(entry: CatalogueEntry) -> Panel:
     """A catalogue entry as a rich Panel (``dataflow errors show DF-101``)."""
-    parts: list[RenderableType] = [Text(entry.summary), Text(), _heading("Likely causes"),
-                                   *_numbered(list(entry.causes)), Text(), _heading("Solutions"),
-                                   *_solutions([s.text for s in entry.solutions], entry), Text(),
-                                   Text(f"Documentation: {entry.docs}", style="dim")]
-    return Panel(Group(*parts), title=f"[bold]{entry.code}[/] {entry.title} [dim]({entry.category})[/]",
-                 title_align="left", expand=False)
+    body = Text(entry.summary)
+    _section(body, "Likely causes")
+    _numbered(body, list(entry.causes))
+    _section(body, "Solutions")
+    _solutions(body, [s.text for s in entry.solutions], entry)
+    body.append(f"\n\nDocumentation: {entry.docs}", style="dim")
+    return Panel(body, title=f"[bold]{entry.code}[/] {entry.title} [dim]({entry.category})[/]", title_align="left")
 
 
 def render(error: DataFlowError, console: Console | None = None) -> None:
