@@ -199,3 +199,34 @@ def test_close_is_idempotent_and_errors_are_dataflow_errors(dataflow_url):
     db.close()
     db.close()
     assert isinstance(db.dialect.translate_error(ConnectionRefusedError("x")), DataFlowError)
+
+
+@pytest.mark.anyio
+async def test_cancelled_query_does_not_poison_the_pool(make_model, dataflow_url, run_node):
+    table = unique_table("t_cancel")
+
+    @make_model(table=table)
+    class Slow:
+        name: str
+
+    run_node("SlowCountNode", {})
+    db = DataFlow(dataflow_url, pool_size=1, max_overflow=0, pool_timeout=5)
+    try:
+        @make_model(db=db, table=table)
+        class Slow:
+            name: str
+
+        async def hold() -> None:
+            async with db.connection() as conn:
+                await conn.fetch("SELECT pg_sleep(5)", [])
+
+        task = asyncio.create_task(hold())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        start = time.monotonic()
+        results, _ = await AsyncLocalRuntime().execute_workflow_async(_count_wf("SlowCountNode").build())
+        assert results["count"] == {"count": 0} and time.monotonic() - start < 3
+    finally:
+        await db.close_async()

@@ -110,8 +110,8 @@ class _Lease:
         self.raw = await self.dialect.acquire(self.pool)
         return PGConnection(self.raw)
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.pool.release(self.raw)
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.dialect.give_back(self.pool, self.raw, exc_type)
 
 
 class PostgreSQLDialect(SQLDialect):
@@ -173,8 +173,19 @@ class PostgreSQLDialect(SQLDialect):
         pool = self.loop_pool()
         raw = await self.acquire(pool)
         try:
-            return await super().run(query, PGConnection(raw))
-        finally:
+            result = await super().run(query, PGConnection(raw))
+        except BaseException as exc:
+            self.give_back(pool, raw, type(exc))
+            raise
+        pool.release(raw)
+        return result
+
+    @staticmethod
+    def give_back(pool: ConnectionPool, raw: asyncpg.Connection, exc_type: type[BaseException] | None) -> None:
+        """Return a connection after use; one whose user was cancelled mid-query is terminated."""
+        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError | KeyboardInterrupt):
+            pool.discard(raw)
+        else:
             pool.release(raw)
 
     @asynccontextmanager

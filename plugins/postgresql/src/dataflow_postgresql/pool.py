@@ -98,11 +98,17 @@ class ConnectionPool:
         """Give ``conn`` back (synchronous: no event-loop turn)."""
         if self.closed or conn.is_closed() or conn.is_in_transaction():
             # A transaction left open means its owner failed mid-way; the session is not clean.
-            self._all.discard(conn)
-            _terminate_connection(conn)
-            self._hand_on(None)
-            return
-        self._hand_on(conn)
+            self.discard(conn)
+        else:
+            self._hand_on(conn)
+
+    def discard(self, conn: asyncpg.Connection) -> None:
+        """Terminate ``conn`` instead of reusing it: its user was cancelled mid-operation (a query, a
+        COPY, a transaction's rollback), so the next user would first wait for the server to finish
+        that; a fresh connection is cheaper than guessing the session's state."""
+        self._all.discard(conn)
+        _terminate_connection(conn)
+        self._hand_on(None)
 
     def _hand_on(self, conn: asyncpg.Connection | None) -> None:
         """To the first live waiter; else a connection goes idle (None: nobody needs the free slot)."""
