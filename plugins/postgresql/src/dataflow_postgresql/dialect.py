@@ -21,13 +21,13 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 from dataflow.dialect import DialectOptions, LoopLocal, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
-from dataflow.query import ColumnBatch, Cond, Constant, Insert, Upsert
+from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -167,18 +167,36 @@ class PostgreSQLDialect(SQLDialect):
         return _Lease(self)
 
     async def run(self, query: Any, conn: Any = None) -> Any:
-        if conn is not None:
-            return await super().run(query, conn)
-        # The single-operation path, kept free of generator-based context managers.
-        pool = self.loop_pool()
-        raw = await self.acquire(pool)
+        """Run a query description (the kernel's contract), on ``conn`` or a pooled connection.
+
+        The same error handling as the base class, without its generator-based context manager:
+        this is the path of every single-row operation.
+        """
+        method = self._runners.get(type(query))
+        if method is None:
+            raise TypeError(f"not a query: {query!r}")
+        pool = raw = None
+        if conn is None:
+            pool = self.loop_pool()
+            raw = await self.acquire(pool)
+            conn = PGConnection(raw)
         try:
-            result = await super().run(query, PGConnection(raw))
+            result = await getattr(self, method)(conn, query)
         except BaseException as exc:
-            self.give_back(pool, raw, type(exc))
+            if pool is not None:
+                self.give_back(pool, raw, type(exc))
+            if isinstance(exc, Exception) and not isinstance(exc, DataFlowError):
+                raise self.translate_error(exc) from exc
             raise
-        pool.release(raw)
+        if pool is not None:
+            pool.release(raw)
         return result
+
+    # By name, so that overrides (here and in subclasses) are the ones called.
+    _runners: ClassVar[dict[type, str]] = {
+        Select: "run_select", Count: "run_count", Insert: "run_insert",
+        Update: "run_update", Delete: "run_delete", Upsert: "run_upsert",
+    }
 
     @staticmethod
     def give_back(pool: ConnectionPool, raw: asyncpg.Connection, exc_type: type[BaseException] | None) -> None:
