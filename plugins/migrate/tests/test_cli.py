@@ -50,7 +50,10 @@ def test_plan_apply_status(dataflow_url, tmp_path, capsys):
         assert code == 0 and status["pending"]["steps"] == []
         assert any(row["id"] == applied["id"] for row in status["history"])
 
-        # Dropping a field is risky: refused without --confirm, applied with it.
+        # Dropping a field whose column holds data is risky: refused without --confirm, applied with it.
+        # (On an empty table the risk plugin rates the drop MEDIUM: nothing is lost.)
+        raw_execute(db, f"INSERT INTO {db.dialect.quote(table)} ({db.dialect.quote('label')}, "
+                        f"{db.dialect.quote('weight')}) VALUES ('p1', 2.5)")
         fewer = write_models(tmp_path, table)
         code = main(["migrate", "apply", "--url", dataflow_url, "--models", fewer])
         captured = capsys.readouterr()

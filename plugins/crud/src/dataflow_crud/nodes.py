@@ -110,7 +110,8 @@ class ModelNode(Node):
                 "DF-708",
                 f"The filter of {self.type_name} matches more than one {model.name}.",
                 context={"node": self.node_id, "model": model.name},
-                solutions=[f"Filter on a unique field such as id, or use {model.name}Bulk{self.operation.title()}Node."],
+                solutions=[f"Filter on a unique field such as id, or use {model.name}Bulk"
+                           f"{self.operation.title()}Node."],
             )
         return rows[0] if rows else None
 

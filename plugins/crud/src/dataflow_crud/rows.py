@@ -22,7 +22,7 @@ _NONE = type(None)
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def check_fields(model: ModelSpec, keys: Any, node: str, *, what: str = "field") -> None:
@@ -108,7 +108,8 @@ def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp
                             context={"node": node, "model": model.name},
                             solutions=["Remove 'id' from 'fields'; identify the row in 'filter' instead."])
     values = {name: _coerce(model.field_map[name], value, node, model) for name, value in fields.items()}
-    values["updated_at"] = stamp
+    if "updated_at" in model.field_map:  # discovered tables may have no managed timestamps
+        values["updated_at"] = stamp
     return values
 
 

@@ -35,7 +35,7 @@ async def introspect_schema(db: Any, tables: Iterable[str] | None = None) -> dic
 
 async def migrate_plan(db: Any, models: Sequence[ModelSpec | str] | None = None, **options: Any) -> MigrationPlan:
     """The plan turning the live schema into what the models need (options: see ``plan_migration``)."""
-    return plan_migration(db, selected_models(db, models), await introspect(db), **options)
+    return await plan_migration(db, selected_models(db, models), await introspect(db), **options)
 
 
 async def migrate_apply(db: Any, plan: MigrationPlan | None = None, *, models: Sequence[ModelSpec | str] | None = None,
@@ -50,7 +50,7 @@ async def migrate_apply(db: Any, plan: MigrationPlan | None = None, *, models: S
         result = await apply_plan(db, plan, models=chosen, confirmed=confirmed, progress=progress)
         return {**result, "plan": plan}
     async with migration_lock(db):
-        plan = plan_migration(db, chosen, await introspect(db), **options)
+        plan = await plan_migration(db, chosen, await introspect(db), **options)
         result = await apply_plan(db, plan, models=chosen, confirmed=confirmed, progress=progress, locked=True)
     return {**result, "plan": plan}
 

@@ -74,11 +74,11 @@ class MigrateSchemaManager:
             for warning in validate(db, models, live):
                 log.info("%s", warning)
             return
-        if plan_migration(db, models, live, additive=True, assess=False).is_empty:
+        if (await plan_migration(db, models, live, additive=True, assess=False)).is_empty:
             return
         async with migration_lock(db):
             # Another process may have migrated while this one waited for the lock: plan again.
             live = await introspect(db, tables)
-            plan = plan_migration(db, models, live, additive=True)
+            plan = await plan_migration(db, models, live, additive=True)
             if not plan.is_empty:
                 await apply_plan(db, plan, models=models, kind="auto", locked=True)

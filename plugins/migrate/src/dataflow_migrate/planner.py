@@ -13,6 +13,7 @@ the caller accepts the rename with ``accept_renames``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -332,7 +333,7 @@ def _plugin_failed(plugin: str, exc: Exception) -> None:
     log.warning("Plugin %r failed while planning a migration: %s: %s", plugin, type(exc).__name__, exc)
 
 
-def plan_migration(
+async def plan_migration(
     db: Any, models: Sequence[ModelSpec], live: Mapping[str, TableSchema], *, additive: bool = False,
     drop_columns: bool = True, drop_tables: Iterable[str] = (), accept_renames: Any = (), assess: bool = True,
 ) -> MigrationPlan:
@@ -360,6 +361,8 @@ def plan_migration(
     if assess and plan.steps:
         for _plugin, found in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db,
                                                        on_error=_plugin_failed):
+            if inspect.isawaitable(found):  # a plugin that asks the live database answers asynchronously
+                found = await found
             plan.findings.extend(found or ())
         plan.findings.extend(baseline_findings(plan))
     return plan
