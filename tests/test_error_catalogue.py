@@ -162,8 +162,18 @@ def _missing_output(tmp_path: Path, made: list[DataFlow]) -> None:
 
 @scenario("DF-301")
 def _migration_failed(tmp_path: Path, made: list[DataFlow]) -> None:
-    plugin_api("dataflow_migrate", "apply_plan")
-    pytest.skip("dataflow_migrate.apply_plan exists now: its failing-migration scenario is still to write")
+    """A required field over a column holding NULLs: SET NOT NULL fails and the plan rolls back."""
+    plugin_api("dataflow_migrate", "plan_migration")
+    db = sqlite_db(tmp_path, made)
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    name = user_model(db, table)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})  # nick stays NULL
+    later = DataFlow(str(db.url.raw))
+    made.append(later)
+    strict = type("Strict", (), {"__annotations__": {"id": str, "name": str, "age": int, "nick": str},
+                                 "age": 0, "__tablename__": table})
+    later.model(strict)
+    later.migrate_apply(later.migrate_plan(["Strict"]), models=["Strict"], confirmed=True)
 
 
 @scenario("DF-302")
@@ -178,8 +188,20 @@ def _migration_refused(tmp_path: Path, made: list[DataFlow]) -> None:
 
 @scenario("DF-307")
 def _lock_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
-    plugin_api("dataflow_locks", "migration_lock")
-    pytest.skip("dataflow_locks.migration_lock exists now: its timeout scenario is still to write")
+    """A second manager waits past its timeout for a scope the first one holds."""
+    (manager_cls,) = plugin_api("dataflow_locks", "MigrationLockManager")
+    path = tmp_path / "locks.db"
+    first = DataFlow(f"sqlite:///{path}")
+    second = DataFlow(f"sqlite:///{path}")
+    made.extend([first, second])
+
+    async def contend() -> None:
+        held = manager_cls(first).acquire_migration_lock(lock_scope="catalogue", timeout_seconds=5)
+        waiting = manager_cls(second).acquire_migration_lock(lock_scope="catalogue", timeout_seconds=0.3)
+        async with held, waiting:
+            pass
+
+    run_sync(contend())
 
 
 @scenario("DF-303")
