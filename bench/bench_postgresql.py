@@ -52,11 +52,14 @@ async def raw_bulk(conn: asyncpg.Connection, data: list[dict], table: str) -> fl
 
 async def alternate(repeats: int, framework: Callable[[], Awaitable[Any]],
                     *raws: Callable[[], Awaitable[Any]]) -> list[float]:
-    """Best time of each function, running them in turn ``repeats`` times."""
-    best = [float("inf")] * (1 + len(raws))
-    for _ in range(repeats):
-        for index, fn in enumerate((framework, *raws)):
-            best[index] = min(best[index], await best_of_async(1, fn))
+    """Best time of each function, running them in turn ``repeats`` times; the order rotates each
+    round, so that whatever the previous run leaves behind (caches, hint bits) favours no side."""
+    fns = (framework, *raws)
+    best = [float("inf")] * len(fns)
+    for round_ in range(repeats):
+        for step in range(len(fns)):
+            index = (step + round_) % len(fns)
+            best[index] = min(best[index], await best_of_async(1, fns[index]))
     return best
 
 
@@ -139,7 +142,7 @@ async def main(url: str, rows: int, reads: int) -> list[Comparison]:
             for _ in range(20):
                 await raw.fetchval(count_sql, 50)
 
-        framework_s, raw_s = await alternate(3, framework_count, raw_count)
+        framework_s, raw_s = await alternate(5, framework_count, raw_count)
         count = Comparison("count with filter", framework_s, raw_s, 20, "counts", "≤ 1.1", False)
         return [bulk, read, read_pooled, count]
     finally:
