@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "PluginStatus",
     "RuntimeInfo",
     "entry_points",
+    "lazy_exports",
     "project_state_file",
     "read_state",
     "user_state_file",
@@ -397,3 +398,28 @@ def check_known_plugin(name: str, *, essential_ok: bool = False) -> EntryPointIn
             solutions=["Run `dataflow plugins list` to see the installed plugins."],
         )
     return eps[name]
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a plugin package whose public names load on first use.
+
+    Loading a plugin imports ``<package>.plugin``, which first imports the package itself: a package
+    ``__init__`` that imported its driver or rich would make every ``DataFlow()`` pay for it.
+
+    Usage in ``dataflow_x/__init__.py``::
+
+        __getattr__, __dir__ = lazy_exports(__name__, {"XDialect": "dataflow_x.dialect"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(exports)
+
+    return __getattr__, __dir__

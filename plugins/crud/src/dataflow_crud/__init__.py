@@ -1,5 +1,10 @@
 """dataflow-crud: the eleven workflow nodes DataFlow generates for every model."""
 
-from dataflow_crud.nodes import OPERATIONS, make_nodes
+from dataflow.plugins import lazy_exports
 
-__all__ = ["OPERATIONS", "make_nodes"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "OPERATIONS": "dataflow_crud.nodes",
+    "make_nodes": "dataflow_crud.nodes",
+})
+
+__all__ = __dir__()

@@ -1,5 +1,9 @@
 """dataflow-mysql: the MySQL / MariaDB dialect for DataFlow, on aiomysql."""
 
-from dataflow_mysql.dialect import MySQLDialect
+from dataflow.plugins import lazy_exports
 
-__all__ = ["MySQLDialect"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "MySQLDialect": "dataflow_mysql.dialect",
+})
+
+__all__ = __dir__()

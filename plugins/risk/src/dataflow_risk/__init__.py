@@ -5,22 +5,20 @@ The spec's ``dataflow.migrations.<module>`` classes live here as ``dataflow_risk
 queries in ``dataflow_risk.catalog``.
 """
 
-from dataflow.migration import RiskFinding, RiskLevel
+from dataflow.plugins import lazy_exports
 
-from dataflow_risk.assess import PlanAssessment, assess_plan, assess_steps, refuse_if_risky
-from dataflow_risk.risk_assessment_engine import RiskAssessment, RiskAssessmentEngine
-from dataflow_risk.rules import RULES, RiskCategory, Rule
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "RiskFinding": "dataflow.migration",
+    "RiskLevel": "dataflow.migration",
+    "PlanAssessment": "dataflow_risk.assess",
+    "assess_plan": "dataflow_risk.assess",
+    "assess_steps": "dataflow_risk.assess",
+    "refuse_if_risky": "dataflow_risk.assess",
+    "RiskAssessment": "dataflow_risk.risk_assessment_engine",
+    "RiskAssessmentEngine": "dataflow_risk.risk_assessment_engine",
+    "RULES": "dataflow_risk.rules",
+    "RiskCategory": "dataflow_risk.rules",
+    "Rule": "dataflow_risk.rules",
+})
 
-__all__ = [
-    "RULES",
-    "PlanAssessment",
-    "RiskAssessment",
-    "RiskAssessmentEngine",
-    "RiskCategory",
-    "RiskFinding",
-    "RiskLevel",
-    "Rule",
-    "assess_plan",
-    "assess_steps",
-    "refuse_if_risky",
-]
+__all__ = __dir__()

@@ -1,6 +1,13 @@
 """dataflow-runtime: LocalRuntime, AsyncLocalRuntime and the Python code nodes."""
 
-from dataflow_runtime.code import AsyncPythonCodeNode, PythonCodeNode
-from dataflow_runtime.runtimes import AsyncLocalRuntime, LocalRuntime, run_workflow
+from dataflow.plugins import lazy_exports
 
-__all__ = ["AsyncLocalRuntime", "AsyncPythonCodeNode", "LocalRuntime", "PythonCodeNode", "run_workflow"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AsyncPythonCodeNode": "dataflow_runtime.code",
+    "PythonCodeNode": "dataflow_runtime.code",
+    "AsyncLocalRuntime": "dataflow_runtime.runtimes",
+    "LocalRuntime": "dataflow_runtime.runtimes",
+    "run_workflow": "dataflow_runtime.runtimes",
+})
+
+__all__ = __dir__()

@@ -1,5 +1,9 @@
 """dataflow-sqlite: the SQLite dialect for DataFlow, on aiosqlite."""
 
-from dataflow_sqlite.dialect import SQLiteDialect
+from dataflow.plugins import lazy_exports
 
-__all__ = ["SQLiteDialect"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SQLiteDialect": "dataflow_sqlite.dialect",
+})
+
+__all__ = __dir__()

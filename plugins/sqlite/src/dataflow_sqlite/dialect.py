@@ -38,7 +38,7 @@ _TYPES = {
     "json": "TEXT",
     "array": "TEXT",
 }
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -139,7 +139,7 @@ class SQLiteDialect(SQLDialect):
                 context={"path": self.path},
                 solutions=["Check that the directory exists and is writable."],
             ) from exc
-        pragmas = ["PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = %d" % int(self.timeout * 1000),
+        pragmas = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",
                    "PRAGMA case_sensitive_like = ON"]
         if not self.uri:
             pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,8 +19,7 @@ def _make(url: DatabaseURL, options: DialectOptions) -> Any:
 
 @hookimpl
 def dataflow_dialects() -> Iterable[DialectInfo]:
-    try:
-        import aiosqlite  # noqa: F401
-    except ImportError as exc:
-        return [DialectInfo("sqlite", ("sqlite",), _make, "dataflow-sqlite", False, f"aiosqlite is missing: {exc}")]
+    if importlib.util.find_spec("aiosqlite") is None:  # find_spec: no import on every DataFlow()
+        return [DialectInfo("sqlite", ("sqlite",), _make, "dataflow-sqlite", False,
+                            "the aiosqlite driver is not installed")]
     return [DialectInfo("sqlite", ("sqlite",), _make, "dataflow-sqlite")]
