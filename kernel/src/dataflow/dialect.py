@@ -99,6 +99,20 @@ class DialectInfo:
     available: bool = True
     reason: str = ""
 
+    @classmethod
+    def needing(cls, driver: str, name: str, schemes: tuple[str, ...],
+                factory: Callable[[DatabaseURL, DialectOptions], SQLDialect], package: str) -> DialectInfo:
+        """A dialect that needs the ``driver`` module: unavailable, with the reason, when it is missing.
+
+        Checked with ``find_spec``, never by importing: every DataFlow() asks every dialect plugin,
+        and importing a driver can cost 100 ms.
+        """
+        import importlib.util
+
+        if importlib.util.find_spec(driver) is None:
+            return cls(name, schemes, factory, package, False, f"its driver {driver!r} is not installed")
+        return cls(name, schemes, factory, package)
+
 
 OperatorCompiler = Callable[["SQLBuilder", Cond], str]
 """Compiles a plugin's filter operator: ``compiler(builder, cond) -> SQL fragment``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +20,4 @@ def _make(url: DatabaseURL, options: DialectOptions) -> Any:
 
 @hookimpl
 def dataflow_dialects() -> Iterable[DialectInfo]:
-    # find_spec, not import: every DataFlow() asks, and importing the driver costs ~100 ms.
-    if importlib.util.find_spec("aiomysql") is None:
-        return [DialectInfo("mysql", SCHEMES, _make, "dataflow-mysql", False, "the aiomysql driver is not installed")]
-    return [DialectInfo("mysql", SCHEMES, _make, "dataflow-mysql")]
+    return [DialectInfo.needing("aiomysql", "mysql", SCHEMES, _make, "dataflow-mysql")]

@@ -1,5 +1,10 @@
 """dataflow-postgresql: the PostgreSQL dialect for DataFlow, on asyncpg."""
 
-from dataflow_postgresql.dialect import PGConnection, PostgreSQLDialect
+from dataflow.plugins import lazy_exports
 
-__all__ = ["PGConnection", "PostgreSQLDialect"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "PGConnection": "dataflow_postgresql.dialect",
+    "PostgreSQLDialect": "dataflow_postgresql.dialect",
+})
+
+__all__ = __dir__()

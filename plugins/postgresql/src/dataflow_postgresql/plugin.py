@@ -21,8 +21,4 @@ def _make(url: DatabaseURL, options: DialectOptions) -> Any:
 
 @hookimpl
 def dataflow_dialects() -> Iterable[DialectInfo]:
-    try:
-        import asyncpg  # noqa: F401
-    except ImportError as exc:
-        return [DialectInfo("postgresql", SCHEMES, _make, PACKAGE, False, f"asyncpg is missing: {exc}")]
-    return [DialectInfo("postgresql", SCHEMES, _make, PACKAGE)]
+    return [DialectInfo.needing("asyncpg", "postgresql", SCHEMES, _make, PACKAGE)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +18,4 @@ def _make(url: DatabaseURL, options: DialectOptions) -> Any:
 
 @hookimpl
 def dataflow_dialects() -> Iterable[DialectInfo]:
-    if importlib.util.find_spec("aiosqlite") is None:  # find_spec: no import on every DataFlow()
-        return [DialectInfo("sqlite", ("sqlite",), _make, "dataflow-sqlite", False,
-                            "the aiosqlite driver is not installed")]
-    return [DialectInfo("sqlite", ("sqlite",), _make, "dataflow-sqlite")]
+    return [DialectInfo.needing("aiosqlite", "sqlite", ("sqlite",), _make, "dataflow-sqlite")]
