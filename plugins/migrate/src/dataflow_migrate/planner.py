@@ -358,8 +358,7 @@ async def plan_migration(
         for step in extra or ():
             if not additive or step.additive:
                 plan.steps.append(step)
-    # A plan that only creates tables touches no data and no reader: no risk rule can apply.
-    if assess and any(step.kind != "create_table" for step in plan.steps):
+    if assess and plan.steps:
         for _plugin, found in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db,
                                                        on_error=_plugin_failed):
             if inspect.isawaitable(found):  # a plugin that asks the live database answers asynchronously

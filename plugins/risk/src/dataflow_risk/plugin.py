@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 
 @hookimpl
 def dataflow_assess_migration(plan: Any, db: DataFlow) -> Any:
+    steps = getattr(plan, "steps", None)
+    if not steps or all(step.kind == "create_table" for step in steps):
+        return None  # a new table touches no data and no reader: no rule applies, no query needed
     from dataflow_risk.assess import PlanAssessment
 
-    if not getattr(plan, "steps", None):
-        return None
     return PlanAssessment(plan, db)
 
 
