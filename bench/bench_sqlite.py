@@ -20,9 +20,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import aiosqlite  # noqa: E402
-from common import Comparison, best_of_async, print_table  # noqa: E402
-from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder  # noqa: E402
+import aiosqlite
+from common import Comparison, best_of_async, print_table
+from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
 
 RAW_DDL = (
     "CREATE TABLE {t} (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, age INTEGER NOT NULL, "
@@ -39,7 +39,7 @@ def raw_bulk(path: str, data: list[dict], table: str) -> float:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute(RAW_DDL.format(t=table))
-    stamp = dt.datetime.now(dt.timezone.utc).isoformat()
+    stamp = dt.datetime.now(dt.UTC).isoformat()
     tuples = [(r["id"], r["name"], r["email"], r["age"], stamp, stamp) for r in data]
     start = time.perf_counter()
     conn.execute("BEGIN")
@@ -89,7 +89,7 @@ async def main(rows: int, reads: int) -> list[Comparison]:
 
     async def framework_reads() -> None:
         for key in ids:
-            results, _ = await runtime.execute_workflow_async(read_wf, {"read": {"id": key}})
+            await runtime.execute_workflow_async(read_wf, {"read": {"id": key}})
 
     raw = await aiosqlite.connect(path)
     select = "SELECT id, name, email, age, created_at, updated_at FROM people WHERE id = ?"

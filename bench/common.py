@@ -31,9 +31,12 @@ class Comparison:
         return self.raw_s / self.framework_s if self.higher_is_better else self.framework_s / self.raw_s
 
     def row(self) -> list[str]:
-        rate = lambda s: f"{self.work / s:,.0f} {self.unit}/s"  # noqa: E731
-        kind = "throughput ×" if self.higher_is_better else "time ×"
-        return [self.name, rate(self.framework_s), rate(self.raw_s), f"{self.ratio:.2f} ({kind})", self.target]
+        kind = "throughput" if self.higher_is_better else "time"
+        return [self.name, self._rate(self.framework_s), self._rate(self.raw_s), f"{self.ratio:.2f} ({kind})",
+                self.target]
+
+    def _rate(self, seconds: float) -> str:
+        return f"{self.work / seconds:,.0f} {self.unit}/s"
 
 
 def best_of(repeats: int, fn: Callable[[], Any]) -> float:
