@@ -8,7 +8,7 @@ from typing import Any
 
 AUTO = ("created_at", "updated_at")
 
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {"name": "Alice", "age": 30, "email": "alice@example.com", "city": "Paris"},
     {"name": "Bob", "age": 25, "email": "bob@example.com", "city": None},
     {"name": "Carol", "age": 35, "email": None, "city": "Berlin"},

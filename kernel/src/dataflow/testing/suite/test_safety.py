@@ -209,9 +209,10 @@ def test_bulk_create_with_one_bad_row_writes_nothing(make_model, run_node):
     rows = [{"name": f"ok{i}", "age": i} for i in range(10)] + [{"name": "bad", "age": "x"}]
     with raises_df("DF-102"):
         run_node("PersonBulkCreateNode", {"data": rows})
-    rows = [{"name": f"ok{i}", "email": f"{i}@x"} for i in range(10)] + [{"name": "dup", "email": "alice@example.com"}]
+    dup_rows = [{"name": f"ok{i}", "email": f"{i}@x"} for i in range(10)]
+    dup_rows.append({"name": "dup", "email": "alice@example.com"})
     with raises_df("DF-704"):
-        run_node("PersonBulkCreateNode", {"data": rows})
+        run_node("PersonBulkCreateNode", {"data": dup_rows})
     assert raw_rows(make_model.db, person) == before
 
 

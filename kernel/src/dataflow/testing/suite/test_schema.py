@@ -29,7 +29,7 @@ def test_new_optional_field_adds_a_column(make_model, run_node):
 
     other = make_model.new_db()
 
-    class Widget:  # version 2 of the same model, on another instance
+    class Widget:  # type: ignore[no-redef]  # version 2 of the same model, on another instance
         name: str
         size: int = 1
         color: str | None = None
@@ -38,7 +38,8 @@ def test_new_optional_field_adds_a_column(make_model, run_node):
     out = run_node("WidgetListNode", {"order_by": ["name"], "db_instance": other})
     assert [strip(r, "id") for r in out["records"]] == [
         {"name": "a", "size": 2, "color": None}, {"name": "b", "size": 1, "color": None}]
-    assert "color" in table_columns(make_model.db, table)
+    columns = table_columns(make_model.db, table)
+    assert columns is not None and "color" in columns
     made = run_node("WidgetCreateNode", {"name": "c", "color": "red", "db_instance": other})
     assert made["color"] == "red"
     # the first instance keeps working with its own (older) view of the table
@@ -60,13 +61,14 @@ def test_removed_field_keeps_column_and_data(make_model, run_node):
 
     other = make_model.new_db()
 
-    class Gadget:  # the same table without "note"
+    class Gadget:  # type: ignore[no-redef]  # the same table without "note"
         name: str
 
     make_model(Gadget, db=other, table=table)
     out = run_node("GadgetListNode", {"db_instance": other})
     assert [strip(r, "id") for r in out["records"]] == [{"name": "a"}]
-    assert {"name", "note"} <= table_columns(other, table)
+    columns = table_columns(other, table)
+    assert columns is not None and {"name", "note"} <= columns
     q = other.dialect.quote
     assert raw_fetch(other, f"SELECT {q('note')} FROM {q(table)}") == [("keep me",)]
 

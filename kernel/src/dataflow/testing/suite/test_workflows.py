@@ -136,7 +136,7 @@ def test_instances_with_the_same_model_stay_isolated(make_model, run_node):
 
     make_model(Shared, db=first)
 
-    class Shared:  # the same model name on the other instance, its own table
+    class Shared:  # type: ignore[no-redef]  # the same model name on the other instance, its own table
         label: str
 
     make_model(Shared, db=second)
