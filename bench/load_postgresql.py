@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
 
+sys.path.insert(0, os.path.dirname(__file__))
+
 import asyncpg
-from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
+from common import one_node as one
+from dataflow import AsyncLocalRuntime, DataFlow
 
 DEFAULT_URL = os.environ.get("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
-
-
-def one(node: str, params: dict) -> object:
-    wf = WorkflowBuilder()
-    wf.add_node(node, "n", params)
-    return wf.build()
 
 
 async def sessions(monitor: asyncpg.Connection, app: str) -> int:
