@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from dataflow.migration import RiskLevel
 
-from dataflow_risk.catalog import Catalog, ColumnInfo, TableInfo, ViewInfo, catalog_for
+from dataflow_risk.catalog import Catalog, ColumnInfo, ForeignKeyInfo, TableInfo, ViewInfo, catalog_for
 from dataflow_risk.sqlite_rebuild import with_foreign_keys_off
 
 if TYPE_CHECKING:
@@ -388,6 +388,38 @@ class _Rollback:
                 mapping[col.name] = old.name
         return mapping
 
+    def drop_stale_foreign_keys(self, drop: str) -> list[str]:
+        """``ALTER TABLE … {drop} fk`` for every foreign key the snapshot does not have (or has differently)."""
+        out: list[str] = []
+        for name, info in self.current.tables.items():
+            want = self.target.tables.get(name)
+            for fk in info.foreign_keys:
+                if want is None or fk not in want.foreign_keys:
+                    out.append(f"ALTER TABLE {self.qt(name)} {drop} {self.q(fk.name)}")
+        return out
+
+    def missing_foreign_keys(self) -> list[tuple[str, ForeignKeyInfo]]:
+        """``(table, fk)`` for every foreign key of the snapshot that the database lacks, in snapshot order."""
+        out: list[tuple[str, ForeignKeyInfo]] = []
+        for name, want in self.target.tables.items():
+            have_fks = set(self.current.tables[name].foreign_keys) if name in self.current.tables else set()
+            out += [(name, fk) for fk in want.foreign_keys if fk not in have_fks]
+        return out
+
+    def restore_columns(self, want: TableInfo, have: TableInfo) -> tuple[list[str], dict[str, ColumnInfo]]:
+        """Rename back the columns that look renamed and drop those the snapshot lacks: the statements, and the
+        database's columns by their snapshot name (what is left to compare column by column)."""
+        table = self.qt(want.name)
+        renamed = self.renamed_columns(want, have)
+        out = [
+            f"ALTER TABLE {table} RENAME COLUMN {self.q(current_name)} TO {self.q(old_name)}"
+            for current_name, old_name in renamed.items()
+        ]
+        for col in have.columns:
+            if renamed.get(col.name, col.name) not in want.column_names:
+                out.append(f"ALTER TABLE {table} DROP COLUMN {self.q(col.name)}")
+        return out, {renamed.get(col.name, col.name): col for col in have.columns}
+
     def plan(self) -> tuple[list[str], list[str]]:
         raise NotImplementedError
 
@@ -485,11 +517,7 @@ class _PostgresRollback(_Rollback):
         t, c = self.target, self.current
         out: list[str] = [f"DROP VIEW IF EXISTS {self.qt(v.name)} CASCADE" for v in reversed(c.views)]
         # 1. Drop what the snapshot does not have (or has differently): FKs first, then the rest.
-        for name, info in c.tables.items():
-            want = t.tables.get(name)
-            for fk in info.foreign_keys:
-                if want is None or fk not in want.foreign_keys:
-                    out.append(f"ALTER TABLE {self.qt(name)} DROP CONSTRAINT {self.q(fk.name)}")
+        out += self.drop_stale_foreign_keys("DROP CONSTRAINT")
         for name in sorted(set(c.tables) - set(t.tables)):
             out.append(f"DROP TABLE {self.qt(name)} CASCADE")
         for name in sorted(set(t.tables) - set(c.tables)):
@@ -526,15 +554,12 @@ class _PostgresRollback(_Rollback):
             for trigger in want.triggers:
                 if fresh or trigger not in have_triggers:
                     out.append(trigger.definition)
-        for name, want in t.tables.items():
-            have_fks = set(c.tables[name].foreign_keys) if name in c.tables else set()
-            for fk in want.foreign_keys:
-                if fk not in have_fks:
-                    suffix = "" if fk.validated else " NOT VALID"
-                    out.append(
-                        f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} "
-                        f"{(fk.definition or '').removesuffix(' NOT VALID')}{suffix}"
-                    )
+        for name, fk in self.missing_foreign_keys():
+            suffix = "" if fk.validated else " NOT VALID"
+            out.append(
+                f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} "
+                f"{(fk.definition or '').removesuffix(' NOT VALID')}{suffix}"
+            )
         out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
         return out, self.lost
 
@@ -553,13 +578,8 @@ class _PostgresRollback(_Rollback):
         for index in have.indexes:
             if index not in want.indexes and not index.constraint:
                 out.append(f"DROP INDEX {self.q(self.catalog.schema or 'public')}.{self.q(index.name)}")
-        renamed = self.renamed_columns(want, have)
-        for current_name, old_name in renamed.items():
-            out.append(f"ALTER TABLE {table} RENAME COLUMN {self.q(current_name)} TO {self.q(old_name)}")
-        have_cols = {renamed.get(col.name, col.name): col for col in have.columns}
-        for col in have.columns:
-            if renamed.get(col.name, col.name) not in want.column_names:
-                out.append(f"ALTER TABLE {table} DROP COLUMN {self.q(col.name)}")
+        restored, have_cols = self.restore_columns(want, have)
+        out += restored
         for col in want.columns:
             now = have_cols.get(col.name)
             if now is None:
@@ -601,11 +621,7 @@ class _MySQLRollback(_Rollback):
     def plan(self) -> tuple[list[str], list[str]]:
         t, c = self.target, self.current
         out: list[str] = [f"DROP VIEW IF EXISTS {self.qt(v.name)}" for v in c.views]
-        for name, info in c.tables.items():
-            want = t.tables.get(name)
-            for fk in info.foreign_keys:
-                if want is None or fk not in want.foreign_keys:
-                    out.append(f"ALTER TABLE {self.qt(name)} DROP FOREIGN KEY {self.q(fk.name)}")
+        out += self.drop_stale_foreign_keys("DROP FOREIGN KEY")
         for name in sorted(set(c.tables) - set(t.tables)):
             out.append(f"DROP TABLE {self.qt(name)}")
         for name in sorted(set(t.tables) - set(c.tables)):
@@ -615,17 +631,14 @@ class _MySQLRollback(_Rollback):
             self.lost.append(name)
         for name in self.changed_tables():
             out += self.alter_table(t.tables[name], c.tables[name])
-        for name, want in t.tables.items():
-            have_fks = set(c.tables[name].foreign_keys) if name in c.tables else set()
-            for fk in want.foreign_keys:
-                if fk not in have_fks:
-                    cols = ", ".join(self.q(x) for x in fk.columns)
-                    refs = ", ".join(self.q(x) for x in fk.ref_columns)
-                    out.append(
-                        f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({cols}) "
-                        f"REFERENCES {self.qt(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-                        f"ON UPDATE {fk.on_update}"
-                    )
+        for name, fk in self.missing_foreign_keys():
+            cols = ", ".join(self.q(x) for x in fk.columns)
+            refs = ", ".join(self.q(x) for x in fk.ref_columns)
+            out.append(
+                f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} FOREIGN KEY ({cols}) "
+                f"REFERENCES {self.qt(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
+                f"ON UPDATE {fk.on_update}"
+            )
         out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
         return out, self.lost
 
@@ -641,13 +654,8 @@ class _MySQLRollback(_Rollback):
         for check in have.checks:
             if check not in want.checks:
                 out.append(f"ALTER TABLE {table} DROP CONSTRAINT {self.q(check.name)}")
-        renamed = self.renamed_columns(want, have)
-        for current_name, old_name in renamed.items():
-            out.append(f"ALTER TABLE {table} RENAME COLUMN {self.q(current_name)} TO {self.q(old_name)}")
-        have_cols = {renamed.get(col.name, col.name): col for col in have.columns}
-        for col in have.columns:
-            if renamed.get(col.name, col.name) not in want.column_names:
-                out.append(f"ALTER TABLE {table} DROP COLUMN {self.q(col.name)}")
+        restored, have_cols = self.restore_columns(want, have)
+        out += restored
         previous = None
         for col in want.columns:
             position = f" AFTER {self.q(previous)}" if previous else " FIRST"
