@@ -507,20 +507,14 @@ class SQLDialect:
         except Exception as exc:
             raise self.translate_error(exc) from exc
 
+    _RUNNERS = {Select: "run_select", Count: "run_count", Insert: "run_insert", Update: "run_update",
+                Delete: "run_delete", Upsert: "run_upsert"}
+
     def _dispatch(self, conn: Connection, query: Query) -> Any:
-        if isinstance(query, Select):
-            return self.run_select(conn, query)
-        if isinstance(query, Count):
-            return self.run_count(conn, query)
-        if isinstance(query, Insert):
-            return self.run_insert(conn, query)
-        if isinstance(query, Update):
-            return self.run_update(conn, query)
-        if isinstance(query, Delete):
-            return self.run_delete(conn, query)
-        if isinstance(query, Upsert):
-            return self.run_upsert(conn, query)
-        raise TypeError(f"not a query: {query!r}")
+        runner = self._RUNNERS.get(type(query))
+        if runner is None:
+            raise TypeError(f"not a query: {query!r}")
+        return getattr(self, runner)(conn, query)
 
     async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:
         sql, params = self.compile_select(q)

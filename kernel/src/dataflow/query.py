@@ -31,6 +31,7 @@ __all__ = [
     "Select",
     "Update",
     "Upsert",
+    "equals",
     "parse_filter",
     "parse_order_by",
 ]
@@ -200,8 +201,7 @@ def parse_filter(
         # The common case, {"id": value}: one plain equality, no operator dict to walk.
         ((key, value),) = raw.items()
         if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
-            field = model.field(key, node=node)
-            return Cond(field, "eq", _value(field, value, node))
+            return equals(model.field(key, node=node), value, node)
     operators = CORE_OPERATORS | frozenset(extra_operators)
     return _parse_mapping(model, raw, operators, node, 0)
 
@@ -315,6 +315,11 @@ def _value(field: FieldSpec, value: Any, node: Any) -> Any:
     except DataFlowError as exc:
         exc.context.setdefault("node", node)
         raise
+
+
+def equals(field: FieldSpec, value: Any, node: str | None = None) -> Cond:
+    """``field = value`` with the value checked: the filter of reads and writes by id."""
+    return Cond(field, "eq", _value(field, value, node))
 
 
 def parse_order_by(model: ModelSpec, raw: Any, *, node: str | None = None) -> tuple[tuple[str, bool], ...]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec
 from dataflow.nodes import Node, NodeContext, Param, node_registry
-from dataflow.query import Count, Delete, Insert, Select, Update, Upsert, parse_filter, parse_order_by
+from dataflow.query import Count, Delete, Insert, Select, Update, Upsert, equals, parse_filter, parse_order_by
 
 from dataflow_crud.rows import check_fields, key_of, now, prepare_batch, prepare_row, prepare_update
 
@@ -89,7 +89,7 @@ class ModelNode(Node):
         """The filter of a single-row node: ``filter``, else ``id``; DF-101 when neither is given."""
         raw = params.get("filter")
         if raw is None and params.get("id") is not None:
-            raw = {"id": params["id"]}
+            return equals(model.id_field, params["id"], self.node_id)
         if not raw:
             raise DataFlowError(
                 "DF-101",
