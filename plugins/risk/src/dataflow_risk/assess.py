@@ -58,8 +58,10 @@ async def gather_facts(step: MigrationStep, catalog: Catalog, cache: dict[str, A
         expression = detail(step, "expression", "check", "condition")
         if expression:
             # The expression is the migration's own SQL (like its DDL), never a user-supplied value.
-            rows = await catalog.fetch(f"SELECT COUNT(*) FROM {catalog.qualified(step.table)} WHERE NOT ({expression})")
-            facts.violation_count = int(rows[0][0])
+            found = await catalog.fetch(
+                f"SELECT COUNT(*) FROM {catalog.qualified(step.table)} WHERE NOT ({expression})"
+            )
+            facts.violation_count = int(found[0][0])
     return facts
 
 

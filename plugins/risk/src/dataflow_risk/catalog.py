@@ -241,14 +241,20 @@ class Catalog:
 
     async def referencing_fks(self, table: str, column: str | None = None) -> list[ForeignKeyInfo]:
         """Foreign keys of *other* tables (or self-references) that point at ``table`` (/ ``column``)."""
+        return await self._fks_pointing_at(table, column, await self.tables())
+
+    async def _fks_pointing_at(
+        self, table: str, column: str | None, candidates: Sequence[str]
+    ) -> list[ForeignKeyInfo]:
+        """The foreign keys of the ``candidates`` tables that point at ``table`` (/ ``column``)."""
         found = []
-        for name in await self.tables():
+        for name in candidates:
             info = await self.table(name)
-            if info is None:
-                continue
-            for fk in info.foreign_keys:
-                if fk.ref_table == table and (column is None or column in fk.ref_columns):
-                    found.append(fk)
+            found += [
+                fk
+                for fk in (info.foreign_keys if info else ())
+                if fk.ref_table == table and (column is None or column in fk.ref_columns)
+            ]
         return found
 
     async def dependent_views(self, table: str, column: str | None = None) -> list[ViewInfo]:
@@ -302,7 +308,8 @@ class SQLiteCatalog(Catalog):
             'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid', [name]
         )
         columns = tuple(ColumnInfo(r[0], r[1] or "", not r[2] and not r[4], r[3], bool(r[4])) for r in cols)
-        indexes, uniques = [], []
+        indexes: list[IndexInfo] = []
+        uniques: list[IndexInfo] = []
         for iname, unique, origin in await self.fetch(
             'SELECT name, "unique", origin FROM pragma_index_list(?) ORDER BY name', [name]
         ):
@@ -318,9 +325,7 @@ class SQLiteCatalog(Catalog):
             "ORDER BY id, seq",
             [name],
         )
-        grouped: dict[int, list[Sequence[Any]]] = {}
-        for row in fk_rows:
-            grouped.setdefault(row[0], []).append(row)
+        grouped = _group_by_first(fk_rows)
         fks = tuple(
             ForeignKeyInfo(
                 f"fk_{name}_{fid}",
@@ -345,6 +350,14 @@ class SQLiteCatalog(Catalog):
     async def views(self) -> list[ViewInfo]:
         rows = await self.fetch("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
         return [ViewInfo(r[0], r[1] or "") for r in rows]
+
+
+def _group_by_first(rows: Sequence[Sequence[Any]]) -> dict[Any, list[Sequence[Any]]]:
+    """Catalogue rows grouped by their first column (an index or key name / id), each group in row order."""
+    grouped: dict[Any, list[Sequence[Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row[0], []).append(row)
+    return grouped
 
 
 def _sqlite_checks(ddl: str) -> list[str]:
@@ -416,7 +429,8 @@ class PostgresCatalog(Catalog):
             "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = ? ORDER BY i.relname",
             [oid],
         )
-        indexes, uniques = [], []
+        indexes: list[IndexInfo] = []
+        uniques: list[IndexInfo] = []
         con_rows = await self.fetch(
             "SELECT c.conname, c.contype::text, pg_get_constraintdef(c.oid), c.convalidated, "
             "ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) "
@@ -497,15 +511,7 @@ class PostgresCatalog(Catalog):
             "WHERE c.contype = 'f' AND c.confrelid = ?",
             [oid],
         )
-        found = []
-        for (referencing,) in rows:
-            info = await self.table(referencing)
-            found += [
-                fk
-                for fk in (info.foreign_keys if info else ())
-                if fk.ref_table == table and (column is None or column in fk.ref_columns)
-            ]
-        return found
+        return await self._fks_pointing_at(table, column, [r[0] for r in rows])
 
 
 class MySQLCatalog(Catalog):
@@ -548,16 +554,15 @@ class MySQLCatalog(Catalog):
             f"WHERE TABLE_SCHEMA = {marker} AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
             [*params, name],
         )
-        grouped: dict[str, list[Sequence[Any]]] = {}
-        for row in stats:
-            grouped.setdefault(row[0], []).append(row)
+        grouped = _group_by_first(stats)
         constraint_rows = await self.fetch(
             "SELECT CONSTRAINT_NAME, CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS "
             f"WHERE TABLE_SCHEMA = {marker} AND TABLE_NAME = ?",
             [*params, name],
         )
         kinds = {r[0]: r[1] for r in constraint_rows}
-        indexes, uniques = [], []
+        indexes: list[IndexInfo] = []
+        uniques: list[IndexInfo] = []
         for iname, rows in sorted(grouped.items()):
             index = IndexInfo(
                 iname,
@@ -577,9 +582,7 @@ class MySQLCatalog(Catalog):
             "ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
             [*params, name],
         )
-        fk_groups: dict[str, list[Sequence[Any]]] = {}
-        for row in fk_rows:
-            fk_groups.setdefault(row[0], []).append(row)
+        fk_groups = _group_by_first(fk_rows)
         fks = tuple(
             ForeignKeyInfo(
                 fname, name, tuple(r[1] for r in rows), rows[0][2], tuple(r[3] for r in rows), rows[0][4], rows[0][5]
@@ -623,15 +626,7 @@ class MySQLCatalog(Catalog):
             f"WHERE TABLE_SCHEMA = {marker} AND REFERENCED_TABLE_NAME = ?",
             [*params, table],
         )
-        found = []
-        for (referencing,) in rows:
-            info = await self.table(referencing)
-            found += [
-                fk
-                for fk in (info.foreign_keys if info else ())
-                if fk.ref_table == table and (column is None or column in fk.ref_columns)
-            ]
-        return found
+        return await self._fks_pointing_at(table, column, [r[0] for r in rows])
 
 
 _CATALOGS: dict[str, type[Catalog]] = {"sqlite": SQLiteCatalog, "postgresql": PostgresCatalog, "mysql": MySQLCatalog}

@@ -420,6 +420,10 @@ class _Rollback:
                 out.append(f"ALTER TABLE {table} DROP COLUMN {self.q(col.name)}")
         return out, {renamed.get(col.name, col.name): col for col in have.columns}
 
+    def create_views(self) -> list[str]:
+        """The snapshot's views, created last (once every table they read is back)."""
+        return [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in self.target.views]
+
     def plan(self) -> tuple[list[str], list[str]]:
         raise NotImplementedError
 
@@ -560,8 +564,7 @@ class _PostgresRollback(_Rollback):
                 f"ALTER TABLE {self.qt(name)} ADD CONSTRAINT {self.q(fk.name)} "
                 f"{(fk.definition or '').removesuffix(' NOT VALID')}{suffix}"
             )
-        out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
-        return out, self.lost
+        return out + self.create_views(), self.lost
 
     def alter_table(self, want: TableInfo, have: TableInfo) -> list[str]:
         table = self.qt(want.name)
@@ -639,8 +642,7 @@ class _MySQLRollback(_Rollback):
                 f"REFERENCES {self.qt(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
                 f"ON UPDATE {fk.on_update}"
             )
-        out += [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in t.views]
-        return out, self.lost
+        return out + self.create_views(), self.lost
 
     def alter_table(self, want: TableInfo, have: TableInfo) -> list[str]:
         table = self.qt(want.name)
