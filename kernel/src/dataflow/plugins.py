@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -95,17 +94,66 @@ class PluginStatus:
 
 @functools.cache
 def _cached_entry_points() -> tuple[EntryPointInfo, ...]:
-    found = {}
-    for ep in importlib.metadata.entry_points(group=GROUP):
-        dist = getattr(ep, "dist", None)
-        found[ep.name] = EntryPointInfo(
-            ep.name, ep.value, dist.name if dist else "", dist.version if dist else ""
-        )
+    found: dict[str, EntryPointInfo] = {}
+    for folder in sys.path:
+        try:
+            names = sorted(n for n in os.listdir(folder or ".") if n.endswith(".dist-info"))
+        except OSError:
+            continue  # not a directory (a zip, a missing path entry)
+        for name in names:
+            dist_dir = os.path.join(folder or ".", name)
+            try:
+                with open(os.path.join(dist_dir, "entry_points.txt"), encoding="utf-8") as handle:
+                    declared = _group_entries(handle.read(), GROUP)
+            except OSError:
+                continue
+            if declared:
+                distribution, version = _name_and_version(dist_dir, name)
+                for ep_name, value in declared:
+                    # The first distribution on sys.path wins, as with importlib.metadata.
+                    found.setdefault(ep_name, EntryPointInfo(ep_name, value, distribution, version))
     return tuple(sorted(found.values(), key=lambda e: e.name))
 
 
+def _group_entries(text: str, group: str) -> list[tuple[str, str]]:
+    """``name = value`` lines of one ``[group]`` section of an ``entry_points.txt``."""
+    entries, inside = [], False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            inside = line[1:-1].strip() == group
+        elif inside and "=" in line:
+            key, _, value = line.partition("=")
+            entries.append((key.strip(), value.strip()))
+    return entries
+
+
+def _name_and_version(dist_dir: str, dir_name: str) -> tuple[str, str]:
+    """The ``Name`` and ``Version`` headers of a distribution's METADATA (else from the folder name)."""
+    name, _, version = dir_name.removesuffix(".dist-info").partition("-")
+    headers: dict[str, str] = {}
+    try:
+        with open(os.path.join(dist_dir, "METADATA"), encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    break  # the headers end at the first blank line
+                key, _, value = line.partition(":")
+                if key in ("Name", "Version"):
+                    headers[key] = value.strip()
+    except OSError:
+        pass
+    return headers.get("Name", name.replace("_", "-")), headers.get("Version", version)
+
+
 def entry_points(*, refresh: bool = False) -> tuple[EntryPointInfo, ...]:
-    """Every plugin entry point, sorted by name (cached per process; ``refresh`` re-reads)."""
+    """Every plugin entry point, sorted by name (cached per process; ``refresh`` re-reads).
+
+    The ``*.dist-info`` folders on ``sys.path`` are read directly: importing ``importlib.metadata``
+    (and the email, zipfile and csv modules it pulls in) would cost every ``DataFlow()`` more than
+    the scan itself.
+    """
     if refresh:
         _cached_entry_points.cache_clear()
     return _cached_entry_points()
@@ -372,10 +420,9 @@ class PluginManager:
 
 
 def _kernel_version() -> str:
-    try:
-        return importlib.metadata.version("dataflow-kernel")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
+    from dataflow import __version__
+
+    return __version__
 
 
 def _dist_of(plugin: Any) -> str:
