@@ -27,7 +27,13 @@ from dataflow_migrate.history import step_to_dict
 
 __all__ = ["register"]
 
+# The options the three commands share, with their help text in one place.
 JsonFlag = Annotated[bool, Parameter(name="--json")]
+UrlOption = Annotated[str | None, Parameter(help="Database URL (default: the URL of the instance in --models).")]
+ModelsOption = Annotated[str | None, Parameter(
+    help="A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.")]
+DropColumnsFlag = Annotated[bool, Parameter(help="Include dropping columns no model field maps to.")]
+AcceptRenameOption = Annotated[Sequence[str], Parameter(help="Take a rename candidate: table.old->new (repeatable).")]
 _LEVEL_COLOURS = {RiskLevel.LOW: "green", RiskLevel.MEDIUM: "yellow", RiskLevel.HIGH: "red",
                   RiskLevel.CRITICAL: "bold red"}
 
@@ -135,16 +141,8 @@ def _renames(accept_rename: Sequence[str]) -> dict[str, str]:
     return pairs
 
 
-def status(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False) -> None:
-    """Show pending steps for the models and the recent migration history.
-
-    Parameters
-    ----------
-    url
-        Database URL (default: the URL of the instance in --models).
-    models
-        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
-    """
+def status(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False) -> None:
+    """Show pending steps for the models and the recent migration history."""
     db = _open(url, models)
     try:
         result = run_sync(api.migrate_status(db))
@@ -167,21 +165,9 @@ def status(*, url: str | None = None, models: str | None = None, json_output: Js
     Console().print(table)
 
 
-def plan(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False,
-         drop_columns: bool = True, accept_rename: Sequence[str] = ()) -> None:
-    """Show the steps that would bring the database to the models, with their risk.
-
-    Parameters
-    ----------
-    url
-        Database URL (default: the URL of the instance in --models).
-    models
-        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
-    drop_columns
-        Include dropping columns no model field maps to.
-    accept_rename
-        Take a rename candidate: table.old->new (repeatable).
-    """
+def plan(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
+         drop_columns: DropColumnsFlag = True, accept_rename: AcceptRenameOption = ()) -> None:
+    """Show the steps that would bring the database to the models, with their risk."""
     db = _open(url, models)
     try:
         result = run_sync(api.migrate_plan(db, drop_columns=drop_columns, accept_renames=_renames(accept_rename)))
@@ -193,25 +179,17 @@ def plan(*, url: str | None = None, models: str | None = None, json_output: Json
         _print_plan(result, "Plan")
 
 
-def apply(*, url: str | None = None, models: str | None = None, json_output: JsonFlag = False,
-          confirm: bool = False, drop_columns: bool = True, accept_rename: Sequence[str] = ()) -> None:
+def apply(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
+          confirm: bool = False, drop_columns: DropColumnsFlag = True, accept_rename: AcceptRenameOption = ()) -> None:
     """Apply the plan under the migration lock (risky plans need --confirm).
 
     Parameters
     ----------
-    url
-        Database URL (default: the URL of the instance in --models).
-    models
-        A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.
     confirm
         Apply even when the plan's risk is HIGH or CRITICAL.
-    drop_columns
-        Include dropping columns no model field maps to.
-    accept_rename
-        Take a rename candidate: table.old->new (repeatable).
     """
     db = _open(url, models)
-    options = {"drop_columns": drop_columns, "accept_renames": _renames(accept_rename)}
+    options: dict[str, Any] = {"drop_columns": drop_columns, "accept_renames": _renames(accept_rename)}
     try:
         preview = run_sync(api.migrate_plan(db, **options))
         if not json_output:

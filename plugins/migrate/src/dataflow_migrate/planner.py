@@ -101,8 +101,8 @@ def _diff_table(
         if len(same_family) == 1 and len(others) == 1:
             candidates.append(Intent("rename_column", model.table, old.name,
                                      {"to": same_family[0].name, "type": old.type}, model))
-    for old, new in renamed_to.items():
-        intents.append(Intent("rename_column", model.table, old, {"to": new}, model))
+    for old_name, new_name in renamed_to.items():
+        intents.append(Intent("rename_column", model.table, old_name, {"to": new_name}, model))
     for column in added:
         if column.name in renamed_to.values():
             continue
@@ -192,7 +192,7 @@ def _accepted(accept_renames: Any) -> dict[tuple[str, str], str]:
     if isinstance(accept_renames, Mapping):
         pairs: Iterable[tuple[str, str]] = accept_renames.items()
     else:
-        pairs = (tuple(item.split("->", 1)) for item in accept_renames)  # type: ignore[misc]
+        pairs = (tuple(item.split("->", 1)) for item in accept_renames)
     accepted = {}
     for old, new in pairs:
         table, dot, column = old.strip().partition(".")
@@ -206,7 +206,10 @@ def _accepted(accept_renames: Any) -> dict[tuple[str, str], str]:
 
 
 def _replace_column(table: TableSchema, name: str, column: ColumnSchema | None) -> TableSchema:
-    columns = tuple(column if c.name == name else c for c in table.columns if c.name != name or column is not None)
+    if column is None:
+        columns = tuple(c for c in table.columns if c.name != name)
+    else:
+        columns = tuple(column if c.name == name else c for c in table.columns)
     return attrs.evolve(table, columns=columns)
 
 
@@ -282,12 +285,12 @@ def render_one(db: Any, ddl: DDL, intent: Intent, state: dict[str, TableSchema])
         return _step(intent, ddl.add_foreign_key(before, after, fk))
     if kind == "drop_foreign_key":
         wanted_cols = tuple(d.get("columns", ()))
-        fk = next((f for f in before.foreign_keys if f.name == d.get("name") or f.columns == wanted_cols), None)
-        if fk is None:
+        found = next((f for f in before.foreign_keys if f.name == d.get("name") or f.columns == wanted_cols), None)
+        if found is None:
             raise DataFlowError("DF-301", f"No such foreign key on {name!r}: {dict(d)}.", context={"table": name})
-        after = attrs.evolve(before, foreign_keys=tuple(f for f in before.foreign_keys if f is not fk))
+        after = attrs.evolve(before, foreign_keys=tuple(f for f in before.foreign_keys if f is not found))
         state[name] = after
-        return _step(intent, ddl.drop_foreign_key(before, after, fk))
+        return _step(intent, ddl.drop_foreign_key(before, after, found))
     raise DataFlowError("DF-301", f"Unknown migration step kind {kind!r}.", context={"step": kind})
 
 

@@ -7,7 +7,7 @@ migration and discovery methods to every instance, and the ``dataflow migrate`` 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dataflow.facade import run_in_background
@@ -16,7 +16,7 @@ from dataflow.hookspecs import hookimpl
 from dataflow_migrate import api, discovery
 from dataflow_migrate.manager import MigrateSchemaManager
 
-_ASYNC_METHODS = {
+_ASYNC_METHODS: dict[str, Callable[..., Any]] = {
     "discover_schema": discovery.discover_schema,
     "register_schema_as_models": discovery.register_schema_as_models,
     "introspect_schema": api.introspect_schema,
