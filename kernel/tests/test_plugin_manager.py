@@ -159,16 +159,19 @@ def test_project_file_is_read_from_the_working_directory(
     assert active(PluginManager(), three) == {"alpha", "beta", "gamma"}
 
 
-def test_state_files_round_trip_and_tolerate_garbage(tmp_path: Path) -> None:
+def test_state_files_round_trip_and_refuse_garbage(tmp_path: Path) -> None:
     path = tmp_path / "state" / "plugins.json"
     write_state(path, {"enabled": ["b", "a", "a"], "disabled": []})
     assert json.loads(path.read_text()) == {"enabled": ["a", "b"], "disabled": []}
     assert read_state(path) == {"enabled": ["a", "b"], "disabled": []}
-    path.write_text("{not json")
-    assert read_state(path) == {"enabled": [], "disabled": []}
-    path.write_text('{"enabled": "alpha", "disabled": [1, "x"]}')
-    assert read_state(path)["disabled"] == ["x"]
     assert read_state(tmp_path / "missing.json") == {"enabled": [], "disabled": []}
+    # A corrupt file must not silently re-enable what it disabled: it is a DF-401 naming the file.
+    for garbage, detail in (("{not json", "Expecting"), ('["x"]', "JSON object"),
+                            ('{"enabled": 5}', "enabled"), ('{"disbled": ["x"]}', "disbled")):
+        path.write_text(garbage)
+        with pytest.raises(DataFlowError) as info:
+            read_state(path)
+        assert info.value.code == "DF-401" and str(path) in info.value.message and detail in info.value.message
 
 
 def test_the_essential_builtin_cannot_be_disabled(

@@ -144,29 +144,18 @@ def _toggle(name: str, *, enable: bool, user: bool) -> None:
         print(f"Note: {name!r} stays enabled: a stronger setting enables it.", file=sys.stderr)
 
 
-def plugins_enable(name: str, *, user: bool = False) -> None:
-    """Enable a plugin (persisted in ``.dataflow/plugins.json`` of the working directory).
+# enable and disable take the same arguments; their help text is declared once.
+PluginName = Annotated[str, Parameter(help="The plugin's entry-point name.")]
+UserFlag = Annotated[bool, Parameter(help="Write the user-wide file instead of the project file.")]
 
-    Parameters
-    ----------
-    name
-        The plugin's entry-point name.
-    user
-        Write the user-wide file instead of the project file.
-    """
+
+def plugins_enable(name: PluginName, *, user: UserFlag = False) -> None:
+    """Enable a plugin (persisted in ``.dataflow/plugins.json`` of the working directory)."""
     _toggle(name, enable=True, user=user)
 
 
-def plugins_disable(name: str, *, user: bool = False) -> None:
-    """Disable a plugin: it is no longer imported (persisted like ``enable``).
-
-    Parameters
-    ----------
-    name
-        The plugin's entry-point name.
-    user
-        Write the user-wide file instead of the project file.
-    """
+def plugins_disable(name: PluginName, *, user: UserFlag = False) -> None:
+    """Disable a plugin: it is no longer imported (persisted like ``enable``)."""
     _toggle(name, enable=False, user=user)
 
 

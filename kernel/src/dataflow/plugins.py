@@ -35,6 +35,7 @@ __all__ = [
     "EntryPointInfo",
     "OptionInfo",
     "PluginManager",
+    "PluginState",
     "PluginStatus",
     "RuntimeInfo",
     "entry_points",
@@ -170,15 +171,44 @@ def user_state_file() -> Path:
     return Path(base) / "plugins.json"
 
 
+@attrs.frozen
+class PluginState:
+    """The content of a plugin state file (``.dataflow/plugins.json``)."""
+
+    enabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+
+
+@functools.cache
+def _state_converter() -> Any:
+    """The one cattrs converter for state files: unknown keys are errors, not silently dropped."""
+    import cattrs
+
+    return cattrs.Converter(forbid_extra_keys=True)
+
+
 def read_state(path: Path) -> dict[str, list[str]]:
-    """``{"enabled": [...], "disabled": [...]}`` from a state file (missing or unreadable: empty)."""
+    """``{"enabled": [...], "disabled": [...]}`` from a state file; missing: empty; malformed: DF-401."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except OSError:
         return {"enabled": [], "disabled": []}
-    if not isinstance(data, dict):
-        return {"enabled": [], "disabled": []}
-    return {k: [str(n) for n in data.get(k, []) if isinstance(n, str)] for k in ("enabled", "disabled")}
+    import cattrs
+
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        state = _state_converter().structure(data, PluginState)
+    except (ValueError, TypeError, cattrs.BaseValidationError) as exc:
+        detail = "; ".join(cattrs.transform_error(exc)) if isinstance(exc, cattrs.BaseValidationError) else exc
+        raise DataFlowError(
+            "DF-401",
+            f"The plugin state file {path} is malformed: {detail}.",
+            context={"file": str(path)},
+            solutions=['It holds {"enabled": [names], "disabled": [names]}: fix it, or delete it to reset.'],
+        ) from None
+    return {"enabled": list(state.enabled), "disabled": list(state.disabled)}
 
 
 def write_state(path: Path, state: dict[str, list[str]]) -> None:
