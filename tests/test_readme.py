@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -41,3 +44,22 @@ def test_demo_runs(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert '"upsert": "created"' in done.stdout
+
+
+CORE = "sqlite,crud,runtime"
+OPTIONAL = ("errors", "migrate", "locks", "risk", "postgresql", "mysql")
+
+
+@pytest.mark.parametrize("switch", [("DATAFLOW_LOAD_PLUGINS", CORE),
+                                    *[("DATAFLOW_DISABLE_PLUGINS", name) for name in OPTIONAL]],
+                         ids=lambda s: f"{s[0]}={s[1]}")
+def test_the_core_alone_and_each_optional_plugin_disabled_still_work(tmp_path, switch):
+    """The kernel with sqlite, crud and runtime is the product; no other plugin is load-bearing."""
+    (example,) = _blocks("python")
+    script = tmp_path / "example.py"
+    script.write_text(example)
+    env = {**os.environ, switch[0]: switch[1]}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:2] == ["created", "dark"]
