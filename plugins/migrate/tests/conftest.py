@@ -7,18 +7,12 @@ server ones skip locally when unreachable and fail under ``CI=true`` (``server_u
 from __future__ import annotations
 
 import pytest
-from dataflow.testing import server_url
-from dataflow.testing.fixtures import db, make_model  # noqa: F401 - fixtures used by the tests
-
-DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql),
-            pytest.param("mysql", marks=pytest.mark.mysql)]
+from dataflow.testing.fixtures import DIALECTS, db, dialect_url, make_model  # noqa: F401 - fixtures used by the tests
 
 
 @pytest.fixture(params=DIALECTS)
 def dataflow_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrate.db'}"
-    return server_url(request.param)
+    return dialect_url(request.param, tmp_path / "migrate.db")
 
 
 @pytest.fixture

@@ -7,36 +7,15 @@ under ``CI=true``. Tables get unique names (``make_model``) so ``pytest -n 2`` i
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from dataflow import AsyncLocalRuntime, DataFlow, LocalRuntime
+from dataflow import DataFlow
 from dataflow.testing import server_url
-from dataflow.testing.fixtures import db, make_model, run, run_node  # noqa: F401  (fixtures)
-from dataflow.workflow import WorkflowBuilder
+from dataflow.testing.fixtures import anyio_backend, db, execute, make_model, run, run_node  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
 def dataflow_url() -> str:
     return server_url("mysql")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["local", "async"])
-def execute(request: pytest.FixtureRequest) -> Callable[[WorkflowBuilder], dict[str, Any]]:
-    """Run a workflow with LocalRuntime, or with AsyncLocalRuntime on a fresh event loop per call
-    (so the async variant also proves that a new loop never meets another loop's pool)."""
-    if request.param == "local":
-        runtime = LocalRuntime()
-        return lambda wf: runtime.execute(wf.build())[0]
-    async_runtime = AsyncLocalRuntime()
-    return lambda wf: asyncio.run(async_runtime.execute_workflow_async(wf.build()))[0]
 
 
 @pytest.fixture(params=["returning", "fallback"])

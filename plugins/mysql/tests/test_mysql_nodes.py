@@ -7,13 +7,8 @@ path MySQL takes (no RETURNING: rows re-selected by id, generated ids from LAST_
 from __future__ import annotations
 
 from dataflow.testing import raises_df, raw_rows
+from dataflow.testing.fixtures import node_output as one
 from dataflow.workflow import WorkflowBuilder
-
-
-def one(execute, node_type: str, params: dict) -> dict:
-    wf = WorkflowBuilder()
-    wf.add_node(node_type, "n", params)
-    return execute(wf)["n"]
 
 
 def test_single_row_nodes(make_model, execute, returning):

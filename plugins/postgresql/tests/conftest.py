@@ -11,24 +11,16 @@ import asyncio
 import concurrent.futures
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 import pytest
-from dataflow import AsyncLocalRuntime, LocalRuntime
 from dataflow.testing import server_url
-from dataflow.testing.fixtures import db, make_model, run, run_node  # noqa: F401  (fixtures)
-from dataflow.workflow import WorkflowBuilder
+from dataflow.testing.fixtures import anyio_backend, db, execute, make_model, run, run_node  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
 def dataflow_url() -> str:
     return server_url("postgresql")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -58,14 +50,3 @@ def count_sessions(url: str, application_name: str) -> int:
 @pytest.fixture
 def sessions() -> Callable[[str, str], int]:
     return count_sessions
-
-
-@pytest.fixture(params=["local", "async"])
-def execute(request: pytest.FixtureRequest) -> Callable[[WorkflowBuilder], dict[str, Any]]:
-    """Run a workflow with LocalRuntime, or with AsyncLocalRuntime on a fresh event loop per call
-    (so the async variant also proves that a new loop never meets another loop's pool)."""
-    if request.param == "local":
-        runtime = LocalRuntime()
-        return lambda wf: runtime.execute(wf.build())[0]
-    async_runtime = AsyncLocalRuntime()
-    return lambda wf: asyncio.run(async_runtime.execute_workflow_async(wf.build()))[0]

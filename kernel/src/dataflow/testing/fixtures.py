@@ -10,12 +10,17 @@ these fixtures build everything else:
 - ``run``: runs a ``WorkflowBuilder`` (or built workflow) on a ``LocalRuntime`` and returns the results;
 - ``run_node``: runs a one-node workflow and returns that node's output dict.
 
+A dialect's or plugin's own tests may also import ``execute`` (each test twice: LocalRuntime and
+AsyncLocalRuntime), ``anyio_backend`` (asyncio), and use ``DIALECTS`` / ``dialect_url`` for a
+``dataflow_url`` fixture parametrized over every real database.
+
 The plain helpers (``raises_df``, ``server_url``, ``raw_rows`` …) are importable from
 ``dataflow.testing`` for a dialect's own tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import re
@@ -23,6 +28,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +40,15 @@ from dataflow.url import parse_url
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = [
+    "DIALECTS",
     "FIXTURE_NAMES",
     "ModelFactory",
+    "anyio_backend",
     "db",
+    "dialect_url",
+    "execute",
     "make_model",
+    "node_output",
     "raises_df",
     "raw_execute",
     "raw_fetch",
@@ -91,6 +102,18 @@ def server_url(kind: str, *, timeout: float = 1.0) -> str:
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)
     return url
+
+
+DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql),
+            pytest.param("mysql", marks=pytest.mark.mysql)]
+"""Every real database, as fixture params: SQLite (a file), PostgreSQL and MySQL / MariaDB (marked)."""
+
+
+def dialect_url(kind: str, sqlite_file: Path) -> str:
+    """The URL for a ``DIALECTS`` param: ``sqlite_file`` for SQLite, else the test server's (``server_url``)."""
+    if kind == "sqlite":
+        return f"sqlite:///{sqlite_file}"
+    return server_url(kind)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -268,3 +291,30 @@ def run_node(run: Runner) -> Runner:
         return run(wf)["node"]
 
     return execute
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """anyio's pytest plugin runs ``@pytest.mark.anyio`` tests on asyncio only."""
+    return "asyncio"
+
+
+@pytest.fixture(params=["local", "async"])
+def execute(request: pytest.FixtureRequest) -> Callable[[WorkflowBuilder], dict[str, Any]]:
+    """Run a workflow with LocalRuntime, or with AsyncLocalRuntime on a fresh event loop per call
+    (so the async variant also proves that a new loop never meets another loop's pool)."""
+    from dataflow import AsyncLocalRuntime, LocalRuntime
+
+    if request.param == "local":
+        runtime = LocalRuntime()
+        return lambda wf: runtime.execute(wf.build())[0]
+    async_runtime = AsyncLocalRuntime()
+    return lambda wf: asyncio.run(async_runtime.execute_workflow_async(wf.build()))[0]
+
+
+def node_output(execute: Callable[[WorkflowBuilder], dict[str, Any]], node_type: str,
+                params: Mapping[str, Any]) -> dict[str, Any]:
+    """The output of a one-node workflow run with ``execute`` (the fixture of that name)."""
+    wf = WorkflowBuilder()
+    wf.add_node(node_type, "n", dict(params))
+    return execute(wf)["n"]
