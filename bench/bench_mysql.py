@@ -16,12 +16,11 @@ import datetime as dt
 import os
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import aiomysql
-from common import COLUMNS, Comparison, PersonWorkload, best_of_async, print_table, server_args
+from common import COLUMNS, Comparison, PersonWorkload, best_of_async, print_table, record_tuples, server_args
 from dataflow import DataFlow
 from dataflow.url import parse_url
 
@@ -42,7 +41,7 @@ async def raw_bulk(conn: aiomysql.Connection, data: list[dict], table: str) -> f
         await cur.execute(RAW_DDL.format(t=table))
     stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     start = time.perf_counter()
-    records = [(r["id"], r["name"], r["email"], r["age"], stamp, stamp) for r in data]
+    records = record_tuples(data, stamp)
     await conn.begin()
     async with conn.cursor() as cur:
         await cur.executemany(f"INSERT INTO `{table}` ({', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -52,16 +51,12 @@ async def raw_bulk(conn: aiomysql.Connection, data: list[dict], table: str) -> f
 
 
 async def main(url: str, rows: int, reads: int) -> list[Comparison]:
-    db = DataFlow(url)
-    tag = uuid.uuid4().hex[:8]
-    work = PersonWorkload(db, f"bench_people_{tag}")
+    work = PersonWorkload(DataFlow(url))
     table = work.table
     await work.warm_up()
     raw = await aiomysql.connect(**connect_kwargs(url))
-    raw_tables: list[str] = []
     try:
-        bulk = await work.compare_bulk(rows, lambda data, name: raw_bulk(raw, data, name), raw_tables,
-                                       f"bench_raw_{tag}")
+        bulk = await work.compare_bulk(rows, lambda data, name: raw_bulk(raw, data, name))
 
         # Read by id through a one-node workflow, built once, id given per run.
         ids = work.pick_ids(rows, reads)
@@ -102,10 +97,10 @@ async def main(url: str, rows: int, reads: int) -> list[Comparison]:
         return [bulk, read, read_pooled, count]
     finally:
         async with raw.cursor() as cur:
-            for name in [table, *raw_tables]:
+            for name in [table, *work.raw_tables]:
                 await cur.execute(f"DROP TABLE IF EXISTS `{name}`")
         raw.close()
-        await db.close_async()
+        await work.db.close_async()
 
 
 if __name__ == "__main__":

@@ -19,12 +19,11 @@ import datetime as dt
 import os
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import asyncpg
-from common import COLUMNS, Comparison, PersonWorkload, alternate, print_table, server_args
+from common import COLUMNS, Comparison, PersonWorkload, alternate, print_table, record_tuples, server_args
 from dataflow import DataFlow
 
 DEFAULT_URL = os.environ.get("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -36,23 +35,19 @@ async def raw_bulk(conn: asyncpg.Connection, data: list[dict], table: str) -> fl
     await conn.execute(RAW_DDL.format(t=table))
     start = time.perf_counter()
     stamp = dt.datetime.now(dt.UTC)
-    records = [(r["id"], r["name"], r["email"], r["age"], stamp, stamp) for r in data]
+    records = record_tuples(data, stamp)
     async with conn.transaction():
         await conn.copy_records_to_table(table, records=records, columns=COLUMNS)
     return time.perf_counter() - start
 
 
 async def main(url: str, rows: int, reads: int) -> list[Comparison]:
-    db = DataFlow(url)
-    tag = uuid.uuid4().hex[:8]
-    work = PersonWorkload(db, f"bench_people_{tag}")
+    work = PersonWorkload(DataFlow(url))
     table = work.table
     await work.warm_up()
     raw = await asyncpg.connect(url)
-    raw_tables: list[str] = []
     try:
-        bulk = await work.compare_bulk(rows, lambda data, name: raw_bulk(raw, data, name), raw_tables,
-                                       f"bench_raw_{tag}")
+        bulk = await work.compare_bulk(rows, lambda data, name: raw_bulk(raw, data, name))
         await raw.execute(f'ANALYZE "{table}"')
 
         # Read by id through a one-node workflow, built once, id given per run.
@@ -87,10 +82,10 @@ async def main(url: str, rows: int, reads: int) -> list[Comparison]:
         count = Comparison("count with filter", framework_s, raw_s, 20, "counts", "≤ 1.1", False)
         return [bulk, read, read_pooled, count]
     finally:
-        for name in [table, *raw_tables]:
+        for name in [table, *work.raw_tables]:
             await raw.execute(f'DROP TABLE IF EXISTS "{name}"')
         await raw.close()
-        await db.close_async()
+        await work.db.close_async()
 
 
 if __name__ == "__main__":

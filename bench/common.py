@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -105,20 +106,30 @@ def one_node(node: str, params: dict[str, Any], node_id: str = "n") -> Workflow:
     return wf.build()
 
 
-class PersonWorkload:
-    """The DataFlow side of a server benchmark: a Person model on ``db`` in table ``tablename``, run
-    through one AsyncLocalRuntime with workflows built once (as an application would hold them)."""
+def record_tuples(data: list[dict], stamp: Any) -> list[tuple[Any, ...]]:
+    """Person rows as the raw side writes them: tuples in COLUMNS order, both timestamps ``stamp``."""
+    return [(r["id"], r["name"], r["email"], r["age"], stamp, stamp) for r in data]
 
-    def __init__(self, db: DataFlow, tablename: str) -> None:
+
+class PersonWorkload:
+    """The DataFlow side of a server benchmark: a Person model on ``db`` in a table unique to the run,
+    run through one AsyncLocalRuntime with workflows built once (as an application would hold them)."""
+
+    def __init__(self, db: DataFlow) -> None:
+        self.db = db
+        self.tag = uuid.uuid4().hex[:8]
+
         @db.model
         class Person:
             id: str
             name: str
             email: str
             age: int
-            __tablename__ = tablename
+            __tablename__ = f"bench_people_{self.tag}"
 
         self.table: str = Person.__dataflow_model__.table
+        self.raw_tables: list[str] = []
+        """The tables the raw side made (for the caller to drop with ``table``)."""
         self.runtime = AsyncLocalRuntime()
         self._read = one_node("PersonReadNode", {"id": "a0-1"}, "read")
         self._count = one_node("PersonCountNode", {"filter": {"age": {"$gt": 50}}}, "count")
@@ -128,9 +139,9 @@ class PersonWorkload:
         """Create the table and open the pool before anything is timed."""
         await self.runtime.execute_workflow_async(one_node("PersonCountNode", {}, "count"))
 
-    async def compare_bulk(self, rows: int, raw_bulk: RawBulk, raw_tables: list[str], raw_prefix: str) -> Comparison:
+    async def compare_bulk(self, rows: int, raw_bulk: RawBulk) -> Comparison:
         """Bulk create ``rows`` rows, three times on each side, the best of each kept: the whole list in one
-        node, one transaction. The raw side's tables are appended to ``raw_tables`` (for the caller to drop)."""
+        node, one transaction. The raw side's tables are recorded in ``raw_tables``."""
         bulk_times, raw_times = [], []
         for attempt in range(3):
             data = rows_for(rows, f"a{attempt}-")
@@ -139,8 +150,8 @@ class PersonWorkload:
             results, _ = await self.runtime.execute_workflow_async(built)
             bulk_times.append(time.perf_counter() - start)
             assert results["bulk"]["inserted"] == rows
-            raw_tables.append(f"{raw_prefix}_{attempt}")
-            raw_times.append(await raw_bulk(data, raw_tables[-1]))
+            self.raw_tables.append(f"bench_raw_{self.tag}_{attempt}")
+            raw_times.append(await raw_bulk(data, self.raw_tables[-1]))
         return Comparison("bulk create", min(bulk_times), min(raw_times), rows, "rows", "≥ 0.8", True)
 
     def pick_ids(self, rows: int, reads: int) -> list[str]:
