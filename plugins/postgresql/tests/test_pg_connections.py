@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from dataflow import AsyncLocalRuntime, DataFlow, DataFlowError, LocalRuntime
@@ -16,6 +18,24 @@ def _count_wf(node: str) -> WorkflowBuilder:
     wf = WorkflowBuilder()
     wf.add_node(node, "count", {})
     return wf
+
+
+@contextlib.asynccontextmanager
+async def _pool_of_one(make_model, run_node, url: str, model: str, pool_timeout: float) -> AsyncIterator[DataFlow]:
+    """An instance with a single pooled connection and ``model`` (one ``name`` field) declared on it.
+
+    The table is made through the shared instance first: a migration takes a lock on one connection
+    while it inspects the schema on a second, which a pool of one cannot serve.
+    """
+    table = unique_table(f"t_{model.lower()}")
+    make_model(type(model, (), {"__annotations__": {"name": str}}), table=table)
+    run_node(f"{model}CountNode", {})
+    db = DataFlow(url, pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
+    try:
+        make_model(type(model, (), {"__annotations__": {"name": str}}), db=db, table=table)
+        yield db
+    finally:
+        await db.close_async()
 
 
 def _wait_for_sessions(sessions, url: str, name: str, expected: int, timeout: float = 5.0) -> int:
@@ -61,21 +81,7 @@ def test_unroutable_host_times_out_as_df_402():
 
 @pytest.mark.anyio
 async def test_pool_exhaustion_is_df_507(make_model, dataflow_url, run_node):
-    # The table is made through another instance first: a migration takes a lock on one connection
-    # while it inspects the schema on a second, which a pool of one cannot serve.
-    table = unique_table("t_busy")
-
-    @make_model(table=table)
-    class Busy:
-        name: str
-
-    run_node("BusyCountNode", {})
-    db = DataFlow(dataflow_url, pool_size=1, max_overflow=0, pool_timeout=0.5)
-    try:
-        @make_model(db=db, table=table)
-        class Busy:
-            name: str
-
+    async with _pool_of_one(make_model, run_node, dataflow_url, "Busy", pool_timeout=0.5) as db:
         runtime = AsyncLocalRuntime()
         await runtime.execute_workflow_async(_count_wf("BusyCountNode").build())
         async with db.connection():
@@ -85,8 +91,6 @@ async def test_pool_exhaustion_is_df_507(make_model, dataflow_url, run_node):
             assert 0.4 < time.monotonic() - start < 3
         results, _ = await runtime.execute_workflow_async(_count_wf("BusyCountNode").build())
         assert results["count"] == {"count": 0}
-    finally:
-        await db.close_async()
 
 
 def test_pools_survive_local_runtime_calls(make_model, app_url, sessions):
@@ -203,19 +207,7 @@ def test_close_is_idempotent_and_errors_are_dataflow_errors(dataflow_url):
 
 @pytest.mark.anyio
 async def test_cancelled_query_does_not_poison_the_pool(make_model, dataflow_url, run_node):
-    table = unique_table("t_cancel")
-
-    @make_model(table=table)
-    class Slow:
-        name: str
-
-    run_node("SlowCountNode", {})
-    db = DataFlow(dataflow_url, pool_size=1, max_overflow=0, pool_timeout=5)
-    try:
-        @make_model(db=db, table=table)
-        class Slow:
-            name: str
-
+    async with _pool_of_one(make_model, run_node, dataflow_url, "Slow", pool_timeout=5) as db:
         async def hold() -> None:
             async with db.connection() as conn:
                 await conn.fetch("SELECT pg_sleep(5)", [])
@@ -228,5 +220,3 @@ async def test_cancelled_query_does_not_poison_the_pool(make_model, dataflow_url
         start = time.monotonic()
         results, _ = await AsyncLocalRuntime().execute_workflow_async(_count_wf("SlowCountNode").build())
         assert results["count"] == {"count": 0} and time.monotonic() - start < 3
-    finally:
-        await db.close_async()
