@@ -140,61 +140,44 @@ def test_auto_migrate_off_is_df304_and_no_ddl(dataflow_url, make_model):
 # ---- explicit plans and apply --------------------------------------------------------------
 
 
-def test_failed_step_leaves_schema_exactly_as_before(transactional_url, make_model, db):
-    class Note:
-        title: str
-        body: Optional[str] = None  # noqa: UP045
-
-    spec = make_model(Note).__dataflow_model__
-    run_node("NoteCreateNode", {"title": "no body"})
-    before = db.introspect_schema([spec.table])
+def _body_becomes_required(make_model, db: DataFlow, name: str) -> tuple[str, object, DataFlow]:
+    """Model ``name`` (title, optional body) with one row that has no body; on a second instance, ``{name}2``
+    on the same table with body required (the NULL row makes SET NOT NULL fail) and an added optional
+    ``extra`` (an add that must be rolled back too). Returns (table, its schema before, second instance)."""
+    first = type(name, (), {"__annotations__": {"title": str, "body": Optional[str]}, "body": None})  # noqa: UP045
+    table = make_model(first).__dataflow_model__.table
+    run_node(f"{name}CreateNode", {"title": "no body"})
+    before = db.introspect_schema([table])
     later = make_model.new_db()
+    later.model(type(f"{name}2", (), {"__tablename__": table, "extra": None,
+                                      "__annotations__": {"title": str, "body": str, "extra": Optional[int]}}))  # noqa: UP045
+    return table, before, later
 
-    class Note2:
-        __tablename__ = spec.table
-        title: str
-        body: str  # now required: the NULL row makes SET NOT NULL fail
-        extra: Optional[int] = None  # noqa: UP045 - an add that must be rolled back too
 
-    later.model(Note2)
+def test_failed_step_leaves_schema_exactly_as_before(transactional_url, make_model, db):
+    table, before, later = _body_becomes_required(make_model, db, "Note")
     plan = later.migrate_plan(["Note2"])
     assert [s.kind for s in plan.steps] == ["add_column", "alter_nullability"]
     with raises_df("DF-301") as caught:
         later.migrate_apply(plan, models=["Note2"], confirmed=True)
     assert caught["error"].__cause__ is not None
     assert "rolled back" in caught["error"].message
-    assert later.introspect_schema([spec.table]) == before
-    failed = [r for r in history_for(later, spec.table) if r["status"] == "failed"]
+    assert later.introspect_schema([table]) == before
+    failed = [r for r in history_for(later, table) if r["status"] == "failed"]
     assert failed and failed[0]["steps"][0]["kind"] == "add_column"
 
 
 def test_mysql_failure_is_checkpointed_and_reversible(dataflow_url, make_model, db):
     if not dataflow_url.startswith("mysql"):
         pytest.skip("step-by-step apply with checkpoints is the MySQL path")
-
-    class Memo:
-        title: str
-        body: Optional[str] = None  # noqa: UP045
-
-    spec = make_model(Memo).__dataflow_model__
-    run_node("MemoCreateNode", {"title": "t"})
-    before = db.introspect_schema([spec.table])
-    later = make_model.new_db()
-
-    class Memo2:
-        __tablename__ = spec.table
-        title: str
-        body: str
-        extra: Optional[int] = None  # noqa: UP045
-
-    later.model(Memo2)
+    table, before, later = _body_becomes_required(make_model, db, "Memo")
     with raises_df("DF-301") as caught:
         later.migrate_apply(models=["Memo2"], confirmed=True)
     assert "1 of 2 steps completed" in caught["error"].message
-    failed = next(r for r in history_for(later, spec.table) if r["status"] == "failed")
+    failed = next(r for r in history_for(later, table) if r["status"] == "failed")
     assert failed["checkpoint"] == 1
     later.migrate_reverse(failed["id"], confirmed=True)
-    assert later.introspect_schema([spec.table]) == before
+    assert later.introspect_schema([table]) == before
 
 
 def test_rename_is_a_candidate_never_a_drop(dataflow_url, make_model, db):
