@@ -142,7 +142,7 @@ class MySQLDialect(SQLDialect):
         return self.pools.server
 
     @property
-    def supports_returning(self) -> bool:  # type: ignore[override]
+    def supports_returning(self) -> bool:  # type: ignore[override, unused-ignore]  # a plain bool in SQLDialect
         if self.use_returning is not None:
             return self.use_returning
         return self.server is not None and self.server.has_returning
