@@ -131,10 +131,10 @@ def _diff_table(
     if not additive:
         declared = {i.name for i in model.indexes}
         own_prefix = f"ix_{model.table}_"
-        for index in live.indexes:
+        for live_index in live.indexes:
             # Only indexes DataFlow itself names are DataFlow's to drop; hand-made ones are left alone.
-            if index.name.startswith(own_prefix) and index.name not in declared:
-                intents.append(Intent("drop_index", model.table, None, {"name": index.name}, model))
+            if live_index.name.startswith(own_prefix) and live_index.name not in declared:
+                intents.append(Intent("drop_index", model.table, None, {"name": live_index.name}, model))
         if drop_columns:
             candidate_columns = {c.column for c in candidates if c.table == model.table}
             for column in removed:

@@ -317,7 +317,8 @@ class PostgreSQLDialect(SQLDialect):
         """``rows`` turned column-wise (taken as they are from a ColumnBatch), each column encoded."""
         fields = model.field_map
         n = len(rows)
-        data = list(rows.column_data) if isinstance(rows, ColumnBatch) else list(zip(*rows, strict=True))
+        # Constant columns are replaced by lists below, so the list holds any column form.
+        data: list[Any] = list(rows.column_data) if isinstance(rows, ColumnBatch) else list(zip(*rows, strict=True))
         for index, name in enumerate(columns):
             field, column = fields[name], data[index]
             if isinstance(column, Constant):

@@ -42,7 +42,7 @@ async def gather_facts(step: MigrationStep, catalog: Catalog, cache: dict[str, A
         facts.referencing_fks = await catalog.referencing_fks(step.table, column)
         facts.views = await catalog.dependent_views(step.table, column)
     present = set(facts.table.column_names)
-    if step.kind == "alter_nullability" and step.column in present and facts.rows:
+    if step.kind == "alter_nullability" and step.column is not None and step.column in present and facts.rows:
         facts.null_count = await catalog.null_count(step.table, step.column)
     unique = step.kind == "add_unique" or (step.kind == "add_index" and bool(detail(step, "unique")))
     cols = columns_of(step)
