@@ -22,7 +22,7 @@ import aiosqlite
 from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec
-from dataflow.query import Cond, Insert
+from dataflow.query import Cond, Count, Insert, Select
 
 __all__ = ["SQLiteDialect"]
 
@@ -39,6 +39,7 @@ _TYPES = {
     "array": "TEXT",
 }
 _UTC = dt.UTC
+_SINGLE_STATEMENT = (Select, Count)
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -160,6 +161,19 @@ class SQLiteDialect(SQLDialect):
 
     def connection(self) -> _Borrow:
         return _Borrow(self, self._state())
+
+    async def run(self, query: Any, conn: Any = None) -> Any:
+        """Single-statement reads skip the lock when no transaction holds it.
+
+        aiosqlite runs statements in the order they are submitted, and submission happens before the
+        first await: a read submitted while the lock is free runs before any transaction that starts
+        later, so it can never see another task's uncommitted rows.
+        """
+        if conn is None and type(query) in _SINGLE_STATEMENT:
+            state = self._state()
+            if state.conn is not None and not state.lock.locked():
+                conn = state.conn
+        return await super().run(query, conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteConnection]:
