@@ -18,22 +18,17 @@ import sqlite3
 import sys
 import tempfile
 import time
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 import aiosqlite
-from common import Comparison, best_of_async, print_table
+from common import Comparison, alternate, print_table, rows_for
 from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
 
 RAW_DDL = (
     "CREATE TABLE {t} (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, age INTEGER NOT NULL, "
     "created_at TEXT, updated_at TEXT)"
 )
-
-
-def rows_for(n: int, prefix: str) -> list[dict]:
-    return [{"id": f"{prefix}{i}", "name": f"user {i}", "email": f"u{i}@example.com", "age": i % 90} for i in range(n)]
 
 
 def raw_bulk(path: str, data: list[dict], table: str) -> float:
@@ -52,16 +47,6 @@ def raw_bulk(path: str, data: list[dict], table: str) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
-
-
-async def alternating(framework: Any, raw: Any, rounds: int = 5) -> tuple[float, float]:
-    """Best times of framework and raw, measured in alternating rounds so neither always runs on a
-    warmer cache or a quieter machine."""
-    best_framework = best_raw = float("inf")
-    for _ in range(rounds):
-        best_framework = min(best_framework, await best_of_async(1, framework))
-        best_raw = min(best_raw, await best_of_async(1, raw))
-    return best_framework, best_raw
 
 
 async def main(rows: int, reads: int) -> list[Comparison]:
@@ -112,7 +97,7 @@ async def main(rows: int, reads: int) -> list[Comparison]:
         for key in ids:
             await raw.execute_fetchall(select, (key,))
 
-    read = Comparison("read by id", *await alternating(framework_reads, raw_reads), len(ids), "reads", "≤ 1.5", False)
+    read = Comparison("read by id", *await alternate(5, framework_reads, raw_reads), len(ids), "reads", "≤ 1.5", False)
 
     wf = WorkflowBuilder()
     wf.add_node("PersonCountNode", "count", {"filter": {"age": {"$gt": 50}}})
@@ -126,7 +111,7 @@ async def main(rows: int, reads: int) -> list[Comparison]:
         for _ in range(20):
             await raw.execute_fetchall("SELECT COUNT(*) FROM people WHERE age > ?", (50,))
 
-    count = Comparison("count with filter", *await alternating(framework_count, raw_count), 20, "counts", "≤ 1.1",
+    count = Comparison("count with filter", *await alternate(5, framework_count, raw_count), 20, "counts", "≤ 1.1",
                        False)
     await raw.close()
     await db.close_async()

@@ -8,6 +8,7 @@ ratios; they are not timed assertions.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -175,5 +176,80 @@ def server_args(doc: str | None, default_url: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--url", default=default_url)
+    return parser.parse_args()
+
+
+async def drive_load(db: DataFlow, tasks: int, ops: int,
+                     sessions: Callable[[], Awaitable[int]]) -> tuple[float, list[BaseException], int]:
+    """The load run shared by every server: ``tasks`` concurrent tasks x ``ops`` single-node workflows.
+
+    Each task cycles create / read / update / count through one AsyncLocalRuntime. Returns the
+    elapsed seconds, the errors, and the peak of ``sessions()`` (the server's count of the run's
+    connections) sampled every 0.2 s. The table is dropped afterwards.
+    """
+
+    @db.model
+    class LoadOp:
+        task: int
+        step: int
+        note: str = ""
+        __tablename__ = f"load_ops_{uuid.uuid4().hex[:8]}"
+
+    runtime = AsyncLocalRuntime()
+    await runtime.execute_workflow_async(one_node("LoadOpCountNode", {}))
+    errors: list[BaseException] = []
+    peak = 0
+
+    async def worker(task: int) -> None:
+        last_id = None
+        for step in range(ops):
+            kind = step % 4
+            try:
+                if kind == 0 or last_id is None:
+                    results, _ = await runtime.execute_workflow_async(
+                        one_node("LoadOpCreateNode", {"task": task, "step": step}))
+                    last_id = results["n"]["id"]
+                elif kind == 1:
+                    await runtime.execute_workflow_async(one_node("LoadOpReadNode", {"id": last_id}))
+                elif kind == 2:
+                    await runtime.execute_workflow_async(
+                        one_node("LoadOpUpdateNode", {"filter": {"id": last_id}, "fields": {"note": f"s{step}"}}))
+                else:
+                    await runtime.execute_workflow_async(one_node("LoadOpCountNode", {"filter": {"task": task}}))
+            except Exception as exc:
+                errors.append(exc)
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, await sessions())
+            await asyncio.sleep(0.2)
+
+    watcher = asyncio.create_task(watch())
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(t) for t in range(tasks)))
+    elapsed = time.perf_counter() - start
+    watcher.cancel()
+    async with db.connection() as conn:
+        await conn.execute(f"DROP TABLE {db.dialect.quote(LoadOp.__dataflow_model__.table)}", [])
+    return elapsed, errors, peak
+
+
+def report_load(tasks: int, ops: int, elapsed: float, errors: list[BaseException], peak: int, pool: int,
+                after: int, baseline: int) -> int:
+    """Print a load run's figures; the exit status is 1 on any error or a connection left behind."""
+    total = tasks * ops
+    print(f"{total:,} operations by {tasks} tasks in {elapsed:.1f} s: {total / elapsed:,.0f} ops/s")
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]!r})" if errors else ""))
+    print(f"server sessions: peak {peak} (pool {pool}); after close {after} (baseline {baseline})")
+    return 1 if errors or after != baseline or peak > pool else 0
+
+
+def load_args(doc: str | None, default_url: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=64)
+    parser.add_argument("--ops", type=int, default=1000)
+    parser.add_argument("--pool", type=int, default=10)
     parser.add_argument("--url", default=default_url)
     return parser.parse_args()
