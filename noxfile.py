@@ -23,7 +23,8 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 CONTRIB = sorted(p.name for p in (ROOT / "plugins-contrib").iterdir() if (p / "pyproject.toml").exists())
 CORE = ("sqlite", "crud", "runtime")
 """The plugins that, with the kernel, make a working product; other plugins' tests run on them."""
-TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis")
+TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "anyio")
+"""What the tests themselves use (anyio for its pytest plugin: async tests)."""
 
 
 def _workspace_deps(folder: Path) -> list[str]:
