@@ -23,6 +23,8 @@ PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject
 CONTRIB = sorted(p.name for p in (ROOT / "plugins-contrib").iterdir() if (p / "pyproject.toml").exists())
 CORE = ("sqlite", "crud", "runtime")
 """The plugins that, with the kernel, make a working product; other plugins' tests run on them."""
+SERVER_DIALECTS = ("postgresql", "mysql")
+"""Installed with every plugin too: a plugin's tests run on each database the conformance fixtures name."""
 TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "anyio")
 """What the tests themselves use (anyio for its pytest plugin: async tests)."""
 
@@ -48,8 +50,8 @@ def kernel(session: nox.Session) -> None:
 @nox.session
 @nox.parametrize("name", PLUGINS)
 def plugin(session: nox.Session, name: str) -> None:
-    """One plugin, with the workspace packages it needs and the core product, and its own tests."""
-    needed = {name, *CORE, *_workspace_deps(ROOT / "plugins" / name)}
+    """One plugin with the workspace packages it needs, the core product and the dialects; its own tests."""
+    needed = {name, *CORE, *SERVER_DIALECTS, *_workspace_deps(ROOT / "plugins" / name)}
     _install(session, *[f"plugins/{n}" for n in sorted(needed)])
     session.run("pytest", f"plugins/{name}/tests", "-n", "2", *session.posargs)
 
