@@ -191,7 +191,7 @@ class SQLDialect:
         self.operators: dict[str, OperatorCompiler] = {}
         self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._select_lists: dict[tuple[int, tuple[str, ...]], str] = {}
-        self._statements: dict[tuple[Any, ...], str] = {}
+        self._statements: dict[tuple[Any, ...], tuple[ModelSpec, str]] = {}
 
     # ---- connections: a dialect must provide these -------------------------------------------
     def connection(self) -> Any:
@@ -385,35 +385,38 @@ class SQLDialect:
             cached = self._select_lists[key] = ", ".join(self.quote(f.name) for f in model.fields)
         return cached
 
-    def _cached(
-        self, kind: str, q: Select | Count, compile: Callable[[], tuple[str, list[Any]]]
-    ) -> tuple[str, list[Any]]:
+    def _cached(self, kind: str, q: Any, compile: Callable[[Any], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
         """Reuse the SQL of a statement whose filter is one plain comparison (reads by id, counts …).
 
         The text depends only on the statement's shape; the values are bound afresh each time. A
         shape whose compiled form does not bind exactly the comparison's value is never cached.
         """
         where = q.where
-        if where is not None and not (isinstance(where, Cond) and where.op in self._COMPARISONS and where.op != "ne"):
-            return compile()
+        if where is None:
+            field_name = op = None
+            value = []
+        elif type(where) is Cond and where.op in self._COMPARISONS and where.op != "ne":
+            field_name, op = where.field.name, where.op
+            value = [self.encode(where.field, where.value)]
+        else:
+            return compile(q)
         limit = getattr(q, "limit", None)
         offset = getattr(q, "offset", 0)
-        key = (kind, id(q.model), q.model.column_names, where.field.name if where else None,
-               where.op if where else None, getattr(q, "order_by", ()), limit is None, bool(offset))
-        sql = self._statements.get(key)
-        extra = [] if limit is None else [int(limit)]
+        model = q.model
+        key = (kind, id(model), field_name, op, getattr(q, "order_by", ()), limit is None, bool(offset))
+        params = value if limit is None else [*value, int(limit)]
         if offset:
-            extra.append(int(offset))
-        value = [self.encode(where.field, where.value)] if where is not None else []
-        if sql is not None:
-            return sql, value + extra
-        sql, params = compile()
-        if params == value + extra and len(self._statements) < 4096:
-            self._statements[key] = sql
-        return sql, params
+            params.append(int(offset))
+        cached = self._statements.get(key)
+        if cached is not None and cached[0] is model:  # the same spec, not a new one at a reused id
+            return cached[1], params
+        sql, compiled_params = compile(q)
+        if compiled_params == params and len(self._statements) < 4096:
+            self._statements[key] = (model, sql)
+        return sql, compiled_params
 
     def compile_select(self, q: Select) -> tuple[str, list[Any]]:
-        return self._cached("select", q, lambda: self._compile_select(q))
+        return self._cached("select", q, self._compile_select)
 
     def _compile_select(self, q: Select) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
@@ -439,7 +442,7 @@ class SQLDialect:
         return "LIMIT -1"
 
     def compile_count(self, q: Count) -> tuple[str, list[Any]]:
-        return self._cached("count", q, lambda: self._compile_count(q))
+        return self._cached("count", q, self._compile_count)
 
     def _compile_count(self, q: Count) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
@@ -663,10 +666,11 @@ def _decode_json(value: Any) -> Any:
 
 
 def _decode_datetime(value: Any) -> Any:
-    if isinstance(value, str):
+    if type(value) is str:
         value = parse_datetime(value)
     if isinstance(value, dt.datetime):
-        return _utc(value)
+        # Values DataFlow wrote are already aware UTC (the common case): no conversion to make.
+        return value if value.tzinfo is UTC else _utc(value)
     return value
 
 

@@ -21,9 +21,12 @@ __all__ = ["coerce", "coercer", "parse_datetime", "to_json"]
 
 def parse_datetime(text: str) -> dt.datetime:
     """ISO-8601 with ``Z`` or an offset; ValueError when it is not one."""
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    return dt.datetime.fromisoformat(text)
+    try:
+        return dt.datetime.fromisoformat(text)  # Python 3.11+ reads "Z" and offsets itself
+    except ValueError:
+        if text.endswith("z"):  # lower-case "z", which fromisoformat refuses
+            return dt.datetime.fromisoformat(text[:-1] + "+00:00")
+        raise
 
 
 def _wrong(field: FieldSpec, value: Any, expected: str) -> DataFlowError:
