@@ -10,8 +10,9 @@ parameter; identifiers that must appear in SQL text are quoted by the dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -165,10 +166,12 @@ class Catalog:
         """The table name as SQL text, schema-qualified when this catalogue has a schema."""
         return f"{self.q(self.schema)}.{self.q(table)}" if self.schema else self.q(table)
 
-    async def fetch(self, text: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+    @contextlib.contextmanager
+    def translated_errors(self) -> Iterator[None]:
+        """Driver exceptions raised inside become the dialect's DataFlowError (enhanced by the instance);
+        DataFlowErrors, cancellation and KeyboardInterrupt pass through unchanged."""
         try:
-            async with self.dialect.connection() as conn:
-                return list(await conn.fetch(self.sql(text), list(params)))
+            yield
         except DataFlowError:
             raise
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -176,9 +179,14 @@ class Catalog:
         except Exception as exc:
             raise self.db.enhance(self.dialect.translate_error(exc)) from exc
 
+    async def fetch(self, text: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        with self.translated_errors():
+            async with self.dialect.connection() as conn:
+                return list(await conn.fetch(self.sql(text), list(params)))
+
     async def execute(self, statements: Sequence[str], *, transaction: bool = True) -> None:
         """Run DDL statements, in one transaction where the database makes DDL transactional."""
-        try:
+        with self.translated_errors():
             if transaction and self.transactional_ddl:
                 async with self.dialect.transaction() as conn:
                     for statement in statements:
@@ -187,12 +195,6 @@ class Catalog:
                 async with self.dialect.connection() as conn:
                     for statement in statements:
                         await conn.execute(statement, [])
-        except DataFlowError:
-            raise
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise self.db.enhance(self.dialect.translate_error(exc)) from exc
 
     transactional_ddl = True
 

@@ -420,6 +420,16 @@ class _Rollback:
                 out.append(f"ALTER TABLE {table} DROP COLUMN {self.q(col.name)}")
         return out, {renamed.get(col.name, col.name): col for col in have.columns}
 
+    def drop_extra_triggers(self, want: TableInfo, have: TableInfo, suffix: str = "") -> list[str]:
+        """``DROP TRIGGER`` for each trigger of the database's table that the snapshot lacks
+        (``suffix``: what the dialect writes after the name, PostgreSQL's `` ON table``)."""
+        return [f"DROP TRIGGER {self.q(t.name)}{suffix}" for t in have.triggers if t not in want.triggers]
+
+    def drop_extra_checks(self, want: TableInfo, have: TableInfo) -> list[str]:
+        """``DROP CONSTRAINT`` for each CHECK of the database's table that the snapshot lacks."""
+        table = self.qt(want.name)
+        return [f"ALTER TABLE {table} DROP CONSTRAINT {self.q(c.name)}" for c in have.checks if c not in want.checks]
+
     def create_views(self) -> list[str]:
         """The snapshot's views, created last (once every table they read is back)."""
         return [f"CREATE VIEW {self.qt(v.name)} AS {v.definition}" for v in self.target.views]
@@ -568,13 +578,8 @@ class _PostgresRollback(_Rollback):
 
     def alter_table(self, want: TableInfo, have: TableInfo) -> list[str]:
         table = self.qt(want.name)
-        out: list[str] = []
-        for trigger in have.triggers:
-            if trigger not in want.triggers:
-                out.append(f"DROP TRIGGER {self.q(trigger.name)} ON {table}")
-        for check in have.checks:
-            if check not in want.checks:
-                out.append(f"ALTER TABLE {table} DROP CONSTRAINT {self.q(check.name)}")
+        out = self.drop_extra_triggers(want, have, f" ON {table}")
+        out += self.drop_extra_checks(want, have)
         for unique in have.uniques:
             if unique not in want.uniques:
                 out.append(f"ALTER TABLE {table} DROP CONSTRAINT {self.q(unique.name)}")
@@ -646,16 +651,11 @@ class _MySQLRollback(_Rollback):
 
     def alter_table(self, want: TableInfo, have: TableInfo) -> list[str]:
         table = self.qt(want.name)
-        out: list[str] = []
-        for trigger in have.triggers:
-            if trigger not in want.triggers:
-                out.append(f"DROP TRIGGER {self.q(trigger.name)}")
+        out = self.drop_extra_triggers(want, have)
         for index in (*have.indexes, *have.uniques):
             if index not in (*want.indexes, *want.uniques) and not index.primary:
                 out.append(f"ALTER TABLE {table} DROP INDEX {self.q(index.name)}")
-        for check in have.checks:
-            if check not in want.checks:
-                out.append(f"ALTER TABLE {table} DROP CONSTRAINT {self.q(check.name)}")
+        out += self.drop_extra_checks(want, have)
         restored, have_cols = self.restore_columns(want, have)
         out += restored
         previous = None
