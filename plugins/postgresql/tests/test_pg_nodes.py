@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from dataflow.testing import raises_df, raw_rows
 from dataflow.testing.fixtures import node_output as one
-from dataflow.workflow import WorkflowBuilder
+from dataflow.testing.helpers import create_then_read, person_model
 
 
 def test_create_read_update_delete(make_model, execute):
-    @make_model
-    class Person:
-        id: str
-        name: str
-        age: int = 0
-        nickname: str | None = None
-
-    wf = WorkflowBuilder()
-    wf.add_node("PersonCreateNode", "create", {"id": "p1", "name": "Alice", "age": 30})
-    wf.add_node("PersonReadNode", "read", {})
-    wf.add_connection("create", "id", "read", "id")
-    results = execute(wf)
+    Person = person_model(make_model)
+    results = execute(create_then_read("Person", {"id": "p1", "name": "Alice", "age": 30}))
     created = results["create"]
     assert created["id"] == "p1" and created["name"] == "Alice" and created["age"] == 30
     assert created["nickname"] is None
