@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 from typing import Any, Optional
 
 import pytest
 from dataflow.errors import DataFlowError
 from dataflow.models import MISSING, model_spec_from_class, table_name_for
+from dataflow.testing.helpers import ScalarFields
 
 
 @pytest.mark.parametrize(
@@ -77,15 +77,7 @@ def test_int_id_or_no_id_is_generated(declare_id: bool) -> None:
 
 
 def test_every_supported_type_maps_to_a_kind() -> None:
-    class Everything:
-        s: str
-        i: int
-        f: float
-        b: bool
-        when: dt.datetime
-        day: dt.date
-        amount: decimal.Decimal
-        blob: bytes
+    class Everything(ScalarFields):  # s, i, f, b, when, day, amount, blob: read from the base class
         prefs: dict
         tags: list
         names: list[str]

@@ -14,6 +14,7 @@ from dataflow import DataFlow, DataFlowError
 from dataflow.loop import run_sync
 from dataflow.query import Insert, Update, parse_filter
 from dataflow.testing import raises_df, raw_execute, raw_fetch, raw_rows
+from dataflow.testing.helpers import ScalarFields
 from dataflow_mysql.errors import translate
 from dataflow_mysql.pool import ServerInfo
 
@@ -46,23 +47,15 @@ def test_table_ddl(make_model, run_node):
 
 def test_every_type_round_trips(make_model, run_node):
     @make_model
-    class Sample:
-        text: str
-        count: int
-        ratio: float
-        flag: bool
-        at: dt.datetime
-        day: dt.date
-        amount: decimal.Decimal
-        blob: bytes
+    class Sample(ScalarFields):
         data: dict
         items: list
         maybe: Optional[str] = None  # noqa: UP045  (the spelling of API.md)
 
     paris = dt.timezone(dt.timedelta(hours=2))
     values = {
-        "text": "héllo ✓ 🎉", "count": -(2**62), "ratio": 0.1, "flag": True,
-        "at": dt.datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=paris), "day": dt.date(1999, 12, 31),
+        "s": "héllo ✓ 🎉", "i": -(2**62), "f": 0.1, "b": True,
+        "when": dt.datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=paris), "day": dt.date(1999, 12, 31),
         "amount": decimal.Decimal("12345678901234567890.123456789"), "blob": b"\x00\xff'\\\"",
         "data": {"nested": {"list": [1, "two", None, True]}, "ünï": "çødé"}, "items": [1, 2.5, "x"],
     }
@@ -70,16 +63,16 @@ def test_every_type_round_trips(make_model, run_node):
     read = run_node("SampleReadNode", {"id": created["id"]})
     for key, value in values.items():
         assert read[key] == value, key
-    assert read["at"].tzinfo == dt.UTC and read["at"].hour == 10
-    assert read["flag"] is True and read["maybe"] is None and isinstance(read["blob"], bytes)
+    assert read["when"].tzinfo == dt.UTC and read["when"].hour == 10
+    assert read["b"] is True and read["maybe"] is None and isinstance(read["blob"], bytes)
     assert str(read["amount"]) == "12345678901234567890.123456789"
-    naive = run_node("SampleCreateNode", {**values, "at": dt.datetime(2024, 1, 1, 8, 0), "amount": "1.50",
-                                          "flag": False})
+    naive = run_node("SampleCreateNode", {**values, "when": dt.datetime(2024, 1, 1, 8, 0), "amount": "1.50",
+                                          "b": False})
     again = run_node("SampleReadNode", {"id": naive["id"]})
-    assert again["at"] == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)
-    assert again["amount"] == decimal.Decimal("1.5") and again["flag"] is False
+    assert again["when"] == dt.datetime(2024, 1, 1, 8, 0, tzinfo=dt.UTC)
+    assert again["amount"] == decimal.Decimal("1.5") and again["b"] is False
     listed = run_node("SampleListNode", {"filter": {"amount": {"$gt": "1.4999999"},
-                                                    "at": {"$lt": "2024-02-01T00:00:00Z"}}})
+                                                    "when": {"$lt": "2024-02-01T00:00:00Z"}}})
     assert [r["id"] for r in listed["records"]] == [naive["id"]]
 
 

@@ -7,20 +7,13 @@ import decimal
 from typing import List, Optional  # noqa: UP035 - the typing spelling of API.md is under test
 
 from dataflow.testing import raw_fetch
+from dataflow.testing.helpers import ScalarFields
 
 
 def test_round_trip_every_type(make_model, run_node):
     @make_model
-    class Thing:
+    class Thing(ScalarFields):
         id: str
-        text: str
-        count: int
-        ratio: float
-        flag: bool
-        at: dt.datetime
-        day: dt.date
-        money: decimal.Decimal
-        blob: bytes
         doc: dict
         items: list
         tags: List[str]  # noqa: UP006 - the typing spelling of API.md
@@ -28,21 +21,21 @@ def test_round_trip_every_type(make_model, run_node):
         maybe_at: dt.datetime | None = None
 
     value = {
-        "id": "t1", "text": "héllo ✓ 𝄞", "count": 2**62, "ratio": 0.1, "flag": False,
-        "at": dt.datetime(2024, 2, 29, 23, 59, 59, 123456),  # naive = UTC
-        "day": dt.date(2024, 2, 29), "money": decimal.Decimal("12345678901234567890.123456789"),
+        "id": "t1", "s": "héllo ✓ 𝄞", "i": 2**62, "f": 0.1, "b": False,
+        "when": dt.datetime(2024, 2, 29, 23, 59, 59, 123456),  # naive = UTC
+        "day": dt.date(2024, 2, 29), "amount": decimal.Decimal("12345678901234567890.123456789"),
         "blob": b"\x00\xff\x01binary", "doc": {"a": {"b": [1, 2.5, None, True]}, "s": "x"},
         "items": [1, "two", {"three": 3}], "tags": ["x", "y"],
     }
     stored = run_node("ThingCreateNode", value)
     back = run_node("ThingReadNode", {"id": "t1"})
     for row in (stored, back):
-        assert row["at"] == dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=dt.UTC)
-        assert row["at"].tzinfo == dt.UTC
-        for key in ("text", "count", "ratio", "flag", "day", "money", "blob", "doc", "items", "tags"):
+        assert row["when"] == dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=dt.UTC)
+        assert row["when"].tzinfo == dt.UTC
+        for key in ("s", "i", "f", "b", "day", "amount", "blob", "doc", "items", "tags"):
             assert row[key] == value[key] and type(row[key]) is type(value[key]), key
         assert row["maybe"] is None and row["maybe_at"] is None
-    assert str(back["money"]) == "12345678901234567890.123456789"
+    assert str(back["amount"]) == "12345678901234567890.123456789"
 
 
 def test_datetimes_are_stored_as_instants(make_model, run_node):

@@ -10,21 +10,14 @@ from decimal import Decimal
 from typing import List, Optional  # noqa: UP035 - the spellings users write
 
 from dataflow.testing.fixtures import raises_df
+from dataflow.testing.helpers import ScalarFields
 from dataflow.testing.suite._support import assert_utc, strip, tests_in
 
 UTC = dt.UTC
 
 
 def _everything(make_model):
-    class Everything:
-        s: str
-        i: int
-        f: float
-        b: bool
-        when: dt.datetime
-        day: dt.date
-        amount: Decimal
-        blob: bytes
+    class Everything(ScalarFields):
         doc: dict
         items: list
         maybe: Optional[str] = None  # noqa: UP045
