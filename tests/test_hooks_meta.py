@@ -18,13 +18,13 @@ import contextlib
 import inspect
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from dataflow import DataFlow, LocalRuntime, WorkflowBuilder, hookspecs
+from dataflow import DataFlow, hookspecs
 from dataflow.builtin import BasicSchemaManager
 from dataflow.dialect import DialectInfo, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError, ErrorHint
@@ -34,6 +34,7 @@ from dataflow.models import FieldSpec, ModelSpec
 from dataflow.nodes import Node, NodeContext, Param
 from dataflow.plugins import OptionInfo, PluginManager, RuntimeInfo
 from dataflow.query import Cond
+from dataflow.testing.helpers import run_nodes as run
 
 BASE_PLUGINS = ["sqlite", "crud", "runtime"]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
@@ -52,28 +53,14 @@ def signature_of(name: str) -> str:
 
 
 @pytest.fixture
-def make_db(tmp_path: Path) -> Iterator[Callable[..., DataFlow]]:
-    """``make_db(*plugin_objects, extra=[plugin names], **options)`` on a fresh SQLite file; closed afterwards."""
-    made: list[DataFlow] = []
+def make_db(make_db: Callable[..., DataFlow]) -> Callable[..., DataFlow]:
+    """``make_db(*plugin_objects, extra=[plugin names], **options)``: the workspace ``make_db`` (fresh
+    SQLite file, closed afterwards) with only BASE_PLUGINS, ``extra`` and the given plugin objects loaded."""
 
     def make(*plugins: Any, url: str | None = None, extra: Iterable[str] = (), **options: Any) -> DataFlow:
-        db = DataFlow(url or f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}",
-                      plugins=[*BASE_PLUGINS, *extra, *plugins], **options)
-        made.append(db)
-        return db
+        return make_db(url, plugins=[*BASE_PLUGINS, *extra, *plugins], **options)
 
-    yield make
-    for db in made:
-        db.close()
-
-
-def run(*nodes: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-    """Build and run a workflow of ``(type, id, params)`` nodes; return its results."""
-    wf = WorkflowBuilder()
-    for node_type, node_id, params in nodes:
-        wf.add_node(node_type, node_id, params)
-    results, _ = LocalRuntime().execute(wf.build())
-    return results
+    return make
 
 
 def declared_types(path: str, table: str) -> dict[str, str]:

@@ -7,14 +7,14 @@ live side by side; the kernel plus sqlite, crud and runtime is a working product
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
+from dataflow import DataFlow, WorkflowBuilder
 from dataflow.errors import DataFlowError
 from dataflow.plugins import PluginManager, entry_points
+from dataflow.testing.helpers import run_nodes as run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
@@ -27,27 +27,6 @@ def clean_switches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATAFLOW_USER_DIR", str(tmp_path / "user"))
     for name in ("DATAFLOW_LOAD_PLUGINS", "DATAFLOW_DISABLE_PLUGINS", "DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def make_db(tmp_path: Path) -> Iterator[Callable[..., DataFlow]]:
-    made: list[DataFlow] = []
-
-    def make(**kwargs: Any) -> DataFlow:
-        db = DataFlow(f"sqlite:///{tmp_path / f'db{len(made)}.sqlite'}", **kwargs)
-        made.append(db)
-        return db
-
-    yield make
-    for db in made:
-        db.close()
-
-
-def run(*nodes: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-    wf = WorkflowBuilder()
-    for node_type, node_id, params in nodes:
-        wf.add_node(node_type, node_id, params)
-    return LocalRuntime().execute(wf.build())[0]
 
 
 def test_every_first_party_plugin_is_installed_and_loads() -> None:
