@@ -22,6 +22,8 @@ Helpers for a dialect's own tests: ``raises_df`` (expect a DF code, looking thro
 ``raw_fetch`` / ``raw_execute`` / ``raw_rows`` (SQL through the instance's connection),
 ``unique_table`` and ``ModelFactory``. The fixtures alone (``db``, ``make_model``, ``run``,
 ``run_node``) come with ``from dataflow.testing.fixtures import db, make_model, run, run_node``.
+Shared model and workflow building blocks (``ScalarFields``, ``person_model``, ``create_then_read``,
+``run_nodes``) are in ``dataflow.testing.helpers``.
 
 Attributes load lazily so that importing the pytest plugin (``dataflow.testing.pytest_plugin``)
 does not import the fixtures before pytest can rewrite their asserts. See README.md here.
