@@ -193,6 +193,7 @@ class DataFlow:
         self.plugins.hook.dataflow_node_types(register=self._register_node_type)
         self.schema_manager = self.plugins.hook.dataflow_schema_manager(db=self)
         self.plugins.hook.dataflow_configure.call_historic(kwargs={"db": self})
+        node_registry.add_instance(self)
 
     # ---- construction --------------------------------------------------------------------
     def _check_options(self, given: Mapping[str, Any]) -> dict[str, Any]:

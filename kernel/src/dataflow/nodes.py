@@ -100,6 +100,7 @@ class NodeRegistry:
         self._bound: dict[str, list[tuple[weakref.ref[Any], type[Node]]]] = {}
         self._global: dict[str, type[Node]] = {}
         self._global_loaded = False
+        self._instances: weakref.WeakSet[Any] = weakref.WeakSet()
         self.loader: Callable[[Callable[[str, type[Node]], None]], None] | None = None
 
     def add(self, name: str, cls: type[Node], db: DataFlow | None = None) -> None:
@@ -110,6 +111,13 @@ class NodeRegistry:
             entries = [e for e in self._bound.get(name, []) if e[0]() is not None and e[0]() is not db]
             entries.append((weakref.ref(db), cls))
             self._bound[name] = entries
+
+    def add_instance(self, db: DataFlow) -> None:
+        """Remember a live DataFlow instance (its name can then be told from an unknown label)."""
+        self._instances.add(db)
+
+    def instance_names(self) -> set[str]:
+        return {db.name for db in list(self._instances)}
 
     def remove_instance(self, db: DataFlow) -> None:
         with self._lock:
@@ -147,9 +155,9 @@ class NodeRegistry:
             for db, cls in reversed(entries):
                 if db is db_instance or (isinstance(db_instance, str) and db.name == db_instance):
                     return cls
-            if isinstance(db_instance, str) and len(entries) == 1:
-                # The spec's examples pass a label ("my_db") the instance was never given: with one
-                # instance there is nothing to choose between, so the label is taken as naming it.
+            if isinstance(db_instance, str) and len(entries) == 1 and db_instance not in self.instance_names():
+                # The spec's examples pass a label ("my_db") no instance was given: with one instance
+                # to choose from, the label is taken as naming it. A real instance's name never is.
                 return entries[0][1]
             raise DataFlowError(
                 "DF-701",
