@@ -17,6 +17,7 @@ import attrs
 from dataflow.migration import RiskLevel
 
 from dataflow_risk.catalog import Catalog, ForeignKeyInfo, catalog_for
+from dataflow_risk.not_null_handler import checked_type
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -217,7 +218,7 @@ class ForeignKeyAnalyzer:
             if not sqlite:
                 recreate = [self._add_fk(fk, ref_table=new) for fk in fk_impact.affected_constraints]
         elif op is FKOperationType.MODIFY_COLUMN_TYPE:
-            new_type = args["new_type"]
+            new_type = checked_type(self.db, args["new_type"], "new_type")
             main = [
                 f"ALTER TABLE {t} ALTER COLUMN {q(column or '')} TYPE {new_type}"
                 if self.catalog.dialect_name == "postgresql"

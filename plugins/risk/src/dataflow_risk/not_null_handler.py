@@ -15,6 +15,7 @@ DDL cannot take bound parameters, so a static default is written as an escaped S
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -83,15 +84,34 @@ class AdditionResult:
     error: str | None = None
 
 
-def sql_literal(value: Any) -> str:
-    """A Python value as an SQL literal (for DDL defaults, which cannot be bound parameters)."""
+def sql_literal(value: Any, dialect: str = "") -> str:
+    """A Python value as an SQL literal (for DDL defaults, which cannot be bound parameters).
+
+    MySQL reads a backslash in a string literal as an escape, so there it is doubled too: otherwise a
+    value ending in a backslash would end the literal early.
+    """
     if value is None:
         return "NULL"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} has no SQL literal")
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    text = str(value).replace("'", "''")
+    if dialect == "mysql":
+        text = text.replace("\\", "\\\\")
+    return "'" + text + "'"
+
+
+_TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$")
+
+
+def checked_type(db: Any, name: Any, what: str = "data_type") -> str:
+    """A column type named by a caller: DDL cannot bind it, so only what reads as a type name passes."""
+    if not isinstance(name, str) or not _TYPE_NAME.match(name):
+        raise db.error("DF-102", f"{what}={name!r} is not a column type name.", parameter=what)
+    return name
 
 
 class NotNullColumnHandler:
@@ -106,16 +126,19 @@ class NotNullColumnHandler:
 
     def _default_sql(self, column: ColumnDefinition) -> str | None:
         if column.default_type is DefaultValueType.STATIC:
-            return sql_literal(column.default_value)
+            return sql_literal(column.default_value, self.catalog.dialect_name)
         if column.default_type is DefaultValueType.FUNCTION:
             return column.default_expression
-        return sql_literal(column.default_value) if column.default_value is not None else None
+        if column.default_value is None:
+            return None
+        return sql_literal(column.default_value, self.catalog.dialect_name)
 
     async def plan_not_null_addition(self, table_name: str, column: ColumnDefinition) -> NotNullAdditionPlan:
         table = self.catalog.qualified(table_name)
         name = self.catalog.q(column.name)
         dialect = self.catalog.dialect_name
         rows = await self.catalog.row_count(table_name) if await self.catalog.table_exists(table_name) else 0
+        checked_type(self.db, column.data_type)
         default = self._default_sql(column)
         rebuild_source = None
         steps = [

@@ -14,7 +14,13 @@ from typing import Any
 import attrs
 
 from dataflow_risk.catalog import Catalog
-from dataflow_risk.not_null_handler import ColumnDefinition, DefaultValueType, NotNullColumnHandler, sql_literal
+from dataflow_risk.not_null_handler import (
+    ColumnDefinition,
+    DefaultValueType,
+    NotNullColumnHandler,
+    checked_type,
+    sql_literal,
+)
 
 __all__ = ["OperationResult", "operation_statements", "run_operation"]
 
@@ -30,17 +36,25 @@ class OperationResult:
 def operation_statements(catalog: Catalog, operation: str, table: str, details: Mapping[str, Any]) -> list[str]:
     """The DDL for a simple operation (DF-102 for one this helper does not know)."""
     q, t = catalog.q, catalog.qualified(table)
-    column = details.get("column_name") or details.get("column")
     kind = catalog.dialect_name
+
+    def column_named() -> str:
+        name = details.get("column_name") or details.get("column")
+        if not isinstance(name, str) or not name:
+            raise catalog.db.error("DF-101", f"Operation {operation!r} needs 'column_name'.", operation=operation)
+        return name
+
+    def type_named(key: str, default: str | None = None) -> str:
+        return checked_type(catalog.db, details.get(key, default), key)
+
     if operation == "add_column":
-        default = (
-            f" DEFAULT {sql_literal(details['default_value'])}" if details.get("default_value") is not None else ""
-        )
-        return [f"ALTER TABLE {t} ADD COLUMN {q(column)} {details.get('data_type', 'TEXT')}{default}"]
+        value = details.get("default_value")
+        default = f" DEFAULT {sql_literal(value, kind)}" if value is not None else ""
+        return [f"ALTER TABLE {t} ADD COLUMN {q(column_named())} {type_named('data_type', 'TEXT')}{default}"]
     if operation in ("drop_column", "remove_column"):
-        return [f"ALTER TABLE {t} DROP COLUMN {q(column)}"]
+        return [f"ALTER TABLE {t} DROP COLUMN {q(column_named())}"]
     if operation == "rename_column":
-        return [f"ALTER TABLE {t} RENAME COLUMN {q(column)} TO {q(details['new_name'])}"]
+        return [f"ALTER TABLE {t} RENAME COLUMN {q(column_named())} TO {q(details['new_name'])}"]
     if operation == "rename_table":
         new = details["new_name"]
         return [
@@ -49,14 +63,14 @@ def operation_statements(catalog: Catalog, operation: str, table: str, details: 
             else f"ALTER TABLE {t} RENAME TO {q(new)}"
         ]
     if operation in ("add_index", "create_index"):
-        cols = details.get("columns") or [column]
+        cols = details.get("columns") or [column_named()]
         name = details.get("index_name") or f"ix_{table}_{'_'.join(cols)}"
         unique = "UNIQUE " if details.get("unique") else ""
         return [f"CREATE {unique}INDEX {q(name)} ON {t} ({', '.join(q(c) for c in cols)})"]
     if operation == "drop_table":
         return [f"DROP TABLE {t}"]
     if operation in ("alter_type", "change_column_type", "modify_column_type") and kind != "sqlite":
-        new = details["new_type"]
+        new, column = type_named("new_type"), column_named()
         if kind == "postgresql":
             return [f"ALTER TABLE {t} ALTER COLUMN {q(column)} TYPE {new} USING {q(column)}::{new}"]
         return [f"ALTER TABLE {t} MODIFY COLUMN {q(column)} {new}"]
