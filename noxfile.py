@@ -81,10 +81,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy over the kernel (strictness settings in pyproject.toml)."""
-    _install(session)
+    """mypy over the kernel and every plugin's source (strictness settings in pyproject.toml)."""
+    _install(session, *[f"plugins/{n}" for n in PLUGINS])
     session.install("mypy")
     session.run("mypy", "kernel/src/dataflow")
+    for name in PLUGINS:
+        session.run("mypy", f"plugins/{name}/src")
 
 
 @nox.session
