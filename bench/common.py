@@ -8,7 +8,6 @@ ratios; they are not timed assertions.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -180,14 +179,11 @@ def server_args(doc: str | None, default_url: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
-async def drive_load(db: DataFlow, tasks: int, ops: int,
+async def load_table(db: DataFlow, tasks: int, ops: int,
                      sessions: Callable[[], Awaitable[int]]) -> tuple[float, list[BaseException], int]:
-    """The load run shared by every server: ``tasks`` concurrent tasks x ``ops`` single-node workflows.
-
-    Each task cycles create / read / update / count through one AsyncLocalRuntime. Returns the
-    elapsed seconds, the errors, and the peak of ``sessions()`` (the server's count of the run's
-    connections) sampled every 0.2 s. The table is dropped afterwards.
-    """
+    """The load run every server shares (``dataflow.testing.load.drive_load``) on a table of its own,
+    dropped afterwards. Returns the elapsed seconds, the errors and the peak of ``sessions()``."""
+    from dataflow.testing.load import drive_load
 
     @db.model
     class LoadOp:
@@ -196,44 +192,10 @@ async def drive_load(db: DataFlow, tasks: int, ops: int,
         note: str = ""
         __tablename__ = f"load_ops_{uuid.uuid4().hex[:8]}"
 
-    runtime = AsyncLocalRuntime()
-    await runtime.execute_workflow_async(one_node("LoadOpCountNode", {}))
-    errors: list[BaseException] = []
-    peak = 0
-
-    async def worker(task: int) -> None:
-        last_id = None
-        for step in range(ops):
-            kind = step % 4
-            try:
-                if kind == 0 or last_id is None:
-                    results, _ = await runtime.execute_workflow_async(
-                        one_node("LoadOpCreateNode", {"task": task, "step": step}))
-                    last_id = results["n"]["id"]
-                elif kind == 1:
-                    await runtime.execute_workflow_async(one_node("LoadOpReadNode", {"id": last_id}))
-                elif kind == 2:
-                    await runtime.execute_workflow_async(
-                        one_node("LoadOpUpdateNode", {"filter": {"id": last_id}, "fields": {"note": f"s{step}"}}))
-                else:
-                    await runtime.execute_workflow_async(one_node("LoadOpCountNode", {"filter": {"task": task}}))
-            except Exception as exc:
-                errors.append(exc)
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, await sessions())
-            await asyncio.sleep(0.2)
-
-    watcher = asyncio.create_task(watch())
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(t) for t in range(tasks)))
-    elapsed = time.perf_counter() - start
-    watcher.cancel()
+    result = await drive_load("LoadOp", tasks, ops, sessions)
     async with db.connection() as conn:
         await conn.execute(f"DROP TABLE {db.dialect.quote(LoadOp.__dataflow_model__.table)}", [])
-    return elapsed, errors, peak
+    return result.elapsed, list(result.errors), result.peak
 
 
 def report_load(tasks: int, ops: int, elapsed: float, errors: list[BaseException], peak: int, pool: int,

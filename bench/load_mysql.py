@@ -17,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import aiomysql
-from common import drive_load, load_args, report_load
+from common import load_args, load_table, report_load
 from dataflow import DataFlow
 from dataflow.url import parse_url
 
@@ -41,7 +41,7 @@ async def main(url: str, tasks: int, ops: int, pool: int) -> int:
 
     baseline = await sessions()
     db = DataFlow(url, pool_size=pool, max_overflow=0, pool_timeout=60)
-    elapsed, errors, peak = await drive_load(db, tasks, ops, sessions)
+    elapsed, errors, peak = await load_table(db, tasks, ops, sessions)
     await db.close_async()
     await asyncio.sleep(0.5)
     after = await sessions()

@@ -18,7 +18,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(__file__))
 
 import asyncpg
-from common import drive_load, load_args, report_load
+from common import load_args, load_table, report_load
 from dataflow import DataFlow
 
 DEFAULT_URL = os.environ.get("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -35,7 +35,7 @@ async def main(url: str, tasks: int, ops: int, pool: int) -> int:
     baseline = await sessions()
     separator = "&" if "?" in url else "?"
     db = DataFlow(f"{url}{separator}application_name={app}", pool_size=pool, max_overflow=0, pool_timeout=60)
-    elapsed, errors, peak = await drive_load(db, tasks, ops, sessions)
+    elapsed, errors, peak = await load_table(db, tasks, ops, sessions)
     await db.close_async()
     await asyncio.sleep(0.5)
     after = await sessions()
