@@ -43,35 +43,31 @@ def test_same_model_name_on_two_instances_stays_isolated(tmp_path):
 def test_db_instance_label_with_one_instance_and_choice_among_several(tmp_path):
     """The spec passes db_instance="my_db" without naming the instance: with one instance that works;
     with several, an unknown label is DF-701 and a known name chooses."""
+    import uuid
+
     import pytest
     from dataflow import DataFlowError, LocalRuntime, WorkflowBuilder
 
+    # A model name no other test uses: instances of other tests may still be alive in this process.
+    name = f"Gizmo{uuid.uuid4().hex[:8]}"
     first = DataFlow(f"sqlite:///{tmp_path / 'one.db'}")
-
-    @first.model
-    class Gadget:
-        id: str
-        name: str
+    first.model(type(name, (), {"__annotations__": {"id": str, "name": str}}))
 
     wf = WorkflowBuilder()
-    wf.add_node("GadgetCreateNode", "c", {"db_instance": "my_db", "model_name": "Gadget", "id": "g1", "name": "x"})
+    wf.add_node(f"{name}CreateNode", "c", {"db_instance": "my_db", "model_name": name, "id": "g1", "name": "x"})
     results, _ = LocalRuntime().execute(wf.build())
     assert results["c"]["id"] == "g1"
 
     second = DataFlow(f"sqlite:///{tmp_path / 'two.db'}", name="second")
-
-    @second.model
-    class Gadget:  # noqa: F811 - the same model on a second instance
-        id: str
-        name: str
+    second.model(type(name, (), {"__annotations__": {"id": str, "name": str}}))
 
     wf = WorkflowBuilder()
-    wf.add_node("GadgetCountNode", "n", {"db_instance": "my_db"})
+    wf.add_node(f"{name}CountNode", "n", {"db_instance": "my_db"})
     with pytest.raises(DataFlowError) as info:
         wf.build()
     assert info.value.code == "DF-701"
     wf = WorkflowBuilder()
-    wf.add_node("GadgetCountNode", "n", {"db_instance": "second"})
+    wf.add_node(f"{name}CountNode", "n", {"db_instance": "second"})
     results, _ = LocalRuntime().execute(wf.build())
     assert results["n"]["count"] == 0
     first.close()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["OPERATIONS", "make_nodes"]
 
 _TRUE_FALSE = (True, False)
+_MAX_INT64 = 2**63 - 1
+"""The largest limit / offset / batch size every database accepts as an integer."""
 
 
 class ModelNode(Node):
@@ -80,7 +82,7 @@ class ModelNode(Node):
         value = params.get(name, default)
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _MAX_INT64:
             raise DataFlowError("DF-102", f"'{name}' must be a whole number ≥ {minimum}, got {value!r}.",
                                 context={"node": self.node_id, "parameter": name})
         return value

@@ -40,6 +40,20 @@ _TYPES = {
 }
 _UTC = dt.UTC
 _SINGLE_STATEMENT = (Select, Count)
+_INLINE_BUSY_TIMEOUT = 0.05
+"""Seconds an inline read may wait on a busy file before it goes through aiosqlite instead."""
+
+
+def _is_point_read(query: Any) -> bool:
+    """A Select whose filter is ``id = value``: one row found by the primary key's index."""
+    where = query.where
+    return type(query) is Select and type(where) is Cond and where.op == "eq" and where.field.primary_key
+
+
+def _close_reader(state: _LoopState) -> None:
+    if state.reader is not None:
+        state.reader.close()
+        state.reader = None
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -74,6 +88,8 @@ class _LoopState:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.conn: SQLiteConnection | None = None
+        self.reader: sqlite3.Connection | None = None
+        """A read-only connection used in the loop's own thread for reads by primary key."""
 
 
 class _Borrow:
@@ -119,6 +135,8 @@ class SQLiteDialect(SQLDialect):
             self.path = url.database if url.database.startswith("file:") else os.path.abspath(url.database)
             self.uri = url.database.startswith("file:")
         self.timeout = float(options.pool_timeout)
+        # Shared-cache memory databases lock per table rather than use WAL: no inline reads there.
+        self.inline_reads = not self.uri
         self._anchor: sqlite3.Connection | None = None
 
     # ---- connections -------------------------------------------------------------------------
@@ -153,6 +171,7 @@ class SQLiteDialect(SQLDialect):
         state = self._states.get()
         if state is None:
             for stale in self._states.pop_closed():
+                _close_reader(stale)
                 if stale.conn is not None:
                     stale.conn.raw.stop()
             state = _LoopState()
@@ -171,9 +190,38 @@ class SQLiteDialect(SQLDialect):
         """
         if conn is None and type(query) in _SINGLE_STATEMENT:
             state = self._state()
-            if state.conn is not None and not state.lock.locked():
-                conn = state.conn
+            if state.conn is not None:
+                if self.inline_reads and _is_point_read(query):
+                    rows = self._read_inline(state, query)
+                    if rows is not None:
+                        return rows
+                if not state.lock.locked():
+                    conn = state.conn
         return await super().run(query, conn)
+
+    def _read_inline(self, state: _LoopState, query: Select) -> list[dict[str, Any]] | None:
+        """A read by primary key, run in the loop's thread on a WAL reader connection.
+
+        Handing a statement to aiosqlite's thread and back costs several times what SQLite spends
+        finding one row by its key, so these reads run inline. A WAL reader sees only committed
+        rows, never another task's open transaction. If the file is busy (a checkpoint), the read
+        goes the usual way instead of blocking the loop: None is returned.
+        """
+        try:
+            reader = state.reader
+            if reader is None:
+                reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         timeout=_INLINE_BUSY_TIMEOUT)
+                reader.execute("PRAGMA query_only = ON")
+                state.reader = reader
+            sql, params = self.compile_select(query)
+            fetched = reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return None
+        except Exception as exc:  # as on the aiosqlite path: no raw driver error reaches a user
+            raise self.translate_error(exc) from exc
+        decode = self.row_decoder(query.model)
+        return [decode(row) for row in fetched]
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteConnection]:
@@ -189,14 +237,17 @@ class SQLiteDialect(SQLDialect):
 
     async def close(self) -> None:
         current = self._states.pop_current()
-        if current is not None and current.conn is not None:
-            async with current.lock:
-                await current.conn.raw.close()
-                current.conn = None
+        if current is not None:
+            _close_reader(current)
+            if current.conn is not None:
+                async with current.lock:
+                    await current.conn.raw.close()
+                    current.conn = None
         self.close_sync()
 
     def close_sync(self) -> None:
         for _loop, state in self._states.items():
+            _close_reader(state)
             if state.conn is not None:
                 state.conn.raw.stop()
                 state.conn = None
