@@ -165,9 +165,14 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     made = Target(db, 1.0 if request.param == "sqlite" else SERVER_SHARE)
     yield made
 
+    # The main table, and those the model-declaration cases created under their own m_<hex> names
+    # (never a table a generated __tablename__ named: that could be another test's).
+    tables = [made.table, *{m.table for m in db.models.values() if re.fullmatch(r"m_[0-9a-f]{6}", m.table)}]
+
     async def drop() -> None:
         async with db.connection() as conn:
-            await conn.execute(f"DROP TABLE IF EXISTS {db.dialect.quote(made.table)}", [])
+            for table in tables:
+                await conn.execute(f"DROP TABLE IF EXISTS {db.dialect.quote(table)}", [])
 
     run_sync(drop())
     db.close()
