@@ -279,7 +279,8 @@ class PluginManager:
         from dataflow import builtin
 
         self.pm.register(builtin, name=BUILTIN)
-        self.statuses[BUILTIN] = PluginStatus(BUILTIN, "dataflow-kernel", _kernel_version(), "essential")
+        self.statuses[BUILTIN] = PluginStatus(BUILTIN, "dataflow-kernel", _kernel_version(), "essential",
+                                                self.hooks_of(BUILTIN))
         disable = list(disable)
         for name in disable:
             if name in ESSENTIAL:
