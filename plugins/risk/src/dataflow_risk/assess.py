@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
+from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding
 
 from dataflow_risk.catalog import Catalog, ServerVersion, catalog_for
 from dataflow_risk.rules import StepFacts, columns_of, detail, evaluate
@@ -121,22 +121,16 @@ class PlanAssessment:
 
 
 def refuse_if_risky(
-    db: DataFlow, plan: MigrationPlan, findings: Iterable[RiskFinding] | None = None, *, confirmed: bool = False
+    db: DataFlow, plan: MigrationPlan | None, findings: Iterable[RiskFinding] | None = None, *, confirmed: bool = False
 ) -> None:
-    """The gate: a plan at HIGH or CRITICAL risk is refused with DF-302 unless ``confirmed``."""
-    found = list(plan.findings if findings is None else findings)
-    level = max((f.level for f in found), default=RiskLevel.LOW)
-    if confirmed or level < RiskLevel.HIGH:
-        return
-    risky = [f for f in found if f.level >= RiskLevel.HIGH]
-    raise db.error(
-        "DF-302",
-        f"The migration was refused: its risk is {level.name} ({len(risky)} finding(s) at HIGH or above) and "
-        "it was not confirmed.",
-        level=level.name,
-        findings="; ".join(f"[{f.level.name}] {f.rule}: {f.reason}" for f in risky[:5]),
-        solutions=[
-            *[f.mitigation for f in risky if f.mitigation][:3],
-            "Review `dataflow migrate assess`, then apply with confirmation (confirmed=True / --confirm).",
-        ],
-    )
+    """The gate: a plan at HIGH or CRITICAL risk is refused with DF-302 unless ``confirmed``.
+
+    One gate for every caller: this is the migrate plugin's, applied to ``findings`` when they are
+    given apart from a plan.
+    """
+    from dataflow_migrate.apply import refuse_if_risky as gate
+
+    if plan is None or findings is not None:
+        steps = list(plan.steps) if plan is not None else []
+        plan = MigrationPlan(db.dialect.name, steps, list(findings or ()))
+    gate(db, plan, confirmed)
