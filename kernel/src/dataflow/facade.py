@@ -8,6 +8,7 @@ schema manager that makes tables ready on first use.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from dataflow.dialect import DialectInfo, DialectOptions, SQLDialect
+from dataflow.dialect import DialectInfo, DialectOptions, LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean, redact_url
 from dataflow.models import ModelSpec, model_spec_from_class
 from dataflow.nodes import Node, node_registry
@@ -104,7 +105,7 @@ class SchemaCache:
 
     def is_ready(self, model: ModelSpec) -> bool:
         entry = self._entries.get(model.name) if self.enabled else None
-        if entry is not None and entry[0] is model.table and (
+        if entry is not None and entry[0] == model.table and (
             self.ttl is None or time.monotonic() - entry[1] < self.ttl
         ):
             self.hits += 1
@@ -186,6 +187,7 @@ class DataFlow:
             max_size=self.options["schema_cache_max_size"],
         )
         self.dialect: SQLDialect = self._make_dialect()
+        self._ensure_locks: LoopLocal[dict[str, asyncio.Lock]] = LoopLocal()
         self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
         self._methods = self._collect_methods()
         # Node types of this instance's plugins (plugin objects given in plugins= included) resolve by
@@ -380,15 +382,10 @@ class DataFlow:
         """
         if self._schema_cache.is_ready(model):
             return
-        import asyncio
-
-        from dataflow.dialect import LoopLocal
-
-        per_loop: LoopLocal[dict[str, asyncio.Lock]] = self.__dict__.setdefault("_ensure_locks", LoopLocal())
-        locks = per_loop.get()
+        locks = self._ensure_locks.get()
         if locks is None:
             locks = {}
-            per_loop.set(locks)
+            self._ensure_locks.set(locks)
         async with locks.setdefault(model.name, asyncio.Lock()):
             if self._schema_cache.is_ready(model):
                 return

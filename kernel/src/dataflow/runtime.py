@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.nodes import Node, NodeContext, node_registry
 from dataflow.plugins import PluginManager
-from dataflow.workflow import NodeEntry, Template, Workflow, get_path, set_path
+from dataflow.workflow import TEMPLATE, NodeEntry, Template, Workflow, get_path, set_path
 
 __all__ = ["Runtime", "default_manager", "find_runtime_object", "invoke_node", "node_parameters"]
 
@@ -71,10 +71,7 @@ def find_runtime_object(name: str) -> Any:
 def _render(template: Template, lookup: Any) -> Any:
     if template.whole:
         return lookup(*template.refs[0])
-    text = template.text
-    from dataflow.workflow import _TEMPLATE
-
-    return _TEMPLATE.sub(lambda m: str(lookup(*(m.group(1) or m.group(2)).strip().partition(".")[::2])), text)
+    return TEMPLATE.sub(lambda m: str(lookup(*(m.group(1) or m.group(2)).strip().partition(".")[::2])), template.text)
 
 
 def node_parameters(

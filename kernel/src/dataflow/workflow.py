@@ -17,9 +17,9 @@ import attrs
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.nodes import Node, node_registry
 
-__all__ = ["Connection", "NodeEntry", "Template", "Workflow", "WorkflowBuilder", "get_path", "set_path"]
+__all__ = ["TEMPLATE", "Connection", "NodeEntry", "Template", "Workflow", "WorkflowBuilder", "get_path", "set_path"]
 
-_TEMPLATE = re.compile(r"\$\{\s*([^{}]+?)\s*\}|\{\{\s*([^{}]+?)\s*\}\}")
+TEMPLATE = re.compile(r"\$\{\s*([^{}]+?)\s*\}|\{\{\s*([^{}]+?)\s*\}\}")
 _ID = re.compile(r"^[A-Za-z0-9_.\-:]{1,200}$")
 
 
@@ -85,7 +85,7 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
 
 def _find_templates(value: Any, location: tuple[Any, ...], found: list[Template]) -> None:
     if isinstance(value, str):
-        matches = list(_TEMPLATE.finditer(value))
+        matches = list(TEMPLATE.finditer(value))
         if matches:
             refs = tuple(_split_ref(m.group(1) or m.group(2)) for m in matches)
             whole = len(matches) == 1 and matches[0].span() == (0, len(value))
