@@ -475,10 +475,16 @@ class BulkUpsertNode(ModelNode):
                 result.update(inserted=inserted, skipped=len(rows) - inserted)
         return result
 
-    async def _existing(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
-                        conn: Any) -> set[Any]:
+    async def _split(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
+                     conn: Any) -> tuple[list[Any], list[Any]]:
+        """``(fresh, stale)``: the rows whose conflict key is not yet stored, and those whose key is."""
         probe = Upsert(model, columns, rows, conflict_on)
-        return await db.dialect.existing_keys(conn, probe)
+        existing = await db.dialect.existing_keys(conn, probe)
+        fresh: list[Any] = []
+        stale: list[Any] = []
+        for row in rows:
+            (stale if db.dialect.conflict_key(probe, row) in existing else fresh).append(row)
+        return fresh, stale
 
     async def _upsert(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
                       conn: Any, updating: tuple[str, ...]) -> tuple[int, int]:
@@ -486,10 +492,7 @@ class BulkUpsertNode(ModelNode):
             query = Upsert(model, columns, rows, conflict_on, None, False, update_columns=updating)
             outcome: tuple[int, int] = await db.dialect.run(query, conn)
             return outcome
-        existing = await self._existing(db, model, columns, rows, conflict_on, conn)
-        probe = Upsert(model, columns, rows, conflict_on)
-        fresh = [r for r in rows if db.dialect.conflict_key(probe, r) not in existing]
-        stale = [r for r in rows if db.dialect.conflict_key(probe, r) in existing]
+        fresh, stale = await self._split(db, model, columns, rows, conflict_on, conn)
         if fresh:
             await db.dialect.run(Insert(model, columns, fresh), conn)
         skip = set(conflict_on) | {"id", "created_at"}
@@ -501,9 +504,7 @@ class BulkUpsertNode(ModelNode):
 
     async def _insert_missing(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
                               conn: Any) -> int:
-        existing = await self._existing(db, model, columns, rows, conflict_on, conn)
-        probe = Upsert(model, columns, rows, conflict_on)
-        fresh = [r for r in rows if db.dialect.conflict_key(probe, r) not in existing]
+        fresh, _stale = await self._split(db, model, columns, rows, conflict_on, conn)
         if fresh:
             await db.dialect.run(Insert(model, columns, fresh, skip_conflicts=True), conn)
         return len(fresh)
