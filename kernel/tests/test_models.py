@@ -205,7 +205,7 @@ def test_invalid_table_name_is_rejected() -> None:
 
     with pytest.raises(DataFlowError) as info:
         model_spec_from_class(User)
-    assert info.value.code == "DF-102"
+    assert info.value.code == "DF-607"
 
 
 def test_timestamps_declared_by_the_user_stay_managed() -> None:

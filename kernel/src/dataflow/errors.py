@@ -22,10 +22,14 @@ __all__ = [
     "WorkflowExecutionError",
     "closest",
     "redact_url",
+    "short_repr",
 ]
 
 _MODES = ("FULL", "MINIMAL", "DISABLED")
 _MAX_VALUE_CHARS = 80
+"""Values shown in an error's context (and quoted in its message) are cut to this many characters."""
+_MAX_MESSAGE_CHARS = 2000
+"""An error's message is cut to this many characters: a hostile value never floods a log."""
 
 
 @attrs.frozen
@@ -70,6 +74,8 @@ class DataFlowError(Exception):
         solutions: Iterable[str] = (),
     ) -> None:
         message = redact_url(str(message))  # a URL's password never reaches str(), repr() or logs
+        if len(message) > _MAX_MESSAGE_CHARS:
+            message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
         super().__init__(message)
         self.code = code
         self.message = message
@@ -188,23 +194,81 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f" Did you mean '{match}'?" if match else ""
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<at>@)", re.I)
-# A URL given without its scheme (``user:secret@host/db``) still carries a password.
-_BARE_PASSWORD = re.compile(r"(?P<head>(?<![\w:/.+-])[\w.+-]+:)(?P<pw>[^@\s/'\"]+)(?P<at>@[\w.\[-])")
+# Redaction runs over every error's message and context, so it must stay linear in the text's length
+# (a backtracking pattern over a 100,000-character value froze the process, GIL held): the text is cut
+# into tokens at whitespace and quotes, and each token is read with str.find, never a regex.
+_TOKEN_BREAKS = re.compile(r"([\s'\"`]+)")
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#\s'\"`]*")
+_HOST_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[")
+MASK = "***"
 
 
 def redact_url(text: str) -> str:
-    """Hide the password of any URL inside ``text``."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
-    return _BARE_PASSWORD.sub(lambda m: f"{m['head']}***{m['at']}", text)
+    """Hide every password inside ``text``: of a URL (``scheme://user:pw@host``, ``@`` in the password
+    included), of a bare ``user:pw@host`` and of a ``?password=`` query parameter. Linear time."""
+    if "@" not in text and "=" not in text:
+        return text  # the common message: nothing that can hold a password
+    if "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: m[1] + MASK, text)
+    if "@" not in text:
+        return text
+    parts = _TOKEN_BREAKS.split(text)
+    for index in range(0, len(parts), 2):  # even items are tokens, odd ones the breaks between them
+        if "@" in parts[index]:
+            parts[index] = _redact_token(parts[index])
+    return "".join(parts)
+
+
+def _redact_token(token: str) -> str:
+    segments = token.split("://")
+    if len(segments) == 1:
+        return _redact_userinfo(token, bare=True)
+    # Segment 0 ends with a scheme; each later one starts with an authority.
+    return "://".join([segments[0], *(_redact_userinfo(s, bare=False) for s in segments[1:])])
+
+
+def _redact_userinfo(segment: str, *, bare: bool) -> str:
+    """``user:pw@host/…`` → ``user:***@host/…``; the password runs to the last ``@`` of the authority."""
+    first_at = segment.find("@")
+    colon = segment.find(":", 0, first_at) if first_at > 0 else -1
+    if colon < 0:
+        return segment
+    ends = [i for i in (segment.find(c, first_at) for c in "/?#") if i >= 0]
+    last_at = segment.rfind("@", first_at, min(ends) if ends else len(segment))
+    if last_at == colon + 1 or (bare and (last_at + 1 >= len(segment) or segment[last_at + 1] not in _HOST_START)):
+        return segment  # no password, or (bare) no host after it: not a URL's user info
+    return f"{segment[: colon + 1]}{MASK}{segment[last_at:]}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_repr(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
+    """``repr(value)`` for people: bounded in length and nesting (a value nested 10,000 deep or
+    50 MB long costs microseconds, never a RecursionError), with any URL's password hidden."""
+    import reprlib
+
+    if isinstance(value, str):
+        # Redact before cutting (a cut could split a URL and strand half a password); a huge value
+        # is redacted on a generous prefix only, since the rest is never shown.
+        return _cut(redact_url(repr(value[:_REDACT_WHOLE_UP_TO])), limit)
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxstring, shown.maxother = 4, limit, limit
+    try:
+        text = shown.repr(value)
+    except Exception:  # a value whose repr fails (an int of 5,000 digits, a broken __repr__)
+        text = f"<{type(value).__name__}>"
+    return _cut(redact_url(text), limit)
+
+
+_REDACT_WHOLE_UP_TO = 100_000
 
 
 def _safe_value(value: Any) -> Any:
     """Context values are shown to people: truncate long ones and never show a URL's password."""
-    if isinstance(value, str | bytes):
-        text = redact_url(value if isinstance(value, str) else repr(value))
-        return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
-    if isinstance(value, int | float | bool | type(None)):
+    if isinstance(value, str):
+        return _cut(redact_url(value[:_REDACT_WHOLE_UP_TO]), _MAX_VALUE_CHARS)
+    if isinstance(value, float | bool | type(None)) or (isinstance(value, int) and -2**63 <= value < 2**63):
         return value
-    text = redact_url(repr(value))
-    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+    return short_repr(value)

@@ -18,7 +18,7 @@ from typing import Any
 
 from dataflow.dialect import DialectInfo, DialectOptions, LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean, redact_url
-from dataflow.models import ModelSpec, model_spec_from_class
+from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class
 from dataflow.nodes import Node, node_registry
 from dataflow.plugins import OptionInfo, PluginManager
 from dataflow.url import DatabaseURL, parse_url
@@ -333,6 +333,10 @@ class DataFlow:
             raise self.error("DF-602", f"A model named {spec.name!r} is already registered on this instance.",
                              model=spec.name, solutions=["Give the model another class name, or use another instance."])
         spec = self.plugins.call_chain("dataflow_register_model", spec, db=self)
+        try:
+            check_name_clashes(spec, self.models.values())  # plugins may have added columns
+        except DataFlowError as exc:
+            raise self.enhance(exc) from None
         self.models[spec.name] = spec
         generated: list[str] = []
 

@@ -13,14 +13,24 @@ import functools
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 import attrs
 
-from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.errors import DataFlowError, did_you_mean, short_repr
 
-__all__ = ["MISSING", "FieldSpec", "IndexSpec", "ModelSpec", "model_spec_from_class", "table_name_for"]
+__all__ = [
+    "MAX_IDENTIFIER_LENGTH",
+    "MISSING",
+    "FieldSpec",
+    "IndexSpec",
+    "ModelSpec",
+    "check_identifier",
+    "check_name_clashes",
+    "model_spec_from_class",
+    "table_name_for",
+]
 
 class _Missing:
     """Marks a field without a default (the caller must supply it)."""
@@ -48,7 +58,12 @@ SCALAR_TYPES: dict[type, str] = {
 ARRAY_ELEMENT_KINDS = {str: "str", int: "int", float: "float"}
 AUTO_FIELDS = ("created_at", "updated_at")
 _DATAFLOW_KEYS = {"indexes", "table", "primary_key", "use_native_arrays", "multi_tenant", "soft_delete"}
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MAX_IDENTIFIER_LENGTH = 63
+"""The longest table, column or index name: PostgreSQL keeps 63 bytes (and silently truncates longer
+names, so two long names could share a table), MySQL / MariaDB 64 characters."""
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+"""ASCII letters, digits and underscores: the names every database stores and compares alike.
+``\\Z``, not ``$``: ``$`` also matches before a final newline, which let ``"users\\n"`` through."""
 
 
 @attrs.frozen
@@ -172,6 +187,73 @@ def _model_error(model: str, message: str, **context: Any) -> DataFlowError:
     return DataFlowError("DF-102", message, context={"model": model, **context})
 
 
+def check_identifier(model: str, what: str, name: Any) -> str:
+    """``name`` when every database can store it as a ``what`` ("field", "table", "index" name) of
+    ``model``; DF-607 saying why otherwise (control characters, length, characters outside
+    ``[A-Za-z0-9_]``)."""
+    shown = short_repr(name, 70)
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise DataFlowError(
+            "DF-607",
+            f"The {what} name {shown} of {model} is not a valid identifier: use ASCII letters, digits and "
+            f"underscores, not starting with a digit.",
+            context={"model": model, what: name},
+            solutions=[f"Rename the {what} (e.g. {_suggest(name)!r}); every database stores such names alike."],
+        )
+    if len(name) > MAX_IDENTIFIER_LENGTH:
+        raise DataFlowError(
+            "DF-607",
+            f"The {what} name {shown} of {model} is {len(name)} characters long; the limit is "
+            f"{MAX_IDENTIFIER_LENGTH} (PostgreSQL truncates longer names, MySQL refuses them).",
+            context={"model": model, what: name, "limit": MAX_IDENTIFIER_LENGTH},
+            solutions=[f"Use a {what} name of at most {MAX_IDENTIFIER_LENGTH} characters"
+                       + (" (set __tablename__)." if what == "table" else ".")],
+        )
+    return name
+
+
+def _suggest(name: Any) -> str:
+    text = re.sub(r"[^A-Za-z0-9_]+", "_", str(name)).strip("_") or "name"
+    return ("_" + text if text[0].isdigit() else text)[:MAX_IDENTIFIER_LENGTH]
+
+
+def check_name_clashes(spec: ModelSpec, others: Iterable[ModelSpec] = ()) -> None:
+    """DF-608 when two names differ only in letter case: SQLite and MySQL / MariaDB compare column
+    names (and SQLite table names) ignoring case, so ``a`` and ``A`` would collide there at first use.
+
+    Checks the fields of ``spec`` among themselves, its index names, and its table and index names
+    against the ``others`` models of the same instance.
+    """
+    _first_clash(spec.name, "field", [f.name for f in spec.fields])
+    _first_clash(spec.name, "index", [i.name for i in spec.indexes])
+    for other in others:
+        if other.table.lower() == spec.table.lower() and other.table != spec.table:
+            raise _clash(spec.name, "table", spec.table, f"{other.table!r} of model {other.name}")
+        mine = {i.name.lower(): i.name for i in spec.indexes}
+        for index in other.indexes:
+            if index.name.lower() in mine and other.table != spec.table:
+                raise _clash(spec.name, "index", mine[index.name.lower()],
+                             f"{index.name!r} of model {other.name} (index names are shared by a schema)")
+
+
+def _first_clash(model: str, what: str, names: Iterable[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        earlier = seen.setdefault(name.lower(), name)
+        if earlier != name:
+            raise _clash(model, what, name, repr(earlier))
+
+
+def _clash(model: str, what: str, name: str, other: str) -> DataFlowError:
+    return DataFlowError(
+        "DF-608",
+        f"The {what} name {name!r} of {model} clashes with {other}: SQLite and MySQL / MariaDB do not "
+        f"tell names apart by letter case.",
+        context={"model": model, what: name, "clashes_with": other},
+        solutions=[f"Rename one of the two {what}s so that they differ by more than letter case."],
+    )
+
+
 def _classify(model: str, name: str, annotation: Any) -> tuple[str, Any, bool, str | None]:
     """(kind, python type, nullable, element kind) for an annotation, or a DF error."""
     nullable = False
@@ -206,6 +288,10 @@ def model_spec_from_class(cls: type) -> ModelSpec:
     if not isinstance(cls, type):
         raise DataFlowError("DF-603", f"@db.model expects a class, got {cls!r}.")
     name = cls.__name__
+    if not name.isidentifier():
+        raise DataFlowError("DF-607", f"The model name {short_repr(name, 70)} is not a Python identifier.",
+                            context={"model": name},
+                            solutions=["Name the model class like any Python class: letters, digits, '_'."])
     raw_options = getattr(cls, "__dataflow__", None) or {}
     if not isinstance(raw_options, Mapping):
         raise DataFlowError("DF-603", f"__dataflow__ of {name} must be a dict, got {type(raw_options).__name__}.",
@@ -231,8 +317,7 @@ def model_spec_from_class(cls: type) -> ModelSpec:
     hints = {k: v for k, v in hints.items() if not k.startswith("_") and typing.get_origin(v) is not typing.ClassVar}
     fields: list[FieldSpec] = []
     for field_name, annotation in hints.items():
-        if not _IDENTIFIER.match(field_name):
-            raise _model_error(name, f"Field name {field_name!r} of {name} is not a valid identifier.")
+        check_identifier(name, "field", field_name)
         kind, python_type, nullable, element_kind = _classify(name, field_name, annotation)
         default = getattr(cls, field_name, MISSING)
         if default is None:
@@ -249,10 +334,22 @@ def model_spec_from_class(cls: type) -> ModelSpec:
         fields.insert(0, FieldSpec("id", "int", int, primary_key=True, generated=True))
     fields += [FieldSpec(n, "datetime", dt.datetime, nullable=True, auto=True) for n in AUTO_FIELDS]
     table = getattr(cls, "__tablename__", None) or options.get("table") or table_name_for(name)
-    if not isinstance(table, str) or not _IDENTIFIER.match(table):
-        raise _model_error(name, f"Table name {table!r} of {name} is not a valid identifier.")
+    check_identifier(name, "table", table)
     indexes = tuple(_read_index(name, table, entry, {f.name for f in fields}) for entry in options.get("indexes", ()))
-    return ModelSpec(name, table, tuple(fields), indexes, options, source=cls)
+    spec = ModelSpec(name, table, tuple(fields), indexes, options, source=cls)
+    check_name_clashes(spec)
+    return spec
+
+
+def _index_name(table: str, fields: tuple[str, ...]) -> str:
+    """``ix_<table>_<fields>``; one too long for every database keeps its head and a digest of the rest."""
+    import hashlib
+
+    name = f"ix_{table}_{'_'.join(fields)}"
+    if len(name) <= MAX_IDENTIFIER_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: MAX_IDENTIFIER_LENGTH - 11]}_{digest}"
 
 
 def _read_index(model: str, table: str, entry: Any, field_names: set[str]) -> IndexSpec:
@@ -262,7 +359,6 @@ def _read_index(model: str, table: str, entry: Any, field_names: set[str]) -> In
     for f in index_fields:
         if f not in field_names:
             raise _model_error(model, f"Index of {model} names unknown field {f!r}.{did_you_mean(f, field_names)}")
-    index_name = entry.get("name") or f"ix_{table}_{'_'.join(index_fields)}"
-    if not _IDENTIFIER.match(index_name):
-        raise _model_error(model, f"Index name {index_name!r} of {model} is not a valid identifier.")
+    index_name = entry.get("name") or _index_name(table, index_fields)
+    check_identifier(model, "index", index_name)
     return IndexSpec(index_name, index_fields, bool(entry.get("unique", False)))

@@ -13,12 +13,15 @@ from typing import Any
 
 import attrs
 
-from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.errors import DataFlowError, did_you_mean, short_repr
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.values import coerce
 
 __all__ = [
     "CORE_OPERATORS",
+    "MAX_FILTER_CONDITIONS",
+    "MAX_FILTER_DEPTH",
+    "MAX_IN_VALUES",
     "And",
     "ColumnBatch",
     "Cond",
@@ -41,7 +44,12 @@ CORE_OPERATORS = frozenset(
 )
 _LOGICAL = frozenset({"$or", "$and", "$not"})
 _TEXT_OPERATORS = frozenset({"$like", "$ilike", "$regex"})
-_MAX_DEPTH = 32
+MAX_FILTER_DEPTH = 32
+"""The deepest nesting of ``$and`` / ``$or`` / ``$not`` (field-level ``$not`` included) in a filter."""
+MAX_FILTER_CONDITIONS = 100_000
+"""The most conditions (field comparisons) in one filter."""
+MAX_IN_VALUES = 1_000_000
+"""The most values in one ``$in`` / ``$nin`` list (sent as one array parameter where the database can)."""
 
 
 @attrs.frozen
@@ -185,8 +193,8 @@ class ColumnBatch(Sequence[tuple[Any, ...]]):
         return iter(self.rows)
 
 
-def _bad(message: str, **context: Any) -> DataFlowError:
-    return DataFlowError("DF-102", message, context=context)
+def _bad(message: str, *, solutions: Iterable[str] = (), **context: Any) -> DataFlowError:
+    return DataFlowError("DF-102", message, context=context, solutions=solutions)
 
 
 def parse_filter(
@@ -203,49 +211,78 @@ def parse_filter(
         if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
             return equals(model.field(key, node=node), value, node)
     operators = CORE_OPERATORS | frozenset(extra_operators)
-    return _parse_mapping(model, raw, operators, node, 0)
+    return _FilterParser(model, operators, node).mapping(raw, 0)
 
 
-def _parse_mapping(model: ModelSpec, raw: Mapping[str, Any], ops: frozenset[str], node: Any, depth: int) -> Expr | None:
-    if depth > _MAX_DEPTH:
-        raise _bad(f"The filter is nested more than {_MAX_DEPTH} levels deep.", model=model.name, node=node)
+class _FilterParser:
+    """One filter's parse: the model, the operators allowed, and the size budget spent so far."""
+
+    def __init__(self, model: ModelSpec, ops: frozenset[str], node: Any) -> None:
+        self.model = model
+        self.ops = ops
+        self.node = node
+        self.conditions = 0
+
+    def deeper(self, depth: int) -> int:
+        """``depth + 1``, or DF-102 naming the limit (checked before descending: no RecursionError)."""
+        if depth + 1 > MAX_FILTER_DEPTH:
+            raise _bad(f"The filter is nested more than {MAX_FILTER_DEPTH} levels deep (the limit).",
+                       model=self.model.name, node=self.node, limit=MAX_FILTER_DEPTH)
+        return depth + 1
+
+    def spend(self, count: int = 1) -> None:
+        self.conditions += count
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise _bad(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions (the limit).",
+                       model=self.model.name, node=self.node, limit=MAX_FILTER_CONDITIONS,
+                       solutions=["Use one {'field': {'$in': [...]}} instead of many alternatives, "
+                                  "or split the work into several nodes."])
+
+    def mapping(self, raw: Mapping[str, Any], depth: int) -> Expr | None:
+        return _parse_mapping(self, raw, depth)
+
+
+def _parse_mapping(p: _FilterParser, raw: Mapping[str, Any], depth: int) -> Expr | None:
+    model, ops, node = p.model, p.ops, p.node
     items: list[Expr] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise _bad(f"Filter keys must be strings, got {key!r}.", model=model.name, node=node)
+            raise _bad(f"Filter keys must be strings, got {short_repr(key)}.", model=model.name, node=node)
         if key in _LOGICAL:
-            parsed = _parse_logical(model, key, value, ops, node, depth)
+            parsed = _parse_logical(p, key, value, depth)
             if parsed is not None:
                 items.append(parsed)
         elif key.startswith("$"):
             allowed = sorted(_LOGICAL | ops)
             raise _bad(
-                f"Unknown filter operator {key!r} at the top level.{did_you_mean(key, allowed)}",
+                f"Unknown filter operator {short_repr(key)} at the top level.{did_you_mean(key, allowed)}",
                 model=model.name,
                 node=node,
                 allowed=", ".join(allowed),
             )
         else:
             field = model.field(key, node=node)
-            items.extend(_parse_field(model, field, value, ops, node, depth))
+            items.extend(_parse_field(p, field, value, depth))
     if not items:
         return None
     return items[0] if len(items) == 1 else And(tuple(items))
 
 
-def _parse_logical(model: ModelSpec, key: str, value: Any, ops: frozenset[str], node: Any, depth: int) -> Expr | None:
+def _parse_logical(p: _FilterParser, key: str, value: Any, depth: int) -> Expr | None:
+    model, node = p.model, p.node
     if key == "$not":
         if not isinstance(value, Mapping):
             raise _bad("$not takes a filter dict.", model=model.name, node=node)
-        inner = _parse_mapping(model, value, ops, node, depth + 1)
+        inner = _parse_mapping(p, value, p.deeper(depth))
         return Not(inner) if inner is not None else None
     if not isinstance(value, list | tuple) or not value:
         raise _bad(f"{key} takes a non-empty list of filter dicts.", model=model.name, node=node)
+    inner_depth = p.deeper(depth)
     parts = []
     for part in value:
         if not isinstance(part, Mapping):
-            raise _bad(f"{key} takes a list of filter dicts, got {part!r}.", model=model.name, node=node)
-        parsed = _parse_mapping(model, part, ops, node, depth + 1)
+            raise _bad(f"{key} takes a list of filter dicts, got {short_repr(part)}.", model=model.name, node=node)
+        parsed = _parse_mapping(p, part, inner_depth)
         if parsed is None:
             if key == "$or":
                 return None  # an empty alternative matches everything
@@ -253,54 +290,96 @@ def _parse_logical(model: ModelSpec, key: str, value: Any, ops: frozenset[str], 
         parts.append(parsed)
     if not parts:
         return None
-    return (Or if key == "$or" else And)(tuple(parts))
+    if key == "$or":
+        parts = _equalities_as_in(parts)
+        return parts[0] if len(parts) == 1 else Or(tuple(parts))
+    return And(tuple(parts))
+
+
+def _equalities_as_in(parts: list[Expr]) -> list[Expr]:
+    """Alternatives ``field = a``, ``field = b`` … merged into one ``field IN (a, b, …)``.
+
+    A ``$or`` of 10,000 equalities on one field is what a generated filter often looks like; as
+    10,000 ORed comparisons it takes PostgreSQL and MariaDB minutes, as one IN (one array parameter
+    on PostgreSQL) milliseconds. The rows matched are the same.
+    """
+    values: dict[str, list[Any]] = {}
+    for part in parts:
+        if _mergeable(part):
+            values.setdefault(part.field.name, []).extend([part.value] if part.op == "eq" else part.value)
+    merged: list[Expr] = []
+    done: set[str] = set()
+    for part in parts:
+        if _mergeable(part) and len(values[part.field.name]) > 1:
+            if part.field.name not in done:
+                done.add(part.field.name)
+                merged.append(Cond(part.field, "in", tuple(values[part.field.name])))
+            continue
+        merged.append(part)
+    return merged
+
+
+_SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "datetime", "date", "decimal", "bytes"})
+
+
+def _mergeable(part: Expr) -> bool:
+    return type(part) is Cond and part.op in ("eq", "in") and part.field.kind in _SCALAR_KINDS
 
 
 def _is_operator_dict(value: Any) -> bool:
     return isinstance(value, Mapping) and bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
 
 
-def _parse_field(
-    model: ModelSpec, field: FieldSpec, value: Any, ops: frozenset[str], node: Any, depth: int
-) -> list[Expr]:
+def _parse_field(p: _FilterParser, field: FieldSpec, value: Any, depth: int) -> list[Expr]:
+    model, ops, node = p.model, p.ops, p.node
     if not _is_operator_dict(value):
         if isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value):
             raise _bad(f"Filter on '{field.name}' mixes operators and plain keys.", model=model.name, node=node)
+        p.spend()
         if value is None:
             return [Cond(field, "null", True)]
         return [Cond(field, "eq", _value(field, value, node))]
     result: list[Expr] = []
     for op_key, operand in value.items():
         if op_key == "$not":
-            inner = _parse_field(model, field, operand, ops, node, depth + 1)
+            inner = _parse_field(p, field, operand, p.deeper(depth))
             result.append(Not(inner[0] if len(inner) == 1 else And(tuple(inner))))
             continue
         if op_key not in ops:
             allowed = sorted(ops)
             raise _bad(
-                f"Unknown filter operator {op_key!r} on '{field.name}'.{did_you_mean(op_key, allowed)}",
+                f"Unknown filter operator {short_repr(op_key)} on '{field.name}'.{did_you_mean(op_key, allowed)}",
                 model=model.name,
                 node=node,
                 field=field.name,
                 allowed=", ".join(allowed),
             )
-        result.append(_condition(model, field, op_key[1:], operand, node))
+        p.spend()
+        result.append(_condition(p, field, op_key[1:], operand))
     return result
 
 
-def _condition(model: ModelSpec, field: FieldSpec, op: str, operand: Any, node: Any) -> Cond:
+def _condition(p: _FilterParser, field: FieldSpec, op: str, operand: Any) -> Cond:
+    model, node = p.model, p.node
     if op in ("exists", "null"):
         if not isinstance(operand, bool):
-            raise _bad(f"${op} takes True or False, got {operand!r}.", model=model.name, node=node, field=field.name)
+            raise _bad(f"${op} takes True or False, got {short_repr(operand)}.", model=model.name, node=node,
+                       field=field.name)
         # {"$exists": True} means IS NOT NULL; {"$null": True} means IS NULL.
         return Cond(field, "null", operand if op == "null" else not operand)
     if op in ("in", "nin"):
         if not isinstance(operand, list | tuple | set | frozenset):
             raise _bad(f"${op} takes a list, got {type(operand).__name__}.", model=model.name, node=node)
+        if len(operand) > MAX_IN_VALUES:
+            raise _bad(f"${op} has {len(operand)} values; the limit is {MAX_IN_VALUES}.", model=model.name,
+                       node=node, field=field.name, limit=MAX_IN_VALUES)
         return Cond(field, op, tuple(_value(field, v, node) for v in operand))
     if "$" + op in _TEXT_OPERATORS:
         if not isinstance(operand, str):
-            raise _bad(f"${op} takes a string pattern, got {operand!r}.", model=model.name, node=node)
+            raise _bad(f"${op} takes a string pattern, got {short_repr(operand)}.", model=model.name, node=node)
+        if "\x00" in operand:
+            raise _bad(f"The ${op} pattern holds a NUL character (\\x00), which no database matches alike.",
+                       model=model.name, node=node, field=field.name)
         return Cond(field, op, operand)
     if op in ("eq", "ne", "gt", "gte", "lt", "lte"):
         if operand is None and op in ("eq", "ne"):
@@ -339,13 +418,16 @@ def parse_order_by(model: ModelSpec, raw: Any, *, node: str | None = None) -> tu
         elif isinstance(entry, Mapping):
             for name, direction in entry.items():
                 field = model.field(name, node=node)
+                # Compare by type first: ``Decimal("sNaN") == 1`` raises rather than answer.
+                if type(direction) not in (int, str):
+                    direction = None
                 if direction in (1, "asc", "ASC"):
                     result.append((field.name, False))
                 elif direction in (-1, "desc", "DESC"):
                     result.append((field.name, True))
                 else:
                     raise _bad(
-                        f"order_by direction for '{name}' must be 1 or -1, got {direction!r}.",
+                        f"order_by direction for '{name}' must be 1 or -1, got {short_repr(entry[name])}.",
                         model=model.name,
                         node=node,
                     )

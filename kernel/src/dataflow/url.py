@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from dataflow.errors import DataFlowError, redact_url
+from dataflow.errors import MASK, DataFlowError, redact_url
 
 __all__ = ["DatabaseURL", "parse_url"]
 
@@ -23,7 +23,7 @@ class DatabaseURL:
     host: str | None = None
     port: int | None = None
     database: str = ""
-    query: dict[str, str] = attrs.field(factory=dict)
+    query: dict[str, str] = attrs.field(factory=dict, repr=lambda query: repr(_masked(query)))
     raw: str = attrs.field(default="", repr=False)
 
     def __str__(self) -> str:
@@ -32,6 +32,14 @@ class DatabaseURL:
     @property
     def is_memory(self) -> bool:
         return self.database in ("", ":memory:")
+
+
+_SECRET_KEYS = frozenset({"password", "passwd", "pwd", "sslpassword"})
+
+
+def _masked(query: dict[str, str]) -> dict[str, str]:
+    """The query options as shown to people: secrets (``?password=…``) masked."""
+    return {k: MASK if k.lower() in _SECRET_KEYS else v for k, v in query.items()}
 
 
 def parse_url(raw: Any) -> DatabaseURL:

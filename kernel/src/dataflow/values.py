@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from dataflow.errors import DataFlowError
+from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 
 __all__ = ["coerce", "coercer", "parse_datetime", "to_json"]
@@ -30,17 +30,29 @@ def parse_datetime(text: str) -> dt.datetime:
 
 
 def _wrong(field: FieldSpec, value: Any, expected: str) -> DataFlowError:
-    shown = repr(value)
+    shown = short_repr(value, 60)
     return DataFlowError(
         "DF-102",
-        f"Field '{field.name}' expects {expected}, got {type(value).__name__} {shown[:60]}.",
+        f"Field '{field.name}' expects {expected}, got {type(value).__name__} {shown}.",
         context={"field": field.name, "expected": expected, "value": shown},
         solutions=[f"Pass {expected} for '{field.name}'."],
     )
 
 
+def nul_error(field: str) -> DataFlowError:
+    """DF-102 for text holding a NUL character, which PostgreSQL cannot store: refused everywhere."""
+    return DataFlowError(
+        "DF-102",
+        f"Field '{field}' holds a NUL character (\\x00), which text cannot store on every database.",
+        context={"field": field},
+        solutions=["Strip the NUL characters, or store the data in a bytes field."],
+    )
+
+
 def _str(f: FieldSpec, v: Any) -> Any:
     if type(v) is str:
+        if "\x00" in v:
+            raise nul_error(f.name)
         return v
     raise _wrong(f, v, "a string")
 
@@ -121,10 +133,49 @@ def _bytes(f: FieldSpec, v: Any) -> Any:
     raise _wrong(f, v, "bytes")
 
 
+MAX_JSON_DEPTH = 32
+"""The deepest nesting of a JSON value (MariaDB's limit, the smallest of the databases'): deeper is DF-102."""
+
+
+def json_depth(value: Any, limit: int) -> tuple[int, bool]:
+    """(how deeply ``value``'s dicts and lists nest, whether a string in it holds a NUL), found
+    without recursion; the walk stops once the depth passes ``limit``."""
+    deepest, nul = 0, False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            nul = nul or "\x00" in item
+            continue
+        if isinstance(item, dict):
+            nul = nul or any(isinstance(k, str) and "\x00" in k for k in item)
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | tuple | str))
+    return deepest, nul
+
+
 def _json(f: FieldSpec, v: Any) -> Any:
+    depth, nul = json_depth(v, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
+        raise DataFlowError(
+            "DF-102",
+            f"Field '{f.name}' holds a JSON value nested more than {MAX_JSON_DEPTH} levels deep "
+            f"(the limit, the deepest every database stores).",
+            context={"field": f.name, "limit": MAX_JSON_DEPTH},
+            solutions=["Flatten the value, or store the deep part as a JSON string."],
+        )
+    if nul:
+        raise nul_error(f.name)
     try:
         json.dumps(v, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise _wrong(f, v, "JSON-serialisable data (dict, list, str, number, bool, None)") from None
     return v
 

@@ -84,20 +84,23 @@ def set_path(target: dict[str, Any], path: str, value: Any) -> None:
 
 
 def _find_templates(value: Any, location: tuple[Any, ...], found: list[Template]) -> None:
-    if isinstance(value, str):
-        matches = list(TEMPLATE.finditer(value))
-        if matches:
-            refs = tuple(_split_ref(m.group(1) or m.group(2)) for m in matches)
-            whole = len(matches) == 1 and matches[0].span() == (0, len(value))
-            found.append(Template(location, value, whole, refs))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _find_templates(item, (*location, key), found)
-    elif isinstance(value, list | tuple):
-        if len(value) > _SCAN_SHORTCUT and not _may_hold_template(value):
-            return  # a bulk payload without a template: skip walking every row in Python
-        for index, item in enumerate(value):
-            _find_templates(item, (*location, index), found)
+    # An explicit stack, not recursion: parameters nested 1,000 levels deep (a hostile filter) are
+    # walked like any others, and the node refuses them with its own DF code when it runs.
+    stack = [(value, location)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            matches = list(TEMPLATE.finditer(item))
+            if matches:
+                refs = tuple(_split_ref(m.group(1) or m.group(2)) for m in matches)
+                whole = len(matches) == 1 and matches[0].span() == (0, len(item))
+                found.append(Template(where, item, whole, refs))
+        elif isinstance(item, Mapping):
+            stack.extend((child, (*where, key)) for key, child in reversed(list(item.items())))
+        elif isinstance(item, list | tuple):
+            if len(item) > _SCAN_SHORTCUT and not _may_hold_template(item):
+                continue  # a bulk payload without a template: skip walking every row in Python
+            stack.extend((child, (*where, index)) for index, child in reversed(list(enumerate(item))))
 
 
 _SCAN_SHORTCUT = 32

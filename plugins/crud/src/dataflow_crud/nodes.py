@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OPERATIONS", "make_nodes"]
 
-_TRUE_FALSE = (True, False)
 _MAX_INT64 = 2**63 - 1
 """The largest limit / offset / batch size every database accepts as an integer."""
 
@@ -73,7 +72,7 @@ class ModelNode(Node):
 
     def flag(self, params: dict[str, Any], name: str, default: bool) -> bool:
         value = params.get(name, default)
-        if value not in _TRUE_FALSE or not isinstance(value, bool):
+        if not isinstance(value, bool):  # type first: ``Decimal("sNaN") in (True, False)`` raises
             raise DataFlowError("DF-102", f"'{name}' must be True or False, got {value!r}.",
                                 context={"node": self.node_id, "parameter": name})
         return value

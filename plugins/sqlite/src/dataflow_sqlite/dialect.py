@@ -23,6 +23,7 @@ from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec
 from dataflow.query import Cond, Count, Insert, Select
+from dataflow.values import to_json
 
 __all__ = ["SQLiteDialect"]
 
@@ -40,6 +41,8 @@ _TYPES = {
 }
 _UTC = dt.UTC
 _SINGLE_STATEMENT = (Select, Count)
+_INLINE_IN_VALUES = 1000
+"""``$in`` lists longer than this are sent as one JSON array (``json_each``), not one placeholder each."""
 _INLINE_BUSY_TIMEOUT = 0.05
 """Seconds an inline read may wait on a busy file before it goes through aiosqlite instead."""
 
@@ -279,6 +282,15 @@ class SQLiteDialect(SQLDialect):
         return super().encode(field, value)
 
     def compile_cond(self, b: SQLBuilder, cond: Cond) -> str:
+        if cond.op in ("in", "nin") and len(cond.value) > _INLINE_IN_VALUES and cond.field.kind != "bytes":
+            # One JSON array parameter instead of a placeholder per value: SQLite allows 32,766
+            # placeholders per statement, and a long IN list costs more to parse than json_each.
+            column = self.quote(cond.field.name)
+            values = to_json([self.encode(cond.field, v) for v in cond.value])
+            subquery = f"(SELECT value FROM json_each({b.bind(values)}))"
+            if cond.op == "in":
+                return f"{column} IN {subquery}"
+            return f"({column} NOT IN {subquery} OR {column} IS NULL)"
         if cond.field.kind == "decimal" and cond.op in ("gt", "gte", "lt", "lte"):
             # Decimals are stored as exact text; order them as numbers.
             ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
