@@ -308,6 +308,18 @@ def _unsupported_type(tmp_path: Path, made: list[DataFlow]) -> None:
     db.model(type("Odd", (), {"__annotations__": {"id": str, "blob": complex}}))
 
 
+@scenario("DF-607")
+def _identifier_with_a_newline(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Feed", (), {"__annotations__": {"id": str}, "__tablename__": "feeds\n"}))
+
+
+@scenario("DF-608")
+def _fields_differing_in_case(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Point", (), {"__annotations__": {"id": str, "a": int, "A": int}}))
+
+
 @scenario("DF-605")
 def _unknown_model(tmp_path: Path, made: list[DataFlow]) -> None:
     sqlite_db(tmp_path, made).get_model("Nobody")

@@ -196,8 +196,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 # Redaction runs over every error's message and context, so it must stay linear in the text's length
 # (a backtracking pattern over a 100,000-character value froze the process, GIL held): the text is cut
-# into tokens at whitespace and quotes, and each token is read with str.find, never a regex.
-_TOKEN_BREAKS = re.compile(r"([\s'\"`]+)")
+# into tokens at whitespace (a quote may be part of a password), each token read with str.find.
+_TOKEN_BREAKS = re.compile(r"(\s+)")
 _QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|sslpassword)=)[^&;#\s'\"`]*")
 _HOST_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[")
 MASK = "***"

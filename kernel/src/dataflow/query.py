@@ -9,7 +9,7 @@ known operators and canonical values.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 
@@ -322,7 +322,7 @@ def _equalities_as_in(parts: list[Expr]) -> list[Expr]:
 _SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "datetime", "date", "decimal", "bytes"})
 
 
-def _mergeable(part: Expr) -> bool:
+def _mergeable(part: Expr) -> TypeGuard[Cond]:
     return type(part) is Cond and part.op in ("eq", "in") and part.field.kind in _SCALAR_KINDS
 
 

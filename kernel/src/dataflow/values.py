@@ -133,8 +133,8 @@ def _bytes(f: FieldSpec, v: Any) -> Any:
     raise _wrong(f, v, "bytes")
 
 
-MAX_JSON_DEPTH = 32
-"""The deepest nesting of a JSON value (MariaDB's limit, the smallest of the databases'): deeper is DF-102."""
+MAX_JSON_DEPTH = 31
+"""How many dicts and lists a JSON value may nest (MariaDB refuses 32, the least of the databases): DF-102 past it."""
 
 
 def json_depth(value: Any, limit: int) -> tuple[int, bool]:

@@ -354,6 +354,31 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         [("Use the registered name.", "db.get_model(\"User\")"),
          ("List the models of the instance.", "print(db.list_models())")],
     ),
+    _entry(
+        "DF-607", "Invalid identifier",
+        "A model, table, field or index name cannot be stored alike on every database: it holds "
+        "characters other than ASCII letters, digits and `_` (a space, a newline, a control character), "
+        "starts with a digit, or is longer than 63 characters (PostgreSQL's limit).",
+        ["A field or `__tablename__` with a trailing newline, space or punctuation.",
+         "A long class name whose derived table name passes 63 characters.",
+         "A model class made with `type()` from a name that is not an identifier."],
+        [("Use ASCII letters, digits and underscores.",
+          'class User:\n    __tablename__ = "users"\n    first_name: str'),
+         ("Shorten a long table name with `__tablename__`.",
+          'class CustomerSubscriptionRenewalReminderSchedule:\n    __tablename__ = "renewal_reminders"')],
+    ),
+    _entry(
+        "DF-608", "Identifier clash",
+        "Two names differ only in letter case (fields `a` and `A`, tables `Users` and `users`, index "
+        "names): SQLite and MySQL / MariaDB do not tell them apart, so the model would work on "
+        "PostgreSQL only. Refused at registration, on every database.",
+        ["Two fields of one model differ only in case.",
+         "Two models' tables, or two index names of one instance, differ only in case."],
+        [("Rename one of the two.",
+          "class Point:\n    x_upper: int\n    x: int"),
+         ("Give each index a distinct name.",
+          '__dataflow__ = {"indexes": [{"name": "ix_orders_email", "fields": ["email"]}]}')],
+    ),
     # ---- 7xx nodes -----------------------------------------------------------------------------
     _entry(
         "DF-701", "Unknown node type",

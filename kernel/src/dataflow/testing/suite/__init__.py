@@ -22,7 +22,8 @@ from typing import Any
 
 from dataflow.testing import fixtures as _fixtures
 
-MODULES = ("test_nodes", "test_filters", "test_types", "test_safety", "test_schema", "test_workflows")
+MODULES = ("test_nodes", "test_filters", "test_types", "test_safety", "test_schema", "test_workflows",
+           "test_hostile")
 """The suite's modules, in the order their tests are collected."""
 
 

@@ -1,0 +1,205 @@
+"""Conformance: hostile identifiers, huge and deep inputs, and secrets — refused alike on every database.
+
+Every name a model declares must be storable identically everywhere (DF-607 otherwise; DF-608 for two
+names that differ only in letter case, which SQLite and MySQL / MariaDB would confuse). Filters are
+bounded in depth and size (DF-102 naming the limit) and large ``$or`` / ``$in`` forms answer fast.
+JSON values are bounded in depth, text never holds a NUL character, and no password shows in any
+output, however the URL is written.
+"""
+
+import time
+import traceback
+import uuid
+
+import pytest
+
+from dataflow import DataFlow, DataFlowError
+from dataflow.models import MAX_IDENTIFIER_LENGTH
+from dataflow.query import MAX_FILTER_DEPTH
+from dataflow.testing.fixtures import raises_df, raw_rows, unique_table
+from dataflow.testing.suite._support import seed, tests_in
+from dataflow.url import parse_url
+from dataflow.values import MAX_JSON_DEPTH
+
+
+def _nested(leaf, depth, key="$not"):
+    value = leaf
+    for _ in range(depth):
+        value = {key: value}
+    return value
+
+
+# ---- identifiers --------------------------------------------------------------------------------
+@pytest.mark.parametrize("annotations, table", [
+    ({"id": str, "name\n": str}, None),
+    ({"id": str, "na\x00me": str}, None),
+    ({"id": str, "tab\tbed": str}, None),
+    ({"id": str, "a b": str}, None),
+    ({"id": str, "x" * (MAX_IDENTIFIER_LENGTH + 1): str}, None),
+    ({"id": str}, "users\n"),
+    ({"id": str}, "t" * (MAX_IDENTIFIER_LENGTH + 1)),
+    ({"id": str}, "bad\x1bname"),
+])
+def test_hostile_identifiers_are_df607(db, annotations, table):
+    attrs = {"__annotations__": annotations, "__tablename__": table or unique_table("t_hostile")}
+    with raises_df("DF-607"):
+        db.model(type(f"H{uuid.uuid4().hex[:6]}", (), attrs))
+    assert not db.models
+
+
+def test_hostile_index_and_model_names_are_df607(db):
+    cls = type(f"I{uuid.uuid4().hex[:6]}", (), {
+        "__annotations__": {"id": str, "email": str}, "__tablename__": unique_table("t_ix"),
+        "__dataflow__": {"indexes": [{"name": "ix\nemail", "fields": ["email"]}]}})
+    with raises_df("DF-607"):
+        db.model(cls)
+    with raises_df("DF-607"):
+        db.model(type("Bad\nName", (), {"__annotations__": {"id": str}}))
+
+
+def test_names_differing_only_in_case_are_df608(db, make_model):
+    with raises_df("DF-608", match="'A'"):
+        db.model(type(f"C{uuid.uuid4().hex[:6]}", (), {"__annotations__": {"id": str, "a": int, "A": int},
+                                                       "__tablename__": unique_table("t_case")}))
+
+    class First:
+        id: str
+        email: str
+        __dataflow__ = {"indexes": [{"name": f"ix_mail_{uuid.uuid4().hex[:8]}", "fields": ["email"]}]}
+
+    make_model(First)
+    table = make_model.table(First)
+    with raises_df("DF-608"):
+        db.model(type("Second", (), {"__annotations__": {"id": str}, "__tablename__": table.upper()}))
+    clash = db.models["First"].indexes[0].name.upper()
+    with raises_df("DF-608"):
+        db.model(type("Third", (), {"__annotations__": {"id": str, "email": str},
+                                    "__tablename__": unique_table("t_other"),
+                                    "__dataflow__": {"indexes": [{"name": clash, "fields": ["email"]}]}}))
+
+
+def test_longest_names_work_end_to_end(make_model, run_node):
+    field = "f" * MAX_IDENTIFIER_LENGTH
+    stem = unique_table("t_long")
+    table = stem + "x" * (MAX_IDENTIFIER_LENGTH - len(stem))
+    cls = type("LongNames", (), {"__annotations__": {"id": str, field: str, "other_" + "o" * 40: int},
+                                 "__dataflow__": {"indexes": [{"fields": [field, "other_" + "o" * 40]}]}})
+    make_model(cls, table=table)
+    index_name = make_model.db.models["LongNames"].indexes[0].name
+    assert len(index_name) <= MAX_IDENTIFIER_LENGTH  # a generated name too long is shortened with a digest
+    run_node("LongNamesCreateNode", {"id": "a", field: "v", "other_" + "o" * 40: 1})
+    assert run_node("LongNamesListNode", {"filter": {field: "v"}})["count"] == 1
+
+
+# ---- filters --------------------------------------------------------------------------------------
+def _item(make_model):
+    class Item:
+        id: str
+        name: str
+        k: int = 0
+        doc: dict = {}
+
+    return make_model(Item)
+
+
+@pytest.mark.parametrize("shape", ["logical", "field"])
+def test_deep_filters_are_df102_naming_the_limit(make_model, run_node, shape):
+    _item(make_model)
+    deep = _nested({"name": "x"}, 1000) if shape == "logical" else {"name": _nested({"$eq": "x"}, 1000)}
+    with raises_df("DF-102", match=str(MAX_FILTER_DEPTH)):
+        run_node("ItemListNode", {"filter": deep})
+    just_enough = _nested({"name": "x"}, MAX_FILTER_DEPTH - 1)
+    assert run_node("ItemCountNode", {"filter": just_enough})["count"] == 0
+
+
+def test_huge_filter_keys_are_refused_fast(make_model, run_node):
+    _item(make_model)
+    started = time.perf_counter()
+    with raises_df("DF-102"):
+        run_node("ItemListNode", {"filter": {"k" * 100_000: 1}})
+    assert time.perf_counter() - started < 1.0
+
+
+def test_large_or_and_in_answer_fast(make_model, run_node):
+    item = _item(make_model)
+    seed(run_node, item, [{"id": f"r{i}", "name": f"n{i}", "k": i} for i in range(5000)])
+    started = time.perf_counter()
+    wide_or = {"$or": [{"k": i} for i in range(0, 20000, 2)]}  # 10,000 equalities on one field
+    assert run_node("ItemCountNode", {"filter": wide_or})["count"] == 2500
+    mixed = {"$or": [{"id": f"r{i}"} for i in range(3000)] + [{"k": {"$gte": 4990}}]}
+    assert run_node("ItemCountNode", {"filter": mixed})["count"] == 3010
+    many = list(range(0, 80000, 2))  # 40,000 values: more than SQLite's placeholders per statement
+    assert run_node("ItemCountNode", {"filter": {"k": {"$in": many}}})["count"] == 2500
+    assert run_node("ItemCountNode", {"filter": {"k": {"$nin": many}}})["count"] == 2500
+    assert time.perf_counter() - started < 20  # seconds for 10,000-clause filters took minutes before
+
+
+# ---- values ---------------------------------------------------------------------------------------
+def test_json_depth_is_bounded_alike(make_model, run_node):
+    _item(make_model)
+    deepest = _nested([1], MAX_JSON_DEPTH - 1, key="a")
+    made = run_node("ItemCreateNode", {"id": "ok", "name": "n", "doc": deepest})
+    assert made["doc"] == deepest
+    for depth in (MAX_JSON_DEPTH + 1, 10_000):
+        with raises_df("DF-102", match=str(MAX_JSON_DEPTH)):
+            run_node("ItemCreateNode", {"id": f"d{depth}", "name": "n", "doc": _nested(1, depth, key="a")})
+    assert run_node("ItemCountNode", {})["count"] == 1
+
+
+def test_nul_characters_in_text_are_df102(db, make_model, run_node):
+    item = _item(make_model)
+    run_node("ItemCreateNode", {"id": "a", "name": "clean"})
+    before = raw_rows(db, item)
+    attempts = [
+        ("ItemCreateNode", {"id": "b", "name": "nul\x00inside"}),
+        ("ItemCreateNode", {"id": "c", "name": "n", "doc": {"k": "nul\x00"}}),
+        ("ItemCreateNode", {"id": "d", "name": "n", "doc": {"nul\x00key": 1}}),
+        ("ItemBulkCreateNode", {"data": [{"id": "e", "name": "ok"}, {"id": "f", "name": "\x00"}]}),
+        ("ItemBulkUpsertNode", {"data": [{"id": "g", "name": "\x00"}]}),
+        ("ItemUpdateNode", {"filter": {"id": "a"}, "fields": {"name": "x\x00"}}),
+        ("ItemListNode", {"filter": {"name": "x\x00"}}),
+        ("ItemListNode", {"filter": {"name": {"$like": "%\x00%"}}}),
+    ]
+    for node, params in attempts:
+        with raises_df("DF-102", match="NUL"):
+            run_node(node, params)
+    assert raw_rows(db, item) == before
+
+
+# ---- secrets --------------------------------------------------------------------------------------
+def _everything_shown(error: BaseException, db: DataFlow | None = None) -> str:
+    parts = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    if isinstance(error, DataFlowError):
+        parts += [str(error.to_dict()), str(error.context)]
+    cause = error.__cause__
+    if isinstance(cause, DataFlowError):
+        parts += [str(cause.to_dict()), str(cause.context)]
+    if db is not None:
+        parts += [repr(db), str(db.url), repr(db.url)]
+    return "\n".join(parts)
+
+
+def test_no_password_in_any_output(dataflow_url, run_node):
+    url = parse_url(dataflow_url)
+    if url.host is None:
+        pytest.skip("this dialect's URLs carry no password")
+    scheme, _, rest = dataflow_url.partition("://")
+    host_part = rest.rpartition("@")[2]
+    host, _, _ = host_part.partition("/")
+    secret_db = f"missing_{uuid.uuid4().hex[:8]}"
+    for user_info, query in ((f"{url.username or 'root'}:hunter@2secret@", ""),
+                             (f"{url.username or 'root'}@", "?password=s3cretQ")):
+        bad = f"{scheme}://{user_info}{host}/{secret_db}{query}"
+        instance = DataFlow(bad)
+        try:
+            instance.model(type("Vault", (), {"__annotations__": {"id": str}, "__tablename__": unique_table("t_v")}))
+            with pytest.raises(DataFlowError) as info:
+                run_node("VaultListNode", {"db_instance": instance})
+            shown = _everything_shown(info.value, instance)
+        finally:
+            instance.close()
+        for secret in ("hunter", "2secret", "s3cretQ"):
+            assert secret not in shown, f"{secret!r} leaked:\n{shown}"
+
+
+__all__ = tests_in(globals())
