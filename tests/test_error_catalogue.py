@@ -250,6 +250,16 @@ def _essential_plugin(tmp_path: Path, made: list[DataFlow]) -> None:
     DataFlow("sqlite:///:memory:", disable_plugins=["builtin"])
 
 
+@scenario("DF-405")
+def _db_methods_provider_fails(tmp_path: Path, made: list[DataFlow]) -> None:
+    class Broken:
+        @hookimpl
+        def dataflow_db_methods(self, db: DataFlow) -> dict[str, Any]:
+            raise RuntimeError("not configured")
+
+    DataFlow(f"sqlite:///{tmp_path / 'df405.db'}", plugins=[Broken()])
+
+
 @scenario("DF-501")
 def _sync_call_inside_loop(tmp_path: Path, made: list[DataFlow]) -> None:
     async def nested() -> None:

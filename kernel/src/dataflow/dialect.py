@@ -19,8 +19,6 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-import attrs
-
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
 from dataflow.query import (
@@ -39,6 +37,7 @@ from dataflow.query import (
     Update,
     Upsert,
 )
+from dataflow.types import DialectInfo, DialectOptions
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
@@ -67,51 +66,6 @@ class Connection(Protocol):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for many parameter rows."""
-
-
-@attrs.frozen
-class DialectOptions:
-    """Connection settings a DataFlow instance passes to its dialect."""
-
-    pool_size: int = 10
-    max_overflow: int = 10
-    pool_timeout: float = 30.0
-    connect_timeout: float = 10.0
-    echo: bool = False
-
-
-@attrs.frozen
-class DialectInfo:
-    """What a dialect plugin offers.
-
-    :param name: the dialect name (``"postgresql"``).
-    :param schemes: URL schemes it accepts (``("postgresql", "postgres")``).
-    :param factory: ``factory(url, options) -> SQLDialect``.
-    :param package: the distribution to install (``"dataflow-postgresql"``).
-    :param available: False when its driver is missing.
-    :param reason: why it is unavailable.
-    """
-
-    name: str
-    schemes: tuple[str, ...]
-    factory: Callable[[DatabaseURL, DialectOptions], SQLDialect]
-    package: str = ""
-    available: bool = True
-    reason: str = ""
-
-    @classmethod
-    def needing(cls, driver: str, name: str, schemes: tuple[str, ...],
-                factory: Callable[[DatabaseURL, DialectOptions], SQLDialect], package: str) -> DialectInfo:
-        """A dialect that needs the ``driver`` module: unavailable, with the reason, when it is missing.
-
-        Checked with ``find_spec``, never by importing: every DataFlow() asks every dialect plugin,
-        and importing a driver can cost 100 ms.
-        """
-        import importlib.util
-
-        if importlib.util.find_spec(driver) is None:
-            return cls(name, schemes, factory, package, False, f"its driver {driver!r} is not installed")
-        return cls(name, schemes, factory, package)
 
 
 OperatorCompiler = Callable[["SQLBuilder", Cond], str]

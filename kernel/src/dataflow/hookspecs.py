@@ -7,22 +7,41 @@ an implementation may take fewer arguments than the spec lists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
-    from dataflow.dialect import DialectInfo, OperatorCompiler, SQLDialect
+    from cyclopts import App
+
+    from dataflow.dialect import OperatorCompiler, SQLDialect
     from dataflow.errors import DataFlowError, ErrorHint
     from dataflow.facade import DataFlow
     from dataflow.models import FieldSpec, ModelSpec
     from dataflow.nodes import Node, NodeContext
-    from dataflow.plugins import OptionInfo, RuntimeInfo
+    from dataflow.types import (
+        DialectInfo,
+        MigrationPlan,
+        MigrationStep,
+        OptionInfo,
+        RiskFinding,
+        RuntimeInfo,
+        SchemaManager,
+    )
 
 PROJECT = "dataflow"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+PER_PLUGIN_HOOKS = frozenset({
+    "dataflow_options", "dataflow_db_methods", "dataflow_close", "dataflow_dialects", "dataflow_filter_operators",
+    "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps", "dataflow_assess_migration",
+    "dataflow_error_hints", "dataflow_register_commands",
+})
+"""Hooks DataFlow calls plugin by plugin (to know who gave what, or to isolate failures): a wrapper
+(``@hookimpl(wrapper=True)``) on one of them is refused when the plugin is registered."""
 
 
 # -------------------------------------------------------------------------------------------------
@@ -155,7 +174,7 @@ def dataflow_runtimes() -> Iterable[RuntimeInfo] | None:
 
 
 @hookspec(firstresult=True)
-def dataflow_schema_manager(db: DataFlow) -> Any:
+def dataflow_schema_manager(db: DataFlow) -> SchemaManager | None:
     """An object whose ``async ensure(db, models)`` makes the tables of ``models`` ready.
 
     Stops at the first non-None result; the kernel's own (create missing tables, add missing
@@ -164,18 +183,37 @@ def dataflow_schema_manager(db: DataFlow) -> Any:
 
 
 @hookspec
-def dataflow_migration_steps(plan: Any, db: DataFlow) -> Iterable[Any] | None:
-    """Extra or rewritten steps for a migration plan (return the steps to append)."""
+def dataflow_migration_steps(plan: MigrationPlan, db: DataFlow) -> Iterable[MigrationStep] | None:
+    """Extra steps for a migration plan (return the steps to append; their SQL from ``db.dialect``).
+
+    :param plan: the plan as the planner made it (its steps, rename candidates, follow-ups).
+    :param db: the instance being migrated.
+
+    Called in isolation: a failing plugin is logged and planning goes on.
+    """
 
 
 @hookspec
-def dataflow_assess_migration(plan: Any, db: DataFlow) -> Iterable[Any] | None:
-    """Risk findings for a migration plan before it is applied."""
+def dataflow_assess_migration(
+    plan: MigrationPlan, db: DataFlow
+) -> Iterable[RiskFinding] | Awaitable[Iterable[RiskFinding]] | None:
+    """Risk findings for a migration plan before it is applied (or an awaitable of them, to ask the database).
+
+    :param plan: the plan, each finding's ``step_index`` pointing into ``plan.steps``.
+    :param db: the instance being migrated.
+
+    Called in isolation: a failing plugin is logged; the migrate plugin's baseline findings still
+    guard destructive steps.
+    """
 
 
 @hookspec(firstresult=True)
-def dataflow_migration_lock(db: DataFlow, scope: str) -> Any:
-    """An async context manager holding the migration lock for ``scope``. Stops at the first result."""
+def dataflow_migration_lock(db: DataFlow, scope: str) -> AbstractAsyncContextManager[Any] | None:
+    """An async context manager holding the migration lock for ``scope``. Stops at the first result.
+
+    Without any implementation the migrate plugin holds the dialect's own primitive
+    (``db.dialect.migration_lock``).
+    """
 
 
 # -------------------------------------------------------------------------------------------------
@@ -193,7 +231,7 @@ def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
 
 
 @hookspec
-def dataflow_register_commands(app: Any) -> None:
+def dataflow_register_commands(app: App) -> None:
     """Add commands to the ``dataflow`` CLI (a cyclopts ``App``).
 
     Example::

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 import os
 import sys
 import types
@@ -29,6 +30,7 @@ import pluggy
 
 from dataflow import hookspecs
 from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.types import OptionInfo, RuntimeInfo
 
 __all__ = [
     "ESSENTIAL",
@@ -46,26 +48,11 @@ __all__ = [
     "write_state",
 ]
 
+log = logging.getLogger("dataflow.plugins")
+
 GROUP = "dataflow"
 BUILTIN = "builtin"
 ESSENTIAL = frozenset({BUILTIN})
-
-
-@attrs.frozen
-class OptionInfo:
-    """A ``DataFlow(...)`` option a plugin understands."""
-
-    name: str
-    help: str = ""
-    default: Any = None
-
-
-@attrs.frozen
-class RuntimeInfo:
-    """A runtime a plugin offers: ``factory(**kwargs)`` builds it."""
-
-    name: str
-    factory: Callable[..., Any]
 
 
 @attrs.frozen
@@ -337,9 +324,9 @@ class PluginManager:
             self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
                                                   reason=f"{type(exc).__name__}: {exc}")
             return
-        problem = self._unknown_hooks(ep.name)
+        problem = self._hook_problems(ep.name)
         if problem:
-            # check_pending() would raise for the whole manager: one misspelt hook must not stop the host.
+            # check_pending() would raise for the whole manager: one bad hook must not stop the host.
             self.pm.unregister(name=ep.name)
             self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "failed",
                                                   reason=problem)
@@ -347,13 +334,21 @@ class PluginManager:
         self.statuses[ep.name] = PluginStatus(ep.name, ep.distribution, ep.version, "active",
                                               self.hooks_of(ep.name))
 
-    def _unknown_hooks(self, name: str) -> str:
-        """Why the plugin ``name`` implements hooks no spec declares (misspelt names), or ''."""
+    def _hook_problems(self, name: str) -> str:
+        """Why the plugin ``name`` cannot be used as written, or '': hooks no spec declares (misspelt
+        names), and wrappers on hooks whose results are gathered plugin by plugin (a wrapper there
+        would have no single result to wrap: pluggy would hand DataFlow the generator instead)."""
         plugin = self.pm.get_plugin(name)
-        unknown = [c.name for c in self.pm.get_hookcallers(plugin) or () if not c.has_spec()
-                   and any(not i.optionalhook for i in c.get_hookimpls() if i.plugin is plugin)]
+        problems = []
         known = [n for n in vars(hookspecs) if n.startswith("dataflow_")]
-        return "; ".join(f"unknown hook {n!r}.{did_you_mean(n, known)}" for n in sorted(unknown))
+        for caller in sorted(self.pm.get_hookcallers(plugin) or (), key=lambda c: c.name):
+            own = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+            if not caller.has_spec() and any(not i.optionalhook for i in own):
+                problems.append(f"unknown hook {caller.name!r}.{did_you_mean(caller.name, known)}")
+            elif caller.name in hookspecs.PER_PLUGIN_HOOKS and any(i.wrapper or i.hookwrapper for i in own):
+                problems.append(f"{caller.name} is a collection hook: each plugin's result is gathered on its "
+                                "own, so it cannot be wrapped (drop wrapper=True and return your result)")
+        return "; ".join(problems)
 
     def register(self, plugin: Any, name: str | None = None) -> str:
         """Register a plugin object (a module or an instance with ``@hookimpl`` methods)."""
@@ -364,11 +359,11 @@ class PluginManager:
                                 f"The plugin {name or plugin!r} cannot be registered: {exc}") from exc
         if registered is None:
             raise DataFlowError("DF-404", f"The plugin {name!r} is blocked and was not registered.")
-        problem = self._unknown_hooks(registered)
+        problem = self._hook_problems(registered)
         if problem:
             self.pm.unregister(name=registered)
-            raise DataFlowError("DF-404", f"The plugin {registered!r} implements a hook that does not exist: "
-                                f"{problem}", solutions=["Check the hook names against docs/hooks.md."])
+            raise DataFlowError("DF-404", f"The plugin {registered!r} cannot be registered: {problem}",
+                                solutions=["Check the hooks against docs/hooks.md."])
         self.statuses[registered] = PluginStatus(registered, _dist_of(plugin), "", "active",
                                                  self.hooks_of(registered))
         return registered
@@ -393,35 +388,47 @@ class PluginManager:
         caller = getattr(self.hook, hook_name)
         return any(impl.plugin_name != BUILTIN for impl in caller.get_hookimpls())
 
+    def _each_plugin(self, hook_name: str, *, kernel_first: bool = False) -> list[tuple[str, pluggy.HookCaller]]:
+        """(plugin name, a pluggy caller of that plugin's implementation alone), in plugin-name order.
+
+        Calls go through pluggy (argument selection, tracing, its error handling) one plugin at a time,
+        so each result keeps the name of the plugin that produced it.
+        """
+        caller = getattr(self.hook, hook_name)
+        impls = caller.get_hookimpls()
+        order = sorted(impls, key=lambda i: (kernel_first and i.plugin_name != BUILTIN, i.plugin_name))
+        return [(impl.plugin_name,
+                 self.pm.subset_hook_caller(hook_name, [i.plugin for i in impls if i.plugin is not impl.plugin]))
+                for impl in order]
+
     def call_chain(self, hook_name: str, value: Any, **kwargs: Any) -> Any:
         """Call each implementation in turn, passing the previous result as the first argument."""
-        caller = getattr(self.hook, hook_name)
-        first = caller.spec.argnames[0]
-        for impl in caller.get_hookimpls():
-            args = {first: value, **kwargs}
-            result = impl.function(*[args[a] for a in impl.argnames])
-            if result is not None:
-                value = result
+        first = getattr(self.hook, hook_name).spec.argnames[0]
+        for _plugin, caller in self._each_plugin(hook_name):
+            for result in caller(**{first: value, **kwargs}):
+                if result is not None:
+                    value = result
         return value
 
     def call_isolated(
         self, hook_name: str, *, on_error: Callable[[str, Exception], None] | None = None, **kwargs: Any
     ) -> list[tuple[str, Any]]:
-        """Call each implementation separately, in plugin-name order; failures are skipped.
+        """Call each implementation separately (the kernel's first, then by plugin name); failures are skipped.
 
-        ``on_error(plugin name, exception)`` is told about each failure (the CLI reports them).
+        Every failure is logged; ``on_error(plugin name, exception)`` is told about each one too, and
+        may raise instead of letting the call go on (``db.<method>`` providers do).
         """
-        caller = getattr(self.hook, hook_name)
         results = []
-        for impl in sorted(caller.get_hookimpls(), key=lambda i: (i.plugin_name != BUILTIN, i.plugin_name)):
+        for plugin, caller in self._each_plugin(hook_name, kernel_first=True):
             try:
-                result = impl.function(*[kwargs[a] for a in impl.argnames])
+                found = caller(**kwargs)
             except Exception as exc:  # one failing provider never hides the error being reported
+                log.warning("Plugin %r failed in %s: %s: %s", plugin, hook_name, type(exc).__name__, exc,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
                 if on_error is not None:
-                    on_error(impl.plugin_name, exc)
+                    on_error(plugin, exc)
                 continue
-            if result is not None:
-                results.append((impl.plugin_name, result))
+            results += [(plugin, result) for result in found if result is not None]
         return results
 
     def apply_error_hints(self, error: DataFlowError) -> DataFlowError:
@@ -440,13 +447,11 @@ class PluginManager:
         return error
 
     def collect(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """(plugin name, item) for every item of a collection hook, sorted by plugin name."""
-        caller = getattr(self.hook, hook_name)
+        """(plugin name, item) for every item of a collection hook, in plugin-name order."""
         out: list[tuple[str, Any]] = []
-        for impl in sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name):
-            result = impl.function(*[kwargs[a] for a in impl.argnames])
-            for item in result or ():
-                out.append((impl.plugin_name, item))
+        for plugin, caller in self._each_plugin(hook_name):
+            for result in caller(**kwargs):
+                out += [(plugin, item) for item in result or ()]
         return out
 
 

@@ -266,6 +266,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Disable one of two conflicting plugins.",
           'db = DataFlow(url, disable_plugins=["inspector"])')],
     ),
+    _entry(
+        "DF-405", "Plugin failed while setting up an instance",
+        "A plugin's `dataflow_db_methods` hook raised while `DataFlow(...)` was being made. The instance "
+        "would have lacked that plugin's `db.<methods>`, so it is not made; the message names the "
+        "plugin and the original exception is chained.",
+        ["A bug in the plugin, or an option it needs is missing or wrong.",
+         "The plugin is older or newer than the kernel it runs on."],
+        [("Disable the plugin for this instance while it is fixed.",
+          'db = DataFlow(url, disable_plugins=["the-plugin"])'),
+         ("See the chained traceback for the cause.",
+          "python -X dev app.py  # shows the full chain")],
+    ),
     # ---- 5xx runtime ---------------------------------------------------------------------------
     _entry(
         "DF-501", "Runtime failure",
