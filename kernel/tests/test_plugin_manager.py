@@ -88,11 +88,31 @@ def test_explicit_allow_list(three: dict[str, str]) -> None:
     assert status_of(manager, "gamma") == ("disabled", "not in plugins=")
 
 
-def test_allow_list_naming_an_unknown_plugin_is_df404(three: dict[str, str]) -> None:
+def test_allow_list_naming_an_unknown_plugin_is_df401(three: dict[str, str]) -> None:
     with pytest.raises(DataFlowError) as info:
         PluginManager(plugins=["alpah"])
-    assert info.value.code == "DF-404"
+    assert info.value.code == "DF-401"
     assert "Did you mean 'alpha'?" in info.value.message
+
+
+@pytest.mark.parametrize("setting", ["disable_plugins=", "DATAFLOW_DISABLE_PLUGINS", "DATAFLOW_LOAD_PLUGINS"])
+def test_misspelt_plugin_names_are_df401_naming_the_closest(
+    three: dict[str, str], monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    if setting == "disable_plugins=":
+        def make() -> PluginManager:
+            return PluginManager(disable=["gamma", "betta"])
+    else:
+        monkeypatch.setenv(setting, "gamma,betta")
+
+        def make() -> PluginManager:
+            return PluginManager()
+    with pytest.raises(DataFlowError) as info:
+        make()
+    assert info.value.code == "DF-401"
+    assert "Did you mean 'beta'?" in info.value.message
+    assert setting in info.value.message
+    assert not any(m in sys.modules for m in three.values()), "refused before anything was imported"
 
 
 def test_env_load_plugins_is_an_allow_list(three: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

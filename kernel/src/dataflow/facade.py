@@ -9,11 +9,15 @@ schema manager that makes tables ready on first use.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import itertools
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import dataflow.loop  # noqa: F401 - imported first so that its atexit handler runs after ours
 from dataflow.dialect import LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class
@@ -30,6 +34,29 @@ __all__ = ["KERNEL_OPTIONS", "DataFlow", "SchemaCache", "run_in_background"]
 DEFAULT_SQLITE_FILE = "dataflow.db"
 
 _instance_numbers = itertools.count(1)
+
+_live: weakref.WeakSet[DataFlow] = weakref.WeakSet()
+"""Instances not yet closed: released at interpreter exit, before the background loop stops."""
+_EXIT_CLOSE_TIMEOUT = 5.0
+
+
+def _close_at_exit() -> None:
+    """Close every instance its user forgot to close, while the loop its pools live on still runs.
+
+    Without this a driver's connections are finalised after the loop has stopped, and print
+    "Exception ignored … Event loop is closed" (aiomysql) as the interpreter exits.
+    """
+    from dataflow.loop import run_sync
+
+    for db in list(_live):
+        with contextlib.suppress(Exception):  # exiting anyway: one failure must not stop the others
+            run_sync(db.close_async(), timeout=_EXIT_CLOSE_TIMEOUT)
+        with contextlib.suppress(Exception):
+            db.dialect.close_sync()
+
+
+# Registered after dataflow.loop's own handler (imported above), so it runs first: atexit is LIFO.
+atexit.register(_close_at_exit)
 
 
 class DataFlow:
@@ -84,6 +111,7 @@ class DataFlow:
         self.schema_manager = self.plugins.hook.dataflow_schema_manager(db=self)
         self.plugins.hook.dataflow_configure.call_historic(kwargs={"db": self})
         node_registry.add_instance(self)
+        _live.add(self)
 
     # ---- construction --------------------------------------------------------------------
     def dialect_infos(self) -> list[tuple[str, DialectInfo]]:
@@ -220,6 +248,7 @@ class DataFlow:
 
     async def close_async(self) -> None:
         """Release every pool and connection of this instance."""
+        _live.discard(self)
         for _plugin, result in self.plugins.call_isolated("dataflow_close", db=self):
             if hasattr(result, "__await__"):
                 await result

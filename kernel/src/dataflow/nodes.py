@@ -170,15 +170,42 @@ class NodeRegistry:
         cls = self._global.get(name)
         if cls is not None:
             return cls
+        disabled = self._switched_off(name)
+        off_causes = [f"Plugin {plugin!r} is not loaded ({reason})." for plugin, reason in disabled.items()]
+        suggestion = did_you_mean(name, self.names())
+        message = f"No node type named {name!r} is registered.{suggestion}"
+        if disabled and not suggestion:
+            plugins = ", ".join(f"{plugin!r} ({reason})" for plugin, reason in disabled.items())
+            message = (f"No node type named {name!r} is registered; switched off where it would come from: "
+                       f"plugin {plugins}.")
+        context = {"node_id": node_id, "node_type": name}
+        if disabled:
+            context["switched_off"] = ", ".join(disabled)
         raise DataFlowError(
             "DF-701",
-            f"No node type named {name!r} is registered.{did_you_mean(name, self.names())}",
-            context={"node_id": node_id, "node_type": name},
-            causes=["The model was not declared with @db.model, or its name is misspelled.",
+            message,
+            context=context,
+            causes=[*off_causes,
+                    "The model was not declared with @db.model, or its name is misspelled.",
                     "Node names follow ModelOperationNode, e.g. UserCreateNode."],
-            solutions=["Declare the model with @db.model before building the workflow.",
+            solutions=[*(["Enable the plugin where it was switched off (the reason says where), or run "
+                          "`dataflow plugins enable NAME`."] if disabled else []),
+                       "Declare the model with @db.model before building the workflow.",
                        "Check the spelling and case of the node name."],
         )
+
+    def _switched_off(self, name: str) -> dict[str, str]:
+        """Plugins (name → where they were switched off) that are not loaded on the live instances
+        that could have made the node type ``name``: those whose model ``name`` starts with, else
+        all of them. Empty when every plugin is loaded (the node type simply does not exist)."""
+        instances = [db for db in list(self._instances) if getattr(db, "plugins", None) is not None]
+        owners = [db for db in instances if any(name.startswith(m) for m in getattr(db, "models", {}))]
+        found: dict[str, str] = {}
+        for db in owners or instances:
+            for status in db.plugins.statuses.values():
+                if status.status in ("disabled", "failed"):
+                    found.setdefault(status.name, status.reason or status.status)
+        return found
 
 
 def _label(db: Any) -> str:

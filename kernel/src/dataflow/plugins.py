@@ -34,6 +34,7 @@ from dataflow.types import OptionInfo, RuntimeInfo
 
 __all__ = [
     "ESSENTIAL",
+    "check_plugin_names",
     "EntryPointInfo",
     "OptionInfo",
     "PluginManager",
@@ -240,6 +241,21 @@ def blocked_names(
     return {name: reason for name, reason in decided.items() if reason is not None and name not in ESSENTIAL}
 
 
+def check_plugin_names(installed: Sequence[str], names: Iterable[str], where: str) -> None:
+    """DF-401 naming the closest installed plugin when ``names`` (from ``where``: an argument or an
+    environment variable) holds one that is not installed: a misspelt name would otherwise switch
+    nothing off, silently. The essential built-in is accepted (and ignored) everywhere."""
+    for name in names:
+        if name not in installed and name not in ESSENTIAL:
+            raise DataFlowError(
+                "DF-401",
+                f"{where} names the plugin {name!r}, but no plugin of that name is installed."
+                f"{did_you_mean(name, installed)}",
+                context={"setting": where, "plugin": name, "installed": ", ".join(installed)},
+                solutions=[f"Fix the name in {where}; `dataflow plugins list` shows the installed plugins."],
+            )
+
+
 class PluginManager:
     """A pluggy manager for the ``dataflow`` project, with load status for every plugin.
 
@@ -281,15 +297,10 @@ class PluginManager:
     def _load(self, allow: Sequence[str] | None, disable: Sequence[str]) -> None:
         eps = entry_points()
         names = [e.name for e in eps]
-        for name in allow or ():
-            if name not in names and name not in ESSENTIAL:
-                raise DataFlowError(
-                    "DF-404",
-                    f"plugins= names {name!r}, but no plugin of that name is installed."
-                    f"{did_you_mean(name, names)}",
-                    context={"installed": ", ".join(names)},
-                    solutions=["Run `dataflow plugins list` to see the installed plugins."],
-                )
+        check_plugin_names(names, allow or (), "plugins=")
+        check_plugin_names(names, disable, "disable_plugins=")
+        check_plugin_names(names, _split(os.environ.get("DATAFLOW_DISABLE_PLUGINS", "")), "DATAFLOW_DISABLE_PLUGINS")
+        check_plugin_names(names, _split(os.environ.get("DATAFLOW_LOAD_PLUGINS", "")), "DATAFLOW_LOAD_PLUGINS")
         blocked = blocked_names([e.name for e in eps], allow=allow, disable=disable)
         for name in blocked:
             self.pm.set_blocked(name)
