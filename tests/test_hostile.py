@@ -113,3 +113,24 @@ def test_forgotten_close_exits_quietly(dialect: str, tmp_path: Path) -> None:
                 raw_execute(db, f"DROP TABLE IF EXISTS {db.dialect.quote(marker.read_text())}")
             finally:
                 db.close()
+
+
+def test_full_mode_prints_an_error_once_in_about_30_lines(make_db: Callable[..., DataFlow]) -> None:
+    import traceback
+
+    from dataflow import LocalRuntime
+
+    db = make_db(error_enhancement_mode="FULL")
+    model = f"Shown{uuid.uuid4().hex[:6]}"
+    db.model(type(model, (), {"__annotations__": {"id": str, "name": str}}))
+    wf = WorkflowBuilder()
+    wf.add_node(f"{model}ListNode", "ls", {"filter": {"nmae": "x"}})
+    with pytest.raises(DataFlowError) as info:
+        LocalRuntime().execute(wf.build())
+    printed = "".join(traceback.format_exception(info.value))
+    assert printed.count("Causes:") == 1 and printed.count("Solutions:") == 1, printed
+    assert printed.count("Did you mean 'name'?") == 2  # the cause's one line, and the DF-802 in full
+    shown = str(info.value).splitlines()
+    assert len(shown) <= 32, "\n".join(shown)
+    assert info.value.causes[0].startswith("A misspelled field"), "the cause's own causes come first"
+    assert info.value.context["field"] == "nmae"

@@ -28,6 +28,8 @@ __all__ = [
 _MODES = ("FULL", "MINIMAL", "DISABLED")
 _MAX_VALUE_CHARS = 80
 """Values shown in an error's context (and quoted in its message) are cut to this many characters."""
+_SHOWN_CONTEXT, _SHOWN_HINTS, _SHOWN_EXAMPLE = 8, 3, 4
+"""How much of the context, causes / solutions and example a FULL rendering shows (about 30 lines)."""
 _MAX_MESSAGE_CHARS = 2000
 """An error's message is cut to this many characters: a hostile value never floods a log."""
 
@@ -87,6 +89,8 @@ class DataFlowError(Exception):
         self.example = ""
         self.enhanced = False
         self.render_mode: str | None = None
+        self.wrapped_by: str | None = None
+        """The code of the error that wraps this one and shows it in full (DF-802), if any."""
 
     def add_hint(self, hint: ErrorHint) -> None:
         """Fold a plugin's hint into this error (causes and solutions are appended, not duplicated)."""
@@ -112,19 +116,26 @@ class DataFlowError(Exception):
             return head
         if mode == "MINIMAL":
             return f"{head} Fix: {self.solutions[0]}" if self.solutions else head
+        if self.wrapped_by:
+            # A traceback prints the cause, then the error wrapping it: say it in full only once.
+            return f"{head} (in full in the {self.wrapped_by} below)"
         return self.render_plain()
 
     def render_plain(self) -> str:
-        """The FULL rendering as plain text: title, message, context, causes, solutions, docs."""
+        """The FULL rendering as plain text: title, message, context, causes, solutions, docs.
+
+        At most about 30 lines: the likeliest causes and fixes (those of the raise site and of the
+        wrapped error come first), the context, and the first lines of the example.
+        """
         lines = [f"{self.code}: {self.title}" if self.title else self.code, "", f"Error: {self.message}"]
         if self.context:
-            lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in self.context.items()]
+            lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in list(self.context.items())[:_SHOWN_CONTEXT]]
         if self.causes:
-            lines += ["", "Causes:"] + [f"{i}. {c}" for i, c in enumerate(self.causes, 1)]
+            lines += ["", "Causes:"] + [f"{i}. {c}" for i, c in enumerate(self.causes[:_SHOWN_HINTS], 1)]
         if self.solutions:
-            lines += ["", "Solutions:"] + [f"{i}. {s}" for i, s in enumerate(self.solutions, 1)]
+            lines += ["", "Solutions:"] + [f"{i}. {s}" for i, s in enumerate(self.solutions[:_SHOWN_HINTS], 1)]
         if self.example:
-            lines += ["", "Example:", *("   " + line for line in self.example.splitlines())]
+            lines += ["", "Example:", *("   " + line for line in self.example.splitlines()[:_SHOWN_EXAMPLE])]
         if self.docs:
             lines += ["", f"Documentation: {self.docs}"]
         return "\n".join(lines)
@@ -162,13 +173,20 @@ class WorkflowExecutionError(DataFlowError):
         detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
         if isinstance(cause, DataFlowError):
             detail = f"{cause.code}: {cause.message}"
+        context: dict[str, Any] = {"node_id": node_id, "node_type": node_type, "cause_code": cause_code}
+        if isinstance(cause, DataFlowError):
+            # The cause is shown here, in full, once: its context joins ours, its hints come first.
+            context.update((k, v) for k, v in cause.context.items() if k not in context and k != "node")
         super().__init__(
             "DF-802",
             f"Node '{node_id}' ({node_type}) failed: {detail}",
-            context={"node_id": node_id, "node_type": node_type, "cause_code": cause_code},
+            context=context,
             causes=getattr(cause, "causes", ()),
             solutions=getattr(cause, "solutions", ()),
         )
+        if isinstance(cause, DataFlowError):
+            self.example = cause.example
+            cause.wrapped_by = self.code
         self.node_id = node_id
         self.node_type = node_type
         self.cause_code = cause_code
