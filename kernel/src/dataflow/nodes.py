@@ -170,14 +170,14 @@ class NodeRegistry:
         cls = self._global.get(name)
         if cls is not None:
             return cls
-        disabled = self._switched_off(name)
+        disabled, of_its_model = self._switched_off(name)
         off_causes = [f"Plugin {plugin!r} is not loaded ({reason})." for plugin, reason in disabled.items()]
         suggestion = did_you_mean(name, self.names())
         message = f"No node type named {name!r} is registered.{suggestion}"
-        if disabled and not suggestion:
+        if disabled and (of_its_model or not suggestion):
             plugins = ", ".join(f"{plugin!r} ({reason})" for plugin, reason in disabled.items())
             message = (f"No node type named {name!r} is registered; switched off where it would come from: "
-                       f"plugin {plugins}.")
+                       f"plugin {plugins}.{suggestion}")
         context = {"node_id": node_id, "node_type": name}
         if disabled:
             context["switched_off"] = ", ".join(disabled)
@@ -194,10 +194,10 @@ class NodeRegistry:
                        "Check the spelling and case of the node name."],
         )
 
-    def _switched_off(self, name: str) -> dict[str, str]:
-        """Plugins (name → where they were switched off) that are not loaded on the live instances
-        that could have made the node type ``name``: those whose model ``name`` starts with, else
-        all of them. Empty when every plugin is loaded (the node type simply does not exist)."""
+    def _switched_off(self, name: str) -> tuple[dict[str, str], bool]:
+        """Plugins (name → where they were switched off) not loaded on the live instances that could
+        have made the node type ``name``: those with a model whose name ``name`` starts with, else all
+        of them; and whether such a model was found. Empty when every plugin is loaded."""
         instances = [db for db in list(self._instances) if getattr(db, "plugins", None) is not None]
         owners = [db for db in instances if any(name.startswith(m) for m in getattr(db, "models", {}))]
         found: dict[str, str] = {}
@@ -205,7 +205,7 @@ class NodeRegistry:
             for status in db.plugins.statuses.values():
                 if status.status in ("disabled", "failed"):
                     found.setdefault(status.name, status.reason or status.status)
-        return found
+        return found, bool(owners)
 
 
 def _label(db: Any) -> str:

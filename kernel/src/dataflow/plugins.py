@@ -34,13 +34,13 @@ from dataflow.types import OptionInfo, RuntimeInfo
 
 __all__ = [
     "ESSENTIAL",
-    "check_plugin_names",
     "EntryPointInfo",
     "OptionInfo",
     "PluginManager",
     "PluginState",
     "PluginStatus",
     "RuntimeInfo",
+    "check_plugin_names",
     "entry_points",
     "lazy_exports",
     "project_state_file",
