@@ -76,17 +76,17 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over every package."""
     session.install("ruff")
-    session.run("ruff", "check", "kernel", "plugins", "tests", "bench", "noxfile.py")
+    session.run("ruff", "check", "kernel", "plugins", "plugins-contrib", "tests", "bench", "noxfile.py")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy over the kernel and every plugin's source (strictness settings in pyproject.toml)."""
-    _install(session, *[f"plugins/{n}" for n in PLUGINS])
+    """mypy over the kernel and every plugin's source, contributed ones included (settings in pyproject.toml)."""
+    _install(session, *[f"plugins/{n}" for n in PLUGINS], *[f"plugins-contrib/{n}" for n in CONTRIB])
     session.install("mypy")
     session.run("mypy", "kernel/src/dataflow")
-    for name in PLUGINS:
-        session.run("mypy", f"plugins/{name}/src")
+    for folder in [*(f"plugins/{n}" for n in PLUGINS), *(f"plugins-contrib/{n}" for n in CONTRIB)]:
+        session.run("mypy", f"{folder}/src")
 
 
 @nox.session

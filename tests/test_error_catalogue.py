@@ -15,6 +15,7 @@ import importlib.util
 import json
 import re
 import sqlite3
+import sys
 import types
 import uuid
 from collections.abc import Callable, Iterator
@@ -260,6 +261,23 @@ def _db_methods_provider_fails(tmp_path: Path, made: list[DataFlow]) -> None:
     DataFlow(f"sqlite:///{tmp_path / 'df405.db'}", plugins=[Broken()])
 
 
+@scenario("DF-407")
+def _parquet_without_pyarrow(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    missing = {"pyarrow": None, "pyarrow.parquet": None}
+    saved = {key: sys.modules.get(key) for key in missing}
+    sys.modules.update(missing)  # type: ignore[arg-type]
+    try:
+        run_node(f"{name}ExportNode", {"path": str(tmp_path / "out.parquet")})
+    finally:
+        for key, module in saved.items():
+            if module is None:
+                sys.modules.pop(key, None)
+            else:
+                sys.modules[key] = module
+
+
 @scenario("DF-501")
 def _sync_call_inside_loop(tmp_path: Path, made: list[DataFlow]) -> None:
     async def nested() -> None:
@@ -379,6 +397,21 @@ def _ambiguous_filter(tmp_path: Path, made: list[DataFlow]) -> None:
 @scenario("DF-709")
 def _code_does_not_compile(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node("PythonCodeNode", {"code": "result = (1 +"})
+
+
+@scenario("DF-712")
+def _import_bad_line(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    (tmp_path / "users.csv").write_text("id,name,age\nu1,Ann,30\nu2,Bob,thirty\n")
+    run_node(f"{name}ImportNode", {"path": str(tmp_path / "users.csv")})
+
+
+@scenario("DF-713")
+def _import_missing_file(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}ImportNode", {"path": str(tmp_path / "missing.csv")})
 
 
 @scenario("DF-801")

@@ -9,11 +9,14 @@ directory (``--user`` for the user-wide file).
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 from cyclopts import App, Parameter
@@ -32,7 +35,7 @@ from dataflow.plugins import (
     write_state,
 )
 
-__all__ = ["main", "make_app"]
+__all__ = ["ModelsOption", "import_models", "main", "make_app", "open_instance"]
 
 _COLOURS = {"active": "green", "essential": "cyan", "disabled": "yellow", "failed": "red", "unavailable": "red"}
 
@@ -157,6 +160,58 @@ def plugins_enable(name: PluginName, *, user: UserFlag = False) -> None:
 def plugins_disable(name: PluginName, *, user: UserFlag = False) -> None:
     """Disable a plugin: it is no longer imported (persisted like ``enable``)."""
     _toggle(name, enable=False, user=user)
+
+
+# ---- shared by plugins' commands that work on a project's models -----------------------------------
+ModelsOption = Annotated[str | None, Parameter(
+    help="A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.")]
+"""The ``--models`` option of commands that need a project's models (migrate, export, …)."""
+
+
+def import_models(target: str) -> Any:
+    """Import ``pkg.module`` or ``path/to/file.py`` (a project's models) and return the module; DF-401 if
+    it cannot be found."""
+    path = Path(target)
+    if target.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise DataFlowError("DF-401", f"No models file {target!r}.", solutions=["Give a .py path or pkg.module."])
+        spec = importlib.util.spec_from_file_location(f"_dataflow_models_{abs(hash(str(path.resolve())))}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(target)
+    except ImportError as exc:
+        raise DataFlowError("DF-401", f"Cannot import the models module {target!r}: {exc}.",
+                            solutions=["Run from the project root, or pass a path to the .py file."]) from exc
+
+
+def open_instance(url: str | None, models: str | None) -> Any:
+    """The DataFlow instance a command works on: the one ``models`` creates, or a new one on ``url``
+    with the models of every instance ``models`` creates registered on it; DF-401 when neither says."""
+    from dataflow.facade import DataFlow
+
+    instances: list[Any] = []
+    if models:
+        module = import_models(models)
+        instances = [v for v in vars(module).values() if isinstance(v, DataFlow)]
+        if not instances:
+            raise DataFlowError("DF-401", f"{models!r} creates no DataFlow instance to take models from.",
+                                solutions=["Declare the models with @db.model on a DataFlow made in that module."])
+    if url is None:
+        if len(instances) == 1:
+            return instances[0]
+        raise DataFlowError("DF-401", "Give --url (or a --models module with exactly one DataFlow instance).")
+    db = DataFlow(url)
+    for instance in instances:
+        for spec in instance.models.values():
+            if spec.name not in db.models:
+                db.register_model(spec)
+    return db
 
 
 def _report_failed_command(plugin: str, exc: Exception) -> None:

@@ -377,9 +377,7 @@ class SQLDialect:
         sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
         if q.order_by:
             fields = q.model.field_map
-            sql += " ORDER BY " + ", ".join(
-                f"{self.order_column(fields[name])} {'DESC' if desc else 'ASC'}" for name, desc in q.order_by
-            )
+            sql += " ORDER BY " + ", ".join(self.order_terms(fields[name], desc) for name, desc in q.order_by)
         if q.limit is not None:
             sql += f" LIMIT {b.bind(int(q.limit))}"
             if q.offset:
@@ -387,6 +385,18 @@ class SQLDialect:
         elif q.offset:
             sql += f" {self.offset_without_limit()} OFFSET {b.bind(int(q.offset))}"
         return sql, b.params
+
+    def order_terms(self, field: FieldSpec, descending: bool) -> str:
+        """The ``ORDER BY`` terms for one field: NULLs last ascending and first descending (API.md).
+
+        Databases disagree on where NULLs sort (PostgreSQL last, SQLite and MySQL first, ascending),
+        so a nullable field is sorted by ``column IS NULL`` first, which every database compares alike.
+        """
+        direction = "DESC" if descending else "ASC"
+        sort = f"{self.order_column(field)} {direction}"
+        if not field.nullable:
+            return sort
+        return f"({self.quote(field.name)} IS NULL) {direction}, {sort}"
 
     def order_column(self, field: FieldSpec) -> str:
         """What ``order_by`` sorts a field by: its column (a dialect storing numbers as text casts)."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dataflow.facade import DataFlow
     from dataflow.models import ModelSpec
 
-__all__ = ["Node", "NodeContext", "Param", "node_registry"]
+__all__ = ["Node", "NodeContext", "Param", "node_registry", "resolve_model_instance"]
 
 
 @attrs.frozen
@@ -90,6 +90,36 @@ class Node:
 
     async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def resolve_model_instance(node: Node, params: dict[str, Any]) -> tuple[DataFlow, ModelSpec]:
+    """The DataFlow instance and model a model node runs against, taking ``db_instance`` and
+    ``model_name`` out of ``params``.
+
+    ``db_instance`` (the DataFlow object or its ``name=``) picks another instance that registered the
+    same node type; ``model_name`` must name the node's own model (DF-102 otherwise). The model spec
+    returned is the instance's own registration (plugins may have amended it). Node plugins that
+    generate per-model nodes call this first in ``run``, so every model node honours both parameters
+    the same way.
+    """
+    db = node.dataflow_instance
+    chosen = params.pop("db_instance", None)
+    if chosen is not None and chosen is not db and not (isinstance(chosen, str) and db is not None
+                                                        and chosen == db.name):
+        db = node_registry.resolve(node.type_name, chosen, node.node_id).dataflow_instance
+    model_name = params.pop("model_name", None)
+    model = node.model
+    if model is None or db is None:
+        raise DataFlowError("DF-701", f"{node.type_name} is not a node generated for a model.",
+                            context={"node": node.node_id, "node_type": node.type_name})
+    if model_name is not None and model_name != model.name:
+        raise DataFlowError(
+            "DF-102",
+            f"model_name={model_name!r} does not match {node.type_name}, a node of model {model.name!r}.",
+            context={"node": node.node_id, "model": model.name, "parameter": "model_name"},
+            solutions=[f"Use model_name={model.name!r}, or the {model_name}… node."],
+        )
+    return db, db.models.get(model.name, model)
 
 
 class NodeRegistry:

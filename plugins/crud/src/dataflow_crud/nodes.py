@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec
-from dataflow.nodes import Node, NodeContext, Param, node_registry
+from dataflow.nodes import Node, NodeContext, Param, resolve_model_instance
 from dataflow.query import Count, Delete, Insert, Select, Update, Upsert, equals, parse_filter, parse_order_by
 
 from dataflow_crud.rows import check_fields, key_of, now, prepare_batch, prepare_row, prepare_update
@@ -33,22 +33,7 @@ class ModelNode(Node):
     operation: ClassVar[str] = ""
 
     def instance(self, params: dict[str, Any]) -> tuple[DataFlow, ModelSpec]:
-        db = self.dataflow_instance
-        chosen = params.pop("db_instance", None)
-        if chosen is not None and chosen is not db and not (isinstance(chosen, str) and db is not None
-                                                            and chosen == db.name):
-            db = node_registry.resolve(self.type_name, chosen, self.node_id).dataflow_instance
-        model_name = params.pop("model_name", None)
-        model = self.model
-        if model_name is not None and model_name != model.name:
-            raise DataFlowError(
-                "DF-102",
-                f"model_name={model_name!r} does not match {self.type_name}, a node of model {model.name!r}.",
-                context={"node": self.node_id, "model": model.name, "parameter": "model_name"},
-                solutions=[f"Use model_name={model.name!r}, or the {model_name}… node."],
-            )
-        assert db is not None
-        return db, db.models.get(model.name, model)
+        return resolve_model_instance(self, params)
 
     async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         params = dict(params)

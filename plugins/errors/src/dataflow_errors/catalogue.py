@@ -278,6 +278,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("See the chained traceback for the cause.",
           "python -X dev app.py  # shows the full chain")],
     ),
+    _entry(
+        "DF-407", "Optional component not installed",
+        "A feature asked for needs a plugin or an optional package that is not installed (or is "
+        "disabled); the message names what to install.",
+        ["Parquet export / import without pyarrow.",
+         "A Kailash import path (`dataflow.platform.inspector`) whose plugin (dataflow-inspector) is absent.",
+         "The plugin is installed but disabled."],
+        [("Install what the message names.",
+          "pip install 'dataflow-export[parquet]'"),
+         ("Check which plugins are active.",
+          "dataflow plugins list")],
+    ),
     # ---- 5xx runtime ---------------------------------------------------------------------------
     _entry(
         "DF-501", "Runtime failure",
@@ -462,6 +474,31 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'wf.add_node("PythonCodeNode", "calc", {"code": "result = x * 2", "x": 21})'),
          ("Use AsyncPythonCodeNode for top-level await.",
           'wf.add_node("AsyncPythonCodeNode", "fetch", {"code": "result = await get()"})')],
+    ),
+    _entry(
+        "DF-712", "Import refused",
+        "An import stopped at a line that does not fit the model (a wrong value, an unknown column, a "
+        "missing required field, malformed CSV / JSON) or that the database refused (a duplicate id); the "
+        "message names the line (the row, for Parquet) and nothing was written.",
+        ["A value of the wrong type or format on that line (`thirty` for an int field).",
+         "A column that is not a field of the model, or a required field left out.",
+         "A row whose id already exists (the import is all or nothing)."],
+        [("Fix the named line and run the import again.",
+          'wf.add_node("UserImportNode", "load", {"path": "users.csv"})'),
+         ("Keep going past rows that already exist.",
+          'wf.add_node("UserImportNode", "load", {"path": "users.csv", "conflict_resolution": "skip"})')],
+    ),
+    _entry(
+        "DF-713", "File cannot be used",
+        "An export or import could not use its file: it does not exist, its folder is missing or not "
+        "writable, it exists and overwrite=False, or it is not a readable Parquet file.",
+        ["A typo in the path; relative paths start from the working directory.",
+         "The target folder does not exist.",
+         "overwrite=False and the file is already there."],
+        [("Check the path and the folder.",
+          'wf.add_node("UserExportNode", "dump", {"path": "exports/users.jsonl"})  # mkdir exports'),
+         ("Allow replacing the file.",
+          'wf.add_node("UserExportNode", "dump", {"path": "users.csv", "overwrite": True})')],
     ),
     # ---- 8xx workflows -------------------------------------------------------------------------
     _entry(

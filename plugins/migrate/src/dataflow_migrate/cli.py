@@ -9,15 +9,12 @@ plans without ``--confirm`` (DF-302).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 from cyclopts import App, Parameter
+from dataflow.cli import ModelsOption, open_instance
 from dataflow.errors import DataFlowError
 from dataflow.loop import run_sync
 from dataflow.migration import MigrationPlan, RiskLevel
@@ -30,56 +27,10 @@ __all__ = ["register"]
 # The options the three commands share, with their help text in one place.
 JsonFlag = Annotated[bool, Parameter(name="--json")]
 UrlOption = Annotated[str | None, Parameter(help="Database URL (default: the URL of the instance in --models).")]
-ModelsOption = Annotated[str | None, Parameter(
-    help="A module (pkg.models) or file (models.py) declaring models on a DataFlow instance.")]
 DropColumnsFlag = Annotated[bool, Parameter(help="Include dropping columns no model field maps to.")]
 AcceptRenameOption = Annotated[Sequence[str], Parameter(help="Take a rename candidate: table.old->new (repeatable).")]
 _LEVEL_COLOURS = {RiskLevel.LOW: "green", RiskLevel.MEDIUM: "yellow", RiskLevel.HIGH: "red",
                   RiskLevel.CRITICAL: "bold red"}
-
-
-def _import_models(target: str) -> Any:
-    """Import ``pkg.module`` or ``path/to/file.py`` and return the module."""
-    path = Path(target)
-    if target.endswith(".py") or path.is_file():
-        if not path.is_file():
-            raise DataFlowError("DF-401", f"No models file {target!r}.", solutions=["Give a .py path or pkg.module."])
-        spec = importlib.util.spec_from_file_location(f"_dataflow_models_{abs(hash(str(path.resolve())))}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        return importlib.import_module(target)
-    except ImportError as exc:
-        raise DataFlowError("DF-401", f"Cannot import the models module {target!r}: {exc}.",
-                            solutions=["Run from the project root, or pass a path to the .py file."]) from exc
-
-
-def _open(url: str | None, models: str | None) -> Any:
-    """The DataFlow instance to migrate, with the models of ``--models`` registered on it."""
-    from dataflow import DataFlow
-
-    instances: list[Any] = []
-    if models:
-        module = _import_models(models)
-        instances = [v for v in vars(module).values() if isinstance(v, DataFlow)]
-        if not instances:
-            raise DataFlowError("DF-401", f"{models!r} creates no DataFlow instance to take models from.",
-                                solutions=["Declare the models with @db.model on a DataFlow made in that module."])
-    if url is None:
-        if len(instances) == 1:
-            return instances[0]
-        raise DataFlowError("DF-401", "Give --url (or a --models module with exactly one DataFlow instance).")
-    db = DataFlow(url)
-    for instance in instances:
-        for spec in instance.models.values():
-            if spec.name not in db.models:
-                db.register_model(spec)
-    return db
 
 
 def _step_levels(plan: MigrationPlan) -> dict[int, RiskLevel]:
@@ -143,7 +94,7 @@ def _renames(accept_rename: Sequence[str]) -> dict[str, str]:
 
 def status(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False) -> None:
     """Show pending steps for the models and the recent migration history."""
-    db = _open(url, models)
+    db = open_instance(url, models)
     try:
         result = run_sync(api.migrate_status(db))
     finally:
@@ -168,7 +119,7 @@ def status(*, url: UrlOption = None, models: ModelsOption = None, json_output: J
 def plan(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
          drop_columns: DropColumnsFlag = True, accept_rename: AcceptRenameOption = ()) -> None:
     """Show the steps that would bring the database to the models, with their risk."""
-    db = _open(url, models)
+    db = open_instance(url, models)
     try:
         result = run_sync(api.migrate_plan(db, drop_columns=drop_columns, accept_renames=_renames(accept_rename)))
     finally:
@@ -188,7 +139,7 @@ def apply(*, url: UrlOption = None, models: ModelsOption = None, json_output: Js
     confirm
         Apply even when the plan's risk is HIGH or CRITICAL.
     """
-    db = _open(url, models)
+    db = open_instance(url, models)
     options: dict[str, Any] = {"drop_columns": drop_columns, "accept_renames": _renames(accept_rename)}
     try:
         preview = run_sync(api.migrate_plan(db, **options))
