@@ -62,7 +62,9 @@ def test_without_the_crud_plugin_no_nodes_are_generated(make_db: Callable[..., D
     class Gizmo:
         name: str
 
-    assert db.state["generated"]["Gizmo"] == []
+    crud_nodes = {f"Gizmo{op}Node" for op in ("Create", "Read", "Update", "Delete", "List", "Count", "Upsert",
+                                              "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert")}
+    assert not crud_nodes & set(db.state["generated"]["Gizmo"])  # other plugins (export) may add their own
     wf = WorkflowBuilder()
     wf.add_node("GizmoCreateNode", "create", {"name": "x"})
     with pytest.raises(DataFlowError) as info:
