@@ -150,6 +150,13 @@ def _bulk_delete_everything(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node(f"{name}BulkDeleteNode", {"filter": {}})
 
 
+@scenario("DF-107")
+def _invalid_regex(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}ListNode", {"filter": {"name": {"$regex": "(unclosed"}}})
+
+
 @scenario("DF-201")
 def _missing_output(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
@@ -314,6 +321,18 @@ def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
         run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
     finally:
         blocker.close()
+
+
+@scenario("DF-512")
+def _statement_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, statement_timeout=0.2)
+
+    async def endless() -> None:
+        async with db.connection() as conn:
+            await conn.fetch("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                             "SELECT COUNT(*) FROM c", [])
+
+    run_sync(endless())
 
 
 @scenario("DF-601")

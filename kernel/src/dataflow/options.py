@@ -73,13 +73,15 @@ class KernelOptions:
     pool_timeout: float = _seconds(30.0, "Seconds to wait for a free connection before DF-507.")
     pool_recycle: float = _seconds(3600, "Seconds after which a pooled connection is replaced.")
     connect_timeout: float = _seconds(10.0, "Seconds to wait for the server to accept a connection.")
+    statement_timeout: float = _seconds(300.0, "Seconds one SQL statement may run before it is stopped "
+                                               "(DF-512); 0: no limit.")
     echo: bool = _flag(False, "Log every SQL statement.")
     debug: bool = _flag(False, "Verbose diagnostics.")
 
     def dialect_options(self) -> DialectOptions:
         """What the dialect is built with."""
         return DialectOptions(self.pool_size, self.max_overflow, float(self.pool_timeout),
-                              float(self.connect_timeout), self.echo)
+                              float(self.connect_timeout), self.echo, float(self.statement_timeout))
 
     def error_mode(self) -> str:
         """The rendering mode of errors: the option, else ``DATAFLOW_ERROR_ENHANCER_MODE``, else FULL."""

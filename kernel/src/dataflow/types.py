@@ -93,6 +93,8 @@ class DialectOptions:
     pool_timeout: float = 30.0
     connect_timeout: float = 10.0
     echo: bool = False
+    statement_timeout: float = 300.0
+    """Seconds one statement may run before the database stops it (DF-512); 0 means no limit."""
 
 
 @attrs.frozen

@@ -140,6 +140,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     ),
     # ---- 2xx connections -----------------------------------------------------------------------
     _entry(
+        "DF-107", "Regular expression refused",
+        "A `$regex` pattern is not valid for the database, or matching it costs more than the budget: "
+        "on SQLite one value may take 0.1 s (the match runs in Python), on MariaDB the server's PCRE "
+        "match limit applies (where it would otherwise treat the value as not matching).",
+        ["A typo in the pattern (an unclosed `(` or `[`).",
+         "Nested quantifiers such as `(a+)+` or `(a|aa)+`, which backtrack exponentially on a near-match."],
+        [("Fix the pattern; the message quotes the database's complaint.",
+          '{"filter": {"name": {"$regex": "^Al(ice|ex)$"}}}'),
+         ("Anchor the pattern and drop nested quantifiers, or use `$like`.",
+          '{"filter": {"name": {"$like": "Al%"}}}')],
+    ),
+    _entry(
         "DF-201", "Connection mismatch",
         "A workflow connection or template names an output the source node did not produce, or an "
         "argument of `add_connection` is not a non-empty string.",
@@ -334,6 +346,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "    except DataFlowError as exc:\n        if exc.code != 'DF-508': raise"),
          ("Wait longer for SQLite's lock.",
           'db = DataFlow("sqlite:///app.db", pool_timeout=30)')],
+    ),
+    _entry(
+        "DF-512", "Statement timed out",
+        "A statement ran longer than `statement_timeout` (default 300 s) and the database stopped it. "
+        "Nothing it would have written was kept.",
+        ["A filter that cannot use an index on a large table.",
+         "A very large bulk write or migration in one statement."],
+        [("Narrow the filter, or add an index on the filtered field.",
+          '__dataflow__ = {"indexes": [{"fields": ["email"]}]}'),
+         ("Raise the limit (seconds; 0 means none).",
+          'db = DataFlow(url, statement_timeout=900)')],
     ),
     # ---- 6xx models ----------------------------------------------------------------------------
     _entry(

@@ -22,6 +22,8 @@ _CONCURRENCY = {1213, 1205}
 _UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055, 1045, 1044, 1049, 1040, 1129, 1130, 1927}
 _NO_TABLE = {1146}
 _NO_COLUMN = {1054}
+_REGEX = {1139, 3685, 3692, 3693, 3695, 3696, 3697, 3698, 3699}
+_TIMED_OUT = {1969, 3024}
 _BAD_VALUE = {1264, 1265, 1292, 1366, 1406, 1367, 3140, 4025}
 
 
@@ -68,6 +70,14 @@ def translate(exc: BaseException, server: str = "MySQL") -> DataFlowError:
     if code in _NO_COLUMN:
         return DataFlowError("DF-305", f"A column does not exist ({detail}).", context=context,
                              solutions=["Enable auto_migrate so that new fields get their columns."])
+    if code in _REGEX:
+        return DataFlowError("DF-107", f"{server} refused the $regex pattern ({detail}).", context=context,
+                             solutions=["Check the pattern's syntax, or simplify it (PCRE limits apply)."])
+    if code in _TIMED_OUT:
+        return DataFlowError("DF-512", f"The statement ran longer than statement_timeout and was stopped ({detail}).",
+                             context=context,
+                             solutions=["Narrow the filter or add an index; or raise "
+                                        "DataFlow(statement_timeout=…) (seconds, 0: none)."])
     if code in _BAD_VALUE:
         return DataFlowError("DF-102", f"{server} refused a value ({detail}).", context=context,
                              solutions=["Check the value against the column: length, range and format."])

@@ -100,6 +100,7 @@ class MySQLConnection:
         cursor = await self.raw.cursor()
         await cursor.execute(sql, params or None)
         rows = await cursor.fetchall()
+        await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
         return list(rows)
 
@@ -111,6 +112,7 @@ class MySQLConnection:
         cursor = await self.raw.cursor()
         await cursor.execute(sql, params or None)
         result = cursor._result  # the OK packet; aiomysql exposes its info string only here
+        await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
         message = getattr(result, "message", b"") or b""
         matched = _MATCHED.search(message)
@@ -130,6 +132,23 @@ class MySQLConnection:
     @property
     def in_transaction(self) -> bool:
         return bool(self.raw.get_transaction_status())
+
+
+async def _refuse_regex_limits(cursor: Any, sql: str, params: Sequence[Any]) -> None:
+    """DF-107 when the server's regular-expression engine gave up on a ``$regex`` (PCRE's match
+    limit): MariaDB then only warns and treats the value as not matching, a silently wrong answer."""
+    result = cursor._result
+    if " REGEXP " not in sql or result is None or not getattr(result, "warning_count", 0):
+        return
+    await cursor.execute("SHOW WARNINGS")
+    for _level, code, message in await cursor.fetchall():
+        if code == 1139:
+            raise DataFlowError(
+                "DF-107",
+                f"The server could not finish matching the $regex pattern ({message}).",
+                context={"detail": message},
+                solutions=["Anchor the pattern and avoid nested quantifiers such as (a|aa)+, or use $like."],
+            )
 
 
 class QuietCursor(aiomysql.Cursor):
@@ -177,13 +196,23 @@ class PoolManager:
             "charset": "utf8mb4",
             "autocommit": True,
             "connect_timeout": self.options.connect_timeout,
-            "init_command": INIT_COMMAND,
+            "init_command": INIT_COMMAND + self._timeout_clause(),
             "echo": self.options.echo,
             "cursorclass": QuietCursor,
         }
         if "unix_socket" in url.query:
             kwargs["unix_socket"] = url.query["unix_socket"]
         return kwargs
+
+    def _timeout_clause(self) -> str:
+        """The session's statement time limit: MariaDB's ``max_statement_time`` (seconds, every
+        statement), MySQL's ``max_execution_time`` (milliseconds, SELECT only: MySQL has no other)."""
+        limit = self.options.statement_timeout
+        if limit <= 0 or self.server is None:
+            return ""
+        if self.server.mariadb:
+            return f", max_statement_time = {float(limit)!r}"
+        return f", max_execution_time = {max(1, round(limit * 1000))}"
 
     # ---- pools ---------------------------------------------------------------------------------
     async def pool(self) -> aiomysql.Pool:
@@ -201,23 +230,42 @@ class PoolManager:
 
     async def _create_pool(self) -> aiomysql.Pool:
         maxsize = max(1, self.options.pool_size + self.options.max_overflow)
+        if self.server is None and self.options.statement_timeout > 0:
+            # The time limit is set per session by init_command, whose wording depends on the server
+            # (MySQL or MariaDB): detect it on one connection before the pool opens its own.
+            try:
+                raw = await aiomysql.connect(**self.connect_kwargs())
+            except (pymysql.err.MySQLError, OSError) as exc:
+                raise self._unreachable(exc) from exc
+            try:
+                await self._detect(raw)
+            finally:
+                with suppress(Exception):
+                    await raw.ensure_closed()
         try:
             pool = await aiomysql.create_pool(minsize=1, maxsize=maxsize, **self.connect_kwargs())
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self._unreachable(exc) from exc
+        if self.server is not None:
+            return pool
         try:
             async with pool.acquire() as raw:
-                cursor = await raw.cursor()
-                await cursor.execute("SELECT VERSION(), @@max_allowed_packet, @@auto_increment_increment")
-                version, packet, step = (await cursor.fetchall())[0]
-                await cursor.close()
-            self.server = ServerInfo.parse(str(version), packet, step)
-        except BaseException as exc:
+                await self._detect(raw)
+        except BaseException:
             pool.terminate()
-            if isinstance(exc, pymysql.err.MySQLError | OSError):
-                raise translate(exc, self.server_name) from exc
             raise
         return pool
+
+    async def _detect(self, raw: aiomysql.Connection) -> None:
+        """Learn the server's kind, version, packet limit and auto-increment step (once)."""
+        try:
+            cursor = await raw.cursor()
+            await cursor.execute("SELECT VERSION(), @@max_allowed_packet, @@auto_increment_increment")
+            version, packet, step = (await cursor.fetchall())[0]
+            await cursor.close()
+        except (pymysql.err.MySQLError, OSError) as exc:
+            raise translate(exc, self.server_name) from exc
+        self.server = ServerInfo.parse(str(version), packet, step)
 
     def _unreachable(self, exc: BaseException) -> DataFlowError:
         error = translate(exc, self.server_name)

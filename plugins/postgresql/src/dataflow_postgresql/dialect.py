@@ -150,7 +150,11 @@ class PostgreSQLDialect(SQLDialect):
         # name resolving to several addresses, so an unreachable server never hangs a caller.
         timeout = self.connect_timeout
         outer = None if timeout is None else timeout * 2 + 1
-        return await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=timeout), timeout=outer)
+        settings = {}
+        if self.options.statement_timeout > 0:
+            settings["statement_timeout"] = str(max(1, round(self.options.statement_timeout * 1000)))
+        return await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=timeout, server_settings=settings),
+                                      timeout=outer)
 
     async def acquire(self, pool: ConnectionPool) -> asyncpg.Connection:
         """A connection of ``pool``: DF-507 when none frees up in ``pool_timeout``, DF-402 when the

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import re
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiosqlite
+import regex
 from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
-from dataflow.errors import DataFlowError
+from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 from dataflow.query import Cond, Count, Insert, Select
 from dataflow.values import to_json
@@ -59,30 +60,99 @@ def _close_reader(state: _LoopState) -> None:
         state.reader = None
 
 
-def _regexp(pattern: str, value: Any) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
+REGEX_MATCH_BUDGET = 0.1
+"""Seconds one ``$regex`` match may take on SQLite, where it runs in Python (the ``regex`` module,
+which releases the GIL while it matches); past it the statement stops with DF-107."""
+_PROGRESS_STEPS = 1000
+"""SQLite VM instructions between two checks of the statement's deadline."""
+
+
+def regex_refused(pattern: str, why: str) -> DataFlowError:
+    return DataFlowError(
+        "DF-107",
+        f"The $regex pattern {short_repr(pattern)} {why}.",
+        context={"pattern": pattern, "budget_seconds": REGEX_MATCH_BUDGET},
+        solutions=["Anchor the pattern and avoid nested quantifiers such as (a+)+, or use $like."],
+    )
+
+
+class _Guard:
+    """One connection's limits: the running statement's deadline (checked by SQLite's progress
+    handler, which stops the statement) and the budget of each ``$regex`` match (SQLite's REGEXP)."""
+
+    __slots__ = ("deadline", "failure")
+
+    def __init__(self) -> None:
+        self.deadline: float | None = None
+        self.failure: DataFlowError | None = None
+
+    def expired(self) -> bool:
+        """SQLite's progress handler: a true answer interrupts the running statement."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def regexp(self, pattern: str, value: Any) -> bool:
+        if value is None:
+            return False
+        try:
+            return regex.search(pattern, str(value), timeout=REGEX_MATCH_BUDGET, concurrent=True) is not None
+        except TimeoutError:
+            self.failure = regex_refused(pattern, f"took longer than {REGEX_MATCH_BUDGET} s to match one value "
+                                                  "(the match budget)")
+            raise
+        except regex.error as exc:
+            self.failure = regex_refused(pattern, f"is not a valid regular expression ({exc})")
+            raise
 
 
 class SQLiteConnection:
-    """The kernel's Connection protocol over one aiosqlite connection."""
+    """The kernel's Connection protocol over one aiosqlite connection, each statement time-bounded."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("guard", "raw", "timeout")
 
-    def __init__(self, raw: aiosqlite.Connection) -> None:
+    def __init__(self, raw: aiosqlite.Connection, guard: _Guard, timeout: float) -> None:
         self.raw = raw
+        self.guard = guard
+        self.timeout = timeout
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        return list(await self.raw.execute_fetchall(sql, params))
+        return list(await self._bounded(self.raw.execute_fetchall(sql, params)))
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
-        cursor = await self.raw.execute(sql, params)
+        cursor = await self._bounded(self.raw.execute(sql, params))
         count = cursor.rowcount
         await cursor.close()
-        return count
+        return int(count)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        cursor = await self.raw.executemany(sql, rows)
+        cursor = await self._bounded(self.raw.executemany(sql, rows))
         await cursor.close()
+
+    async def _bounded(self, step: Any) -> Any:
+        """Run one statement under the statement timeout; a stopped statement is DF-512, a refused
+        ``$regex`` DF-107 (raw ``OperationalError``s otherwise: the dialect translates them)."""
+        guard = self.guard
+        guard.failure = None
+        guard.deadline = time.monotonic() + self.timeout if self.timeout > 0 else None
+        try:
+            return await step
+        except sqlite3.OperationalError as exc:
+            failure, guard.failure = guard.failure, None
+            if failure is not None:
+                raise failure from exc
+            if "interrupted" in str(exc) and guard.deadline is not None and guard.expired():
+                raise statement_timed_out(self.timeout) from exc
+            raise
+        finally:
+            guard.deadline = None
+
+
+def statement_timed_out(timeout: float) -> DataFlowError:
+    return DataFlowError(
+        "DF-512",
+        f"The statement ran longer than statement_timeout ({timeout:g} s) and was stopped.",
+        context={"statement_timeout": timeout},
+        solutions=["Narrow the filter or add an index; or raise DataFlow(statement_timeout=…) (seconds, 0: none)."],
+    )
 
 
 class _LoopState:
@@ -167,8 +237,11 @@ class SQLiteDialect(SQLDialect):
             pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
         for pragma in pragmas:
             await raw.execute(pragma)
-        await raw.create_function("regexp", 2, _regexp, deterministic=True)
-        return SQLiteConnection(raw)
+        guard = _Guard()
+        await raw.create_function("regexp", 2, guard.regexp, deterministic=True)
+        if self.options.statement_timeout > 0:
+            await raw.set_progress_handler(guard.expired, _PROGRESS_STEPS)
+        return SQLiteConnection(raw, guard, self.options.statement_timeout)
 
     def _state(self) -> _LoopState:
         state = self._states.get()
@@ -304,6 +377,10 @@ class SQLiteDialect(SQLDialect):
         return f"CAST({column} AS REAL)" if field.kind == "decimal" else column
 
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
+        try:
+            regex.compile(pattern)  # an invalid pattern is refused before any SQL runs
+        except regex.error as exc:
+            raise regex_refused(pattern, f"is not a valid regular expression ({exc})") from None
         return f"{column} REGEXP {b.bind(pattern)}"
 
     def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:

@@ -7,6 +7,8 @@ JSON values are bounded in depth, text never holds a NUL character, and no passw
 output, however the URL is written.
 """
 
+import itertools
+import threading
 import time
 import traceback
 import uuid
@@ -16,7 +18,7 @@ import pytest
 from dataflow import DataFlow, DataFlowError
 from dataflow.models import MAX_IDENTIFIER_LENGTH
 from dataflow.query import MAX_FILTER_DEPTH
-from dataflow.testing.fixtures import raises_df, raw_rows, unique_table
+from dataflow.testing.fixtures import raises_df, raw_fetch, raw_rows, unique_table
 from dataflow.testing.suite._support import seed, tests_in
 from dataflow.url import parse_url
 from dataflow.values import MAX_JSON_DEPTH
@@ -164,6 +166,57 @@ def test_nul_characters_in_text_are_df102(db, make_model, run_node):
         with raises_df("DF-102", match="NUL"):
             run_node(node, params)
     assert raw_rows(db, item) == before
+
+
+# ---- regular expressions and statement time --------------------------------------------------------
+def test_invalid_regex_is_df107(make_model, run_node):
+    _item(make_model)
+    run_node("ItemCreateNode", {"id": "a", "name": "abc"})
+    with raises_df("DF-107"):
+        run_node("ItemListNode", {"filter": {"name": {"$regex": "["}}})
+
+
+def test_pathological_regex_answers_or_is_refused_fast(make_model, run_node):
+    """A catastrophic pattern answers right or is DF-107 (never a silently wrong answer), quickly,
+    and never stops other threads (SQLite matches in Python, under a per-value budget)."""
+    item = _item(make_model)
+    seed(run_node, item, [{"id": f"r{i}", "name": "a" * 34 + "!"} for i in range(3)])
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        for pattern in ("^(a+)+$", "(a|aa)+$", "^(a|a?)+$"):
+            started = time.perf_counter()
+            try:
+                assert run_node("ItemCountNode", {"filter": {"name": {"$regex": pattern}}})["count"] == 0
+            except DataFlowError as exc:
+                assert getattr(exc.__cause__, "code", exc.code) == "DF-107", exc
+            assert time.perf_counter() - started < 2.0, pattern
+    finally:
+        stop.set()
+        ticker.join()
+    assert max((b - a for a, b in itertools.pairwise(ticks)), default=0) < 1.0, "another thread was frozen"
+
+
+def test_statement_timeout_stops_long_statements(make_model, run_node):
+    item = _item(make_model)
+    seed(run_node, item, [{"id": f"r{i}", "name": "n"} for i in range(1000)])
+    impatient = make_model.new_db(statement_timeout=0.5)
+    table = impatient.dialect.quote(make_model.table(item))
+    started = time.perf_counter()
+    with pytest.raises(Exception) as info:
+        raw_fetch(impatient, f"SELECT COUNT(*) FROM {table} a, {table} b, {table} c")
+    error = info.value if isinstance(info.value, DataFlowError) else impatient.dialect.translate_error(info.value)
+    assert error.code == "DF-512", error
+    assert time.perf_counter() - started < 10
+    assert DataFlow(make_model.url).options["statement_timeout"] == 300.0  # the documented default
 
 
 # ---- secrets --------------------------------------------------------------------------------------
