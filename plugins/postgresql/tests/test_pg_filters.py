@@ -97,8 +97,8 @@ def test_unknown_operator_and_field(people):
         people({"nmae": "x"})
 
 
-def test_invalid_regex_is_df_102(people):
-    with raises_df("DF-102"):
+def test_invalid_regex_is_df_107(people):
+    with raises_df("DF-107"):
         people({"name": {"$regex": "("}})
 
 
