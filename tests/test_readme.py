@@ -28,8 +28,8 @@ def test_python_example_runs_twice(tmp_path):
     ]
     for done in outputs:
         assert done.returncode == 0, done.stderr
-    assert outputs[0].stdout.split()[:2] == ["created", "dark"]
-    assert outputs[1].stdout.split()[:2] == ["updated", "dark"]
+    assert outputs[0].stdout.split() == ["created", "dark", "1"]
+    assert outputs[1].stdout.split() == ["updated", "dark", "1"]
 
 
 def test_quick_start_is_two_commands_and_ci_runs_the_test_one():

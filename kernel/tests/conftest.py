@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import dataflow.runtime  # imported first: it installs the registry loader that kernel_only() patches
+import dataflow.runtime
 import pytest
 from dataflow import DataFlow
 from dataflow.dialect import DialectInfo, SQLDialect

@@ -15,10 +15,14 @@ from dataflow.workflow import WorkflowBuilder, get_path, set_path
 
 
 class Echo(Node):
-    """Returns its parameters as its output."""
+    """Returns its parameters as its output; uses no database, so only connections order it."""
 
     type_name = "Echo"
     parameters: ClassVar = {"value": Param("value"), "filter": Param("filter"), "items": Param("items")}
+
+    @classmethod
+    def touches(cls, params: Any) -> tuple[()]:
+        return ()
 
     async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         return dict(params)
@@ -46,6 +50,8 @@ def test_builder_returns_ids_and_build_freezes_generations() -> None:
     assert built.generations == (("a", "b"), ("c",), ("d",))
     assert built.nodes["c"].depends_on == {"a"}
     assert built.nodes["d"].depends_on == {"b", "c"}
+    assert built.order == ("a", "b", "c", "d")
+    assert built.nodes["a"].dependents == ("c",) and built.nodes["d"].dependents == ()
 
 
 def test_node_id_is_generated_when_omitted() -> None:

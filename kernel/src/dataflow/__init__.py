@@ -13,7 +13,7 @@ from dataflow.errors import DataFlowError, ErrorHint, WorkflowExecutionError
 from dataflow.facade import DataFlow
 from dataflow.hookspecs import hookimpl, hookspec
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.nodes import Node, NodeContext, Param
+from dataflow.nodes import Node, NodeContext, Param, Touch, check_parameters
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = [
@@ -28,9 +28,11 @@ __all__ = [
     "Node",
     "NodeContext",
     "Param",
+    "Touch",
     "Workflow",
     "WorkflowBuilder",
     "WorkflowExecutionError",
+    "check_parameters",
     "hookimpl",
     "hookspec",
 ]

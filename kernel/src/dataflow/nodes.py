@@ -1,16 +1,32 @@
-"""Nodes: the base class every node type derives from, and the registry of node types by name.
+"""Nodes: the base class every node type derives from, its contract, and the registry of node types.
 
-A node declares its parameters; the runtime hands it resolved parameters and awaits ``run``, which
-returns the node's output dict. Nodes generated for a model are bound to the DataFlow instance that
-generated them (``dataflow_instance``), so several instances with the same model name stay apart:
-the registry keeps every binding and ``db_instance`` chooses, the newest winning otherwise.
+A node type declares, once, everything the kernel needs to check and order it before it runs:
+
+- ``parameters``: each a ``Param`` (type, default, allowed values, bounds). ``check_parameters`` checks
+  values against these declarations through one cattrs converter; ``build()`` runs it on the static
+  parameters and the node on its resolved parameters, so there is a single implementation.
+- ``outputs``: the output names it produces (None when they depend on the run, as for code nodes),
+  so ``build()`` refuses a connection from an output that can never exist.
+- ``touches(params)``: which DataFlow instance it uses and whether it writes (``Touch`` records), so
+  the runtimes keep the order users wrote where it matters and overlap the rest.
+- ``check_static(params, node_id)``: any further build-time check of static parameters (a model
+  node checks field names there).
+
+The runtime hands a node its resolved parameters and awaits ``run``, which returns the output dict.
+Nodes generated for a model are bound to the DataFlow instance that generated them
+(``dataflow_instance``), so several instances with the same model name stay apart: the registry keeps
+every binding and ``db_instance`` chooses, the newest winning otherwise.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
+import types
+import typing
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -21,43 +37,297 @@ if TYPE_CHECKING:
     from dataflow.facade import DataFlow
     from dataflow.models import ModelSpec
 
-__all__ = ["Node", "NodeContext", "Param", "node_registry", "resolve_model_instance"]
+__all__ = [
+    "COMMON_PARAMS",
+    "TEMPLATE",
+    "UNKNOWN",
+    "Node",
+    "NodeContext",
+    "Param",
+    "Touch",
+    "check_parameters",
+    "check_value",
+    "holds_template",
+    "node_registry",
+    "resolve_model_instance",
+    "without_templates",
+]
 
 
 @attrs.frozen
 class Param:
-    """A declared node parameter."""
+    """A declared node parameter.
+
+    :param name: the parameter's name.
+    :param type: the accepted type (``int``, ``dict``, ``list``, ``int | None`` …; ``object``: anything).
+        ``None`` given for a parameter whose type does not allow it means "not given".
+    :param required: the node cannot run without it (DF-101).
+    :param default: the value used when it is not given.
+    :param description: one line for documentation and inspectors.
+    :param choices: the allowed values, when only some are (DF-102 names them).
+    :param minimum: the smallest allowed number.
+    :param maximum: the largest allowed number.
+    """
 
     name: str
     type: Any = object
     required: bool = False
     default: Any = None
     description: str = ""
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@attrs.frozen
+class Touch:
+    """One DataFlow instance a node uses, and whether it may write there.
+
+    :param db: the instance; ``None`` stands for every instance (a node that cannot say which).
+    :param writes: True when the node may change data (or the schema) of that instance.
+    :param models: the model names it uses there, when it knows them (for plugins and inspectors;
+        the ordering rule looks at the instance only, because a write to one table can change what
+        a read of another returns through triggers, foreign keys or code).
+    """
+
+    db: Any
+    writes: bool
+    models: tuple[str, ...] = ()
 
 
 @attrs.define
 class NodeContext:
-    """What a running node knows about its run."""
+    """What a running node knows about its run.
+
+    :param run: the runtime's state of this run (``dataflow.runtime.RunState``): the built workflow
+        and the transactions the run holds; None when a node is invoked outside a workflow.
+    """
 
     node_id: str
     run_id: str
     node_type: str
     inputs: Mapping[str, Any] = attrs.field(factory=dict)
+    run: Any = None
 
 
-COMMON_PARAMS = ("db_instance", "model_name")
+COMMON_PARAMS = ("db_instance", "model_name", "input_data")
+"""Accepted by every node: the instance to use, the model's name (checked), and ``input_data``, an
+input whose value is ignored: connecting an upstream output to it only makes the node wait for that
+node (Kailash users wire ``result`` → ``input_data`` to order nodes)."""
 
 
+TEMPLATE = re.compile(r"\$\{\s*([^{}]+?)\s*\}|\{\{\s*([^{}]+?)\s*\}\}")
+"""A template inside a parameter value: ``${name.path}`` (canonical) or ``{{name.path}}``."""
+
+
+# ---- parameter checking -------------------------------------------------------------------------
+def holds_template(value: Any, _depth: int = 0) -> bool:
+    """True when ``value`` is, or contains, a ``${…}`` / ``{{…}}`` template (known only at run time).
+
+    A value nested deeper than any parameter sensibly is counts as holding one: it is left to the
+    node's own checks at run time, which refuse it with a DF code.
+    """
+    if isinstance(value, str):
+        return ("${" in value or "{{" in value) and TEMPLATE.search(value) is not None
+    if _depth > _MAX_DEPTH:
+        return isinstance(value, Mapping | list | tuple)
+    if isinstance(value, Mapping):
+        return any(holds_template(v, _depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(holds_template(v, _depth + 1) for v in value)
+    return False
+
+
+_MAX_DEPTH = 64
+
+
+def without_templates(value: Any) -> Any:
+    """``value`` less the parts that hold templates (dict entries, list items), for build-time checks.
+
+    A container left empty only because its contents were templates is dropped too, so that
+    ``{"age": {"$lte": "${read.age}"}}`` becomes ``{}`` rather than a filter on an empty value; a
+    value that is all templates gives None.
+    """
+    pruned = _prune(value)
+    return None if pruned is _DROPPED else pruned
+
+
+def _prune(value: Any, depth: int = 0) -> Any:
+    if depth > _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return _DROPPED
+    if isinstance(value, Mapping):
+        kept: dict[Any, Any] = {}
+        for key, item in value.items():
+            pruned = _prune(item, depth + 1)
+            if pruned is not _DROPPED:
+                kept[key] = pruned
+        return _DROPPED if value and not kept else kept
+    if isinstance(value, list | tuple):
+        items = [p for p in (_prune(item, depth + 1) for item in value) if p is not _DROPPED]
+        return _DROPPED if value and not items else items
+    if isinstance(value, str) and holds_template(value):
+        return _DROPPED
+    return value
+
+
+_DROPPED: Any = object()
+
+
+def _exact(kind: type) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _type: Any) -> Any:
+        if not isinstance(value, kind) or (kind is not bool and type(value) is bool):
+            raise TypeError(kind.__name__)
+        return value
+
+    return structure
+
+
+def _number(value: Any, _type: Any) -> Any:
+    if type(value) is bool or not isinstance(value, int | float):
+        raise TypeError("float")
+    return value
+
+
+def _any_of(kinds: tuple[type, ...], label: str) -> Callable[[Any, Any], Any]:
+    def structure(value: Any, _type: Any) -> Any:
+        if not isinstance(value, kinds):
+            raise TypeError(label)
+        return value
+
+    return structure
+
+
+def _is_union(kind: Any) -> bool:
+    return typing.get_origin(kind) in (typing.Union, types.UnionType)
+
+
+@functools.cache
+def _converter() -> Any:
+    """The one cattrs converter at the node-parameter boundary: strict, never converting silently.
+
+    A string is not an int, a bool is not a number, and lists and dicts pass through uncopied (a
+    bulk node's ``data`` may hold 100,000 rows).
+    """
+    import cattrs
+
+    converter = cattrs.Converter()
+    for kind in (str, int, bool, bytes):
+        converter.register_structure_hook(kind, _exact(kind))
+    converter.register_structure_hook(float, _number)
+    converter.register_structure_hook(dict, _any_of((Mapping,), "dict"))
+    converter.register_structure_hook(list, _any_of((list, tuple), "list"))
+    converter.register_structure_hook(object, lambda value, _type: value)
+    converter.register_structure_hook(Any, lambda value, _type: value)
+
+    def union(value: Any, kind: Any) -> Any:
+        for member in typing.get_args(kind):
+            if member is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return converter.structure(value, member)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(_type_label(kind))
+
+    converter.register_structure_hook_func(_is_union, union)
+    return converter
+
+
+def _type_label(kind: Any) -> str:
+    if _is_union(kind):
+        return " or ".join(_type_label(k) for k in typing.get_args(kind))
+    return "None" if kind is type(None) else getattr(kind, "__name__", str(kind))
+
+
+def _allows_none(kind: Any) -> bool:
+    return kind in (object, Any) or (_is_union(kind) and type(None) in typing.get_args(kind))
+
+
+def _invalid(node_type: str, node_id: str, param: Param, value: Any, expected: str) -> DataFlowError:
+    return DataFlowError(
+        "DF-102",
+        f"{node_type}: '{param.name}' must be {expected}, got {value!r}.",
+        context={"node_id": node_id, "node_type": node_type, "parameter": param.name},
+    )
+
+
+@functools.cache
+def _taken_as_is(kind: Any) -> frozenset[type]:
+    """Value types the converter would return unchanged for ``kind``: checked with one set lookup."""
+    members = typing.get_args(kind) if _is_union(kind) else (kind,)
+    plain = {str, int, bool, bytes, dict, list, type(None)}
+    return frozenset(m for m in members if m in plain) | (frozenset({int}) if float in members else frozenset())
+
+
+def check_value(param: Param, value: Any, *, node_type: str, node_id: str) -> Any:
+    """``value`` checked against ``param``'s type, allowed values and bounds; DF-102 when it does not fit."""
+    if type(value) not in _taken_as_is(param.type):
+        try:
+            value = _converter().structure(value, param.type)
+        except Exception:
+            raise _invalid(node_type, node_id, param, value, _type_label(param.type)) from None
+    if param.choices and value not in param.choices:
+        allowed = " or ".join(repr(c) for c in param.choices)
+        raise _invalid(node_type, node_id, param, value, f"one of {allowed}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if param.minimum is not None and value < param.minimum:
+            raise _invalid(node_type, node_id, param, value, f"≥ {param.minimum:g}")
+        if param.maximum is not None and value > param.maximum:
+            raise _invalid(node_type, node_id, param, value, f"≤ {param.maximum:g}")
+    return value
+
+
+def check_parameters(
+    node_cls: type[Node], params: Mapping[str, Any], *, node_id: str, partial: bool = False
+) -> dict[str, Any]:
+    """Check ``params`` against ``node_cls``'s declarations; return them with defaults filled in.
+
+    The one implementation of parameter checking: ``build()`` calls it on a node's static parameters
+    with ``partial=True`` (values holding templates, and required parameters not given yet, are left
+    for run time, since connections, templates and per-run parameters may still supply them); a
+    node calls it on its resolved parameters before it runs. Unknown names are DF-102 with the
+    closest valid name (unless the node takes open parameters), a missing required one DF-101, a
+    value of the wrong type, outside the allowed values or bounds DF-102.
+    """
+    node_cls.check_parameter_names(params, node_id)
+    declared = node_cls.parameters
+    node_type = node_cls.type_name
+    checked = dict(params)
+    for name, param in declared.items():
+        value = params.get(name)
+        if value is None and not (name in params and _allows_none(param.type)):
+            if param.required and not partial:
+                raise DataFlowError(
+                    "DF-101",
+                    f"{node_type} needs '{name}'.",
+                    context={"node_id": node_id, "node_type": node_type, "missing": name},
+                    solutions=[f"Pass '{name}' in the node's parameters, a connection or the run's parameters."],
+                )
+            if not partial:
+                checked[name] = param.default
+            continue
+        if partial and holds_template(value):
+            continue
+        checked[name] = check_value(param, value, node_type=node_type, node_id=node_id)
+    return checked
+
+
+# ---- the node contract ---------------------------------------------------------------------------
 class Node:
     """Base of every node type.
 
-    Subclasses set ``parameters`` and implement ``async run(params, ctx) -> dict``. A node that
-    accepts arbitrary keys (a create node takes the model's fields flat) sets ``open_parameters``.
+    Subclasses set ``parameters`` (and ``outputs`` when they are fixed) and implement
+    ``async run(params, ctx) -> dict``. A node that accepts arbitrary keys (a create node takes the
+    model's fields flat) sets ``open_parameters``. See the module docstring for the whole contract.
     """
 
     type_name: ClassVar[str] = "Node"
     parameters: ClassVar[Mapping[str, Param]] = {}
     open_parameters: ClassVar[bool] = False
+    outputs: ClassVar[frozenset[str] | None] = None
+    """The names of the node's outputs; None when they are not known before it runs."""
     dataflow_instance: ClassVar[DataFlow | None] = None
     model: ClassVar[ModelSpec | None] = None
     operation: ClassVar[str] = ""
@@ -71,14 +341,27 @@ class Node:
         return (cls.__doc__ or cls.type_name).strip().splitlines()[0]
 
     @classmethod
-    def check_parameter_names(cls, names: Any, node_id: str) -> None:
-        """DF-102 for a parameter this node does not take (with the closest valid name)."""
+    def input_names(cls) -> frozenset[str] | None:
+        """The parameter names a connection may feed; None when any name is accepted."""
         if cls.open_parameters:
-            return
+            return None
         known = cls.__dict__.get("_known_parameters")
         if known is None:
             known = frozenset(cls.parameters) | frozenset(COMMON_PARAMS)
             cls._known_parameters = known  # type: ignore[attr-defined]
+        return known
+
+    @classmethod
+    def output_names(cls) -> frozenset[str] | None:
+        """The node's outputs (``outputs``); a node whose outputs depend on its model overrides this."""
+        return cls.outputs
+
+    @classmethod
+    def check_parameter_names(cls, names: Iterable[str], node_id: str) -> None:
+        """DF-102 for a parameter this node does not take (with the closest valid name)."""
+        known = cls.input_names()
+        if known is None:
+            return
         for name in names:
             if name not in known:
                 raise DataFlowError(
@@ -87,6 +370,26 @@ class Node:
                     context={"node_id": node_id, "node_type": cls.type_name, "parameter": name,
                              "parameters": ", ".join(sorted(known))},
                 )
+
+    @classmethod
+    def check_static(cls, params: Mapping[str, Any], node_id: str) -> None:
+        """Check the parameters known at ``build()`` (connected inputs excluded); raise a DF error.
+
+        The default checks them against the declarations (``check_parameters`` with ``partial``);
+        a node type with more to check (field names of its model) extends it.
+        """
+        check_parameters(cls, params, node_id=node_id, partial=True)
+
+    @classmethod
+    def touches(cls, params: Mapping[str, Any]) -> tuple[Touch, ...] | None:
+        """What this node uses, from its static parameters; None declares nothing.
+
+        ``params`` holds the static parameters; a parameter whose value is known only at run time
+        (connected, or holding a template) maps to ``UNKNOWN``. Return ``()`` for a node that uses
+        no database. A node that declares nothing counts as a writer to every instance: it keeps
+        its place relative to every other node that uses a database.
+        """
+        return None
 
     async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         raise NotImplementedError
@@ -108,6 +411,7 @@ def resolve_model_instance(node: Node, params: dict[str, Any]) -> tuple[DataFlow
                                                         and chosen == db.name):
         db = node_registry.resolve(node.type_name, chosen, node.node_id).dataflow_instance
     model_name = params.pop("model_name", None)
+    params.pop("input_data", None)  # accepted by every node only to order it (COMMON_PARAMS)
     model = node.model
     if model is None or db is None:
         raise DataFlowError("DF-701", f"{node.type_name} is not a node generated for a model.",
@@ -122,8 +426,31 @@ def resolve_model_instance(node: Node, params: dict[str, Any]) -> tuple[DataFlow
     return db, db.models.get(model.name, model)
 
 
+class _Unknown:
+    """A parameter value known only at run time (connected, or holding a template)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+"""What ``Node.touches`` sees for a parameter whose value is known only at run time."""
+
+
+# ---- the registry ------------------------------------------------------------------------------
+def _installed_node_types(register: Callable[[str, type[Node]], None]) -> None:
+    """Node types of the installed, enabled plugins (``dataflow_node_types``), loaded on first use."""
+    from dataflow.runtime import default_manager
+
+    default_manager().hook.dataflow_node_types(register=register)
+
+
 class NodeRegistry:
-    """Node types by name. Model nodes keep one binding per DataFlow instance; the newest wins."""
+    """Node types by name. Model nodes keep one binding per DataFlow instance; the newest wins.
+
+    Node types that belong to no model (``PythonCodeNode`` …) come from the installed plugins the
+    first time a name is not found among the bindings: ``loader`` (replaceable in tests) registers them.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -131,7 +458,7 @@ class NodeRegistry:
         self._global: dict[str, type[Node]] = {}
         self._global_loaded = False
         self._instances: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.loader: Callable[[Callable[[str, type[Node]], None]], None] | None = None
+        self.loader: Callable[[Callable[[str, type[Node]], None]], None] | None = _installed_node_types
 
     def add(self, name: str, cls: type[Node], db: DataFlow | None = None) -> None:
         with self._lock:
@@ -159,9 +486,12 @@ class NodeRegistry:
                     del self._bound[name]
 
     def _ensure_global(self) -> None:
-        if not self._global_loaded and self.loader is not None:
-            self._global_loaded = True
-            self.loader(lambda name, cls: self.add(name, cls))
+        if self._global_loaded or self.loader is None:
+            return
+        with self._lock:
+            if not self._global_loaded:
+                self._global_loaded = True
+                self.loader(lambda name, cls: self.add(name, cls))
 
     def names(self) -> list[str]:
         self._ensure_global()
@@ -176,9 +506,7 @@ class NodeRegistry:
         if not isinstance(name, str):
             raise DataFlowError("DF-701", f"A node type must be a name or a Node class, got {name!r}.",
                                 context={"node_id": node_id})
-        with self._lock:
-            entries = [(ref(), cls) for ref, cls in self._bound.get(name, ())]
-        entries = [(db, cls) for db, cls in entries if db is not None]
+        entries = [(db, cls) for ref, cls in self._bound.get(name, ()) if (db := ref()) is not None]
         if entries:
             if db_instance is None:
                 return entries[-1][1]

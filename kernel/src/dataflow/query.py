@@ -177,6 +177,12 @@ class ColumnBatch(Sequence[tuple[Any, ...]]):
         return zip(*[itertools.repeat(c.value, self.length) if isinstance(c, Constant) else c for c in columns],
                    strict=False)
 
+    def slice(self, start: int, end: int) -> ColumnBatch:
+        """Rows ``start`` to ``end`` as another batch (constant columns stay constant)."""
+        end = min(end, self.length)
+        columns = [c if isinstance(c, Constant) else c[start:end] for c in self.column_data]
+        return ColumnBatch(columns, max(0, end - start))
+
     @property
     def rows(self) -> list[tuple[Any, ...]]:
         if self._rows is None:

@@ -8,17 +8,18 @@ incoming connections and per-run overrides, and how a node is invoked through th
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from dataflow.errors import DataFlowError, did_you_mean
-from dataflow.nodes import Node, NodeContext, node_registry
-from dataflow.plugins import PluginManager
-from dataflow.workflow import TEMPLATE, NodeEntry, Template, Workflow, get_path, set_path
+import attrs
 
-__all__ = ["Runtime", "default_manager", "find_runtime_object", "invoke_node", "node_parameters"]
+from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.nodes import TEMPLATE, Node, NodeContext, node_registry
+from dataflow.plugins import PluginManager
+from dataflow.workflow import NodeEntry, Template, Workflow, get_path, set_path
+
+__all__ = ["RunState", "Runtime", "default_manager", "find_runtime_object", "invoke_node", "node_parameters"]
 
 
 class Runtime(Protocol):
@@ -33,6 +34,15 @@ class Runtime(Protocol):
         """Run ``workflow`` on the caller's event loop."""
 
 
+@attrs.define
+class RunState:
+    """One run of a workflow, as its nodes see it (``NodeContext.run``)."""
+
+    workflow: Workflow
+    run_id: str
+    inputs: Mapping[str, Any]
+
+
 @functools.cache
 def default_manager() -> PluginManager:
     """The plugin manager for things that belong to no DataFlow instance (runtimes, global nodes).
@@ -40,13 +50,6 @@ def default_manager() -> PluginManager:
     Made on first use, never at import.
     """
     return PluginManager()
-
-
-def _load_global_nodes(register: Any) -> None:
-    default_manager().hook.dataflow_node_types(register=register)
-
-
-node_registry.loader = _load_global_nodes
 
 
 def find_runtime_object(name: str) -> Any:
@@ -80,10 +83,14 @@ def node_parameters(
     results: Mapping[str, Any],
     inputs: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A node's parameters for this run: static values, then templates, connections, overrides."""
+    """A node's parameters for this run: static values, then templates, connections, overrides.
+
+    The built workflow is never changed: only the containers on the way to a template are copied
+    (never the values beside them, which may be anything, the DataFlow object itself included).
+    """
     params = dict(entry.params)
+    override = inputs.get(entry.node_id)
     if entry.templates:
-        params = copy.deepcopy(params)
 
         def lookup(root: str, rest: str) -> Any:
             if root in workflow.nodes and root != entry.node_id:
@@ -109,11 +116,19 @@ def node_parameters(
                     context={"node_id": entry.node_id, "template": label},
                 ) from None
 
+        copied: set[int] = set()
         for template in entry.templates:
+            if isinstance(override, Mapping) and template.location[0] in override:
+                continue  # the run replaces this parameter: its template is not needed
             value = _render(template, lookup)
             holder: Any = params
             for step in template.location[:-1]:
-                holder = holder[step]
+                child = holder[step]
+                if id(child) not in copied:
+                    child = dict(child) if isinstance(child, Mapping) else list(child)
+                    copied.add(id(child))
+                    holder[step] = child
+                holder = child
             holder[template.location[-1]] = value
     for conn in entry.incoming:
         try:
@@ -132,7 +147,6 @@ def node_parameters(
             set_path(params, conn.target_input, value)
         else:
             params[conn.target_input] = value
-    override = inputs.get(entry.node_id)
     if isinstance(override, Mapping):
         params.update(override)
     return params

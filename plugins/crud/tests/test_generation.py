@@ -73,3 +73,47 @@ def test_db_instance_label_with_one_instance_and_choice_among_several(tmp_path):
     assert results["n"]["count"] == 0
     first.close()
     second.close()
+
+
+def test_batch_size_is_rows_per_statement_inside_one_transaction(tmp_path, monkeypatch):
+    from dataflow import LocalRuntime, WorkflowBuilder
+    from dataflow.query import Delete, Insert, Upsert
+
+    db = DataFlow(f"sqlite:///{tmp_path / 'batches.db'}")
+
+    @db.model
+    class Reading:
+        id: str
+        value: int
+
+    seen: list[tuple[str, int]] = []
+    real_run = db.dialect.run
+
+    async def counting_run(query, conn=None):
+        if isinstance(query, Insert | Upsert):
+            seen.append((type(query).__name__, len(query.rows)))
+        if isinstance(query, Delete):
+            seen.append(("Delete", len(query.where.value)))
+        return await real_run(query, conn)
+
+    monkeypatch.setattr(db.dialect, "run", counting_run)
+
+    def run(node, params):
+        wf = WorkflowBuilder()
+        wf.add_node(node, "n", params)
+        return LocalRuntime().execute(wf.build())[0]["n"]
+
+    rows = [{"id": f"r{i}", "value": i} for i in range(5)]
+    assert run("ReadingBulkCreateNode", {"data": rows, "batch_size": 2})["inserted"] == 5
+    assert seen == [("Insert", 2), ("Insert", 2), ("Insert", 1)]
+    seen.clear()
+    out = run("ReadingBulkUpsertNode", {"data": [{**r, "value": 9} for r in rows], "batch_size": 3})
+    assert (out["inserted"], out["updated"]) == (0, 5)
+    assert seen == [("Upsert", 3), ("Upsert", 2)]
+    seen.clear()
+    assert run("ReadingBulkDeleteNode", {"ids": ["r0", "r1", "r2", "r3"], "batch_size": 3})["deleted"] == 4
+    assert seen == [("Delete", 3), ("Delete", 1)]
+    seen.clear()
+    run("ReadingBulkCreateNode", {"data": [{"id": f"s{i}", "value": i} for i in range(5)]})
+    assert seen == [("Insert", 5)], "without batch_size, one statement as large as the database takes"
+    db.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any, ClassVar
 
 import pytest
 from dataflow import AsyncLocalRuntime, DataFlow, DataFlowError, LocalRuntime, WorkflowBuilder, WorkflowExecutionError
+from dataflow.nodes import Node, NodeContext, Param
 
 
 @pytest.fixture
@@ -55,12 +57,20 @@ def test_templates_from_inputs_and_nodes_keep_types(db):
     assert results["read"]["found"] is True
 
 
-def test_missing_template_input_is_df101(db):
+def test_missing_template_input_is_df101_before_any_node_runs(db):
     wf = WorkflowBuilder()
+    wf.add_node("ItemCreateNode", "first", {"id": "kept-out", "name": "n"})
     wf.add_node("ItemCreateNode", "create", {"id": "${nothing}", "name": "n"})
-    with pytest.raises(WorkflowExecutionError) as info:
+    with pytest.raises(DataFlowError) as info:
         LocalRuntime().execute(wf.build())
-    assert info.value.code == "DF-802" and info.value.cause_code == "DF-101"
+    assert info.value.code == "DF-101" and info.value.context["node_id"] == "create"
+    assert "nothing" in info.value.message
+    count = WorkflowBuilder()
+    count.add_node("ItemCountNode", "n", {})
+    assert LocalRuntime().execute(count.build())[0]["n"]["count"] == 0, "no node ran"
+    # a run parameter that replaces the templated parameter needs no input for it
+    results, _ = LocalRuntime().execute(wf.build(), parameters={"create": {"id": "given"}})
+    assert results["create"]["id"] == "given"
 
 
 def test_python_code_node_outputs(db):
@@ -83,13 +93,41 @@ def test_failing_node_raises_df802_naming_node_with_cause(db):
     assert "boom" in str(info.value)
 
 
+class Nap(Node):
+    """Sleeps; uses no database, so nothing but connections orders it."""
+
+    type_name = "Nap"
+    parameters: ClassVar = {"seconds": Param("seconds", float, default=0.0)}
+    outputs = frozenset({"done"})
+
+    @classmethod
+    def touches(cls, params: Any) -> tuple[()]:
+        return ()
+
+    async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
+        await asyncio.sleep(params.get("seconds", 0.0))
+        return {"done": True}
+
+
 def test_independent_branches_run_concurrently(db):
     wf = WorkflowBuilder()
     for i in range(4):
-        wf.add_node("AsyncPythonCodeNode", f"sleep{i}", {"code": "import asyncio\nawait asyncio.sleep(0.3)\ndone = 1"})
+        wf.add_node(Nap, f"sleep{i}", {"seconds": 0.3})
     start = time.perf_counter()
     AsyncLocalRuntime().execute(wf.build())
     assert time.perf_counter() - start < 0.9
+    start = time.perf_counter()
+    AsyncLocalRuntime(max_concurrency=2).execute(wf.build())
+    assert 0.6 <= time.perf_counter() - start < 1.1
+
+
+def test_nodes_that_declare_nothing_keep_the_order_added(db):
+    wf = WorkflowBuilder()
+    for i in range(3):
+        wf.add_node("AsyncPythonCodeNode", f"sleep{i}", {"code": "import asyncio, time\nawait asyncio.sleep(0.1)\n"
+                                                          "at = time.monotonic()"})
+    results, _ = AsyncLocalRuntime().execute(wf.build())
+    assert results["sleep0"]["at"] < results["sleep1"]["at"] - 0.09 < results["sleep2"]["at"] - 0.18
 
 
 def test_runtime_reusable_across_calls_and_event_loops(db):
@@ -132,9 +170,19 @@ def test_unknown_node_type_suggests_the_closest(db):
     assert info.value.code == "DF-701" and "ItemCreateNode" in info.value.message
 
 
-def test_missing_output_is_df201(db):
+def test_missing_output_is_df201_at_build(db):
     wf = WorkflowBuilder()
     wf.add_node("ItemCreateNode", "a", {"id": "1", "name": "n"})
+    wf.add_node("ItemReadNode", "b", {})
+    wf.add_connection("a", "no_such_output", "b", "id")
+    with pytest.raises(DataFlowError) as info:
+        wf.build()
+    assert info.value.code == "DF-201" and "no_such_output" in info.value.message
+
+
+def test_missing_output_of_a_code_node_is_df201_when_it_runs(db):
+    wf = WorkflowBuilder()
+    wf.add_node("PythonCodeNode", "a", {"code": "value = 1"})
     wf.add_node("ItemReadNode", "b", {})
     wf.add_connection("a", "no_such_output", "b", "id")
     with pytest.raises(WorkflowExecutionError) as info:
@@ -152,3 +200,50 @@ def test_runtime_is_not_a_builder_error():
     with pytest.raises(DataFlowError) as info:
         LocalRuntime().execute("not a workflow")
     assert info.value.code == "DF-801"
+
+
+def test_global_node_types_are_found_on_first_use_without_importing_the_runtime_first(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "from dataflow import WorkflowBuilder\n"
+        "wf = WorkflowBuilder()\n"
+        "wf.add_node('PythonCodeNode', 'code', {'code': 'result = 1'})\n"
+        "built = wf.build()\n"
+        "import sys\n"
+        "print(built.nodes['code'].type_name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "PythonCodeNode"
+
+
+def test_short_code_runs_on_the_loop_thread_and_blocking_code_in_a_worker(db):
+    wf = WorkflowBuilder()
+    wf.add_node("PythonCodeNode", "short", {"code": "import threading\nname = threading.current_thread().name"})
+    wf.add_node("PythonCodeNode", "asked", {"code": "import threading\nname = threading.current_thread().name",
+                                            "run_in_thread": True})
+    wf.add_node("PythonCodeNode", "sleepy", {"code": "import threading, time\ntime.sleep(0)\n"
+                                             "name = threading.current_thread().name"})
+    results, _ = LocalRuntime().execute(wf.build())
+    assert results["short"]["name"] == "dataflow-loop"
+    assert results["asked"]["name"] != "dataflow-loop"
+    assert results["sleepy"]["name"] != "dataflow-loop"
+    with pytest.raises(DataFlowError) as info:
+        bad = WorkflowBuilder()
+        bad.add_node("PythonCodeNode", "bad", {"code": "x = 1", "run_in_thread": "yes"})
+        bad.build()
+    assert info.value.code == "DF-102"
+
+
+def test_templates_beside_the_dataflow_object_itself(db):
+    """Rendering templates copies only the containers on their way, never db_instance (unpicklable)."""
+    wf = WorkflowBuilder()
+    wf.add_node("ItemCreateNode", "create", {"id": "${item}", "name": "n", "db_instance": db})
+    wf.add_node("ItemUpdateNode", "update", {"filter": {"id": "${create.id}"}, "fields": {"qty": "${qty}"},
+                                             "db_instance": db})
+    built = wf.build()
+    results, _ = LocalRuntime().execute(built, parameters={"item": "t1", "qty": 4})
+    assert results["update"]["qty"] == 4
+    assert built.nodes["update"].params["filter"] == {"id": "${create.id}"}, "the built workflow is unchanged"

@@ -1,19 +1,48 @@
 """The eleven nodes generated for every model, with the parameters and outputs of API.md.
 
-Each node checks its parameters against the model (DF-101 missing, DF-102 invalid, DF-104 managed
-field), makes the table ready (cached after the first time), builds a query description and lets
-the instance's dialect run it. Bulk nodes and read-modify-write nodes run in one transaction.
+Each node declares its parameters once (``Param``: type, default, allowed values, bounds); the
+kernel's ``check_parameters`` checks them at ``build()`` (static values) and again when the node
+runs. Against the model, a node checks field names and values (DF-101 missing, DF-102 invalid,
+DF-104 managed field) with the same functions at build time (``check_static``, on the values known
+then) and at run time. It declares what it touches (its instance; reads for read, list and count,
+writes for the rest), makes the table ready (cached after the first time), builds a query
+description and lets the instance's dialect run it. Bulk nodes and read-modify-write nodes run in
+one transaction; inside an outer transaction (``db.transaction()``, a transactional workflow) that
+is a savepoint of it, so each node stays all-or-nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec
-from dataflow.nodes import Node, NodeContext, Param, resolve_model_instance
-from dataflow.query import Count, Delete, Insert, Select, Update, Upsert, equals, parse_filter, parse_order_by
+from dataflow.nodes import (
+    COMMON_PARAMS,
+    UNKNOWN,
+    Node,
+    NodeContext,
+    Param,
+    Touch,
+    check_parameters,
+    holds_template,
+    resolve_model_instance,
+    without_templates,
+)
+from dataflow.query import (
+    ColumnBatch,
+    Count,
+    Delete,
+    Insert,
+    Select,
+    Update,
+    Upsert,
+    equals,
+    parse_filter,
+    parse_order_by,
+)
+from dataflow.values import coerce
 
 from dataflow_crud.rows import check_fields, key_of, now, prepare_batch, prepare_row, prepare_update
 
@@ -24,6 +53,21 @@ __all__ = ["OPERATIONS", "make_nodes"]
 
 _MAX_INT64 = 2**63 - 1
 """The largest limit / offset / batch size every database accepts as an integer."""
+_READS = frozenset({"read", "list", "count"})
+
+
+def _batch_size() -> Param:
+    return Param("batch_size", int | None, default=None, minimum=1, maximum=_MAX_INT64,
+                 description="Rows per statement (default: as many as the database takes at once).")
+
+
+def _filter(description: str = "Which rows (a MongoDB-style filter).") -> Param:
+    return Param("filter", dict | None, description=description)
+
+
+def _static(value: Any) -> bool:
+    """A value fully known at build time (no template inside)."""
+    return value is not None and value is not UNKNOWN and not holds_template(value)
 
 
 class ModelNode(Node):
@@ -32,6 +76,73 @@ class ModelNode(Node):
     model: ClassVar[ModelSpec]
     operation: ClassVar[str] = ""
 
+    # ---- the node contract: what build() checks and how the runtimes order it ------------------
+    @classmethod
+    def touches(cls, params: Mapping[str, Any]) -> tuple[Touch, ...]:
+        chosen = params.get("db_instance")
+        db = None if chosen is UNKNOWN else cls.dataflow_instance  # build() resolved the class by db_instance
+        return (Touch(db, cls.operation not in _READS, (cls.model.name,)),)
+
+    @classmethod
+    def check_static(cls, params: Mapping[str, Any], node_id: str) -> None:
+        try:
+            super().check_static(params, node_id)
+            model_name = params.get("model_name")
+            if isinstance(model_name, str) and not holds_template(model_name):
+                _check_model_name(cls, model_name, node_id)
+            cls.check_model_values(params, node_id)
+        except DataFlowError as exc:
+            _add_context(exc, node_id, cls.type_name, cls.model.name)
+            raise
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        """Build-time checks of the static values against the model (the run-time functions, reused)."""
+
+    @classmethod
+    def static_filter(cls, params: Mapping[str, Any], node_id: str, name: str = "filter") -> None:
+        raw = params.get(name)
+        if raw is not None and raw is not UNKNOWN:
+            db = cls.dataflow_instance
+            extra = db.dialect.operators if db is not None else ()
+            parse_filter(cls.model, without_templates(raw), extra_operators=extra, node=node_id)
+
+    @classmethod
+    def static_identity(cls, params: Mapping[str, Any], node_id: str) -> None:
+        """``id`` and ``filter`` of a single-row node, as far as they are known."""
+        if _static(params.get("id")):
+            equals(cls.model.id_field, params["id"], node_id)
+        cls.static_filter(params, node_id)
+
+    @classmethod
+    def static_values(cls, values: Mapping[str, Any], node_id: str) -> None:
+        """Flat field values (a create's parameters, an upsert's ``where``): names and known values."""
+        check_fields(cls.model, [k for k in values if k not in COMMON_PARAMS], node_id)
+        fields = cls.model.field_map
+        for name, value in values.items():
+            if name not in COMMON_PARAMS and _static(value):
+                coerce(fields[name], value)
+
+    @classmethod
+    def static_fields(cls, fields: Any, node_id: str) -> None:
+        """Field names (DF-102 unknown, DF-104 managed) and the values known now (DF-102)."""
+        if not isinstance(fields, Mapping):
+            return
+        check_fields(cls.model, fields, node_id)
+        known = {k: v for k, v in fields.items() if _static(v)}
+        if known:
+            prepare_update(cls.model, known, node_id, now())
+
+    @classmethod
+    def static_rows(cls, data: Any, node_id: str) -> None:
+        """The field names used by the rows of a bulk ``data`` list (values are checked at run time)."""
+        if isinstance(data, list | tuple) and data and all(isinstance(r, Mapping) for r in data):
+            names: set[Any] = set()
+            for row in data:
+                names.update(row)
+            check_fields(cls.model, sorted(names, key=str), node_id)
+
+    # ---- running --------------------------------------------------------------------------------
     def instance(self, params: dict[str, Any]) -> tuple[DataFlow, ModelSpec]:
         return resolve_model_instance(self, params)
 
@@ -39,13 +150,11 @@ class ModelNode(Node):
         params = dict(params)
         db, model = self.instance(params)
         try:
-            self.check_parameter_names(params, self.node_id)
+            params = check_parameters(type(self), params, node_id=self.node_id)
             await db.ensure_ready(model)
             return await self.execute(db, model, params)
         except DataFlowError as exc:
-            exc.context.setdefault("node", self.node_id)
-            exc.context.setdefault("node_type", self.type_name)
-            exc.context.setdefault("model", model.name)
+            _add_context(exc, self.node_id, self.type_name, model.name)
             raise db.enhance(exc) from exc.__cause__
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
@@ -54,22 +163,6 @@ class ModelNode(Node):
     # ---- helpers shared by several operations -------------------------------------------------
     def filter_of(self, db: DataFlow, model: ModelSpec, raw: Any) -> Any:
         return parse_filter(model, raw, extra_operators=db.dialect.operators, node=self.node_id)
-
-    def flag(self, params: dict[str, Any], name: str, default: bool) -> bool:
-        value = params.get(name, default)
-        if not isinstance(value, bool):  # type first: ``Decimal("sNaN") in (True, False)`` raises
-            raise DataFlowError("DF-102", f"'{name}' must be True or False, got {value!r}.",
-                                context={"node": self.node_id, "parameter": name})
-        return value
-
-    def whole_number(self, params: dict[str, Any], name: str, default: int | None, minimum: int = 0) -> int | None:
-        value = params.get(name, default)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _MAX_INT64:
-            raise DataFlowError("DF-102", f"'{name}' must be a whole number ≥ {minimum}, got {value!r}.",
-                                context={"node": self.node_id, "parameter": name})
-        return value
 
     def identify(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> Any:
         """The filter of a single-row node: ``filter``, else ``id``; DF-101 when neither is given."""
@@ -102,11 +195,54 @@ class ModelNode(Node):
         return rows[0] if rows else None
 
 
+def _add_context(error: DataFlowError, node_id: str, node_type: str, model: str) -> None:
+    error.context.setdefault("node", node_id)
+    error.context.setdefault("node_type", node_type)
+    error.context.setdefault("model", model)
+
+
+def _check_model_name(cls: type[ModelNode], model_name: Any, node_id: str) -> None:
+    model = cls.model
+    if model_name != model.name:
+        raise DataFlowError(
+            "DF-102",
+            f"model_name={model_name!r} does not match {cls.type_name}, a node of model {model.name!r}.",
+            context={"node": node_id, "model": model.name, "parameter": "model_name"},
+            solutions=[f"Use model_name={model.name!r}, or the {model_name}… node."],
+        )
+
+
+def _chunks(rows: Sequence[Any], size: int | None) -> Iterator[Sequence[Any]]:
+    """``rows`` in slices of ``size`` (all at once when None); column batches stay column batches."""
+    if size is None or len(rows) <= size:
+        yield rows
+        return
+    for start in range(0, len(rows), size):
+        end = min(start + size, len(rows))
+        yield rows.slice(start, end) if isinstance(rows, ColumnBatch) else rows[start:end]
+
+
 class CreateNode(ModelNode):
     """Create one row from the model's fields, passed flat; returns the stored row."""
 
     operation = "create"
     open_parameters = True
+
+    @classmethod
+    def output_names(cls) -> frozenset[str]:
+        return frozenset(cls.model.column_names)
+
+    @classmethod
+    def input_names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in cls.model.writable_fields) | frozenset(COMMON_PARAMS)
+
+    @classmethod
+    def check_parameter_names(cls, names: Any, node_id: str) -> None:
+        check_fields(cls.model, [n for n in names if n not in COMMON_PARAMS], node_id)
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_values(params, node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         row = prepare_row(model, params, self.node_id, now())
@@ -120,18 +256,26 @@ class ReadNode(ModelNode):
 
     operation = "read"
     parameters = {
-        "id": Param("id", object),
-        "filter": Param("filter", dict),
-        "raise_on_not_found": Param("raise_on_not_found", bool, default=True),
+        "id": Param("id", object, description="The row's id."),
+        "filter": _filter("A filter on a unique field, instead of id."),
+        "raise_on_not_found": Param("raise_on_not_found", bool, default=True,
+                                    description="DF-703 when no row matches (else found=False)."),
     }
 
+    @classmethod
+    def output_names(cls) -> frozenset[str]:
+        return frozenset(cls.model.column_names) | {"found"}
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_identity(params, node_id)
+
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        raise_missing = self.flag(params, "raise_on_not_found", True)
         where = self.identify(db, model, params)
         record = await self.single_match(db, model, where, None)
         if record is None:
             wanted = params.get("id", params.get("filter"))
-            if raise_missing:
+            if params["raise_on_not_found"]:
                 raise DataFlowError(
                     "DF-703",
                     f"No {model.name} matches {wanted!r}.",
@@ -148,15 +292,35 @@ class UpdateNode(ModelNode):
 
     operation = "update"
     open_parameters = True
+    parameters = {
+        "filter": _filter("Which row (it must identify one)."),
+        "id": Param("id", object, description="The row's id, instead of a filter."),
+        "fields": Param("fields", dict | None, description="The new values."),
+    }
+
+    @classmethod
+    def output_names(cls) -> frozenset[str]:
+        return frozenset(cls.model.column_names) | {"updated"}
+
+    @classmethod
+    def input_names(cls) -> frozenset[str]:
+        return (frozenset(f.name for f in cls.model.writable_fields) | frozenset(cls.parameters)
+                | frozenset(COMMON_PARAMS))
+
+    @classmethod
+    def check_parameter_names(cls, names: Any, node_id: str) -> None:
+        check_fields(cls.model, [n for n in names if n not in cls.parameters and n not in COMMON_PARAMS], node_id)
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_identity(params, node_id)
+        cls.static_fields(params.get("fields"), node_id)
+        cls.static_fields({k: v for k, v in params.items() if k not in cls.parameters and k not in COMMON_PARAMS},
+                          node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        raw_fields = params.pop("fields", None) or {}
-        if not isinstance(raw_fields, Mapping):
-            raise DataFlowError("DF-102", f"'fields' must be a dict, got {type(raw_fields).__name__}.",
-                                context={"node": self.node_id, "parameter": "fields"})
-        fields = dict(raw_fields)
-        flat = {k: v for k, v in params.items() if k not in ("filter", "id")}
-        fields.update(flat)
+        fields = dict(params["fields"] or {})
+        fields.update({k: v for k, v in params.items() if k not in self.parameters})
         if not fields:
             raise DataFlowError(
                 "DF-101", f"{self.type_name} needs 'fields' with at least one field to change.",
@@ -180,7 +344,13 @@ class DeleteNode(ModelNode):
     """Delete the one row identified by ``id`` or ``filter``."""
 
     operation = "delete"
-    parameters = {"id": Param("id", object), "filter": Param("filter", dict)}
+    parameters = {"id": Param("id", object, description="The row's id."),
+                  "filter": _filter("Which row (it must identify one).")}
+    outputs = frozenset({"id", "deleted"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_identity(params, node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.identify(db, model, params)
@@ -197,23 +367,34 @@ class ListNode(ModelNode):
 
     operation = "list"
     parameters = {
-        "filter": Param("filter", dict),
-        "order_by": Param("order_by", list),
-        "limit": Param("limit", int, default=100),
-        "offset": Param("offset", int, default=0),
-        "include_total": Param("include_total", bool, default=False),
-        "sort": Param("sort", list),
+        "filter": _filter(),
+        "order_by": Param("order_by", list | str | dict | None,
+                          description='Sort order: ["-age", "name"] or [{"age": -1}].'),
+        "limit": Param("limit", int | None, default=100, minimum=0, maximum=_MAX_INT64,
+                       description="At most this many rows (None: no limit)."),
+        "offset": Param("offset", int | None, default=0, minimum=0, maximum=_MAX_INT64,
+                        description="Rows to skip first."),
+        "include_total": Param("include_total", bool, default=False,
+                               description="Add 'total', the count of every matching row."),
+        "sort": Param("sort", list | str | dict | None, description="Another name for order_by."),
     }
+    outputs = frozenset({"records", "count", "limit", "offset", "total"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_filter(params, node_id)
+        for name in ("order_by", "sort"):
+            if _static(params.get(name)):
+                parse_order_by(cls.model, params[name], node=node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        where = self.filter_of(db, model, params.get("filter"))
-        order = parse_order_by(model, params.get("order_by", params.get("sort")), node=self.node_id)
-        limit = self.whole_number(params, "limit", 100)
-        offset = self.whole_number(params, "offset", 0) or 0
-        include_total = self.flag(params, "include_total", False)
+        where = self.filter_of(db, model, params["filter"])
+        raw_order = params["order_by"] if params["order_by"] is not None else params["sort"]
+        order = parse_order_by(model, raw_order, node=self.node_id)
+        limit, offset = params["limit"], params["offset"] or 0
         records = await db.dialect.run(Select(model, where, order, limit, offset))
         result: dict[str, Any] = {"records": records, "count": len(records), "limit": limit, "offset": offset}
-        if include_total:
+        if params["include_total"]:
             result["total"] = await db.dialect.run(Count(model, where))
         return result
 
@@ -222,10 +403,15 @@ class CountNode(ModelNode):
     """Count rows matching ``filter`` with one ``COUNT(*)``."""
 
     operation = "count"
-    parameters = {"filter": Param("filter", dict)}
+    parameters = {"filter": _filter()}
+    outputs = frozenset({"count"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_filter(params, node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        return {"count": await db.dialect.run(Count(model, self.filter_of(db, model, params.get("filter"))))}
+        return {"count": await db.dialect.run(Count(model, self.filter_of(db, model, params["filter"])))}
 
 
 def unique_on(model: ModelSpec, columns: tuple[str, ...]) -> bool:
@@ -234,16 +420,20 @@ def unique_on(model: ModelSpec, columns: tuple[str, ...]) -> bool:
     return wanted == {"id"} or any(ix.unique and set(ix.fields) == wanted for ix in model.indexes)
 
 
-def conflict_fields(node: ModelNode, model: ModelSpec, raw: Any, default: list[str]) -> tuple[str, ...]:
+def conflict_fields(node_id: str, model: ModelSpec, raw: Any, default: list[str]) -> tuple[str, ...]:
     value = default if raw is None else raw
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or not value or not all(isinstance(v, str) for v in value):
         raise DataFlowError("DF-102", f"'conflict_on' must be a non-empty list of field names, got {raw!r}.",
-                            context={"node": node.node_id, "parameter": "conflict_on"})
+                            context={"node": node_id, "parameter": "conflict_on"})
     for name in value:
-        model.field(name, node=node.node_id)
+        model.field(name, node=node_id)
     return tuple(value)
+
+
+def _conflict_on() -> Param:
+    return Param("conflict_on", list | str | None, description="The fields that identify an existing row.")
 
 
 class UpsertNode(ModelNode):
@@ -251,30 +441,39 @@ class UpsertNode(ModelNode):
 
     operation = "upsert"
     parameters = {
-        "where": Param("where", dict, required=True),
-        "update": Param("update", dict),
-        "create": Param("create", dict),
-        "conflict_on": Param("conflict_on", list),
+        "where": Param("where", dict, required=True, description="The values that find the row."),
+        "update": Param("update", dict | None, description="What to change when it exists."),
+        "create": Param("create", dict | None, description="The other fields when it is created."),
+        "conflict_on": _conflict_on(),
     }
+    outputs = frozenset({"created", "action", "record"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        for name in ("where", "create"):
+            value = params.get(name)
+            if isinstance(value, Mapping):
+                cls.static_values(value, node_id)
+        cls.static_fields(params.get("update"), node_id)
+        if _static(params.get("conflict_on")):
+            conflict_fields(node_id, cls.model, params["conflict_on"], [])
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        where = params.get("where")
-        if not isinstance(where, Mapping) or not where:
+        where = params["where"]
+        if not where:
             raise DataFlowError("DF-101", f"{self.type_name} needs a non-empty 'where' dict.",
                                 context={"node": self.node_id, "missing": "where"},
                                 solutions=['Pass {"where": {"email": ...}, "create": {...}, "update": {...}}.'])
         check_fields(model, where, self.node_id)
-        conflict_on = conflict_fields(self, model, params.get("conflict_on"), list(where))
+        conflict_on = conflict_fields(self.node_id, model, params["conflict_on"], list(where))
         stamp = now()
-        create = params.get("create") or {}
-        if not isinstance(create, Mapping):
-            raise DataFlowError("DF-102", "'create' must be a dict.", context={"node": self.node_id})
+        create = params["create"] or {}
         row = prepare_row(model, {**where, **create}, self.node_id, stamp)
         missing = [c for c in conflict_on if c not in row or row[c] is None]
         if missing:
             raise DataFlowError("DF-101", f"The conflict field {missing[0]!r} needs a value in 'where' or 'create'.",
                                 context={"node": self.node_id, "missing": missing[0]})
-        update = params.get("update")
+        update = params["update"]
         changes = prepare_update(model, update, self.node_id, stamp) if update else {}
         columns = tuple(row)
         async with db.transaction() as conn:
@@ -300,36 +499,40 @@ class BulkCreateNode(ModelNode):
 
     operation = "bulk_create"
     parameters = {
-        "data": Param("data", list, required=True),
-        "batch_size": Param("batch_size", int, default=1000),
-        "conflict_resolution": Param("conflict_resolution", str, default="error"),
-        "return_ids": Param("return_ids", bool, default=False),
+        "data": Param("data", list, required=True, description="The rows, a list of dicts."),
+        "batch_size": _batch_size(),
+        "conflict_resolution": Param("conflict_resolution", str, default="error", choices=("error", "skip", "ignore"),
+                                     description="'error' (default) fails on a duplicate; 'skip' skips it."),
+        "return_ids": Param("return_ids", bool, default=False, description="Add 'ids', the new rows' ids."),
     }
+    outputs = frozenset({"processed", "inserted", "skipped", "success", "ids"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_rows(params.get("data"), node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        if "data" not in params:
-            raise DataFlowError("DF-101", f"{self.type_name} needs 'data', a list of rows.",
-                                context={"node": self.node_id, "missing": "data"})
-        self.whole_number(params, "batch_size", 1000, minimum=1)
-        resolution = params.get("conflict_resolution", "error")
-        if resolution not in ("error", "skip", "ignore"):
-            raise DataFlowError("DF-102", f"conflict_resolution must be 'error' or 'skip', got {resolution!r}.",
-                                context={"node": self.node_id, "parameter": "conflict_resolution"})
-        return_ids = self.flag(params, "return_ids", False)
+        return_ids = params["return_ids"]
         columns, rows = prepare_batch(model, params["data"], self.node_id, now())
         result: dict[str, Any] = {"processed": len(rows), "inserted": 0, "skipped": 0, "success": True}
         if return_ids:
             result["ids"] = []
         if not rows:
             return result
-        query = Insert(model, columns, rows, returning=return_ids, skip_conflicts=resolution != "error")
+        skip = params["conflict_resolution"] != "error"
+        ids: list[Any] = []
+        inserted = 0
         async with db.transaction() as conn:
-            outcome = await db.dialect.run(query, conn)
+            for chunk in _chunks(rows, params["batch_size"]):
+                outcome = await db.dialect.run(Insert(model, columns, chunk, returning=return_ids,
+                                                      skip_conflicts=skip), conn)
+                if return_ids:
+                    ids += [r["id"] for r in outcome]
+                    inserted += len(outcome)
+                else:
+                    inserted += outcome
         if return_ids:
-            result["ids"] = [r["id"] for r in outcome]
-            inserted = len(outcome)
-        else:
-            inserted = outcome
+            result["ids"] = ids
         result["inserted"] = inserted
         result["skipped"] = len(rows) - inserted
         return result
@@ -340,34 +543,39 @@ class BulkUpdateNode(ModelNode):
 
     operation = "bulk_update"
     parameters = {
-        "filter": Param("filter", dict),
-        "fields": Param("fields", dict),
-        "update": Param("update", dict),
-        "data": Param("data", list),
-        "confirmed": Param("confirmed", bool, default=False),
-        "batch_size": Param("batch_size", int, default=1000),
+        "filter": _filter(),
+        "fields": Param("fields", dict | None, description="The new values."),
+        "update": Param("update", dict | None, description="Another name for fields."),
+        "data": Param("data", list | None, description="Rows to update, each with its 'id'."),
+        "confirmed": Param("confirmed", bool, default=False, description="Needed with an empty filter."),
+        "batch_size": _batch_size(),
     }
+    outputs = frozenset({"processed", "updated", "success"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_filter(params, node_id)
+        cls.static_fields(params.get("fields"), node_id)
+        cls.static_fields(params.get("update"), node_id)
+        cls.static_rows(params.get("data"), node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         stamp = now()
-        if params.get("data") is not None:
+        if params["data"] is not None:
             return await self._by_rows(db, model, params["data"], stamp)
-        fields = params.get("fields", params.get("update"))
+        fields = params["fields"] if params["fields"] is not None else params["update"]
         if not fields:
             raise DataFlowError("DF-101", f"{self.type_name} needs 'filter' and 'fields', or 'data'.",
                                 context={"node": self.node_id, "missing": "fields"})
         values = prepare_update(model, fields, self.node_id, stamp)
-        where = self.filter_of(db, model, params.get("filter"))
-        if where is None and not self.flag(params, "confirmed", False):
+        where = self.filter_of(db, model, params["filter"])
+        if where is None and not params["confirmed"]:
             raise _needs_confirmation(self, model, "update")
         async with db.transaction() as conn:
             updated = await db.dialect.run(Update(model, where, values), conn)
         return {"processed": updated, "updated": updated, "success": True}
 
     async def _by_rows(self, db: DataFlow, model: ModelSpec, data: Any, stamp: Any) -> dict[str, Any]:
-        if not isinstance(data, list | tuple):
-            raise DataFlowError("DF-102", "'data' must be a list of rows, each with its 'id'.",
-                                context={"node": self.node_id})
         plans = []
         for index, row in enumerate(data):
             if not isinstance(row, Mapping) or "id" not in row:
@@ -392,25 +600,34 @@ def _needs_confirmation(node: ModelNode, model: ModelSpec, verb: str) -> DataFlo
 
 
 class BulkDeleteNode(ModelNode):
-    """Delete every row matching ``filter``; an empty filter needs ``confirmed=True``."""
+    """Delete every row matching ``filter`` (or whose id is in ``ids``); an empty filter needs ``confirmed=True``."""
 
     operation = "bulk_delete"
     parameters = {
-        "filter": Param("filter", dict),
-        "confirmed": Param("confirmed", bool, default=False),
-        "batch_size": Param("batch_size", int, default=1000),
-        "ids": Param("ids", list),
+        "filter": _filter(),
+        "confirmed": Param("confirmed", bool, default=False, description="Needed with an empty filter."),
+        "batch_size": _batch_size(),
+        "ids": Param("ids", list | None, description="Ids of the rows to delete, instead of a filter."),
     }
+    outputs = frozenset({"processed", "deleted", "success"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_filter(params, node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        raw = params.get("filter")
-        if params.get("ids") is not None:
-            raw = {"id": {"$in": params["ids"]}}
-        where = self.filter_of(db, model, raw)
-        if where is None and not self.flag(params, "confirmed", False):
-            raise _needs_confirmation(self, model, "delete")
+        ids = params["ids"]
+        if ids is not None:
+            wheres = [self.filter_of(db, model, {"id": {"$in": list(chunk)}})
+                      for chunk in _chunks(ids, params["batch_size"])]
+        else:
+            wheres = [self.filter_of(db, model, params["filter"])]
+            if wheres[0] is None and not params["confirmed"]:
+                raise _needs_confirmation(self, model, "delete")
+        deleted = 0
         async with db.transaction() as conn:
-            deleted = await db.dialect.run(Delete(model, where), conn)
+            for where in wheres:
+                deleted += await db.dialect.run(Delete(model, where), conn)
         return {"processed": deleted, "deleted": deleted, "success": True}
 
 
@@ -419,23 +636,24 @@ class BulkUpsertNode(ModelNode):
 
     operation = "bulk_upsert"
     parameters = {
-        "data": Param("data", list, required=True),
-        "conflict_on": Param("conflict_on", list),
-        "conflict_resolution": Param("conflict_resolution", str, default="update"),
-        "batch_size": Param("batch_size", int, default=1000),
-        "return_records": Param("return_records", bool, default=False),
+        "data": Param("data", list, required=True, description="The rows, a list of dicts."),
+        "conflict_on": _conflict_on(),
+        "conflict_resolution": Param("conflict_resolution", str, default="update",
+                                     choices=("update", "skip", "ignore"),
+                                     description="'update' (default) changes existing rows; 'skip' leaves them."),
+        "batch_size": _batch_size(),
     }
+    outputs = frozenset({"processed", "inserted", "updated", "skipped", "success"})
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        cls.static_rows(params.get("data"), node_id)
+        if _static(params.get("conflict_on")):
+            conflict_fields(node_id, cls.model, params["conflict_on"], [])
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
-        if "data" not in params:
-            raise DataFlowError("DF-101", f"{self.type_name} needs 'data', a list of rows.",
-                                context={"node": self.node_id, "missing": "data"})
-        resolution = params.get("conflict_resolution", "update")
-        if resolution not in ("update", "skip", "ignore"):
-            raise DataFlowError("DF-102", f"conflict_resolution must be 'update' or 'skip', got {resolution!r}.",
-                                context={"node": self.node_id, "parameter": "conflict_resolution"})
-        conflict_on = conflict_fields(self, model, params.get("conflict_on"), ["id"])
-        self.whole_number(params, "batch_size", 1000, minimum=1)
+        resolution = params["conflict_resolution"]
+        conflict_on = conflict_fields(self.node_id, model, params["conflict_on"], ["id"])
         columns, rows = prepare_batch(model, params["data"], self.node_id, now())
         result = {"processed": len(rows), "inserted": 0, "updated": 0, "skipped": 0, "success": True}
         if not rows:
@@ -451,12 +669,16 @@ class BulkUpsertNode(ModelNode):
         supplied = {k for r in params["data"] for k in r} | {"updated_at"}
         updating = tuple(c for c in columns if c in supplied)
         async with db.transaction() as conn:
-            if resolution == "update":
-                inserted, updated = await self._upsert(db, model, columns, deduped, conflict_on, conn, updating)
-                result.update(inserted=inserted, updated=updated)
-            else:
-                inserted = await self._insert_missing(db, model, columns, deduped, conflict_on, conn)
-                result.update(inserted=inserted, skipped=len(rows) - inserted)
+            for chunk in _chunks(deduped, params["batch_size"]):
+                if resolution == "update":
+                    inserted, updated = await self._upsert(db, model, columns, chunk, conflict_on, conn, updating)
+                    result["inserted"] += inserted
+                    result["updated"] += updated
+                else:
+                    inserted = await self._insert_missing(db, model, columns, chunk, conflict_on, conn)
+                    result["inserted"] += inserted
+        if resolution != "update":
+            result["skipped"] = len(rows) - result["inserted"]
         return result
 
     async def _split(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,

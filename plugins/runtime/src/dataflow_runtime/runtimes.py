@@ -1,8 +1,15 @@
-"""The workflow runtimes: run a built workflow's nodes in dependency order.
+"""The workflow runtimes: run a built workflow's nodes in the order it allows.
 
-``AsyncLocalRuntime`` runs on the caller's event loop; nodes of one generation (nodes whose inputs
-are all ready) run concurrently in an anyio task group. ``LocalRuntime`` is its synchronous face: it
-runs the same coroutine on DataFlow's long-lived background loop, so connection pools survive from
+A node starts as soon as every node it waits for is done (``NodeEntry.waits_for``: its connections
+and templates, and the order rule that keeps two nodes of one DataFlow instance in the order they
+were added when one of them writes). Nodes that may overlap run concurrently in an anyio task group;
+a node whose completion readies exactly one next node hands over to it in the same task, so a chain
+costs no task at all. ``max_concurrency=N`` bounds how many nodes run at once; ``max_concurrency=1``
+runs them one at a time, in the order added (``Workflow.order``).
+
+``AsyncLocalRuntime`` runs on the caller's event loop. ``LocalRuntime`` is its synchronous face: it
+runs the same coroutine on DataFlow's long-lived background loop (in the caller's context, so a
+``with db.transaction():`` around ``execute()`` covers the nodes), so connection pools survive from
 one ``execute()`` to the next and no call ever meets a closed loop. A failing node always surfaces
 as ``WorkflowExecutionError`` (DF-802) naming the node, with the cause chained.
 """
@@ -11,14 +18,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import anyio
 from dataflow.errors import DataFlowError, WorkflowExecutionError, did_you_mean
 from dataflow.loop import run_sync
 from dataflow.nodes import NodeContext
-from dataflow.runtime import default_manager, invoke_node, node_parameters
+from dataflow.runtime import RunState, default_manager, invoke_node, node_parameters
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = ["AsyncLocalRuntime", "LocalRuntime", "run_workflow"]
@@ -48,12 +55,13 @@ def _as_inputs(inputs: Any) -> Mapping[str, Any]:
     return inputs
 
 
-async def _run_node(workflow: Workflow, node_id: str, results: dict[str, Any], inputs: Mapping[str, Any],
-                    run_id: str) -> None:
+async def _run_node(state: RunState, node_id: str, results: dict[str, Any]) -> None:
+    workflow = state.workflow
     entry = workflow.nodes[node_id]
     try:
-        params = node_parameters(workflow, entry, results, inputs)
-        output = await invoke_node(entry.cls, node_id, params, NodeContext(node_id, run_id, entry.type_name, inputs))
+        params = node_parameters(workflow, entry, results, state.inputs)
+        ctx = NodeContext(node_id, state.run_id, entry.type_name, state.inputs, state)
+        output = await invoke_node(entry.cls, node_id, params, ctx)
     except Exception as exc:
         error = WorkflowExecutionError(node_id, entry.type_name, exc)
         db = entry.cls.dataflow_instance
@@ -67,24 +75,59 @@ async def _run_node(workflow: Workflow, node_id: str, results: dict[str, Any], i
     results[node_id] = output
 
 
-async def run_workflow(workflow: Any, inputs: Any = None) -> tuple[dict[str, Any], str]:
+async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: int | None = None
+                       ) -> tuple[dict[str, Any], str]:
     """Run every node of ``workflow``; return ``(results by node id, run id)``."""
     built = _as_workflow(workflow)
     given = _as_inputs(inputs)
-    run_id = f"{_RUN_PREFIX}-{next(_run_numbers)}"
+    built.check_inputs(given)
+    state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
-    for generation in built.generations:
-        if len(generation) == 1:
-            await _run_node(built, generation[0], results, given, run_id)
-            continue
-        try:
-            async with anyio.create_task_group() as group:
-                for node_id in generation:
-                    group.start_soon(_run_node, built, node_id, results, given, run_id)
-        except BaseExceptionGroup as group_error:
-            first = _first_error(group_error)
-            raise first from first.__cause__  # "from None" would drop the node's chained cause
-    return results, run_id
+    if max_concurrency == 1 or _chooses_instance_late(built, given):
+        for node_id in built.order:
+            await _run_node(state, node_id, results)
+    elif built.nodes:
+        await _run_concurrently(state, results, max_concurrency)
+    return results, state.run_id
+
+
+def _chooses_instance_late(built: Workflow, given: Mapping[str, Any]) -> bool:
+    """A run parameter that picks a node's ``db_instance`` changes what it touches after build():
+    such a run keeps the whole order added rather than trust the order computed at build()."""
+    return any(isinstance(given.get(node_id), Mapping) and "db_instance" in given[node_id] for node_id in built.nodes)
+
+
+async def _run_concurrently(state: RunState, results: dict[str, Any], limit: int | None) -> None:
+    nodes = state.workflow.nodes
+    waiting = {node_id: len(entry.waits_for) for node_id, entry in nodes.items()}
+    ready = [node_id for node_id in state.workflow.order if not waiting[node_id]]
+    limiter = anyio.CapacityLimiter(limit) if limit else None
+
+    async def chain(node_id: str | None) -> None:
+        while node_id is not None:
+            if limiter is None:
+                await _run_node(state, node_id, results)
+            else:
+                async with limiter:
+                    await _run_node(state, node_id, results)
+            follow: str | None = None
+            for nxt in nodes[node_id].dependents:
+                waiting[nxt] -= 1
+                if not waiting[nxt]:
+                    if follow is None:
+                        follow = nxt
+                    else:
+                        group.start_soon(chain, nxt)
+            node_id = follow
+
+    try:
+        async with anyio.create_task_group() as group:
+            for node_id in ready[1:]:
+                group.start_soon(chain, node_id)
+            await chain(ready[0])
+    except BaseExceptionGroup as group_error:
+        first = _first_error(group_error)
+        raise first from first.__cause__  # "from None" would drop the node's chained cause
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:
@@ -100,36 +143,40 @@ def _check_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
         if key not in _RUNTIME_OPTIONS:
             raise DataFlowError("DF-401", f"Unknown {kind} option {key!r}.{did_you_mean(key, _RUNTIME_OPTIONS)}",
                                 context={"option": key})
+    limit = options.get("max_concurrency")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise DataFlowError("DF-401", f"{kind}: max_concurrency must be a whole number ≥ 1 (or None), got {limit!r}.",
+                            context={"option": "max_concurrency"})
     return dict(options)
 
 
 class AsyncLocalRuntime:
-    """Runs workflows on the caller's event loop; reusable, safe to share between tasks."""
+    """Runs workflows on the caller's event loop; reusable, safe to share between tasks.
+
+    :param max_concurrency: at most this many nodes at once (1: one at a time, in the order added).
+    """
 
     def __init__(self, **options: Any) -> None:
-        self.options = _check_options("AsyncLocalRuntime", options)
+        self.options = _check_options(type(self).__name__, options)
+
+    def _run(self, workflow: Any, inputs: Any) -> Coroutine[Any, Any, tuple[dict[str, Any], str]]:
+        return run_workflow(workflow, inputs, max_concurrency=self.options.get("max_concurrency"))
 
     async def execute_workflow_async(self, workflow: Any, inputs: Mapping[str, Any] | None = None,
                                      **kwargs: Any) -> tuple[dict[str, Any], str]:
         """Run ``workflow``; ``inputs`` feed ``${name}`` templates and per-node overrides."""
-        return await run_workflow(workflow, inputs if inputs is not None else kwargs.get("parameters"))
+        return await self._run(workflow, inputs if inputs is not None else kwargs.get("parameters"))
 
     async def execute_async(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
                             inputs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-        return await run_workflow(workflow, parameters if parameters is not None else inputs)
+        return await self._run(workflow, parameters if parameters is not None else inputs)
 
-    def execute(self, workflow: Any, parameters: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-        """Synchronous execution, for code that holds an AsyncLocalRuntime outside any loop."""
-        return run_sync(run_workflow(workflow, parameters))
+    def execute(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
+                inputs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+        """Run ``workflow`` and wait (on DataFlow's background loop, in the caller's context);
+        ``parameters`` feed ``${name}`` templates and per-node overrides."""
+        return run_sync(self._run(workflow, parameters if parameters is not None else inputs))
 
 
 class LocalRuntime(AsyncLocalRuntime):
     """Runs workflows synchronously: ``results, run_id = LocalRuntime().execute(workflow)``."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = _check_options("LocalRuntime", options)
-
-    def execute(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
-                inputs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-        """Run ``workflow`` and wait; ``parameters`` feed ``${name}`` templates and per-node overrides."""
-        return run_sync(run_workflow(workflow, parameters if parameters is not None else inputs))
