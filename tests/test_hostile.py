@@ -124,9 +124,10 @@ def test_full_mode_prints_an_error_once_in_about_30_lines(make_db: Callable[...,
     model = f"Shown{uuid.uuid4().hex[:6]}"
     db.model(type(model, (), {"__annotations__": {"id": str, "name": str}}))
     wf = WorkflowBuilder()
-    wf.add_node(f"{model}ListNode", "ls", {"filter": {"nmae": "x"}})
+    # The value is a template, so the misspelt field is found when the node runs (a DF-802), not by build().
+    wf.add_node(f"{model}ListNode", "ls", {"filter": {"nmae": "${who}"}})
     with pytest.raises(DataFlowError) as info:
-        LocalRuntime().execute(wf.build())
+        LocalRuntime().execute(wf.build(), parameters={"who": "x"})
     printed = "".join(traceback.format_exception(info.value))
     assert printed.count("Causes:") == 1 and printed.count("Solutions:") == 1, printed
     assert printed.count("Did you mean 'name'?") == 2  # the cause's one line, and the DF-802 in full
