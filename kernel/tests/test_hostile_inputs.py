@@ -95,7 +95,7 @@ def test_filter_limits_name_themselves() -> None:
     started = time.perf_counter()
     with pytest.raises(DataFlowError, match=str(MAX_FILTER_CONDITIONS)):
         parse_filter(spec, wide)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # about 0.3 s on a quiet machine; CI machines are shared
 
 
 def test_or_of_equalities_becomes_one_in() -> None:
