@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec, model_spec_from_class
-from dataflow.query import And, Cond, Not, Or, parse_filter, parse_order_by
+from dataflow.query import And, Cond, Not, Or, Select, parse_filter, parse_order_by
 
 
 @pytest.fixture(scope="module")
@@ -167,21 +167,29 @@ def test_nesting_depth_is_limited(user: ModelSpec) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        (["-age", "name"], (("age", True), ("name", False))),
-        (["+name"], (("name", False),)),
-        ("name", (("name", False),)),
-        ([{"age": -1}, {"name": 1}], (("age", True), ("name", False))),
-        ({"age": "desc"}, (("age", True),)),
-        ([{"age": "ASC"}], (("age", False),)),
+        (["-age", "name"], (("age", True, True), ("name", False, False))),
+        (["+name"], (("name", False, False),)),
+        ("name", (("name", False, False),)),
+        ([{"age": -1}, {"name": 1}], (("age", True, True), ("name", False, False))),
+        ({"age": "desc"}, (("age", True, True),)),
+        ([{"age": "ASC"}], (("age", False, False),)),
+        ([{"age": 1, "nulls": "first"}], (("age", False, True),)),
+        ([{"age": -1, "nulls": "last"}, "name"], (("age", True, False), ("name", False, False))),
         (None, ()),
         ([], ()),
     ],
 )
-def test_order_by_both_forms(user: ModelSpec, raw: Any, expected: tuple[tuple[str, bool], ...]) -> None:
+def test_order_by_both_forms(user: ModelSpec, raw: Any, expected: tuple[tuple[str, bool, bool], ...]) -> None:
     assert parse_order_by(user, raw) == expected
 
 
-@pytest.mark.parametrize("bad", [["-agee"], [{"age": 2}], [5], 5, [{"nme": 1}]])
+def test_select_takes_pairs_with_the_default_null_placement(user: ModelSpec) -> None:
+    assert Select(user, order_by=(("age", True), ("name", False))).order_by == (("age", True, True),
+                                                                                 ("name", False, False))
+
+
+@pytest.mark.parametrize("bad", [["-agee"], [{"age": 2}], [5], 5, [{"nme": 1}], [{"age": 1, "nulls": "up"}],
+                                 [{"nulls": "first"}]])
 def test_bad_order_by_is_df102(user: ModelSpec, bad: Any) -> None:
     with pytest.raises(DataFlowError) as info:
         parse_order_by(user, bad)

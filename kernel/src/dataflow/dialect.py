@@ -42,6 +42,7 @@ from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
 __all__ = [
+    "LIKE_ESCAPE",
     "Connection",
     "DialectInfo",
     "DialectOptions",
@@ -49,6 +50,8 @@ __all__ = [
     "OperatorCompiler",
     "SQLBuilder",
     "SQLDialect",
+    "like_pattern",
+    "like_tokens",
 ]
 
 UTC = dt.UTC
@@ -293,21 +296,23 @@ class SQLDialect:
     _COMPARISONS = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
     def compile_cond(self, b: SQLBuilder, cond: Cond) -> str:
-        column = self.quote(cond.field.name)
+        field = cond.field
+        column = self.quote(field.name)
         op = cond.op
         if op in self._COMPARISONS:
-            sql = f"{column} {self._COMPARISONS[op]} {b.bind_field(cond.field, cond.value)}"
+            sql = f"{self.order_column(field)} {self._COMPARISONS[op]} {self.bind_compared(b, field, cond.value)}"
             # SQL's three-valued logic would drop NULL rows from "<> x"; users expect them kept.
-            return f"({sql} OR {column} IS NULL)" if op == "ne" and cond.field.nullable else sql
+            return f"({sql} OR {column} IS NULL)" if op == "ne" and field.nullable else sql
         if op == "null":
             return f"{column} IS NULL" if cond.value else f"{column} IS NOT NULL"
         if op in ("in", "nin"):
             if not cond.value:
                 return "1=0" if op == "in" else "1=1"
-            marks = ", ".join(b.bind_field(cond.field, v) for v in cond.value)
+            marks = ", ".join(self.bind_compared(b, field, v) for v in cond.value)
+            compared = self.order_column(field)
             if op == "in":
-                return f"{column} IN ({marks})"
-            return f"({column} NOT IN ({marks}) OR {column} IS NULL)"
+                return f"{compared} IN ({marks})"
+            return f"({compared} NOT IN ({marks}) OR {column} IS NULL)"
         if op == "like":
             return self.compile_like(b, column, cond.value, insensitive=False)
         if op == "ilike":
@@ -324,9 +329,11 @@ class SQLDialect:
         return compiler(b, cond)
 
     def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
+        """``$like`` / ``$ilike`` with the one escape rule of every dialect (see ``like_pattern``)."""
+        mark = b.bind(like_pattern(pattern))
         if insensitive:
-            return f"LOWER({column}) LIKE LOWER({b.bind(pattern)})"
-        return f"{column} LIKE {b.bind(pattern)}"
+            return f"LOWER({column}) LIKE LOWER({mark}) ESCAPE '{LIKE_ESCAPE}'"
+        return f"{column} LIKE {mark} ESCAPE '{LIKE_ESCAPE}'"
 
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         return f"{column} ~ {b.bind(pattern)}"
@@ -377,7 +384,9 @@ class SQLDialect:
         sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
         if q.order_by:
             fields = q.model.field_map
-            sql += " ORDER BY " + ", ".join(self.order_terms(fields[name], desc) for name, desc in q.order_by)
+            sql += " ORDER BY " + ", ".join(
+                self.order_term(fields[name], desc, nulls_first) for name, desc, nulls_first in q.order_by
+            )
         if q.limit is not None:
             sql += f" LIMIT {b.bind(int(q.limit))}"
             if q.offset:
@@ -386,21 +395,24 @@ class SQLDialect:
             sql += f" {self.offset_without_limit()} OFFSET {b.bind(int(q.offset))}"
         return sql, b.params
 
-    def order_terms(self, field: FieldSpec, descending: bool) -> str:
-        """The ``ORDER BY`` terms for one field: NULLs last ascending and first descending (API.md).
-
-        Databases disagree on where NULLs sort (PostgreSQL last, SQLite and MySQL first, ascending),
-        so a nullable field is sorted by ``column IS NULL`` first, which every database compares alike.
-        """
-        direction = "DESC" if descending else "ASC"
-        sort = f"{self.order_column(field)} {direction}"
-        if not field.nullable:
-            return sort
-        return f"({self.quote(field.name)} IS NULL) {direction}, {sort}"
-
     def order_column(self, field: FieldSpec) -> str:
-        """What ``order_by`` sorts a field by: its column (a dialect storing numbers as text casts)."""
+        """What ``order_by`` sorts a field by and ``$eq`` … ``$nin`` compare: its column, or for a kind a
+        dialect stores as text (decimals), an expression ordered as the values are."""
         return self.quote(field.name)
+
+    def bind_compared(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
+        """The bound operand compared with ``order_column(field)`` (the same form as that expression)."""
+        return b.bind_field(field, value)
+
+    def order_term(self, field: FieldSpec, descending: bool, nulls_first: bool) -> str:
+        """One ``ORDER BY`` term with its NULLs placed explicitly (databases disagree on the default).
+
+        A column that cannot hold NULL gets the plain term, which every index can serve.
+        """
+        term = f"{self.order_column(field)} {'DESC' if descending else 'ASC'}"
+        if not field.nullable:
+            return term
+        return f"{term} NULLS {'FIRST' if nulls_first else 'LAST'}"
 
     def offset_without_limit(self) -> str:
         return "LIMIT -1"
@@ -542,15 +554,17 @@ class SQLDialect:
 
     def upsert_sets(self, b: SQLBuilder, q: Upsert) -> list[str]:
         """The ``SET`` assignments applied on conflict."""
+        # Nothing to change still needs an assignment so that the existing row is returned.
+        return self.upsert_changes(b, q) or [f"{self.quote(q.conflict_on[0])} = {self.excluded(q.conflict_on[0])}"]
+
+    def upsert_changes(self, b: SQLBuilder, q: Upsert) -> list[str]:
+        """The assignments that change a conflicting row (none when it is to be left as it is)."""
         fields = q.model.field_map
         if q.update is None:
             keep = set(q.conflict_on) | {"id", "created_at"}
             chosen = q.columns if q.update_columns is None else q.update_columns
-            sets = [f"{self.quote(c)} = {self.excluded(c)}" for c in chosen if c not in keep]
-        else:
-            sets = [f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.update.items()]
-        # Nothing to change still needs an assignment so that the existing row is returned.
-        return sets or [f"{self.quote(q.conflict_on[0])} = {self.excluded(q.conflict_on[0])}"]
+            return [f"{self.quote(c)} = {self.excluded(c)}" for c in chosen if c not in keep]
+        return [f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.update.items()]
 
     def excluded(self, column: str) -> str:
         return f"excluded.{self.quote(column)}"
@@ -567,23 +581,40 @@ class SQLDialect:
 
     async def existing_keys(self, conn: Connection, q: Upsert) -> set[tuple[Any, ...]]:
         """The conflict keys among ``q.rows`` that already exist (compared as decoded values)."""
+        return {tuple(row) for row in await self.fetch_by_keys(conn, q, q.conflict_on)}
+
+    async def fetch_by_keys(self, conn: Connection, q: Upsert, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``columns`` (decoded) of the stored rows whose conflict key is one of ``q.rows``' keys.
+
+        One ``IN`` list per batch of keys (never one condition per row, which nests as deep as the
+        rows are many), so any number of rows is probed in a few statements.
+        """
         fields = q.model.field_map
         positions = [q.columns.index(c) for c in q.conflict_on]
-        decoders = [self.decoder(fields[c]) for c in q.conflict_on]
-        found: set[tuple[Any, ...]] = set()
+        decoders = [self.decoder(fields[c]) for c in columns]
+        found: list[tuple[Any, ...]] = []
+        select = f"SELECT {', '.join(self.quote(c) for c in columns)} FROM {self.quote(q.model.table)} WHERE "
         per_statement = max(1, (self.max_params - 1) // len(positions))
         for start in range(0, len(q.rows), per_statement):
             b = SQLBuilder(self)
-            alternatives = []
-            for row in q.rows[start : start + per_statement]:
-                parts = [f"{self.quote(c)} = {b.bind_field(fields[c], row[p])}"
-                         for c, p in zip(q.conflict_on, positions, strict=True)]
-                alternatives.append("(" + " AND ".join(parts) + ")")
-            cols = ", ".join(self.quote(c) for c in q.conflict_on)
-            sql = f"SELECT {cols} FROM {self.quote(q.model.table)} WHERE {' OR '.join(alternatives)}"
-            for fetched in await conn.fetch(sql, b.params):
-                found.add(tuple(fn(v) if fn and v is not None else v for fn, v in zip(decoders, fetched, strict=True)))
+            keys = [[row[p] for p in positions] for row in q.rows[start : start + per_statement]]
+            where = self.keys_in(b, q.model, q.conflict_on, keys)
+            found += [tuple(fn(v) if fn and v is not None else v for fn, v in zip(decoders, fetched, strict=True))
+                      for fetched in await conn.fetch(select + where, b.params)]
         return found
+
+    def keys_in(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> str:
+        """A condition true for the rows whose ``columns`` equal one of ``keys`` (canonical values)."""
+        fields = model.field_map
+        if len(columns) == 1:
+            return self.compile_cond(b, Cond(fields[columns[0]], "in", tuple(key[0] for key in keys)))
+        tuples = ", ".join("(" + ", ".join(b.bind_field(fields[c], v) for c, v in zip(columns, key, strict=True)) + ")"
+                           for key in keys)
+        return self.row_in(", ".join(self.quote(c) for c in columns), tuples)
+
+    def row_in(self, columns: str, tuples: str) -> str:
+        """``(a, b) IN ((…), (…))``; SQLite spells the right-hand side as a ``VALUES`` subquery."""
+        return f"({columns}) IN ({tuples})"
 
     def conflict_key(self, q: Upsert, row: Sequence[Any]) -> tuple[Any, ...]:
         """A row's conflict key, decoded the way ``existing_keys`` decodes stored ones."""
@@ -619,6 +650,33 @@ class SQLDialect:
         keys = {self.conflict_key(q, row) for row in q.rows}
         inserted = len(keys - existing)
         return inserted, len(q.rows) - inserted
+
+
+LIKE_ESCAPE = "!"
+"""The escape character of the LIKE patterns dialects send (chosen because no SQL dialect quotes it)."""
+
+
+def like_tokens(pattern: str) -> Iterator[tuple[str, bool]]:
+    """A ``$like`` pattern as ``(character, is_wildcard)`` pairs, by the rule of every dialect.
+
+    ``%`` matches any run of characters and ``_`` one character; a backslash makes the ``%``, ``_``
+    or backslash after it literal, and is itself literal before anything else (so ``x\\y`` matches
+    the text ``x\\y``, as a user reading the pattern would expect).
+    """
+    index, end = 0, len(pattern)
+    while index < end:
+        char = pattern[index]
+        if char == "\\" and index + 1 < end and pattern[index + 1] in "%_\\":
+            yield pattern[index + 1], False
+            index += 2
+            continue
+        yield char, char in "%_"
+        index += 1
+
+
+def like_pattern(pattern: str) -> str:
+    """A ``$like`` pattern for SQL ``LIKE … ESCAPE '!'`` (``LIKE_ESCAPE``): literals escaped, wildcards kept."""
+    return "".join(char if wild or char not in "%_!" else LIKE_ESCAPE + char for char, wild in like_tokens(pattern))
 
 
 def _decode_json(value: Any) -> Any:

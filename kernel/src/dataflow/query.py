@@ -31,10 +31,12 @@ __all__ = [
     "Insert",
     "Not",
     "Or",
+    "OrderKey",
     "Select",
     "Update",
     "Upsert",
     "equals",
+    "order_keys",
     "parse_filter",
     "parse_order_by",
 ]
@@ -79,13 +81,29 @@ class Not:
 Expr = Cond | And | Or | Not
 
 
+OrderKey = tuple[str, bool, bool]
+"""One ``order_by`` key: ``(field, descending, nulls_first)``."""
+
+
+def order_keys(keys: Iterable[tuple[Any, ...]]) -> tuple[OrderKey, ...]:
+    """``order_by`` keys with their NULL placement made explicit.
+
+    A ``(field, descending)`` pair takes the rule every dialect follows: NULLs sort as if larger than
+    every value, so they come last ascending and first descending.
+    """
+    if not keys:
+        return ()
+    return tuple(k if len(k) == 3 else (k[0], k[1], k[1]) for k in keys)
+
+
 @attrs.frozen(hash=False)
 class Select:
-    """Read rows. ``order_by`` is ``((field, descending), …)``."""
+    """Read rows. ``order_by`` is ``((field, descending, nulls_first), …)``; ``(field, descending)``
+    pairs are accepted and take the default NULL placement (last ascending, first descending)."""
 
     model: ModelSpec
     where: Expr | None = None
-    order_by: tuple[tuple[str, bool], ...] = ()
+    order_by: tuple[OrderKey, ...] = attrs.field(default=(), converter=order_keys)
     limit: int | None = None
     offset: int = 0
 
@@ -407,36 +425,46 @@ def equals(field: FieldSpec, value: Any, node: str | None = None) -> Cond:
     return Cond(field, "eq", _value(field, value, node))
 
 
-def parse_order_by(model: ModelSpec, raw: Any, *, node: str | None = None) -> tuple[tuple[str, bool], ...]:
-    """``["-age", "name"]``, ``[{"age": -1}]``, ``"name"`` or ``{"age": -1}`` → ``((field, desc), …)``."""
+def parse_order_by(model: ModelSpec, raw: Any, *, node: str | None = None) -> tuple[OrderKey, ...]:
+    """``["-age", "name"]``, ``[{"age": -1}]``, ``"name"`` or ``{"age": -1}`` → ``((field, desc, nulls_first), …)``.
+
+    NULLs come last ascending and first descending; ``{"age": 1, "nulls": "first"}`` (or ``"last"``)
+    places them explicitly. ``nulls`` is that option only beside a field: alone, it names a field.
+    """
     if raw is None or raw == [] or raw == {}:
         return ()
     if isinstance(raw, str | Mapping):
         raw = [raw]
     if not isinstance(raw, list | tuple):
         raise _bad(f"order_by must be a list, got {type(raw).__name__}.", model=model.name, node=node)
-    result: list[tuple[str, bool]] = []
+    result: list[OrderKey] = []
     for entry in raw:
         if isinstance(entry, str):
             descending = entry.startswith("-")
             name = entry.lstrip("+-")
-            result.append((model.field(name, node=node).name, descending))
+            result.append((model.field(name, node=node).name, descending, descending))
         elif isinstance(entry, Mapping):
-            for name, direction in entry.items():
+            directions = dict(entry)
+            nulls = directions.pop("nulls") if "nulls" in directions and len(directions) > 1 else None
+            if nulls is not None and nulls not in ("first", "last"):
+                raise _bad(f"order_by 'nulls' must be \"first\" or \"last\", got {nulls!r}.",
+                           model=model.name, node=node)
+            for name, direction in directions.items():
                 field = model.field(name, node=node)
                 # Compare by type first: ``Decimal("sNaN") == 1`` raises rather than answer.
                 if type(direction) not in (int, str):
                     direction = None
                 if direction in (1, "asc", "ASC"):
-                    result.append((field.name, False))
+                    descending = False
                 elif direction in (-1, "desc", "DESC"):
-                    result.append((field.name, True))
+                    descending = True
                 else:
                     raise _bad(
                         f"order_by direction for '{name}' must be 1 or -1, got {short_repr(entry[name])}.",
                         model=model.name,
                         node=node,
                     )
+                result.append((field.name, descending, descending if nulls is None else nulls == "first"))
         else:
             raise _bad(f"order_by entries are strings or dicts, got {entry!r}.", model=model.name, node=node)
     return tuple(result)

@@ -16,7 +16,7 @@ from typing import Any
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 
-__all__ = ["coerce", "coercer", "parse_datetime", "to_json"]
+__all__ = ["coerce", "coercer", "parse_datetime", "plain_decimal", "to_json"]
 
 
 def parse_datetime(text: str) -> dt.datetime:
@@ -112,7 +112,7 @@ def _decimal(f: FieldSpec, v: Any) -> Any:
     if isinstance(v, decimal.Decimal):
         if not v.is_finite():
             raise _wrong(f, v, "a finite decimal")
-        return v
+        return plain_decimal(v)
     if isinstance(v, int) and not isinstance(v, bool):
         return decimal.Decimal(v)
     if isinstance(v, float | str):
@@ -121,8 +121,22 @@ def _decimal(f: FieldSpec, v: Any) -> Any:
         except decimal.InvalidOperation:
             raise _wrong(f, v, "a decimal") from None
         if result.is_finite():
-            return result
+            return plain_decimal(result)
     raise _wrong(f, v, "a decimal")
+
+
+def plain_decimal(value: decimal.Decimal) -> decimal.Decimal:
+    """The form of a Decimal that every database stores with its digits: no positive exponent, no minus zero.
+
+    A Decimal reads back with the digits it was written with; ``1E+2`` is written as ``100`` and
+    ``-0.00`` as ``0.00`` first, the only forms no SQL numeric type can keep.
+    """
+    sign, _digits, exponent = value.as_tuple()
+    if isinstance(exponent, int) and exponent > 0:
+        value = decimal.Decimal(format(value, "f"))
+    if sign and not value:
+        value = value.copy_abs()
+    return value
 
 
 def _bytes(f: FieldSpec, v: Any) -> Any:
@@ -208,10 +222,11 @@ ACCEPTED_TYPES: dict[str, frozenset[type]] = {
     "bool": frozenset({bool}),
     "datetime": frozenset({dt.datetime}),
     "date": frozenset({dt.date}),
-    "decimal": frozenset({decimal.Decimal}),
     "bytes": frozenset({bytes}),
 }
-"""Types that need no conversion, per kind: lets bulk paths check whole columns at C speed."""
+"""Types that need no conversion, per kind: lets bulk paths check whole columns at C speed.
+
+Decimals are not listed: each one is brought to its plain form (``plain_decimal``)."""
 
 
 def coercer(field: FieldSpec) -> Callable[[FieldSpec, Any], Any]:

@@ -61,7 +61,7 @@ def people(make_model, run_node):
     ({"name": {"$like": "%o%"}}, ["b", "c"]),
     ({"name": {"$like": "a%"}}, []),  # case-sensitive
     ({"name": {"$like": "Carol_1"}}, ["c"]),
-    ({"name": {"$like": "100\\%%"}}, []),  # a backslash is data, not an escape (as on SQLite)
+    ({"name": {"$like": "100\\%%"}}, ["d"]),  # \% is a literal % (the escape rule of every dialect)
     ({"name": {"$ilike": "a%"}}, ["a"]),
     ({"name": {"$ilike": "%B%"}}, ["b"]),
     ({"city": {"$ilike": "PARIS"}}, ["a", "d"]),

@@ -710,9 +710,13 @@ class BulkUpsertNode(ModelNode):
 
     async def _insert_missing(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,
                               conn: Any) -> int:
+        # Only a clash on conflict_on is skipped; another unique column that clashes is DF-704.
+        if unique_on(model, conflict_on):
+            inserted, _kept = await db.dialect.run(Upsert(model, columns, rows, conflict_on, {}, False), conn)
+            return int(inserted)
         fresh, _stale = await self._split(db, model, columns, rows, conflict_on, conn)
         if fresh:
-            await db.dialect.run(Insert(model, columns, fresh, skip_conflicts=True), conn)
+            await db.dialect.run(Insert(model, columns, fresh), conn)
         return len(fresh)
 
 

@@ -25,11 +25,13 @@ from contextlib import asynccontextmanager
 from itertools import chain
 from typing import Any
 
+import attrs
 import pymysql.converters
+import pymysql.err
 from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.query import And, Cond, Delete, Expr, Insert, Or, Select, Update, Upsert
+from dataflow.query import Cond, Delete, Expr, Insert, Select, Update, Upsert
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -46,7 +48,7 @@ _TYPES = {
     "bool": "TINYINT(1)",
     "datetime": "DATETIME(6)",
     "date": "DATE",
-    "decimal": "DECIMAL(65, 30)",
+    "decimal": "VARCHAR(67)",
     "bytes": "LONGBLOB",
     "json": "JSON",
     "array": "JSON",
@@ -86,12 +88,44 @@ def _naive_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is None else value.astimezone(_UTC).replace(tzinfo=None)
 
 
+_DECIMAL_SQL = "DECIMAL(65, 30)"
+"""What decimals are compared and sorted as: MySQL's widest exact type (35 digits before the point, 30 after)."""
+_DECIMAL_INTEGER_DIGITS = 35
+_DECIMAL_FRACTION_DIGITS = 30
+
+
+def _decimal_text(value: decimal.Decimal) -> str:
+    """A decimal as the text stored, with its written digits; DF-102 beyond what DECIMAL(65, 30) compares.
+
+    Decimals are stored as text because DECIMAL(65, 30) pads every value to 30 fractional digits,
+    which loses the digits a value was written with (1.10 would read back as 1.1).
+    """
+    _sign, digits, exponent = value.as_tuple()
+    fraction = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if fraction > _DECIMAL_FRACTION_DIGITS or len(digits) - fraction > _DECIMAL_INTEGER_DIGITS:
+        raise DataFlowError(
+            "DF-102",
+            f"The decimal {value} has more digits than MySQL / MariaDB can compare exactly "
+            f"({_DECIMAL_INTEGER_DIGITS} before the point, {_DECIMAL_FRACTION_DIGITS} after).",
+            context={"value": str(value)},
+            solutions=["Round the value, or keep it in a str field."],
+        )
+    return format(value, "f")
+
+
 def _decode_decimal(value: Any) -> decimal.Decimal:
-    """DECIMAL(65, 30) pads 30 fractional digits: drop the trailing zeros (1.5 comes back as 1.5)."""
+    """Stored text as it was written; a DECIMAL(65, 30) column of an older table pads 30 fractional
+    digits, which are dropped (1.5 comes back as 1.5)."""
+    if isinstance(value, str):
+        return decimal.Decimal(value)
     text = format(value, "f") if isinstance(value, decimal.Decimal) else str(value)
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return decimal.Decimal(text)
+
+
+def _decimal_param(value: Any) -> Any:
+    return None if value is None else _decimal_text(value)
 
 
 def _json_text(value: Any) -> Any:
@@ -107,6 +141,7 @@ _BULK_ENCODERS: dict[str, Callable[[Any], Any]] = {
     "json": _json_text,
     "array": _json_text,
     "bytes": _binary_param,
+    "decimal": _decimal_param,
 }
 """Per-kind conversions of bulk values; every other kind goes to the driver as it is."""
 
@@ -178,6 +213,8 @@ class MySQLDialect(SQLDialect):
             return to_json(value)
         if kind == "bytes":
             return Binary(value)
+        if kind == "decimal":
+            return _decimal_text(value)
         return value
 
     def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
@@ -236,6 +273,22 @@ class MySQLDialect(SQLDialect):
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         # Case-sensitive through the column's binary collation, like PostgreSQL's ``~``.
         return f"{column} REGEXP {b.bind(pattern)}"
+
+    def order_column(self, field: FieldSpec) -> str:
+        column = self.quote(field.name)
+        # Decimals are stored as their written text; compare and sort them as numbers.
+        return f"CAST({column} AS {_DECIMAL_SQL})" if field.kind == "decimal" else column
+
+    def bind_compared(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
+        mark = b.bind_field(field, value)
+        return f"CAST({mark} AS {_DECIMAL_SQL})" if field.kind == "decimal" else mark
+
+    def order_term(self, field: FieldSpec, descending: bool, nulls_first: bool) -> str:
+        term = f"{self.order_column(field)} {'DESC' if descending else 'ASC'}"
+        if not field.nullable:
+            return term
+        # MySQL has no NULLS FIRST / LAST (and puts NULLs first ascending): sort on "is NULL" first.
+        return f"{self.quote(field.name)} IS NULL {'DESC' if nulls_first else 'ASC'}, {term}"
 
     def offset_without_limit(self) -> str:
         return "LIMIT 18446744073709551615"  # MySQL's documented "no limit" with an OFFSET
@@ -402,45 +455,80 @@ class MySQLDialect(SQLDialect):
             return rows
 
     # ---- upserts -------------------------------------------------------------------------------
+    # ``ON DUPLICATE KEY UPDATE`` has no conflict target: it fires on whichever unique key the row
+    # clashes with first (the primary key, then the others in index order). Two rules make it act on
+    # ``conflict_on`` alone, as the other databases do:
+    # - its first assignment is a guard that sets the id to NULL (error 1048, turned into DF-704) when
+    #   the row it found does not share the conflict key: another unique column clashed;
+    # - a row whose conflict key is stored takes that row's id, so that a clash on the primary key
+    #   means the same row (a row's id is never changed by an upsert anyway).
     def compile_upsert(self, q: Upsert, rows: Sequence[tuple[Any, ...]]) -> tuple[str, list[Any]]:
-        """``INSERT … ON DUPLICATE KEY UPDATE`` (MySQL has no conflict target: any unique key counts)."""
+        """``INSERT … ON DUPLICATE KEY UPDATE`` guarded to act on ``conflict_on`` alone."""
         return self._upsert_sql(q, len(rows), self._flat_params(q.model, q.columns, rows))
 
     def _upsert_sql(self, q: Upsert, count: int, params: list[Any]) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
-        sets = ", ".join(self.upsert_sets(b, q))
+        same_key = " AND ".join(f"{self.quote(c)} <=> {self.excluded(c)}" for c in q.conflict_on)
+        guard = f"{self.quote('id')} = IF({same_key}, {self.quote('id')}, NULL)"
+        sets = ", ".join([guard, *self.upsert_changes(b, q)])
         return self._insert_sql(q.model, q.columns, count, f" ON DUPLICATE KEY UPDATE {sets}"), params + b.params
 
     async def run_upsert(self, conn: Connection, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
         """Inserted vs updated from the server's own counts: per row 1 = inserted, 2 = updated,
         0 = found unchanged; the info string's ``Duplicates`` counts the updated ones."""
         assert isinstance(conn, MySQLConnection)
-        flat = self._flat_params(q.model, q.columns, q.rows)
-        width = len(q.columns)
         single = len(q.rows) == 1
-        async with _atomic(conn) if q.returning else _nothing():
-            # One row: its affected count says created or not. Several: note the keys that exist first.
-            existing = await self.existing_keys(conn, q) if q.returning and not single else None
-            inserted = 0
-            for start, end in self._packet_batches(q.model, q.columns, flat):
-                sql, params = self._upsert_sql(q, end - start, flat[start * width : end * width])
-                inserted += _inserted(await conn.run(sql, params), end - start)
-            if not q.returning:
-                return inserted, len(q.rows) - inserted
-            records = await self.run_select(conn, Select(q.model, self._keys_filter(q)))
+        try:
+            async with _atomic(conn) if q.returning else _nothing():
+                q = await self._adopt_stored_ids(conn, q)
+                flat = self._flat_params(q.model, q.columns, q.rows)
+                width = len(q.columns)
+                # One row: its affected count says created or not. Several: note the keys that exist first.
+                existing = await self.existing_keys(conn, q) if q.returning and not single else None
+                inserted = 0
+                for start, end in self._packet_batches(q.model, q.columns, flat):
+                    sql, params = self._upsert_sql(q, end - start, flat[start * width : end * width])
+                    inserted += _inserted(await conn.run(sql, params), end - start)
+                if not q.returning:
+                    return inserted, len(q.rows) - inserted
+                records = await self._rows_by_keys(conn, q)
+        except pymysql.err.IntegrityError as exc:
+            if exc.args[:1] == (1048,) and f"'{q.model.id_field.name}'" in str(exc):
+                raise _other_key_clash(q) from exc
+            raise
         for record in records:
             key = tuple(record[c] for c in q.conflict_on)
             record["__created__"] = inserted == 1 if existing is None else key not in existing
         return records
 
-    def _keys_filter(self, q: Upsert) -> Expr:
-        fields = q.model.field_map
-        positions = [q.columns.index(c) for c in q.conflict_on]
-        alternatives: list[Expr] = []
-        for row in q.rows:
-            parts = tuple(Cond(fields[c], "eq", row[p]) for c, p in zip(q.conflict_on, positions, strict=True))
-            alternatives.append(parts[0] if len(parts) == 1 else And(parts))
-        return alternatives[0] if len(alternatives) == 1 else Or(tuple(alternatives))
+    async def _adopt_stored_ids(self, conn: MySQLConnection, q: Upsert) -> Upsert:
+        """``q`` with each row whose conflict key is stored carrying that stored row's id."""
+        if "id" not in q.columns or "id" in q.conflict_on:
+            return q
+        width = len(q.conflict_on)
+        stored = {row[:width]: row[width] for row in await self.fetch_by_keys(conn, q, (*q.conflict_on, "id"))}
+        if not stored:
+            return q
+        at = q.columns.index("id")
+        rows = [row if (found := stored.get(self.conflict_key(q, row))) is None else (*row[:at], found, *row[at + 1 :])
+                for row in q.rows]
+        return attrs.evolve(q, rows=rows)
+
+    async def _rows_by_keys(self, conn: MySQLConnection, q: Upsert) -> list[dict[str, Any]]:
+        decode = self.row_decoder(q.model)
+        return [decode(row) for row in await self.fetch_by_keys(conn, q, q.model.column_names)]
+
+
+def _other_key_clash(q: Upsert) -> DataFlowError:
+    """DF-704 for an upsert row that clashes with a stored row on a unique column outside ``conflict_on``."""
+    return DataFlowError(
+        "DF-704",
+        f"A row clashes on a unique column other than its conflict key ({', '.join(q.conflict_on)}) with "
+        f"another stored {q.model.name}; an upsert only ever updates the row matching its conflict key.",
+        context={"model": q.model.name, "conflict_on": ", ".join(q.conflict_on)},
+        solutions=["Give the row values that are unique in every unique column.",
+                   "Upsert on the unique column that clashes (conflict_on) if that row is meant."],
+    )
 
 
 def _matched(result: Any) -> int:

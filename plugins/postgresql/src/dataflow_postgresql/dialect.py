@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 import asyncpg
-from dataflow.dialect import DialectOptions, LoopLocal, SQLBuilder, SQLDialect
+from dataflow.dialect import LIKE_ESCAPE, DialectOptions, LoopLocal, SQLBuilder, SQLDialect, like_pattern
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
@@ -70,6 +70,33 @@ def _naive_to_utc(value: Any) -> Any:
 def _decode_json(value: Any) -> Any:
     # JSONB arrives as text; a plugin-provided native column (TEXT[] …) arrives already decoded.
     return json.loads(value) if isinstance(value, str) else value
+
+
+def jsonb_text(value: Any) -> str:
+    """JSON text whose numbers keep their Python type through JSONB.
+
+    JSONB stores numbers as NUMERIC and prints them without an exponent, so ``1e300`` (a float) would
+    come back as the int ``10**300``. A float whose JSON text has a positive exponent is written out
+    in full with a fractional ``.0`` (its exact value: every such float is a whole number), which JSONB
+    keeps as a decimal and ``json.loads`` reads back as that same float.
+    """
+    text = to_json(value)
+    return text if "e+" not in text else _exact_json(value)
+
+
+def _exact_json(value: Any) -> str:
+    if isinstance(value, float):
+        return format(value, ".1f") if "e+" in repr(value) else to_json(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{to_json(_json_key(k))}:{_exact_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_exact_json(v) for v in value) + "]"
+    return to_json(value)
+
+
+def _json_key(key: Any) -> str:
+    """A dict key as ``json.dumps`` writes it (keys are strings in JSON)."""
+    return key if isinstance(key, str) else to_json(key).strip('"')
 
 
 class PGConnection:
@@ -277,7 +304,7 @@ class PostgreSQLDialect(SQLDialect):
         if kind == "datetime":
             return _naive_to_utc(value)
         if kind == "json" or kind == "array":
-            return to_json(value)
+            return jsonb_text(value)
         return value
 
     def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
@@ -304,8 +331,7 @@ class PostgreSQLDialect(SQLDialect):
         return super().compile_cond(b, cond)
 
     def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
-        # ESCAPE '': a backslash is an ordinary character, as in SQLite's LIKE.
-        return f"{column} {'ILIKE' if insensitive else 'LIKE'} {b.bind(pattern)} ESCAPE ''"
+        return f"{column} {'ILIKE' if insensitive else 'LIKE'} {b.bind(like_pattern(pattern))} ESCAPE '{LIKE_ESCAPE}'"
 
     def offset_without_limit(self) -> str:
         return "LIMIT ALL"

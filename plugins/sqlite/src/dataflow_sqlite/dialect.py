@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import decimal
 import os
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 import regex
-from dataflow.dialect import LoopLocal, SQLBuilder, SQLDialect
+from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 from dataflow.query import Cond, Count, Insert, Select
@@ -241,6 +242,8 @@ class SQLiteDialect(SQLDialect):
         await raw.create_function("regexp", 2, guard.regexp, deterministic=True)
         if self.options.statement_timeout > 0:
             await raw.set_progress_handler(guard.expired, _PROGRESS_STEPS)
+        await raw.create_function("df_lower", 1, _lower, deterministic=True)
+        await raw.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
         return SQLiteConnection(raw, guard, self.options.statement_timeout)
 
     def _state(self) -> _LoopState:
@@ -340,7 +343,10 @@ class SQLiteDialect(SQLDialect):
         return _TYPES[field.kind]
 
     def id_column_sql(self, field: FieldSpec) -> str:
-        return f"{self.quote('id')} {'INTEGER' if field.kind == 'int' else 'TEXT'} PRIMARY KEY"
+        if field.kind == "int":
+            # AUTOINCREMENT: without it SQLite hands out max(id) + 1, reusing the ids of deleted rows.
+            return f"{self.quote('id')} INTEGER PRIMARY KEY AUTOINCREMENT"
+        return f"{self.quote('id')} TEXT PRIMARY KEY"
 
     def encode(self, field: FieldSpec, value: Any) -> Any:
         if value is None:
@@ -358,23 +364,28 @@ class SQLiteDialect(SQLDialect):
         if cond.op in ("in", "nin") and len(cond.value) > _INLINE_IN_VALUES and cond.field.kind != "bytes":
             # One JSON array parameter instead of a placeholder per value: SQLite allows 32,766
             # placeholders per statement, and a long IN list costs more to parse than json_each.
-            column = self.quote(cond.field.name)
-            values = to_json([self.encode(cond.field, v) for v in cond.value])
-            subquery = f"(SELECT value FROM json_each({b.bind(values)}))"
+            field = cond.field
+            column, compared = self.quote(field.name), self.order_column(field)
+            operands = [decimal_key(v) if field.kind == "decimal" else self.encode(field, v) for v in cond.value]
+            subquery = f"(SELECT value FROM json_each({b.bind(to_json(operands))}))"
             if cond.op == "in":
-                return f"{column} IN {subquery}"
-            return f"({column} NOT IN {subquery} OR {column} IS NULL)"
-        if cond.field.kind == "decimal" and cond.op in ("gt", "gte", "lt", "lte"):
-            # Decimals are stored as exact text; order them as numbers.
-            ops = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-            return (f"CAST({self.quote(cond.field.name)} AS REAL) {ops[cond.op]} "
-                    f"CAST({b.bind_field(cond.field, cond.value)} AS REAL)")
+                return f"{compared} IN {subquery}"
+            return f"({compared} NOT IN {subquery} OR {column} IS NULL)"
         return super().compile_cond(b, cond)
 
     def order_column(self, field: FieldSpec) -> str:
-        # Decimals are stored as exact text; sort them as numbers, not as strings ("100" < "9.5").
+        # Decimals are stored as their exact text; they are compared and sorted by a key whose text
+        # order is their numeric order ("9.5" < "100", "1.10" = "1.1"), exactly, at any precision.
         column = self.quote(field.name)
-        return f"CAST({column} AS REAL)" if field.kind == "decimal" else column
+        return f"df_decimal_key({column})" if field.kind == "decimal" else column
+
+    def bind_compared(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
+        if field.kind == "decimal":
+            return b.bind(decimal_key(value))
+        return b.bind_field(field, value)
+
+    def row_in(self, columns: str, tuples: str) -> str:
+        return f"({columns}) IN (VALUES {tuples})"
 
     def compile_regex(self, b: SQLBuilder, column: str, pattern: str) -> str:
         try:
@@ -385,7 +396,9 @@ class SQLiteDialect(SQLDialect):
 
     def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
         if insensitive:
-            return super().compile_like(b, column, pattern, insensitive=True)
+            # SQLite's LOWER folds ASCII only; the other databases fold every letter ('É' → 'é').
+            mark = b.bind(like_pattern(pattern))
+            return f"df_lower({column}) LIKE df_lower({mark}) ESCAPE '{LIKE_ESCAPE}'"
         # PRAGMA case_sensitive_like does not reliably survive connection set-up (it is lost
         # depending on the order of the WAL switch), so case-sensitive $like is GLOB, which always is.
         return f"{column} GLOB {b.bind(like_to_glob(pattern))}"
@@ -437,12 +450,47 @@ class SQLiteDialect(SQLDialect):
         return DataFlowError("DF-503", f"SQLite reported an error: {type(exc).__name__}: {text}")
 
 
-_GLOB_SPECIAL = {"*": "[*]", "?": "[?]", "[": "[[]", "%": "*", "_": "?"}
+_GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
+_GLOB_WILDCARD = {"%": "*", "_": "?"}
 
 
 def like_to_glob(pattern: str) -> str:
-    """A LIKE pattern as the GLOB pattern matching the same strings (``%`` → ``*``, ``_`` → ``?``)."""
-    return "".join(_GLOB_SPECIAL.get(ch, ch) for ch in pattern)
+    """A ``$like`` pattern (the kernel's ``like_tokens`` rule) as the GLOB pattern matching the same strings."""
+    return "".join(_GLOB_WILDCARD[ch] if wild else _GLOB_LITERAL.get(ch, ch) for ch, wild in like_tokens(pattern))
+
+
+_KEY_BIAS = 10**6
+"""Added to a decimal's exponent in its key (Python's Decimal exponents stay within ±999,999)."""
+_NINES_COMPLEMENT = str.maketrans("0123456789", "9876543210")
+
+
+def decimal_key(value: Any) -> str | None:
+    """Text whose byte order is the numeric order of a decimal (stored text, a Decimal, or a number).
+
+    Zero is ``"1"``; a positive value is ``"2"``, its biased exponent and its significant digits; a
+    negative one ``"0"``, the complemented exponent and digits and a ``"~"`` that sorts after every
+    digit. Trailing zeros are dropped, so equal values have equal keys whatever their scale.
+    """
+    if value is None:
+        return None
+    try:
+        number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(
+            value if isinstance(value, str | int) else repr(value))
+    except (decimal.InvalidOperation, TypeError, ValueError):
+        return None
+    if not number.is_finite():
+        return None
+    if not number:
+        return "1"
+    digits = "".join(map(str, number.as_tuple().digits)).rstrip("0")
+    exponent = number.adjusted()
+    if number < 0:
+        return f"0{_KEY_BIAS - exponent:07d}{digits.translate(_NINES_COMPLEMENT)}~"
+    return f"2{_KEY_BIAS + exponent:07d}{digits}"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def encode_datetime(value: dt.datetime) -> str:
