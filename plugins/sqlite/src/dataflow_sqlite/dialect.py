@@ -20,11 +20,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiosqlite
+import attrs
 import regex
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
-from dataflow.query import Cond, Count, Insert, Select
+from dataflow.query import ColumnBatch, Cond, Count, Insert, Select, Upsert
 from dataflow.values import to_json
 
 __all__ = ["SQLiteDialect"]
@@ -212,6 +213,8 @@ class SQLiteDialect(SQLDialect):
         # Shared-cache memory databases lock per table rather than use WAL: no inline reads there.
         self.inline_reads = not self.uri
         self._anchor: sqlite3.Connection | None = None
+        self._legacy_tables: dict[str, bool] = {}
+        """Per table: True when it was made without AUTOINCREMENT (see ``run_insert``)."""
 
     # ---- connections -------------------------------------------------------------------------
     async def _open(self) -> SQLiteConnection:
@@ -406,7 +409,65 @@ class SQLiteDialect(SQLDialect):
     def needs_encoding(self, field: FieldSpec) -> bool:
         return field.kind in ("json", "array", "datetime", "date", "decimal")
 
+    # ---- generated ids in tables made without AUTOINCREMENT --------------------------------------
+    # Tables DataFlow creates declare AUTOINCREMENT. A table made before (or by hand) lets SQLite hand
+    # out max(id) + 1, which reuses the id of a deleted last row; for those, ids are given explicitly
+    # from the larger of max(id) and a high-water mark kept where SQLite keeps its own,
+    # ``sqlite_sequence`` (which SQLite uses itself should the table later be rebuilt AUTOINCREMENT).
+
     async def run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
+        if await self._lacks_autoincrement(conn, q):
+            return await self._keeping_ids_fresh(conn, q, self._run_insert)
+        return await self._run_insert(conn, q)
+
+    async def run_upsert(self, conn: Any, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
+        if await self._lacks_autoincrement(conn, q):
+            return await self._keeping_ids_fresh(conn, q, super().run_upsert)
+        return await super().run_upsert(conn, q)
+
+    async def _lacks_autoincrement(self, conn: Any, q: Insert | Upsert) -> bool:
+        """True when ``q`` writes rows with generated ids into a table made without AUTOINCREMENT."""
+        if not q.model.id_is_generated or not q.rows:
+            return False
+        table = q.model.table
+        legacy = self._legacy_tables.get(table)
+        if legacy is None:
+            rows = await conn.fetch("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table])
+            legacy = self._legacy_tables[table] = bool(rows) and "AUTOINCREMENT" not in str(rows[0][0]).upper()
+        return legacy
+
+    async def _keeping_ids_fresh(self, conn: Any, q: Any, run: Any) -> Any:
+        """Run ``q`` with ids above every id the table has held, then record the new high-water mark
+        (ids the caller gave raise it too, as they do SQLite's own)."""
+        table = q.model.table
+        async with _atomic(conn):
+            if not await conn.fetch("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'", []):
+                # SQLite makes sqlite_sequence with the first AUTOINCREMENT table; it outlives it.
+                await conn.execute('CREATE TABLE "dataflow_sequence_seed" (id INTEGER PRIMARY KEY AUTOINCREMENT)', [])
+                await conn.execute('DROP TABLE "dataflow_sequence_seed"', [])
+            ((high,),) = await conn.fetch(
+                f"SELECT MAX(COALESCE((SELECT MAX(seq) FROM sqlite_sequence WHERE name = ?), 0), "
+                f"COALESCE((SELECT MAX({self.quote('id')}) FROM {self.quote(table)}), 0))", [table])
+            high = int(high)
+            if "id" in q.columns:
+                at = q.columns.index("id")
+                result = await run(conn, q)
+                last = max([high, *(row[at] for row in q.rows if row[at] is not None)])
+            else:
+                first, count = high + 1, len(q.rows)
+                ids = range(first, first + count)
+                rows = q.rows
+                if isinstance(rows, ColumnBatch):
+                    rows = ColumnBatch([list(ids), *rows.column_data], count)
+                else:
+                    rows = [(i, *row) for i, row in zip(ids, rows, strict=True)]
+                result = await run(conn, attrs.evolve(q, columns=("id", *q.columns), rows=rows))
+                last = first + count - 1
+            if not await conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", [last, table]):
+                await conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", [table, last])
+        return result
+
+    async def _run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
         """Rows without RETURNING go through one ``executemany`` (SQLite's fastest path)."""
         if q.returning or len(q.rows) < 2:
             return await super().run_insert(conn, q)
@@ -448,6 +509,21 @@ class SQLiteDialect(SQLDialect):
         if isinstance(exc, ValueError) and "closed" in text:
             return DataFlowError("DF-402", f"The SQLite connection is closed ({text}).")
         return DataFlowError("DF-503", f"SQLite reported an error: {type(exc).__name__}: {text}")
+
+
+@asynccontextmanager
+async def _atomic(conn: SQLiteConnection) -> AsyncIterator[None]:
+    """A transaction around several statements, unless the caller already opened one."""
+    if conn.raw.in_transaction:
+        yield
+        return
+    await conn.raw.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        await conn.raw.execute("ROLLBACK")
+        raise
+    await conn.raw.execute("COMMIT")
 
 
 _GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}
