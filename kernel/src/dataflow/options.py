@@ -81,7 +81,8 @@ class KernelOptions:
     def dialect_options(self) -> DialectOptions:
         """What the dialect is built with."""
         return DialectOptions(self.pool_size, self.max_overflow, float(self.pool_timeout),
-                              float(self.connect_timeout), self.echo, float(self.statement_timeout))
+                              float(self.connect_timeout), self.echo, float(self.statement_timeout),
+                              schema_changes=bool(self.auto_migrate) and not self.existing_schema_mode)
 
     def error_mode(self) -> str:
         """The rendering mode of errors: the option, else ``DATAFLOW_ERROR_ENHANCER_MODE``, else FULL."""

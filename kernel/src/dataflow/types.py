@@ -95,6 +95,8 @@ class DialectOptions:
     echo: bool = False
     statement_timeout: float = 300.0
     """Seconds one statement may run before the database stops it (DF-512); 0 means no limit."""
+    schema_changes: bool = True
+    """False when the instance must not change the schema (``existing_schema_mode``, ``auto_migrate=False``)."""
 
 
 @attrs.frozen

@@ -40,7 +40,8 @@ def test_table_ddl(make_model, run_node):
     run_node("DocCountNode", {})
     ddl = raw_fetch(make_model.db, f"SHOW CREATE TABLE `{Doc.__tablename__}`")[0][1]
     assert "`id` varchar(255) NOT NULL" in ddl and "`title` varchar(255) NOT NULL" in ddl
-    assert "`body` longtext NOT NULL" in ddl and "`price` varchar(67) NOT NULL" in ddl  # decimals keep their digits as text
+    assert "`body` longtext NOT NULL" in ddl
+    assert "`price` varchar(67) NOT NULL" in ddl  # decimals are kept as their text, with their digits
     assert "KEY `ix_title` (`title`)" in ddl and "ENGINE=InnoDB" in ddl
     assert "COLLATE=utf8mb4_nopad_bin" in ddl
 

@@ -3,7 +3,7 @@ AUTOINCREMENT (before DataFlow declared it, or by hand) never reuse the ids of d
 
 import pytest
 from dataflow.testing import raw_execute, raw_fetch
-from dataflow.testing.fixtures import db, make_model, run, run_node  # noqa: F401 - fixtures
+from dataflow.testing.fixtures import *  # noqa: F403 - the fixtures db, make_model, run_node …
 
 
 @pytest.fixture

@@ -438,11 +438,17 @@ class SQLiteDialect(SQLDialect):
 
     async def _keeping_ids_fresh(self, conn: Any, q: Any, run: Any) -> Any:
         """Run ``q`` with ids above every id the table has held, then record the new high-water mark
-        (ids the caller gave raise it too, as they do SQLite's own)."""
+        (ids the caller gave raise it too, as they do SQLite's own).
+
+        SQLite makes ``sqlite_sequence`` with the first AUTOINCREMENT table of a database; where there
+        is none yet, one is made and dropped to get it, unless the instance may not change the schema
+        (``existing_schema_mode``), where the ids are then SQLite's own.
+        """
         table = q.model.table
         async with _atomic(conn):
             if not await conn.fetch("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'", []):
-                # SQLite makes sqlite_sequence with the first AUTOINCREMENT table; it outlives it.
+                if not self.options.schema_changes:
+                    return await run(conn, q)
                 await conn.execute('CREATE TABLE "dataflow_sequence_seed" (id INTEGER PRIMARY KEY AUTOINCREMENT)', [])
                 await conn.execute('DROP TABLE "dataflow_sequence_seed"', [])
             ((high,),) = await conn.fetch(
