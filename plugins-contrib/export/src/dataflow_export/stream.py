@@ -86,36 +86,36 @@ def _columns(model: ModelSpec, fields: Any) -> list[FieldSpec]:
     return [model.field(name) for name in dict.fromkeys(fields)]
 
 
-def _order(model: ModelSpec, order_by: Any) -> list[tuple[FieldSpec, bool]]:
-    order = [(model.field_map[name], desc) for name, desc in parse_order_by(model, order_by)]
-    for field, _ in order:
+def _order(model: ModelSpec, order_by: Any) -> list[tuple[FieldSpec, bool, bool]]:
+    """``(field, descending, nulls_first)`` keys of ``order_by``, ending with ``id`` so the order is total."""
+    order = [(model.field_map[name], desc, nulls) for name, desc, nulls in parse_order_by(model, order_by)]
+    for field, _, _ in order:
         if field.kind in _UNORDERABLE:
             raise DataFlowError(
                 "DF-102", f"An export cannot be ordered by '{field.name}', a {field.kind} field.",
                 context={"parameter": "order_by", "field": field.name},
                 solutions=["Order by text, number, boolean, date or datetime fields (id breaks ties)."])
-    names = [f.name for f, _ in order]
+    names = [f.name for f, _, _ in order]
     if "id" not in names:
-        order.append((model.id_field, False))
+        order.append((model.id_field, False, False))
     else:
         order = order[: names.index("id") + 1]  # nothing after a unique key changes the order
     return order
 
 
-def _after(keys: Sequence[tuple[FieldSpec, bool]], last: Mapping[str, Any]) -> Expr | None:
-    """Rows after ``last`` in the order of ``keys``, NULLs placed as the kernel orders them (last ascending,
-    first descending); None when no row can come after it."""
-    field, desc = keys[0]
+def _after(keys: Sequence[tuple[FieldSpec, bool, bool]], last: Mapping[str, Any]) -> Expr | None:
+    """Rows after ``last`` in the order of ``keys``, NULLs placed where each key puts them (by default
+    last ascending, first descending); None when no row can come after it."""
+    field, desc, nulls_first = keys[0]
     value = last[field.name]
     if value is None:
-        # Ascending, NULLs come last: only rows tied on NULL can follow. Descending, NULLs come first:
-        # every non-NULL row follows too.
+        # NULLs last: only rows tied on NULL can follow. NULLs first: every non-NULL row follows too.
         tie: Expr = Cond(field, "null", True)
-        strict: Expr | None = Cond(field, "null", False) if desc else None
+        strict: Expr | None = Cond(field, "null", False) if nulls_first else None
     else:
         tie = And((Cond(field, "gte", value), Cond(field, "lte", value)))
         strict = Cond(field, "lt" if desc else "gt", value)
-        if field.nullable and not desc:
+        if field.nullable and not nulls_first:
             strict = Or((strict, Cond(field, "null", True)))
     rest = _after(keys[1:], last) if len(keys) > 1 else None
     tied = And((tie, rest)) if rest is not None else None
@@ -185,7 +185,7 @@ async def export_model(
             raise _file_error("write", target, exc) from exc
         pending: asyncio.Future[None] | None = None
         try:
-            sort = tuple((f.name, desc) for f, desc in order)
+            sort = tuple((f.name, desc, nulls) for f, desc, nulls in order)
             after: Expr | None = None
             while True:
                 rows = await db.dialect.run(Select(model, _conjunction([where, after]), sort, size))
