@@ -7,6 +7,10 @@ A node type declares, once, everything the kernel needs to check and order it be
   parameters and the node on its resolved parameters, so there is a single implementation.
 - ``outputs``: the output names it produces (None when they depend on the run, as for code nodes),
   so ``build()`` refuses a connection from an output that can never exist.
+- ``input_types()`` / ``output_types()`` / ``required_inputs()``: the type of each input and output
+  (from the declarations by default; model nodes answer from their model's field types) and the
+  inputs it cannot run without, so ``build()`` refuses a connection whose two ends can never match
+  (``type_accepts``) and inspectors can say what a node needs and gives.
 - ``touches(params)``: which DataFlow instance it uses and whether it writes (``Touch`` records), so
   the runtimes keep the order users wrote where it matters and overlap the rest.
 - ``check_static(params, node_id)``: any further build-time check of static parameters (a model
@@ -47,9 +51,12 @@ __all__ = [
     "Touch",
     "check_parameters",
     "check_value",
+    "describe_type",
     "holds_template",
     "node_registry",
     "resolve_model_instance",
+    "type_accepts",
+    "type_members",
     "without_templates",
 ]
 
@@ -241,6 +248,69 @@ def _type_label(kind: Any) -> str:
     return "None" if kind is type(None) else getattr(kind, "__name__", str(kind))
 
 
+def describe_type(kind: Any) -> str:
+    """A declared type as people write it: ``str``, ``int | None``, ``list[str]``, ``Any``."""
+    if kind is object or kind is Any:
+        return "Any"
+    if _is_union(kind):
+        return " | ".join(describe_type(k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return "None"
+    if typing.get_args(kind):
+        origin = typing.get_origin(kind)
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(describe_type(a) for a in typing.get_args(kind))}]"
+    return getattr(kind, "__name__", str(kind))
+
+
+# ---- type compatibility of the two ends of a connection ---------------------------------------------
+def type_members(kind: Any) -> tuple[Any, ...]:
+    """The plain classes a declared type stands for: a union's members, a generic's origin
+    (``list[str]`` → ``list``); ``()`` for a type that says nothing (``object``, ``Any``)."""
+    members = typing.get_args(kind) if _is_union(kind) else (kind,)
+    found: list[Any] = []
+    for member in members:
+        if member is object or member is Any:
+            return ()
+        origin = typing.get_origin(member)
+        if origin is not None:
+            member = origin
+        if isinstance(member, type):
+            found.append(member)
+        else:
+            return ()  # a type form we cannot reason about: treat as unknown
+    return tuple(found)
+
+
+def _fits(source: type, target: type) -> bool:
+    if source is bool:
+        return target is bool  # a bool is never taken for a number (the checks are strict)
+    if source is int and target is float:
+        return True  # every float parameter and field takes an int
+    if target is list and source is tuple:
+        return True
+    if target is dict:
+        return issubclass(source, Mapping)
+    return issubclass(source, target)
+
+
+def type_accepts(target: Any, source: Any) -> bool:
+    """False when no value of type ``source`` can ever be accepted where ``target`` is declared.
+
+    Used by ``build()`` on the two ends of a connection or whole-value template: a type that says
+    nothing (``object``, ``Any``, an output not declared) accepts and fits everything, a union fits
+    when one member does, and a source that may be None fits a target that does not allow None
+    (only a None would fail, at run time). The conversions a node accepts (an ISO string for a
+    datetime field) are part of its declared input type, so nothing is converted here.
+    """
+    targets, sources = type_members(target), type_members(source)
+    if not targets or not sources:
+        return True
+    values = [s for s in sources if s is not type(None)]
+    if not values:
+        return type(None) in targets
+    return any(_fits(s, t) for s in values for t in targets if t is not type(None))
+
+
 def _allows_none(kind: Any) -> bool:
     return kind in (object, Any) or (_is_union(kind) and type(None) in typing.get_args(kind))
 
@@ -355,6 +425,25 @@ class Node:
     def output_names(cls) -> frozenset[str] | None:
         """The node's outputs (``outputs``); a node whose outputs depend on its model overrides this."""
         return cls.outputs
+
+    @classmethod
+    def input_types(cls) -> Mapping[str, Any]:
+        """The type each input accepts (the declared parameters' types by default; ``object``: anything).
+
+        A node taking open parameters adds those it knows (a create node: its model's fields).
+        """
+        return {name: param.type for name, param in cls.parameters.items()}
+
+    @classmethod
+    def output_types(cls) -> Mapping[str, Any]:
+        """The type of each output; ``object`` where the node cannot say (the default)."""
+        return dict.fromkeys(cls.output_names() or (), object)
+
+    @classmethod
+    def required_inputs(cls) -> tuple[tuple[str, ...], ...]:
+        """What the node cannot run without: groups of input names, at least one of each group to be
+        given (a read node needs ``id`` or ``filter``). By default the required declared parameters."""
+        return tuple((name,) for name, param in cls.parameters.items() if param.required)
 
     @classmethod
     def check_parameter_names(cls, names: Iterable[str], node_id: str) -> None:

@@ -8,8 +8,11 @@ incoming connections and per-run overrides, and how a node is invoked through th
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -19,7 +22,16 @@ from dataflow.nodes import TEMPLATE, Node, NodeContext, node_registry
 from dataflow.plugins import PluginManager
 from dataflow.workflow import NodeEntry, Template, Workflow, get_path, set_path
 
-__all__ = ["RunState", "Runtime", "default_manager", "find_runtime_object", "invoke_node", "node_parameters"]
+__all__ = [
+    "NodeObserver",
+    "RunState",
+    "Runtime",
+    "default_manager",
+    "find_runtime_object",
+    "invoke_node",
+    "node_parameters",
+    "observe_nodes",
+]
 
 
 class Runtime(Protocol):
@@ -152,12 +164,51 @@ def node_parameters(
     return params
 
 
+NodeObserver = Callable[[NodeContext, float, float, "BaseException | None"], None]
+"""``observer(ctx, started, finished, error)``: told of each node run once it ends (``time.perf_counter``
+times; ``error`` is what it raised, or None)."""
+
+_observers: contextvars.ContextVar[tuple[NodeObserver, ...]] = contextvars.ContextVar("dataflow_node_observers",
+                                                                                      default=())
+
+
+@contextlib.contextmanager
+def observe_nodes(observer: NodeObserver) -> Iterator[None]:
+    """Tell ``observer`` of every node run started in this context (every node, bound to an instance
+    or not, whichever runtime runs it), e.g. to time each node of a workflow::
+
+        with observe_nodes(lambda ctx, start, end, error: timings.append((ctx.node_id, end - start))):
+            runtime.execute(workflow)
+
+    Observers see the run from outside and cannot change it; an observer that raises is a bug of its
+    own and propagates. Costs nothing to runs outside the block.
+    """
+    token = _observers.set((*_observers.get(), observer))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
 async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx: NodeContext) -> Any:
     """Run one node, through the ``dataflow_execute_node`` wrappers of its DataFlow instance."""
     node = cls(node_id)
     db = cls.dataflow_instance
+    observers = _observers.get()
+    started = time.perf_counter() if observers else 0.0
     if db is not None and db._wrap_nodes:
         coro = db.plugins.hook.dataflow_execute_node(node=node, params=params, ctx=ctx)
     else:
         coro = node.run(params, ctx)
-    return await coro
+    if not observers:
+        return await coro
+    error: BaseException | None = None
+    try:
+        return await coro
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        finished = time.perf_counter()
+        for observer in observers:
+            observer(ctx, started, finished, error)

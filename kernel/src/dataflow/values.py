@@ -16,7 +16,7 @@ from typing import Any
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 
-__all__ = ["coerce", "coercer", "parse_datetime", "plain_decimal", "to_json"]
+__all__ = ["accepted_type", "coerce", "coercer", "parse_datetime", "plain_decimal", "stored_type", "to_json"]
 
 
 def parse_datetime(text: str) -> dt.datetime:
@@ -227,6 +227,40 @@ ACCEPTED_TYPES: dict[str, frozenset[type]] = {
 """Types that need no conversion, per kind: lets bulk paths check whole columns at C speed.
 
 Decimals are not listed: each one is brought to its plain form (``plain_decimal``)."""
+
+
+_ELEMENT_TYPES: dict[str, type] = {"str": str, "int": int, "float": float}
+_ACCEPTED_BY_KIND: dict[str, Any] = {
+    "decimal": decimal.Decimal | int | float | str,
+    "datetime": dt.datetime | dt.date | str,
+    "date": dt.date | str,
+    "bytes": bytes | bytearray | memoryview,
+}
+"""Kinds whose fields take more than their own type (``coerce`` converts these)."""
+
+
+def _base_type(field: FieldSpec) -> Any:
+    if field.kind == "array":
+        return list[_ELEMENT_TYPES[field.element_kind or "str"]]  # type: ignore[misc]
+    return field.python_type if field.python_type is not None else object
+
+
+def stored_type(field: FieldSpec) -> Any:
+    """The type of the field's value as a node returns it (``str | None`` for an Optional field).
+
+    The managed timestamps are always set on a returned row, so they are never None there.
+    """
+    kind = _base_type(field)
+    return kind | None if field.nullable and not field.auto and kind is not object else kind
+
+
+def accepted_type(field: FieldSpec) -> Any:
+    """The type of what ``coerce`` accepts for the field: its own type plus the conversions it makes
+    (an ISO-8601 string for a datetime, an int for a Decimal), ``| None`` where None is allowed."""
+    kind = _ACCEPTED_BY_KIND.get(field.kind) or _base_type(field)
+    if kind is object:
+        return object
+    return kind | None if field.nullable or field.generated or field.auto else kind
 
 
 def coercer(field: FieldSpec) -> Callable[[FieldSpec, Any], Any]:

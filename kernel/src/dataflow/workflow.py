@@ -30,9 +30,22 @@ from typing import Any
 import attrs
 
 from dataflow.errors import DataFlowError, did_you_mean
-from dataflow.nodes import TEMPLATE, UNKNOWN, Node, Touch, node_registry
+from dataflow.nodes import TEMPLATE, UNKNOWN, Node, Touch, describe_type, node_registry, type_accepts
 
-__all__ = ["TEMPLATE", "Connection", "NodeEntry", "Template", "Workflow", "WorkflowBuilder", "get_path", "set_path"]
+__all__ = [
+    "TEMPLATE",
+    "Connection",
+    "Finding",
+    "NodeEntry",
+    "Template",
+    "Workflow",
+    "WorkflowBuilder",
+    "WorkflowCheck",
+    "get_path",
+    "input_type",
+    "output_type",
+    "set_path",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-:]{1,200}$")
 
@@ -215,32 +228,48 @@ class WorkflowBuilder:
     connect = add_connection
 
     def build(self) -> Workflow:
-        """Check node types, parameters, connections, templates and cycles; return the frozen workflow."""
-        try:
-            return self._build()
-        except DataFlowError as exc:
+        """Check node types, parameters, connections, templates and cycles; return the frozen workflow.
+
+        The checks are those of ``check()``: the first problem it finds is raised.
+        """
+        checked = self.check()
+        if checked.findings:
+            error = checked.findings[0].error
             # No DataFlow instance owns a workflow: hints come from the process-wide plugin set.
-            if exc.effective_mode() != "DISABLED":
+            if error.effective_mode() != "DISABLED":
                 from dataflow.runtime import default_manager
 
-                default_manager().apply_error_hints(exc)
-            raise
+                default_manager().apply_error_hints(error)
+            raise error
+        return checked.freeze()
 
-    def _build(self) -> Workflow:
+    def check(self) -> WorkflowCheck:
+        """Every problem that would stop ``build()``, as data, and what is known of the graph despite them.
+
+        The one implementation of the build checks: ``build()`` raises the first finding, inspectors
+        report them all. Each finding carries the DataFlowError ``build()`` would raise.
+        """
         nodes = self._nodes
+        findings: list[Finding] = []
         incoming: dict[str, list[Connection]] = {i: [] for i in nodes}
         deps: dict[str, set[str]] = {i: set() for i in nodes}
         for conn in self._connections:
-            for end in (conn.source, conn.target):
-                if end not in nodes:
-                    raise DataFlowError(
-                        "DF-801",
-                        f"The connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input} "
-                        f"names unknown node {end!r}.{did_you_mean(end, list(nodes))}",
-                        context={"node_id": end},
-                    )
+            unknown = [end for end in (conn.source, conn.target) if end not in nodes]
+            for end in unknown:
+                findings.append(Finding(UNKNOWN_NODE, DataFlowError(
+                    "DF-801",
+                    f"The connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input} "
+                    f"names unknown node {end!r}.{did_you_mean(end, list(nodes))}",
+                    context={"node_id": end},
+                ), end, conn))
+            if unknown:
+                continue
             if conn.source == conn.target:
-                raise DataFlowError("DF-801", f"Node {conn.source!r} is connected to itself.")
+                findings.append(Finding(SELF_CONNECTION, DataFlowError(
+                    "DF-801", f"Node {conn.source!r} is connected to itself.", context={"node_id": conn.source},
+                    solutions=["Connect the output to another node, or compute the value inside the node."],
+                ), conn.source, conn))
+                continue
             incoming[conn.target].append(conn)
             deps[conn.target].add(conn.source)
         classes: dict[str, type[Node]] = {}
@@ -249,12 +278,6 @@ class WorkflowBuilder:
         inputs: dict[str, list[tuple[str, str]]] = {}
         for node_id, (node_type, params) in nodes.items():
             connected = {_head(c.target_input) for c in incoming[node_id]}
-            db_choice = params.get("db_instance")
-            if "db_instance" in connected or (isinstance(db_choice, str) and TEMPLATE.search(db_choice)):
-                db_choice = None
-            cls = classes[node_id] = node_registry.resolve(node_type, db_choice, node_id)
-            for name in connected:
-                _check_input(cls, node_id, name)
             found: list[Template] = []
             _find_templates(params, (), found)
             templates[node_id] = tuple(found)
@@ -266,66 +289,255 @@ class WorkflowBuilder:
                         deps[node_id].add(root)
                     else:
                         inputs.setdefault(root, []).append((node_id, template.text))
+            db_choice = params.get("db_instance")
+            if "db_instance" in connected or (isinstance(db_choice, str) and TEMPLATE.search(db_choice)):
+                db_choice = None
+            try:
+                cls = node_registry.resolve(node_type, db_choice, node_id)
+            except DataFlowError as exc:
+                findings.append(Finding(NODE_TYPE, exc, node_id))
+                touches[node_id] = None
+                continue
+            classes[node_id] = cls
+            for conn in incoming[node_id]:
+                problem = _input_problem(cls, node_id, _head(conn.target_input))
+                if problem is not None:
+                    findings.append(Finding(INPUT, problem, node_id, conn))
+            static = {k: v for k, v in params.items() if k not in connected} if connected else params
+            findings += [Finding(PARAMETER, exc, node_id) for exc in _static_problems(cls, static, node_id)]
             if late:
-                cls.check_static({k: v for k, v in params.items() if k not in connected}, node_id)
                 touches[node_id] = cls.touches({**{k: (UNKNOWN if k in late else v) for k, v in params.items()},
                                                 **dict.fromkeys(connected, UNKNOWN)})
             else:
-                cls.check_static(params, node_id)
                 touches[node_id] = cls.touches(params)
         for conn in self._connections:
-            _check_output(classes[conn.source], conn.source, conn.source_output,
-                          f"connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input}")
+            if conn.source in classes and conn.target in classes and conn.source != conn.target:
+                where = f"connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input}"
+                problem = _output_problem(classes[conn.source], conn.source, conn.source_output, where)
+                if problem is not None:
+                    findings.append(Finding(OUTPUT, problem, conn.source, conn))
+                    continue
+                problem = _type_problem(output_type(classes[conn.source], conn.source_output),
+                                        input_type(classes[conn.target], conn.target_input),
+                                        f"{conn.source}.{conn.source_output}", conn.target, conn.target_input, where)
+                if problem is not None:
+                    findings.append(Finding(TYPE, problem, conn.target, conn))
         for node_id, found_templates in templates.items():
             for template in found_templates:
                 for root, rest in template.refs:
-                    if root in nodes and root != node_id and rest:
-                        _check_output(classes[root], root, rest, f"template '{template.text}' of node {node_id!r}")
-        order = _topological_order(list(nodes), deps)
-        after = _order_edges(order, touches)
-        dependents: dict[str, list[str]] = {i: [] for i in nodes}
+                    if root not in classes or root == node_id or not rest:
+                        continue
+                    where = f"template '{template.text}' of node {node_id!r}"
+                    problem = _output_problem(classes[root], root, rest, where)
+                    if problem is not None:
+                        findings.append(Finding(OUTPUT, problem, node_id, template=template))
+                        continue
+                    if node_id not in classes or len(template.location) != 1:
+                        continue  # inside a parameter: no declared type to compare with
+                    # A template inside a longer string renders as text.
+                    given = output_type(classes[root], rest) if template.whole else str
+                    target_input = str(template.location[0])
+                    problem = _type_problem(given, input_type(classes[node_id], target_input), f"{root}.{rest}",
+                                            node_id, target_input, where)
+                    if problem is not None:
+                        findings.append(Finding(TYPE, problem, node_id, template=template))
+        order, cycles = _topological_order(list(nodes), deps)
+        for cycle in cycles:
+            path = " → ".join((*cycle, cycle[0]))
+            findings.append(Finding(CYCLE, DataFlowError(
+                "DF-801", f"The workflow has a cycle: {path}.", context={"nodes": path},
+                solutions=["Remove one of the connections that closes the loop."],
+            ), cycle[0], cycle=cycle))
+        return WorkflowCheck(
+            tuple(findings), {node_id: node_type for node_id, (node_type, _p) in nodes.items()},
+            {node_id: params for node_id, (_t, params) in nodes.items()}, classes, tuple(self._connections),
+            {k: tuple(v) for k, v in incoming.items()}, templates, {k: frozenset(v) for k, v in deps.items()},
+            touches, {k: tuple(v) for k, v in inputs.items()}, tuple(order), tuple(cycles),
+        )
+
+
+# ---- what check() finds --------------------------------------------------------------------------
+UNKNOWN_NODE = "unknown_node"
+"""A connection names a node id the workflow does not have (DF-801)."""
+SELF_CONNECTION = "self_connection"
+"""A node is connected to itself (DF-801)."""
+NODE_TYPE = "node_type"
+"""A node's type is not registered (DF-701)."""
+INPUT = "input"
+"""A connection feeds an input the target's type does not take (DF-201)."""
+PARAMETER = "parameter"
+"""A static parameter is unknown, invalid or managed (DF-102 / DF-101 / DF-104, from ``check_static``)."""
+OUTPUT = "output"
+"""A connection or template uses an output the source's type never produces (DF-201)."""
+TYPE = "type"
+"""The type an output gives can never be accepted by the input it feeds (DF-201)."""
+CYCLE = "cycle"
+"""Nodes wait for each other in a loop (DF-801)."""
+
+
+@attrs.frozen
+class Finding:
+    """One problem that stops a workflow from building, as data.
+
+    :param kind: what kind of problem (``UNKNOWN_NODE``, ``NODE_TYPE``, ``PARAMETER``, ``INPUT``,
+        ``OUTPUT``, ``TYPE``, ``SELF_CONNECTION``, ``CYCLE``).
+    :param error: the DataFlowError ``build()`` raises for it.
+    :param node_id: the node it is about (the target of a connection; the unknown id itself).
+    :param connection: the connection it is about, if any.
+    :param template: the template it is about, if any.
+    :param cycle: for a cycle, its nodes in order (each waits for the one before, the first for the last).
+    """
+
+    kind: str
+    error: DataFlowError = attrs.field(eq=False)
+    node_id: str | None = None
+    connection: Connection | None = None
+    template: Template | None = None
+    cycle: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+
+@attrs.frozen
+class WorkflowCheck:
+    """What ``WorkflowBuilder.check()`` found, and the graph as far as it could be understood.
+
+    :param findings: every problem, in the order ``build()`` meets them (it raises the first).
+    :param node_types: each node's type as given to ``add_node`` (a name or a class).
+    :param params: each node's static parameters.
+    :param classes: the node classes of the nodes whose type resolved.
+    :param incoming: per node, the connections into it (those naming unknown nodes left out).
+    :param depends_on: per node, the nodes it waits for through connections and templates.
+    :param inputs: run inputs the templates read, each with the nodes and templates using it.
+    :param order: the nodes in an order that respects every dependency; nodes on a cycle, or waiting
+        for one, are left out.
+    :param cycles: each cycle once, its nodes in order.
+    """
+
+    findings: tuple[Finding, ...]
+    node_types: Mapping[str, Any]
+    params: Mapping[str, Mapping[str, Any]]
+    classes: Mapping[str, type[Node]]
+    connections: tuple[Connection, ...]
+    incoming: Mapping[str, tuple[Connection, ...]]
+    templates: Mapping[str, tuple[Template, ...]]
+    depends_on: Mapping[str, frozenset[str]]
+    touches: Mapping[str, tuple[Touch, ...] | None]
+    inputs: Mapping[str, tuple[tuple[str, str], ...]]
+    order: tuple[str, ...]
+    cycles: tuple[tuple[str, ...], ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def freeze(self) -> Workflow:
+        """The built workflow (only when nothing was found: ``build()`` calls it)."""
+        order = list(self.order)
+        after = _order_edges(order, self.touches)
+        dependents: dict[str, list[str]] = {i: [] for i in self.params}
         for node_id in order:
-            for upstream in deps[node_id] | after[node_id]:
+            for upstream in self.depends_on[node_id] | after[node_id]:
                 dependents[upstream].append(node_id)
         entries = {
-            node_id: NodeEntry(node_id, getattr(classes[node_id], "type_name", classes[node_id].__name__),
-                               classes[node_id], params, templates[node_id], tuple(incoming[node_id]),
-                               frozenset(deps[node_id]), frozenset(after[node_id]), tuple(dependents[node_id]),
-                               touches[node_id], index)
-            for index, (node_id, (_type, params)) in enumerate(nodes.items())
+            node_id: NodeEntry(node_id, getattr(self.classes[node_id], "type_name", self.classes[node_id].__name__),
+                               self.classes[node_id], params, self.templates[node_id], self.incoming[node_id],
+                               self.depends_on[node_id], frozenset(after[node_id]), tuple(dependents[node_id]),
+                               self.touches[node_id], index)
+            for index, (node_id, params) in enumerate(self.params.items())
         }
-        instances = tuple(dict.fromkeys(t.db for ts in touches.values() if ts for t in ts if t.db is not None))
-        return Workflow(entries, tuple(self._connections), _generations(order, entries), tuple(order),
-                        instances, {k: tuple(v) for k, v in inputs.items()})
+        touched = (t.db for ts in self.touches.values() if ts for t in ts if t.db is not None)
+        return Workflow(entries, self.connections, _generations(order, entries), self.order,
+                        tuple(dict.fromkeys(touched)), self.inputs)
 
 
-def _check_input(cls: type[Node], node_id: str, name: str) -> None:
+def _static_problems(cls: type[Node], params: Mapping[str, Any], node_id: str) -> list[DataFlowError]:
+    """What ``cls.check_static`` refuses in ``params``: nothing, or its error followed by those it raises
+    for each parameter on its own (so one run of ``check()`` reports every bad parameter of a node).
+
+    The per-parameter pass runs only once the whole set has failed: a valid node costs one call.
+    """
+    try:
+        cls.check_static(params, node_id)
+        return []
+    except DataFlowError as exc:
+        problems = [exc]
+    if len(params) > 1:
+        seen = {problems[0].message}
+        for name, value in params.items():
+            try:
+                cls.check_static({name: value}, node_id)
+            except DataFlowError as other:
+                if other.message not in seen:
+                    seen.add(other.message)
+                    problems.append(other)
+    return problems
+
+
+def _input_problem(cls: type[Node], node_id: str, name: str) -> DataFlowError | None:
     accepted = cls.input_names()
-    if accepted is not None and name not in accepted:
-        raise DataFlowError(
-            "DF-201",
-            f"A connection feeds '{name}' of node {node_id!r}, but {cls.type_name} does not take it."
-            f"{did_you_mean(name, accepted)}",
-            context={"node_id": node_id, "node_type": cls.type_name, "input": name,
-                     "inputs": ", ".join(sorted(accepted))},
-        )
+    if accepted is None or name in accepted:
+        return None
+    return DataFlowError(
+        "DF-201",
+        f"A connection feeds '{name}' of node {node_id!r}, but {cls.type_name} does not take it."
+        f"{did_you_mean(name, accepted)}",
+        context={"node_id": node_id, "node_type": cls.type_name, "input": name,
+                 "inputs": ", ".join(sorted(accepted))},
+    )
 
 
-def _check_output(cls: type[Node], node_id: str, path: str, where: str) -> None:
+def _output_problem(cls: type[Node], node_id: str, path: str, where: str) -> DataFlowError | None:
     produced = cls.output_names()
     head = _head(path)
-    if produced is not None and head not in produced:
-        raise DataFlowError(
-            "DF-201",
-            f"The {where} uses output '{head}' of node {node_id!r}, which {cls.type_name} never produces."
-            f"{did_you_mean(head, produced)}",
-            context={"node_id": node_id, "node_type": cls.type_name, "output": head,
-                     "outputs": ", ".join(sorted(produced))},
-        )
+    if produced is None or head in produced:
+        return None
+    return DataFlowError(
+        "DF-201",
+        f"The {where} uses output '{head}' of node {node_id!r}, which {cls.type_name} never produces."
+        f"{did_you_mean(head, produced)}",
+        context={"node_id": node_id, "node_type": cls.type_name, "output": head,
+                 "outputs": ", ".join(sorted(produced))},
+    )
 
 
-def _topological_order(ids: list[str], deps: Mapping[str, set[str]]) -> list[str]:
-    """Kahn's algorithm, preferring the order nodes were added; DF-801 naming the nodes of a cycle."""
+def output_type(cls: type[Node], path: str) -> Any:
+    """The declared type of ``cls``'s output at ``path`` (``object`` below its first step, or when
+    undeclared)."""
+    return cls.output_types().get(path, object) if "." not in path else object
+
+
+def input_type(cls: type[Node], path: str) -> Any:
+    """The declared type of ``cls``'s input at ``path`` (``object`` inside a parameter, or when undeclared)."""
+    return cls.input_types().get(path, object) if "." not in path else object
+
+
+def _type_problem(given: Any, expected: Any, source: str, target: str, target_input: str, where: str
+                  ) -> DataFlowError | None:
+    """DF-201 when a value of type ``given`` (from ``source``) can never be accepted by ``target_input``."""
+    if type_accepts(expected, given):
+        return None
+    return DataFlowError(
+        "DF-201",
+        f"Type mismatch in the {where}: {source} gives {describe_type(given)}, but {target}.{target_input} "
+        f"expects {describe_type(expected)}.",
+        context={"node_id": target, "source": source, "target": f"{target}.{target_input}",
+                 "expected_type": describe_type(expected), "actual_type": describe_type(given)},
+        solutions=["Connect an output of the expected type, or convert the value in a PythonCodeNode between them."],
+    )
+
+
+def _topological_order(ids: list[str], deps: Mapping[str, set[str]]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Kahn's algorithm, preferring the order nodes were added; and the cycles that stop it.
+
+    The order holds every node not on a cycle nor waiting for one.
+    """
     position = {node_id: i for i, node_id in enumerate(ids)}
     waiting = {node_id: len(d) for node_id, d in deps.items()}
     downstream: dict[str, list[str]] = {node_id: [] for node_id in ids}
@@ -342,27 +554,79 @@ def _topological_order(ids: list[str], deps: Mapping[str, set[str]]) -> list[str
             waiting[nxt] -= 1
             if not waiting[nxt]:
                 heapq.heappush(ready, position[nxt])
-    if len(order) < len(ids):
-        raise _cycle_error({n for n in ids if waiting[n]}, deps, downstream)
-    return order
+    if len(order) == len(ids):
+        return order, []
+    stuck = [n for n in ids if waiting[n]]
+    return order, _cycles(stuck, downstream, position)
 
 
-def _cycle_error(stuck: set[str], deps: Mapping[str, set[str]], downstream: Mapping[str, list[str]]) -> DataFlowError:
-    """The nodes on a cycle: the stuck nodes, less those that only hang below one (trimmed as sinks)."""
-    remaining = set(stuck)
-    outgoing = {n: sum(1 for d in downstream[n] if d in remaining) for n in remaining}
-    sinks = [n for n, count in outgoing.items() if not count]
-    while sinks:
-        node_id = sinks.pop()
-        remaining.discard(node_id)
-        for upstream in deps[node_id]:
-            if upstream in remaining:
-                outgoing[upstream] -= 1
-                if not outgoing[upstream]:
-                    sinks.append(upstream)
-    cycle = " → ".join(sorted(remaining))
-    return DataFlowError("DF-801", f"The workflow has a cycle among: {cycle}.", context={"nodes": cycle},
-                         solutions=["Remove one of the connections that closes the loop."])
+def _cycles(stuck: list[str], downstream: Mapping[str, list[str]], position: Mapping[str, int]
+            ) -> list[tuple[str, ...]]:
+    """One cycle per strongly connected group of ``stuck`` nodes (Tarjan's algorithm, without
+    recursion), each starting at its earliest added node; nodes that only wait for a cycle are left out."""
+    inside = set(stuck)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: list[list[str]] = []
+    for root in stuck:
+        if root in index:
+            continue
+        work = [(root, iter(downstream[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node_id, children = work[-1]
+            for child in children:
+                if child not in inside:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(downstream[child])))
+                    break
+                if child in on_stack:
+                    low[node_id] = min(low[node_id], index[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node_id])
+                if low[node_id] == index[node_id]:
+                    group = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.append(member)
+                        if member == node_id:
+                            break
+                    if len(group) > 1:
+                        groups.append(group)
+    cycles = [_cycle_through(min(group, key=position.__getitem__), set(group), downstream) for group in groups]
+    return sorted(cycles, key=lambda cycle: position[cycle[0]])
+
+
+def _cycle_through(start: str, group: set[str], downstream: Mapping[str, list[str]]) -> tuple[str, ...]:
+    """The shortest loop from ``start`` back to it inside one strongly connected ``group`` (breadth first)."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node_id in frontier:
+            for child in downstream[node_id]:
+                if child == start:
+                    path = [node_id]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return tuple(reversed(path))
+                if child in group and child not in came_from and child != start:
+                    came_from[child] = node_id
+                    following.append(child)
+        frontier = following
+    return (start,)  # unreachable for a strongly connected group of two or more
 
 
 def _order_edges(order: list[str], touches: Mapping[str, tuple[Touch, ...] | None]) -> dict[str, set[str]]:

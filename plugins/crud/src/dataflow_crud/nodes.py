@@ -42,7 +42,7 @@ from dataflow.query import (
     parse_filter,
     parse_order_by,
 )
-from dataflow.values import coerce
+from dataflow.values import accepted_type, coerce, stored_type
 
 from dataflow_crud.rows import check_fields, key_of, now, prepare_batch, prepare_row, prepare_update
 
@@ -75,6 +75,12 @@ class ModelNode(Node):
 
     model: ClassVar[ModelSpec]
     operation: ClassVar[str] = ""
+    returns_row: ClassVar[bool] = False
+    """The outputs hold the model's row (its fields), besides ``result_types``."""
+    result_types: ClassVar[Mapping[str, Any]] = {}
+    """The node's other outputs, by type."""
+    takes_fields: ClassVar[bool] = False
+    """The model's fields may be passed flat, as parameters (create, update)."""
 
     # ---- the node contract: what build() checks and how the runtimes order it ------------------
     @classmethod
@@ -82,6 +88,31 @@ class ModelNode(Node):
         chosen = params.get("db_instance")
         db = None if chosen is UNKNOWN else cls.dataflow_instance  # build() resolved the class by db_instance
         return (Touch(db, cls.operation not in _READS, (cls.model.name,)),)
+
+    @classmethod
+    def output_types(cls) -> Mapping[str, Any]:
+        cached = cls.__dict__.get("_output_types")
+        if cached is None:
+            cached = {f.name: stored_type(f) for f in cls.model.fields} if cls.returns_row else {}
+            cached.update(cls.result_types)
+            cls._output_types = cached  # type: ignore[attr-defined]  # one model per class: computed once
+        return cached
+
+    @classmethod
+    def output_names(cls) -> frozenset[str]:
+        return frozenset(cls.output_types())
+
+    @classmethod
+    def input_types(cls) -> Mapping[str, Any]:
+        cached = cls.__dict__.get("_input_types")
+        if cached is None:
+            cached = dict(super().input_types())
+            if "id" in cached:
+                cached["id"] = accepted_type(cls.model.id_field)
+            if cls.takes_fields:
+                cached.update((f.name, accepted_type(f)) for f in cls.model.writable_fields if f.name not in cached)
+            cls._input_types = cached  # type: ignore[attr-defined]
+        return cached
 
     @classmethod
     def check_static(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -227,10 +258,12 @@ class CreateNode(ModelNode):
 
     operation = "create"
     open_parameters = True
+    returns_row = True
+    takes_fields = True
 
     @classmethod
-    def output_names(cls) -> frozenset[str]:
-        return frozenset(cls.model.column_names)
+    def required_inputs(cls) -> tuple[tuple[str, ...], ...]:
+        return tuple((f.name,) for f in cls.model.writable_fields if f.required)
 
     @classmethod
     def input_names(cls) -> frozenset[str]:
@@ -262,9 +295,12 @@ class ReadNode(ModelNode):
                                     description="DF-703 when no row matches (else found=False)."),
     }
 
+    returns_row = True
+    result_types = {"found": bool}
+
     @classmethod
-    def output_names(cls) -> frozenset[str]:
-        return frozenset(cls.model.column_names) | {"found"}
+    def required_inputs(cls) -> tuple[tuple[str, ...], ...]:
+        return (("id", "filter"),)
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -298,9 +334,13 @@ class UpdateNode(ModelNode):
         "fields": Param("fields", dict | None, description="The new values."),
     }
 
+    returns_row = True
+    takes_fields = True
+    result_types = {"updated": bool}
+
     @classmethod
-    def output_names(cls) -> frozenset[str]:
-        return frozenset(cls.model.column_names) | {"updated"}
+    def required_inputs(cls) -> tuple[tuple[str, ...], ...]:
+        return (("id", "filter"), ("fields", *(f.name for f in cls.model.writable_fields if f.name != "id")))
 
     @classmethod
     def input_names(cls) -> frozenset[str]:
@@ -346,7 +386,13 @@ class DeleteNode(ModelNode):
     operation = "delete"
     parameters = {"id": Param("id", object, description="The row's id."),
                   "filter": _filter("Which row (it must identify one).")}
-    outputs = frozenset({"id", "deleted"})
+    result_types = {"id": object, "deleted": bool}
+    """``id``: the id given (the deleted row's when one matched)."""
+
+    @classmethod
+    def required_inputs(cls) -> tuple[tuple[str, ...], ...]:
+        return (("id", "filter"),)
+
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -378,7 +424,7 @@ class ListNode(ModelNode):
                                description="Add 'total', the count of every matching row."),
         "sort": Param("sort", list | str | dict | None, description="Another name for order_by."),
     }
-    outputs = frozenset({"records", "count", "limit", "offset", "total"})
+    result_types = {"records": list[dict[str, Any]], "count": int, "limit": int | None, "offset": int, "total": int}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -404,7 +450,7 @@ class CountNode(ModelNode):
 
     operation = "count"
     parameters = {"filter": _filter()}
-    outputs = frozenset({"count"})
+    result_types = {"count": int}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -446,7 +492,7 @@ class UpsertNode(ModelNode):
         "create": Param("create", dict | None, description="The other fields when it is created."),
         "conflict_on": _conflict_on(),
     }
-    outputs = frozenset({"created", "action", "record"})
+    result_types = {"created": bool, "action": str, "record": dict[str, Any]}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -505,7 +551,7 @@ class BulkCreateNode(ModelNode):
                                      description="'error' (default) fails on a duplicate; 'skip' skips it."),
         "return_ids": Param("return_ids", bool, default=False, description="Add 'ids', the new rows' ids."),
     }
-    outputs = frozenset({"processed", "inserted", "skipped", "success", "ids"})
+    result_types = {"processed": int, "inserted": int, "skipped": int, "success": bool, "ids": list[Any]}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -550,7 +596,7 @@ class BulkUpdateNode(ModelNode):
         "confirmed": Param("confirmed", bool, default=False, description="Needed with an empty filter."),
         "batch_size": _batch_size(),
     }
-    outputs = frozenset({"processed", "updated", "success"})
+    result_types = {"processed": int, "updated": int, "success": bool}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -609,7 +655,7 @@ class BulkDeleteNode(ModelNode):
         "batch_size": _batch_size(),
         "ids": Param("ids", list | None, description="Ids of the rows to delete, instead of a filter."),
     }
-    outputs = frozenset({"processed", "deleted", "success"})
+    result_types = {"processed": int, "deleted": int, "success": bool}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -643,7 +689,7 @@ class BulkUpsertNode(ModelNode):
                                      description="'update' (default) changes existing rows; 'skip' leaves them."),
         "batch_size": _batch_size(),
     }
-    outputs = frozenset({"processed", "inserted", "updated", "skipped", "success"})
+    result_types = {"processed": int, "inserted": int, "updated": int, "skipped": int, "success": bool}
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
