@@ -76,10 +76,9 @@ def test_conversions_a_field_accepts_are_accepted_from_connections(make_model, r
         title: str
         at: dt.datetime
 
-    event = make_model(Event)
-    wf = _wf((f"{event.name}CreateNode", "first", {"title": "2024-05-01T10:00:00Z",
-                                                   "at": "2024-05-01T10:00:00Z"}),
-             (f"{event.name}CreateNode", "second", {}),
+    make_model(Event)
+    wf = _wf(("EventCreateNode", "first", {"title": "2024-05-01T10:00:00Z", "at": "2024-05-01T10:00:00Z"}),
+             ("EventCreateNode", "second", {}),
              connections=[("first", "title", "second", "at"), ("first", "title", "second", "title")])
     assert run(wf)["second"]["at"].year == 2024, "a str output feeds a datetime field (ISO-8601)"
 
