@@ -7,6 +7,7 @@ string for a datetime) and its outputs give the fields' types; ``build()`` refus
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from dataflow import WorkflowBuilder
@@ -14,7 +15,7 @@ from dataflow.testing.fixtures import raises_df, raw_rows
 from dataflow.testing.suite._support import seed_people, tests_in
 
 
-def _wf(*nodes: tuple[str, str, dict[str, Any]], connections: tuple[tuple[str, str, str, str], ...] = ()):
+def _wf(*nodes: tuple[str, str, dict[str, Any]], connections: Sequence[tuple[str, str, str, str]] = ()):
     wf = WorkflowBuilder()
     for node_type, node_id, params in nodes:
         wf.add_node(node_type, node_id, params)
