@@ -37,6 +37,7 @@ from dataflow.query import (
     Update,
     Upsert,
 )
+from dataflow.sqllog import StatementLog
 from dataflow.types import DialectInfo, DialectOptions
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
@@ -145,6 +146,8 @@ class SQLDialect:
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         self.url = url
         self.options = options
+        self.sql_log = StatementLog(options.echo, options.slow_query_ms)
+        """Where this dialect's statements are logged (``dataflow.sqllog``): connections ask ``sql_log.on()``."""
         self.operators: dict[str, OperatorCompiler] = {}
         self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._select_lists: dict[tuple[int, tuple[str, ...]], str] = {}

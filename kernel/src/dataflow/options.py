@@ -26,13 +26,17 @@ __all__ = ["ERROR_MODES", "KERNEL_OPTIONS", "KNOWN_PLUGIN_OPTIONS", "KernelOptio
 ERROR_MODES = ("FULL", "MINIMAL", "DISABLED")
 
 
-def _meta(help: str, types: tuple[type, ...] = (), *, non_negative: bool = False) -> dict[str, Any]:
-    """A KernelOptions field's metadata: help text, accepted types and whether it must be >= 0."""
-    return {"help": help, "types": types, "non_negative": non_negative}
+def _meta(help: str, types: tuple[type, ...] = (), *, non_negative: bool = False,
+          choices: tuple[Any, ...] = (), optional: bool = False) -> dict[str, Any]:
+    """A KernelOptions field's metadata: help text, accepted types, whether it must be >= 0, the only
+    values allowed (when listed) and whether None is allowed (for a number that may be unset)."""
+    return {"help": help, "types": types, "non_negative": non_negative, "choices": choices, "optional": optional}
 
 
-def _option(default: Any, help: str, types: tuple[type, ...] = (), *, non_negative: bool = False) -> Any:
-    return attrs.field(default=default, metadata=_meta(help, types, non_negative=non_negative))
+def _option(default: Any, help: str, types: tuple[type, ...] = (), *, non_negative: bool = False,
+            choices: tuple[Any, ...] = (), optional: bool = False) -> Any:
+    return attrs.field(default=default, metadata=_meta(help, types, non_negative=non_negative, choices=choices,
+                                                       optional=optional))
 
 
 def _flag(default: bool, help: str) -> Any:
@@ -75,14 +79,20 @@ class KernelOptions:
     connect_timeout: float = _seconds(10.0, "Seconds to wait for the server to accept a connection.")
     statement_timeout: float = _seconds(300.0, "Seconds one SQL statement may run before it is stopped "
                                                "(DF-512); 0: no limit.")
-    echo: bool = _flag(False, "Log every SQL statement.")
+    echo: bool | str = _option(False, "Log every SQL statement to stderr (the dataflow.sql logger at DEBUG); "
+                                      '"values" also shows the bound values.', (bool, str),
+                               choices=(False, True, "values"))
+    slow_query_ms: float | None = _option(None, "Log statements taking at least this many milliseconds at "
+                                                "WARNING (dataflow.sql logger).", (int, float),
+                                          non_negative=True, optional=True)
     debug: bool = _flag(False, "Verbose diagnostics.")
 
     def dialect_options(self) -> DialectOptions:
         """What the dialect is built with."""
         return DialectOptions(self.pool_size, self.max_overflow, float(self.pool_timeout),
                               float(self.connect_timeout), self.echo, float(self.statement_timeout),
-                              schema_changes=bool(self.auto_migrate) and not self.existing_schema_mode)
+                              schema_changes=bool(self.auto_migrate) and not self.existing_schema_mode,
+                              slow_query_ms=None if self.slow_query_ms is None else float(self.slow_query_ms))
 
     def error_mode(self) -> str:
         """The rendering mode of errors: the option, else ``DATAFLOW_ERROR_ENHANCER_MODE``, else FULL."""
@@ -137,9 +147,14 @@ def _check_value(name: str, value: Any, error: Callable[..., DataFlowError]) -> 
     ):
         raise error("DF-401", f"Option {name}= expects {' or '.join(t.__name__ for t in types)}, "
                               f"got {type(value).__name__}.", option=name, value=value)
-    if field.metadata["non_negative"] and (value is None or value < 0):
-        # None is refused too: pools and caches need a size.
+    if field.metadata["non_negative"] and ((value is None and not field.metadata["optional"])
+                                           or (value is not None and value < 0)):
+        # None is refused too (pools and caches need a size), unless the option may be unset.
         raise error("DF-401", f"Option {name}= must not be negative, got {value!r}.", option=name)
+    choices = field.metadata["choices"]
+    if choices and not any(value is c or (isinstance(c, str) and value == c) for c in choices):
+        raise error("DF-401", f"Option {name}= must be one of {', '.join(map(repr, choices))}, got {value!r}.",
+                    option=name)
 
 
 def check_options(given: Mapping[str, Any], declared: Mapping[str, OptionInfo],

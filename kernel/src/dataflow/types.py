@@ -92,11 +92,14 @@ class DialectOptions:
     max_overflow: int = 10
     pool_timeout: float = 30.0
     connect_timeout: float = 10.0
-    echo: bool = False
+    echo: bool | str = False
+    """Log statements to stderr (True), with their bound values too (``"values"``); see ``dataflow.sqllog``."""
     statement_timeout: float = 300.0
     """Seconds one statement may run before the database stops it (DF-512); 0 means no limit."""
     schema_changes: bool = True
     """False when the instance must not change the schema (``existing_schema_mode``, ``auto_migrate=False``)."""
+    slow_query_ms: float | None = None
+    """Statements taking at least this many milliseconds are logged at WARNING."""
 
 
 @attrs.frozen

@@ -157,7 +157,7 @@ class MySQLDialect(SQLDialect):
 
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         super().__init__(url, options)
-        self.pools = PoolManager(url, options)
+        self.pools = PoolManager(url, options, self.sql_log)
 
     # ---- connections ---------------------------------------------------------------------------
     def connection(self) -> Any:
@@ -551,13 +551,13 @@ async def _atomic(conn: MySQLConnection) -> AsyncIterator[None]:
     if conn.in_transaction:
         yield
         return
-    await conn.raw.begin()
+    await conn.control("BEGIN")
     try:
         yield
     except BaseException:
-        await conn.raw.rollback()
+        await conn.control("ROLLBACK")
         raise
-    await conn.raw.commit()
+    await conn.control("COMMIT")
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ import attrs
 import pymysql.err
 from dataflow.dialect import DialectOptions, LoopLocal
 from dataflow.errors import DataFlowError
+from dataflow.sqllog import StatementLog
 from dataflow.url import DatabaseURL
 
 from dataflow_mysql.errors import pool_exhausted, translate
@@ -91,14 +92,15 @@ class MySQLConnection:
     without parameters is sent as is, so its text is never run through ``%`` formatting.
     """
 
-    __slots__ = ("raw",)
+    __slots__ = ("log", "raw")
 
-    def __init__(self, raw: aiomysql.Connection) -> None:
+    def __init__(self, raw: aiomysql.Connection, log: StatementLog) -> None:
         self.raw = raw
+        self.log = log
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         cursor = await self.raw.cursor()
-        await cursor.execute(sql, params or None)
+        await self.log.wrap(cursor.execute(sql, params or None), sql, params)
         rows = await cursor.fetchall()
         await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
@@ -110,7 +112,7 @@ class MySQLConnection:
     async def run(self, sql: str, params: Sequence[Any]) -> Result:
         """Execute and return the full report (the info string carries matched / duplicate counts)."""
         cursor = await self.raw.cursor()
-        await cursor.execute(sql, params or None)
+        await self.log.wrap(cursor.execute(sql, params or None), sql, params)
         result = cursor._result  # the OK packet; aiomysql exposes its info string only here
         await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
@@ -126,8 +128,14 @@ class MySQLConnection:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cursor = await self.raw.cursor()
-        await cursor.executemany(sql, rows)
+        width = len(rows[0]) if rows else 0
+        await self.log.wrap(cursor.executemany(sql, rows), sql, len(rows) * width, rows=len(rows))
         await cursor.close()
+
+    async def control(self, sql: str) -> None:
+        """``BEGIN``, ``COMMIT`` or ``ROLLBACK`` (through aiomysql's own calls, which keep its state)."""
+        step = {"BEGIN": self.raw.begin, "COMMIT": self.raw.commit, "ROLLBACK": self.raw.rollback}[sql]()
+        await self.log.wrap(step, sql, 0)
 
     @property
     def in_transaction(self) -> bool:
@@ -175,9 +183,10 @@ class _LoopState:
 class PoolManager:
     """Per-loop aiomysql pools for one dialect instance, plus the server facts detected once."""
 
-    def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
+    def __init__(self, url: DatabaseURL, options: DialectOptions, log: StatementLog | None = None) -> None:
         self.url = url
         self.options = options
+        self.log = log if log is not None else StatementLog()
         self.server: ServerInfo | None = None
         self._states: LoopLocal[_LoopState] = LoopLocal()
 
@@ -197,7 +206,6 @@ class PoolManager:
             "autocommit": True,
             "connect_timeout": self.options.connect_timeout,
             "init_command": INIT_COMMAND + self._timeout_clause(),
-            "echo": self.options.echo,
             "cursorclass": QuietCursor,
         }
         if "unix_socket" in url.query:
@@ -291,7 +299,7 @@ class PoolManager:
         pool = await self.pool()
         raw = await self._acquire(pool)
         try:
-            yield MySQLConnection(raw)
+            yield MySQLConnection(raw, self.log)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raw.close()  # cancelled mid-statement: the protocol state is unknown, never reuse it
@@ -303,16 +311,16 @@ class PoolManager:
     async def transaction(self) -> AsyncIterator[MySQLConnection]:
         async with self.connection() as conn:
             try:
-                await conn.raw.begin()
+                await conn.control("BEGIN")
             except pymysql.err.MySQLError as exc:
                 raise translate(exc, self.server_name) from exc
             try:
                 yield conn
             except BaseException as exc:
-                await _rollback(conn.raw, exc)
+                await _rollback(conn, exc)
                 raise
             try:
-                await conn.raw.commit()
+                await conn.control("COMMIT")
             except pymysql.err.MySQLError as exc:
                 conn.raw.close()
                 raise translate(exc, self.server_name) from exc
@@ -348,13 +356,14 @@ class PoolManager:
             self.close_sync()
 
 
-async def _rollback(raw: aiomysql.Connection, exc: BaseException) -> None:
+async def _rollback(conn: MySQLConnection, exc: BaseException) -> None:
     """Roll back after a failure; a cancelled or broken connection is closed instead (the server rolls back)."""
+    raw = conn.raw
     if not isinstance(exc, Exception) or raw.closed:
         raw.close()
         return
     try:
-        await raw.rollback()
+        await conn.control("ROLLBACK")
     except Exception:
         raw.close()
 

@@ -28,6 +28,7 @@ from dataflow.dialect import LIKE_ESCAPE, DialectOptions, LoopLocal, SQLBuilder,
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
+from dataflow.sqllog import StatementLog
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -102,25 +103,37 @@ def _json_key(key: Any) -> str:
 class PGConnection:
     """The kernel's Connection protocol over one pooled asyncpg connection (``raw``)."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("log", "raw")
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, log: StatementLog) -> None:
         self.raw = raw
+        self.log = log
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        return await self.raw.fetch(sql, *params)
+        return await self.log.wrap(self.raw.fetch(sql, *params), sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         try:
-            return _rowcount(await self.raw.execute(sql, *params))
+            return _rowcount(await self.log.wrap(self.raw.execute(sql, *params), sql, params))
         except asyncpg.PostgresError as exc:
             if (params or "IF NOT EXISTS" not in sql or getattr(exc, "sqlstate", None) not in _DDL_RACE_STATES
                     or self.raw.is_in_transaction()):
                 raise
-        return _rowcount(await self.raw.execute(sql))
+        return _rowcount(await self.log.wrap(self.raw.execute(sql), sql, params))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.raw.executemany(sql, rows)
+        width = len(rows[0]) if rows else 0
+        await self.log.wrap(self.raw.executemany(sql, rows), sql, len(rows) * width, rows=len(rows))
+
+    async def copy_rows(self, table: str, columns: Sequence[str], records: Any, count: int) -> int:
+        """Binary ``COPY`` of ``count`` rows into ``table``; the number copied."""
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
+        step = self.raw.copy_records_to_table(table, records=records, columns=list(columns))
+        return _rowcount(await self.log.wrap(step, sql, count * len(columns), rows=count))
+
+    async def control(self, step: Any, sql: str) -> Any:
+        """A transaction-control step of asyncpg (``BEGIN``, ``COMMIT`` …), logged as ``sql``."""
+        return await self.log.wrap(step, sql, 0)
 
 
 class _Lease:
@@ -135,7 +148,7 @@ class _Lease:
     async def __aenter__(self) -> PGConnection:
         self.pool = self.dialect.loop_pool()
         self.raw = await self.dialect.acquire(self.pool)
-        return PGConnection(self.raw)
+        return PGConnection(self.raw, self.dialect.sql_log)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.dialect.give_back(self.pool, self.raw, exc_type)
@@ -210,7 +223,7 @@ class PostgreSQLDialect(SQLDialect):
         if conn is None:
             pool = self.loop_pool()
             raw = await self.acquire(pool)
-            conn = PGConnection(raw)
+            conn = PGConnection(raw, self.sql_log)
         try:
             result = await getattr(self, method)(conn, query)
         except BaseException as exc:
@@ -242,14 +255,14 @@ class PostgreSQLDialect(SQLDialect):
         """A pooled connection inside one transaction: committed on success, rolled back on error."""
         async with self.connection() as conn:
             tx = conn.raw.transaction()
-            await self._guard(tx.start())
+            await self._guard(conn.control(tx.start(), "BEGIN"))
             try:
                 yield conn
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await tx.rollback()
+                    await conn.control(tx.rollback(), "ROLLBACK")
                 raise
-            await self._guard(tx.commit())
+            await self._guard(conn.control(tx.commit(), "COMMIT"))
 
     async def _guard(self, step: Any) -> Any:
         try:
@@ -379,9 +392,8 @@ class PostgreSQLDialect(SQLDialect):
         if not q.rows:
             return [] if q.returning else 0
         if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD:
-            status = await conn.raw.copy_records_to_table(
-                q.model.table, records=self.encode_rows(q.model, q.columns, q.rows), columns=list(q.columns))
-            outcome: list[dict[str, Any]] | int = _rowcount(status)
+            outcome: list[dict[str, Any]] | int = await conn.copy_rows(
+                q.model.table, q.columns, self.encode_rows(q.model, q.columns, q.rows), len(q.rows))
         else:
             outcome = await self._insert_statements(conn, q)
         if "id" in q.columns and q.model.id_is_generated:

@@ -26,6 +26,7 @@ from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, lik
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 from dataflow.query import ColumnBatch, Cond, Count, Insert, Select, Upsert
+from dataflow.sqllog import StatementLog
 from dataflow.values import to_json
 
 __all__ = ["SQLiteDialect"]
@@ -109,25 +110,35 @@ class _Guard:
 class SQLiteConnection:
     """The kernel's Connection protocol over one aiosqlite connection, each statement time-bounded."""
 
-    __slots__ = ("guard", "raw", "timeout")
+    __slots__ = ("guard", "log", "raw", "timeout")
 
-    def __init__(self, raw: aiosqlite.Connection, guard: _Guard, timeout: float) -> None:
+    def __init__(self, raw: aiosqlite.Connection, guard: _Guard, timeout: float, log: StatementLog) -> None:
         self.raw = raw
         self.guard = guard
         self.timeout = timeout
+        self.log = log
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        return list(await self._bounded(self.raw.execute_fetchall(sql, params)))
+        return list(await self._bounded(self.log.wrap(self.raw.execute_fetchall(sql, params), sql, params)))
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
-        cursor = await self._bounded(self.raw.execute(sql, params))
+        cursor = await self._bounded(self.log.wrap(self.raw.execute(sql, params), sql, params))
         count = cursor.rowcount
         await cursor.close()
         return int(count)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        cursor = await self._bounded(self.raw.executemany(sql, rows))
+        await self.executemany_counted(sql, rows)
+
+    async def executemany_counted(self, sql: str, rows: Sequence[Sequence[Any]] | Any, count: int | None = None,
+                                  width: int = 0) -> int:
+        """``executemany`` returning the rows changed; ``count`` rows of ``width`` values when ``rows``
+        is an iterator (for the log)."""
+        count = len(rows) if count is None else count
+        cursor = await self.log.wrap(self.raw.executemany(sql, rows), sql, count * width, rows=count)
+        changed = cursor.rowcount
         await cursor.close()
+        return int(changed)
 
     async def _bounded(self, step: Any) -> Any:
         """Run one statement under the statement timeout; a stopped statement is DF-512, a refused
@@ -247,7 +258,7 @@ class SQLiteDialect(SQLDialect):
             await raw.set_progress_handler(guard.expired, _PROGRESS_STEPS)
         await raw.create_function("df_lower", 1, _lower, deterministic=True)
         await raw.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
-        return SQLiteConnection(raw, guard, self.options.statement_timeout)
+        return SQLiteConnection(raw, guard, self.options.statement_timeout, self.sql_log)
 
     def _state(self) -> _LoopState:
         state = self._states.get()
@@ -297,7 +308,11 @@ class SQLiteDialect(SQLDialect):
                 reader.execute("PRAGMA query_only = ON")
                 state.reader = reader
             sql, params = self.compile_select(query)
+            log = self.sql_log
+            started = time.perf_counter() if log.on() else None
             fetched = reader.execute(sql, params).fetchall()
+            if started is not None:
+                log.record(sql, params, started)
         except sqlite3.OperationalError:
             return None
         except Exception as exc:  # as on the aiosqlite path: no raw driver error reaches a user
@@ -308,14 +323,14 @@ class SQLiteDialect(SQLDialect):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteConnection]:
         async with self.connection() as conn:
-            await conn.raw.execute("BEGIN IMMEDIATE")
+            await conn.execute("BEGIN IMMEDIATE", ())
             try:
                 yield conn
             except BaseException:
-                await conn.raw.execute("ROLLBACK")
+                await conn.execute("ROLLBACK", ())
                 raise
             else:
-                await conn.raw.execute("COMMIT")
+                await conn.execute("COMMIT", ())
 
     async def close(self) -> None:
         current = self._states.pop_current()
@@ -481,10 +496,8 @@ class SQLiteDialect(SQLDialect):
         marks = ", ".join("?" * len(q.columns))
         cols = ", ".join(self.quote(c) for c in q.columns)
         sql = f"INSERT{conflict} INTO {self.quote(q.model.table)} ({cols}) VALUES ({marks})"
-        cursor = await conn.raw.executemany(sql, self.encode_rows(q.model, q.columns, q.rows))
-        inserted = cursor.rowcount
-        await cursor.close()
-        return inserted
+        return await conn.executemany_counted(sql, self.encode_rows(q.model, q.columns, q.rows), len(q.rows),
+                                              len(q.columns))
 
     # ---- schema -----------------------------------------------------------------------------
     async def table_columns(self, conn: Any, table: str) -> set[str] | None:
@@ -523,13 +536,13 @@ async def _atomic(conn: SQLiteConnection) -> AsyncIterator[None]:
     if conn.raw.in_transaction:
         yield
         return
-    await conn.raw.execute("BEGIN IMMEDIATE")
+    await conn.execute("BEGIN IMMEDIATE", ())
     try:
         yield
     except BaseException:
-        await conn.raw.execute("ROLLBACK")
+        await conn.execute("ROLLBACK", ())
         raise
-    await conn.raw.execute("COMMIT")
+    await conn.execute("COMMIT", ())
 
 
 _GLOB_LITERAL = {"*": "[*]", "?": "[?]", "[": "[[]"}

@@ -6,10 +6,13 @@ the type of a JSON number, the one escape rule of ``$like`` / ``$ilike``, upsert
 ``conflict_on`` alone.
 """
 
+import logging
+import uuid
 from decimal import Decimal
 
 import pytest
 
+from dataflow import LocalRuntime, WorkflowBuilder
 from dataflow.testing.fixtures import raises_df
 from dataflow.testing.suite._support import names, strip, tests_in
 
@@ -263,6 +266,96 @@ def test_bulk_upsert_of_100000_rows_is_one_transaction(make_model, run_node):
     assert run_node("ContactCountNode", {})["count"] == BULK_ROWS
     assert run_node("ContactCountNode", {"filter": {"score": 1}})["count"] == BULK_ROWS
     assert strip(run_node("ContactReadNode", {"id": "c7"}), "found") == {"id": "c7", "email": "7@x", "score": 1}
+
+
+# ---- SQL logging ----------------------------------------------------------------------------------
+
+
+def _sql_records(caplog):
+    return [r for r in caplog.records if r.name == "dataflow.sql"]
+
+
+def _log_some_work(make_model, db):
+    @make_model(db=db)
+    class Vault:
+        label: str
+        secret: str
+
+    secret = f"s3cret-{uuid.uuid4().hex}"
+    wf = WorkflowBuilder()
+    wf.add_node("VaultCreateNode", "create", {"label": "a", "secret": secret, "db_instance": db})
+    wf.add_node("VaultUpdateNode", "update", {"fields": {"label": "b"}, "db_instance": db})
+    wf.add_connection("create", "id", "update", "filter.id")
+    wf.add_node("VaultBulkCreateNode", "bulk", {"data": [{"label": "c", "secret": secret}] * 3, "db_instance": db})
+    wf.add_node("VaultListNode", "list", {"filter": {"secret": secret}, "db_instance": db})
+    wf.add_connection("bulk", "inserted", "list", "offset")
+    LocalRuntime().execute(wf.build())
+    return secret
+
+
+def test_every_statement_is_logged_without_its_values(make_model, caplog):
+    caplog.set_level(logging.DEBUG, logger="dataflow.sql")
+    db = make_model.new_db()
+    secret = _log_some_work(make_model, db)
+    records = _sql_records(caplog)
+    statements = [r.sql for r in records]
+    assert any(s.lstrip().upper().startswith("INSERT") for s in statements)
+    assert any(s.lstrip().upper().startswith("UPDATE") for s in statements)
+    assert any(s.lstrip().upper().startswith("SELECT") and "LIMIT" in s.upper() for s in statements)
+    assert any(s.strip().upper() in ("COMMIT", "END") for s in statements)  # the update's transaction
+    for record in records:
+        assert record.levelno == logging.DEBUG
+        assert isinstance(record.duration_ms, float) and record.duration_ms >= 0
+        assert isinstance(record.params, int) and record.params >= 0
+        message = record.getMessage()
+        assert "ms" in message and "params" in message
+        assert secret not in message
+    listing = next(r for r in records if "OFFSET" in r.sql.upper() and r.sql.upper().startswith("SELECT"))
+    assert listing.params == 3  # the secret, the limit and the offset
+
+
+def test_echo_values_shows_the_values(make_model, caplog):
+    caplog.set_level(logging.DEBUG, logger="dataflow.sql")
+    logger = logging.getLogger("dataflow.sql")
+    level, handlers = logger.level, list(logger.handlers)
+    try:
+        db = make_model.new_db(echo="values")
+        secret = _log_some_work(make_model, db)
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+    assert any(secret in r.getMessage() for r in _sql_records(caplog))
+
+
+def test_slow_queries_are_warnings(make_model, caplog):
+    caplog.set_level(logging.WARNING, logger="dataflow.sql")
+    db = make_model.new_db(slow_query_ms=0)
+    secret = _log_some_work(make_model, db)
+    records = _sql_records(caplog)
+    assert records and all(r.levelno == logging.WARNING for r in records)
+    assert all("slow query" in r.getMessage() and secret not in r.getMessage() for r in records)
+    with raises_df("DF-401", match="slow_query_ms"):
+        make_model.new_db(slow_query_ms=-1)
+    with raises_df("DF-401", match="echo"):
+        make_model.new_db(echo="loud")
+
+
+def test_echo_attaches_a_stderr_handler_when_the_logger_has_none(make_model, capsys):
+    logger = logging.getLogger("dataflow.sql")
+    level, handlers = logger.level, list(logger.handlers)
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    try:
+        db = make_model.new_db(echo=True)
+        assert logger.level == logging.DEBUG
+        assert [type(h) for h in logger.handlers] == [logging.StreamHandler]
+        _log_some_work(make_model, db)
+        make_model.new_db(echo=True)
+        assert len(logger.handlers) == 1  # never a second handler
+    finally:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+    assert "INSERT" in capsys.readouterr().err.upper()
 
 
 __all__ = tests_in(globals())
