@@ -293,7 +293,7 @@ class ParquetWriter(Writer):
     """Row groups of ``ROW_GROUP`` rows (batches are gathered until then: small groups make slow, large
     files; bigger ones cost memory); Decimals as exact strings, JSON as text."""
 
-    ROW_GROUP = 65_536
+    ROW_GROUP = 16_384
 
     def __init__(self, target: Path, fields: Sequence[FieldSpec], model: ModelSpec) -> None:
         super().__init__(target, fields)
@@ -571,7 +571,9 @@ class ParquetReader(Reader):
         pa = _pyarrow()
         self.model = model
         try:
-            self.file = pa.parquet.ParquetFile(str(path))
+            # Streamed reads: a buffered stream instead of the whole column chunk at once, no pre-buffering,
+            # and batches decoded on this thread, so memory stays near one row group, however big the file.
+            self.file = pa.parquet.ParquetFile(str(path), buffer_size=1 << 16, pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
             raise DataFlowError("DF-713", f"{str(path)!r} is not a readable Parquet file: {exc}",
                                 context={"path": str(path), "format": "parquet"}) from exc
@@ -586,7 +588,7 @@ class ParquetReader(Reader):
         json_columns = {f.name for f in self.columns if f.kind == "json"}
         fields = self.model.field_map
         row_number = 0
-        for arrow_batch in self.file.iter_batches(batch_size=batch_size):
+        for arrow_batch in self.file.iter_batches(batch_size=batch_size, use_threads=False):
             batch = []
             for raw in arrow_batch.to_pylist():
                 row_number += 1
