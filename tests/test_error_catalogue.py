@@ -312,7 +312,7 @@ def _pool_exhausted(tmp_path: Path, made: list[DataFlow]) -> None:
 
 @scenario("DF-508")
 def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
-    db = sqlite_db(tmp_path, made, pool_timeout=0.2)
+    db = sqlite_db(tmp_path, made, busy_timeout=0.2)
     name = user_model(db)
     run_node(f"{name}CountNode", {})  # the table exists before the other writer takes the lock
     blocker = sqlite3.connect(db.url.database, isolation_level=None)
@@ -321,6 +321,17 @@ def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
         run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
     finally:
         blocker.close()
+
+
+@scenario("DF-509")
+def _transaction_aborted(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+    with db.transaction():
+        with pytest.raises(DataFlowError):
+            run_node(f"{name}CreateNode", {"id": "a", "name": "again"})  # DF-704, caught: the block goes on
+        run_node(f"{name}CreateNode", {"id": "b", "name": "B"})
 
 
 @scenario("DF-512")
@@ -438,6 +449,35 @@ def _duplicate_node_id(tmp_path: Path, made: list[DataFlow]) -> None:
     wf = WorkflowBuilder()
     wf.add_node("PythonCodeNode", "same", {"code": "result = 1"})
     wf.add_node("PythonCodeNode", "same", {"code": "result = 2"})
+
+
+@scenario("DF-804")
+def _committed_in_part(tmp_path: Path, made: list[DataFlow]) -> None:
+    first = sqlite_db(tmp_path, made)
+    kept = user_model(first)
+    path = tmp_path / "deferred.db"
+    with sqlite3.connect(path) as conn:  # a foreign key checked only at commit
+        conn.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+        conn.execute("CREATE TABLE kids (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents(id) "
+                     "DEFERRABLE INITIALLY DEFERRED, created_at TEXT, updated_at TEXT)")
+    second = DataFlow(f"sqlite:///{path}", existing_schema_mode=True)
+    made.append(second)
+    second.model(type("Kid", (), {"__annotations__": {"id": str, "parent_id": str}, "__tablename__": "kids"}))
+    wf = WorkflowBuilder()
+    wf.add_node(f"{kept}CreateNode", "kept", {"id": "a", "name": "A"})
+    wf.add_node("KidCreateNode", "orphan", {"id": "k", "parent_id": "nobody"})
+    LocalRuntime().execute(wf.build(), transaction=True)
+
+
+@scenario("DF-805")
+def _transaction_timed_out(tmp_path: Path, made: list[DataFlow]) -> None:
+    import time
+
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    with db.transaction(timeout=0.05):
+        time.sleep(0.1)
+        run_node(f"{name}CreateNode", {"id": "late", "name": "L"})
 
 
 @scenario("DF-802")

@@ -38,6 +38,7 @@ from dataflow.query import (
     Upsert,
 )
 from dataflow.sqllog import StatementLog
+from dataflow.transactions import Scope, TransactionBlock, current_scope
 from dataflow.types import DialectInfo, DialectOptions
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
@@ -155,12 +156,65 @@ class SQLDialect:
 
     # ---- connections: a dialect must provide these -------------------------------------------
     def connection(self) -> Any:
-        """``async with dialect.connection() as conn``: a pooled Connection for this event loop."""
+        """``async with dialect.connection() as conn``: a pooled Connection for this event loop.
+
+        A connection of its own, outside any transaction (migrations and locks need their own
+        sessions); ``scoped_connection`` is the one that joins the current transaction.
+        """
         raise NotImplementedError
 
-    def transaction(self) -> Any:
-        """``async with dialect.transaction() as conn``: a Connection inside one transaction."""
-        raise NotImplementedError
+    # ---- transactions: the primitives a dialect implements (standard SQL by default) ----------
+    schema_in_transaction = False
+    """True when schema changes made while a transaction is open must run inside it, on its connection
+    (a database with one writer at a time, where another connection would wait for the transaction's
+    own write lock). Otherwise they run outside it and commit on their own."""
+    fixed_isolation_level: str | None = None
+    """The isolation level every transaction has when the database offers only one (SQLite: SERIALIZABLE)."""
+
+    def transaction_connection(self) -> Any:
+        """``async with dialect.transaction_connection() as conn``: the connection a new transaction
+        runs on, held until it ends (a pooled one by default). Leaving it with an exception must
+        not put a connection still inside a transaction back into use."""
+        return self.connection()
+
+    async def begin_transaction(self, conn: Connection, isolation_level: str | None) -> None:
+        """Start a transaction on ``conn``; ``isolation_level`` is one of ``transactions.ISOLATION_LEVELS``
+        or None (the database's default)."""
+        level = f" ISOLATION LEVEL {isolation_level.replace('_', ' ')}" if isolation_level else ""
+        await conn.execute(f"BEGIN{level}", [])
+
+    async def commit_transaction(self, conn: Connection) -> None:
+        await conn.execute("COMMIT", [])
+
+    async def rollback_transaction(self, conn: Connection) -> None:
+        await conn.execute("ROLLBACK", [])
+
+    async def create_savepoint(self, conn: Connection, name: str) -> None:
+        await conn.execute(f"SAVEPOINT {self.quote(name)}", [])
+
+    async def release_savepoint(self, conn: Connection, name: str) -> None:
+        await conn.execute(f"RELEASE SAVEPOINT {self.quote(name)}", [])
+
+    async def rollback_to_savepoint(self, conn: Connection, name: str) -> None:
+        await conn.execute(f"ROLLBACK TO SAVEPOINT {self.quote(name)}", [])
+
+    # ---- transactions: what the kernel builds on the primitives ------------------------------
+    def transaction(self, isolation_level: Any = None, *, timeout: float | None = None,
+                    connection: Connection | None = None) -> TransactionBlock:
+        """``with`` / ``async with dialect.transaction() as conn``: a transaction, or a savepoint of the
+        one open in this context (see ``dataflow.transactions``). ``connection``: begin a new transaction
+        on this connection, which the caller holds (for settings that must precede BEGIN)."""
+        return TransactionBlock(self, isolation_level, timeout, connection)
+
+    def current_transaction(self) -> Scope | None:
+        """The transaction scope statements run in here (this task or thread), or None."""
+        return current_scope(self)
+
+    def scoped_connection(self) -> Any:
+        """``async with dialect.scoped_connection() as conn``: the current transaction's connection
+        (taking its turn) when one is open here, else ``connection()``."""
+        scope = current_scope(self)
+        return scope.borrow() if scope is not None else self.connection()
 
     async def close(self) -> None:
         """Release every pool and connection this dialect holds (for every event loop)."""
@@ -476,7 +530,15 @@ class SQLDialect:
 
     # ---- running queries -------------------------------------------------------------------
     async def run(self, query: Query, conn: Connection | None = None) -> Any:
-        """Run a query description; driver errors come out as DF-coded errors."""
+        """Run a query description; driver errors come out as DF-coded errors.
+
+        Without ``conn``, the statement joins the transaction open in this context, if any, else runs
+        on a pooled connection (autocommit). A dialect that overrides ``run`` keeps that first step.
+        """
+        if conn is None:
+            scope = current_scope(self)
+            if scope is not None:
+                return await scope.run(query)
         try:
             if conn is not None:
                 return await self._dispatch(conn, query)

@@ -190,7 +190,17 @@ class WorkflowExecutionError(DataFlowError):
         self.node_id = node_id
         self.node_type = node_type
         self.cause_code = cause_code
+        self.rolled_back = False
+        """True when the run was transactional and nothing it wrote was kept."""
         self.__cause__ = cause
+
+    def mark_rolled_back(self, what: str = "The workflow was rolled back: none of its writes were kept.") -> None:
+        """Say what was rolled back because of this failure (once)."""
+        if not self.rolled_back:
+            self.rolled_back = True
+            self.message += f" {what}"
+            self.args = (self.message,)
+            self.context["rolled_back"] = True
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (WorkflowExecutionError, (self.node_id, self.node_type, self.__cause__))

@@ -26,6 +26,7 @@ from dataflow.options import KERNEL_OPTIONS, Options, check_options
 from dataflow.plugins import PluginManager
 from dataflow.resolve import dialect_infos, resolve_dialect
 from dataflow.schema_cache import SchemaCache
+from dataflow.transactions import Scope, TransactionBlock, activate, deactivate
 from dataflow.types import DialectInfo
 from dataflow.url import DatabaseURL, parse_url
 
@@ -228,6 +229,18 @@ class DataFlow:
         """
         if self._schema_cache.is_ready(model):
             return
+        scope = self.dialect.current_transaction()
+        if scope is not None and not self.dialect.schema_in_transaction:
+            # Schema changes commit on their own (MySQL would commit the open transaction with them).
+            token = activate({self.dialect: None})
+            try:
+                await self._ensure(model, None)
+            finally:
+                deactivate(token)
+            return
+        await self._ensure(model, scope)
+
+    async def _ensure(self, model: ModelSpec, scope: Scope | None) -> None:
         locks = self._ensure_locks.get()
         if locks is None:
             locks = {}
@@ -236,15 +249,27 @@ class DataFlow:
             if self._schema_cache.is_ready(model):
                 return
             await self.schema_manager.ensure(self, [model])
-            self._schema_cache.mark_ready(model)
+            if scope is None:
+                self._schema_cache.mark_ready(model)
+            else:  # made inside the open transaction: ready once it commits, gone if it rolls back
+                scope.tx.on_commit(lambda: self._schema_cache.mark_ready(model))
 
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:
-        return self.dialect.connection()
+        """``async with db.connection() as conn``: the connection of the transaction open here (this
+        task or thread), else a pooled one."""
+        return self.dialect.scoped_connection()
 
-    def transaction(self) -> Any:
-        """``async with db.transaction() as conn``: statements of nodes given ``conn`` share it."""
-        return self.dialect.transaction()
+    def transaction(self, isolation_level: str | None = None, *, timeout: float | None = None) -> TransactionBlock:
+        """``with db.transaction():`` or ``async with db.transaction() as conn:`` — one transaction.
+
+        Every node of this instance run inside it, by either runtime, uses its connection; an exception
+        rolls everything back; a nested block is a savepoint. It belongs to the thread or task that
+        opened it. ``isolation_level``: ``"READ_COMMITTED"``, ``"REPEATABLE_READ"`` or ``"SERIALIZABLE"``
+        (None: the database's default; SQLite is always serializable). ``timeout``: seconds, checked
+        before each statement and at commit (DF-805).
+        """
+        return self.dialect.transaction(isolation_level, timeout=timeout)
 
     async def close_async(self) -> None:
         """Release every pool and connection of this instance."""

@@ -2,6 +2,8 @@
 
 ``LocalRuntime.execute`` and the synchronous DataFlow methods submit their coroutines here, so
 connection pools made on this loop survive from one call to the next and a closed loop is never met.
+Each coroutine runs in a copy of the caller's context (``contextvars``), so what the calling thread
+has set up there — a ``with db.transaction():`` block — is seen by the work it submits.
 Calls made from inside this loop's own thread would deadlock and are refused with DF-501.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -53,15 +57,45 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             "A synchronous DataFlow call was made from inside DataFlow's own event loop.",
             solutions=["Inside async code, use AsyncLocalRuntime and the async methods (close_async …)."],
         )
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    context = contextvars.copy_context()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    started: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        if not future.set_running_or_notify_cancel():
+            coro.close()  # given up before it started
+            return
+        task = loop.create_task(coro, context=context)
+        started.append(task)
+        task.add_done_callback(_settle(future))
+
+    loop.call_soon_threadsafe(start)
     try:
         return future.result(timeout)
     except TimeoutError:
-        future.cancel()
+        _cancel(loop, future, started)
         raise DataFlowError("DF-501", f"The operation timed out after {timeout} s.") from None
     except KeyboardInterrupt:
-        future.cancel()
+        _cancel(loop, future, started)
         raise
+
+
+def _settle(future: concurrent.futures.Future[T]) -> Any:
+    def done(task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            future.set_exception(concurrent.futures.CancelledError())
+        elif task.exception() is not None:
+            future.set_exception(task.exception())
+        else:
+            future.set_result(task.result())
+
+    return done
+
+
+def _cancel(loop: asyncio.AbstractEventLoop, future: concurrent.futures.Future[Any],
+            started: list[asyncio.Task[Any]]) -> None:
+    if not future.cancel():  # already running: cancel the task itself, on its loop
+        loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
 
 
 def _stop() -> None:

@@ -79,6 +79,8 @@ class KernelOptions:
     connect_timeout: float = _seconds(10.0, "Seconds to wait for the server to accept a connection.")
     statement_timeout: float = _seconds(300.0, "Seconds one SQL statement may run before it is stopped "
                                                "(DF-512); 0: no limit.")
+    busy_timeout: float = _seconds(5.0, "Seconds a write waits for another writer's lock before DF-508 "
+                                        "(SQLite, one writer at a time).")
     echo: bool | str = _option(False, "Log every SQL statement to stderr (the dataflow.sql logger at DEBUG); "
                                       '"values" also shows the bound values.', (bool, str),
                                choices=(False, True, "values"))
@@ -92,7 +94,8 @@ class KernelOptions:
         return DialectOptions(self.pool_size, self.max_overflow, float(self.pool_timeout),
                               float(self.connect_timeout), self.echo, float(self.statement_timeout),
                               schema_changes=bool(self.auto_migrate) and not self.existing_schema_mode,
-                              slow_query_ms=None if self.slow_query_ms is None else float(self.slow_query_ms))
+                              slow_query_ms=None if self.slow_query_ms is None else float(self.slow_query_ms),
+                              busy_timeout=float(self.busy_timeout))
 
     def error_mode(self) -> str:
         """The rendering mode of errors: the option, else ``DATAFLOW_ERROR_ENHANCER_MODE``, else FULL."""

@@ -20,11 +20,13 @@ import attrs
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.nodes import TEMPLATE, Node, NodeContext, node_registry
 from dataflow.plugins import PluginManager
+from dataflow.transactions import Scope
 from dataflow.workflow import NodeEntry, Template, Workflow, get_path, set_path
 
 __all__ = [
     "NodeObserver",
     "RunState",
+    "RunTransaction",
     "Runtime",
     "default_manager",
     "find_runtime_object",
@@ -47,12 +49,90 @@ class Runtime(Protocol):
 
 
 @attrs.define
+class RunTransaction:
+    """A transaction a run holds for one DataFlow instance: for the whole run (``transaction=True``), or
+    from a ``TransactionScopeNode`` to the node that ends it (``opened_by`` names that node)."""
+
+    db: Any
+    scope: Scope
+    rollback_on_error: bool = True
+    opened_by: str = ""
+
+
+@attrs.define
 class RunState:
-    """One run of a workflow, as its nodes see it (``NodeContext.run``)."""
+    """One run of a workflow, as its nodes see it (``NodeContext.run``).
+
+    ``transactions`` holds the transactions the run itself holds, by dialect: every node of that
+    instance runs in it (a runtime activates ``scopes()`` around each node), and ``finish`` ends those
+    still open when the run ends.
+    """
 
     workflow: Workflow
     run_id: str
     inputs: Mapping[str, Any]
+    transactions: dict[Any, RunTransaction] = attrs.field(factory=dict)
+
+    def scopes(self) -> dict[Any, Scope]:
+        return {dialect: held.scope for dialect, held in self.transactions.items()}
+
+    async def begin(self, db: Any, *, isolation_level: Any = None, timeout: float | None = None,
+                    rollback_on_error: bool = True, opened_by: str = "") -> RunTransaction:
+        """Open a transaction on ``db`` for the rest of the run (a savepoint of one open around the run)."""
+        scope = await db.dialect.transaction(isolation_level, timeout=timeout).open()
+        held = self.transactions[db.dialect] = RunTransaction(db, scope, rollback_on_error, opened_by)
+        return held
+
+    async def end(self, held: RunTransaction, *, commit: bool) -> None:
+        """Commit or roll back one of the run's transactions."""
+        self.transactions.pop(held.db.dialect, None)
+        await held.scope.close(None if commit else _RolledBack())
+
+    async def finish(self, error: BaseException | None) -> list[RunTransaction]:
+        """End every transaction still held: after success, commit them one after the other; after
+        ``error``, roll back (those with ``rollback_on_error=False`` commit what succeeded).
+
+        Returns the transactions rolled back. A commit that fails after another instance's committed
+        is DF-804, naming both.
+        """
+        held, self.transactions = list(self.transactions.values()), {}
+        committed: list[RunTransaction] = []
+        rolled_back: list[RunTransaction] = []
+        problem: BaseException | None = None
+        for one in held:
+            keep = problem is None and (error is None or not one.rollback_on_error)
+            try:
+                await one.scope.close(None if keep else (error or problem or _RolledBack()))
+            except BaseException as exc:
+                if keep:
+                    problem = exc
+                    rolled_back.append(one)
+                continue
+            (committed if keep else rolled_back).append(one)
+        if problem is not None and error is None:  # after a failure, the run's own error is the one raised
+            if committed:
+                raise _committed_in_part(committed, rolled_back, problem) from problem
+            raise problem
+        return rolled_back
+
+
+class _RolledBack(Exception):
+    """Tells a scope to roll back (the run ended without committing it)."""
+
+
+def _committed_in_part(committed: list[RunTransaction], lost: list[RunTransaction],
+                       problem: BaseException) -> DataFlowError:
+    names = ", ".join(repr(one.db.name) for one in committed)
+    failed = ", ".join(repr(one.db.name) for one in lost)
+    detail = f"{problem.code}: {problem.message}" if isinstance(problem, DataFlowError) else str(problem)
+    return DataFlowError(
+        "DF-804",
+        f"The workflow's transactions committed only in part: {names} committed, then the commit of "
+        f"{failed} failed ({detail}) and was rolled back.",
+        context={"committed": names, "rolled_back": failed},
+        solutions=["Keep a workflow that must be all-or-nothing on one DataFlow instance.",
+                   "Make the second instance's writes idempotent, so that the workflow can be run again."],
+    )
 
 
 @functools.cache

@@ -100,6 +100,8 @@ class DialectOptions:
     """False when the instance must not change the schema (``existing_schema_mode``, ``auto_migrate=False``)."""
     slow_query_ms: float | None = None
     """Statements taking at least this many milliseconds are logged at WARNING."""
+    busy_timeout: float = 5.0
+    """Seconds a write waits for another writer's lock before DF-508 (databases with one writer at a time)."""
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import decimal
 from typing import Optional
@@ -193,12 +194,16 @@ def test_lock_wait_timeout_is_df_508(make_model, run_node, db):
     model = db.models["Counter"]
     where = parse_filter(model, {"id": "c"})
 
+    async def wait() -> None:
+        async with db.transaction() as waiter:
+            await waiter.execute("SET SESSION innodb_lock_wait_timeout = 1", [])
+            await db.dialect.run(Update(model, where, {"n": 2}), waiter)
+
     async def go() -> None:
         async with db.transaction() as holder:
             await db.dialect.run(Update(model, where, {"n": 1}), holder)
-            async with db.transaction() as waiter:
-                await waiter.execute("SET SESSION innodb_lock_wait_timeout = 1", [])
-                await db.dialect.run(Update(model, where, {"n": 2}), waiter)
+            # another task outside this transaction (a fresh context): a second transaction, which waits
+            await asyncio.get_running_loop().create_task(wait(), context=contextvars.Context())
 
     with raises_df("DF-508"):
         run_sync(go())

@@ -247,3 +247,51 @@ def test_templates_beside_the_dataflow_object_itself(db):
     results, _ = LocalRuntime().execute(built, parameters={"item": "t1", "qty": 4})
     assert results["update"]["qty"] == 4
     assert built.nodes["update"].params["filter"] == {"id": "${create.id}"}, "the built workflow is unchanged"
+
+
+def test_transactional_run_details(db, tmp_path):
+    with pytest.raises(DataFlowError) as info:
+        LocalRuntime().execute(WorkflowBuilder().build(), transaction="yes")
+    assert info.value.code == "DF-102"
+
+    async def opened_elsewhere():
+        async with db.transaction():
+            wf = WorkflowBuilder()
+            wf.add_node("ItemCreateNode", "c", {"id": "loop", "name": "n"})
+            LocalRuntime().execute(wf.build())  # another thread's loop: this transaction cannot follow
+
+    with pytest.raises(DataFlowError) as info:
+        asyncio.run(opened_elsewhere())
+    assert info.value.code == "DF-802" and info.value.cause_code == "DF-509"
+    # SQLite has one isolation level: whatever a nested block asks for is the one it has
+    with db.transaction(isolation_level="SERIALIZABLE"), db.transaction(isolation_level="READ_COMMITTED"):
+        pass
+
+
+def test_a_partial_commit_names_what_committed(tmp_path):
+    import sqlite3
+
+    first = DataFlow(f"sqlite:///{tmp_path / 'first.db'}")
+    path = tmp_path / "deferred.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE parents (id TEXT PRIMARY KEY)")
+        conn.execute("CREATE TABLE kids (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parents(id) "
+                     "DEFERRABLE INITIALLY DEFERRED, created_at TEXT, updated_at TEXT)")
+    second = DataFlow(f"sqlite:///{path}", existing_schema_mode=True, name="kids-db")
+    try:
+        first.model(type("Keep", (), {"__annotations__": {"id": str}, "__tablename__": "keeps"}))
+        second.model(type("Kid", (), {"__annotations__": {"id": str, "parent_id": str}, "__tablename__": "kids"}))
+        wf = WorkflowBuilder()
+        wf.add_node("KeepCreateNode", "kept", {"id": "a"})
+        wf.add_node("KidCreateNode", "orphan", {"id": "k", "parent_id": "nobody"})
+        with pytest.raises(DataFlowError) as info:
+            LocalRuntime().execute(wf.build(), transaction=True)
+        assert info.value.code == "DF-804" and "kids-db" in info.value.message
+        count = WorkflowBuilder()
+        count.add_node("KeepCountNode", "a", {})
+        count.add_node("KidCountNode", "b", {})
+        results, _ = LocalRuntime().execute(count.build())
+        assert (results["a"]["count"], results["b"]["count"]) == (1, 0)
+    finally:
+        first.close()
+        second.close()

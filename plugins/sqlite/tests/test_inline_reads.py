@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import datetime as dt
 import uuid
 
@@ -30,8 +32,12 @@ async def test_a_read_by_id_never_sees_an_open_transaction(tmp_path):
         stamp = dt.datetime.now(dt.UTC)
         await db.dialect.run(Insert(spec, ("id", "text", "created_at", "updated_at"), [("n1", "x", stamp, stamp)]),
                              conn)
-        during, _ = await runtime.execute_workflow_async(_read(f"{name}ReadNode", "n1").build())
-        assert during["read"]["found"] is False  # uncommitted: invisible
+        inside, _ = await runtime.execute_workflow_async(_read(f"{name}ReadNode", "n1").build())
+        assert inside["read"]["found"] is True  # a workflow run inside the transaction reads its writes
+        outside = asyncio.get_running_loop().create_task(
+            runtime.execute_workflow_async(_read(f"{name}ReadNode", "n1").build()), context=contextvars.Context())
+        during, _ = await outside
+        assert during["read"]["found"] is False  # another task, outside the transaction: uncommitted, invisible
     after, _ = await runtime.execute_workflow_async(_read(f"{name}ReadNode", "n1").build())
     assert after["read"]["found"] is True and after["read"]["text"] == "x"
     inline = await db.dialect.run(Select(spec, equals(spec.id_field, "n1"), limit=2))

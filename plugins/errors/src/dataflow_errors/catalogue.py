@@ -344,8 +344,24 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         [("Retry the operation; keep write transactions short.",
           "for attempt in range(3):\n    try:\n        return runtime.execute(wf.build())\n"
           "    except DataFlowError as exc:\n        if exc.code != 'DF-508': raise"),
-         ("Wait longer for SQLite's lock.",
-          'db = DataFlow("sqlite:///app.db", pool_timeout=30)')],
+         ("Wait longer for SQLite's write lock (busy_timeout, seconds; default 5).",
+          'db = DataFlow("sqlite:///app.db", busy_timeout=30)')],
+    ),
+    _entry(
+        "DF-509", "Transaction no longer usable",
+        "A statement was given to a transaction that cannot take it: the transaction has ended, belongs to "
+        "another event loop, or was aborted by an earlier failed statement (it can then only be rolled back; "
+        "leaving the block rolls it back and raises this).",
+        ["An error inside `with db.transaction():` was caught and the block went on writing.",
+         "A transaction opened in one event loop (or thread's `asyncio.run`) was used from another.",
+         "A connection object kept after its `with db.transaction()` block ended."],
+        [("Let the error leave the block (everything is rolled back), or run the statement that may fail in "
+          "a nested block: the savepoint takes the failure and the transaction goes on.",
+          "with db.transaction():\n    try:\n        with db.transaction():   # a savepoint\n"
+          "            runtime.execute(risky)\n    except DataFlowError:\n        pass\n"
+          "    runtime.execute(rest)"),
+         ("Open the transaction where its work runs (the same thread, or the same event loop).",
+          "async with db.transaction():\n    await AsyncLocalRuntime().execute_workflow_async(wf.build())")],
     ),
     _entry(
         "DF-512", "Statement timed out",
@@ -547,6 +563,30 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "except WorkflowExecutionError as exc:\n    print(exc.node_id, exc.cause_code, exc.__cause__)"),
          ("Run the failing node alone with the same parameters to reproduce it.",
           'wf = WorkflowBuilder(); wf.add_node("UserCreateNode", "c", params)')],
+    ),
+    _entry(
+        "DF-804", "Workflow committed in part",
+        "A workflow run with `transaction=True` wrote to several DataFlow instances (databases); every node "
+        "succeeded and the instances committed one after the other, but a later commit failed after an "
+        "earlier one had committed. The message names which committed and which was rolled back.",
+        ["A deferred constraint (a foreign key checked at commit) failed on the later instance.",
+         "The later database went away between the last node and its commit."],
+        [("Keep a workflow that must be all-or-nothing on one DataFlow instance.",
+          'wf.add_node("OrderCreateNode", "order", {..., "db_instance": main_db})'),
+         ("Make the writes to the second instance idempotent (upserts), so the workflow can be run again.",
+          'wf.add_node("AuditUpsertNode", "audit", {"where": {"order_id": "${order.id}"}, ...})')],
+    ),
+    _entry(
+        "DF-805", "Transaction timed out",
+        "A transaction ran longer than the timeout it was given (`db.transaction(timeout=…)`, "
+        "`TransactionScopeNode`'s `timeout`); it was rolled back. The deadline is checked before each "
+        "statement and at commit.",
+        ["Slow work (a long computation, a remote call) inside the transaction.",
+         "A timeout shorter than the work really needs."],
+        [("Do slow work before or after the transaction, not inside it.",
+          "data = fetch_remote()\nwith db.transaction(timeout=5):\n    runtime.execute(wf.build(), parameters=data)"),
+         ("Give the transaction a longer timeout (seconds).",
+          'wf.add_node("TransactionScopeNode", "tx", {"timeout": 60})')],
     ),
 )
 

@@ -210,7 +210,9 @@ class MigrationLockManager:
         return f"CREATE TABLE IF NOT EXISTS {self.q(LOCKS_TABLE)} ({', '.join(cols)}){self.dialect.table_suffix()}"
 
     async def _ensure_table(self, conn: Any) -> None:
-        if self._table_ready:
+        # Not remembered on SQLite: there the table may be made inside a user's transaction (schema
+        # work joins it), and a rollback takes it away again.
+        if self._table_ready and not self.dialect.schema_in_transaction:
             return
         if await self.dialect.table_columns(conn, LOCKS_TABLE) is None:
             try:

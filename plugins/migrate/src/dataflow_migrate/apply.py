@@ -108,18 +108,28 @@ async def _run_step(conn: Any, step: MigrationStep) -> None:
 
 async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str],
                                kind: str, progress: Progress | None) -> dict[str, Any]:
-    started = time.perf_counter()
-    index = -1
     rebuilds = db.dialect.name == "sqlite" and any(REBUILD_PREFIX in sql for s in plan.steps for sql in s.sql)
     async with db.dialect.connection() as conn:
         await history.ensure(conn)
+    async with contextlib.AsyncExitStack() as stack:
+        own = None
         if rebuilds:
             # The SQLite recipe: dropping a referenced table would cascade (even with deferred keys), so
             # enforcement is off for the rebuild and foreign_key_check runs before the commit instead.
-            # (The pragma is a no-op inside a transaction; SQLite has one connection per loop.)
-            await conn.execute("PRAGMA foreign_keys = OFF", [])
+            # The pragma is a no-op inside a transaction: it is set on the transaction's own
+            # connection before BEGIN, and set back afterwards.
+            own = await stack.enter_async_context(db.dialect.transaction_connection())
+            await own.execute("PRAGMA foreign_keys = OFF", [])
+            stack.push_async_callback(own.execute, "PRAGMA foreign_keys = ON", [])
+        return await _run_transactional(db, plan, history, models, kind, progress, own, rebuilds)
+
+
+async def _run_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str], kind: str,
+                             progress: Progress | None, own: Any, rebuilds: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    index = -1
     try:
-        async with db.dialect.transaction() as conn:
+        async with db.dialect.transaction(connection=own) as conn:
             row_id = await history.start(conn, plan, models, kind)
             for index, step in enumerate(plan.steps):
                 await _run_step(conn, step)
@@ -136,10 +146,6 @@ async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, m
     except Exception as exc:
         failed = await _record_failure(db, history, plan, models, kind, started, str(exc))
         raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
-    finally:
-        if rebuilds:
-            async with db.dialect.connection() as conn:
-                await conn.execute("PRAGMA foreign_keys = ON", [])
     return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
 
 

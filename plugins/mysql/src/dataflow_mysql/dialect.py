@@ -163,8 +163,17 @@ class MySQLDialect(SQLDialect):
     def connection(self) -> Any:
         return self.pools.connection()
 
-    def transaction(self) -> Any:
-        return self.pools.transaction()
+    # ---- transactions: the kernel's primitives (the driver's own begin / commit / rollback) -------
+    async def begin_transaction(self, conn: Any, isolation_level: str | None) -> None:
+        if isolation_level:  # applies to the next transaction only
+            await conn.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation_level.replace('_', ' ')}", [])
+        await conn.control("BEGIN")
+
+    async def commit_transaction(self, conn: Any) -> None:
+        await conn.control("COMMIT")
+
+    async def rollback_transaction(self, conn: Any) -> None:
+        await conn.control("ROLLBACK")
 
     async def close(self) -> None:
         await self.pools.close()

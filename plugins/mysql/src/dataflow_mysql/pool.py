@@ -307,24 +307,6 @@ class PoolManager:
         finally:
             pool.release(raw)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[MySQLConnection]:
-        async with self.connection() as conn:
-            try:
-                await conn.control("BEGIN")
-            except pymysql.err.MySQLError as exc:
-                raise translate(exc, self.server_name) from exc
-            try:
-                yield conn
-            except BaseException as exc:
-                await _rollback(conn, exc)
-                raise
-            try:
-                await conn.control("COMMIT")
-            except pymysql.err.MySQLError as exc:
-                conn.raw.close()
-                raise translate(exc, self.server_name) from exc
-
     # ---- closing -------------------------------------------------------------------------------
     async def close(self) -> None:
         """Close this loop's pool gracefully, then release the pools of every other loop."""
@@ -354,18 +336,6 @@ class PoolManager:
     def __del__(self) -> None:
         with suppress(Exception):  # interpreter shutdown: nothing more can be done
             self.close_sync()
-
-
-async def _rollback(conn: MySQLConnection, exc: BaseException) -> None:
-    """Roll back after a failure; a cancelled or broken connection is closed instead (the server rolls back)."""
-    raw = conn.raw
-    if not isinstance(exc, Exception) or raw.closed:
-        raw.close()
-        return
-    try:
-        await conn.control("ROLLBACK")
-    except Exception:
-        raw.close()
 
 
 async def _close_pool(pool: aiomysql.Pool) -> None:

@@ -16,11 +16,9 @@ What differs from the generic SQL of the kernel:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import asyncpg
@@ -29,6 +27,7 @@ from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
 from dataflow.sqllog import StatementLog
+from dataflow.transactions import current_scope
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -211,7 +210,8 @@ class PostgreSQLDialect(SQLDialect):
         return _Lease(self)
 
     async def run(self, query: Any, conn: Any = None) -> Any:
-        """Run a query description (the kernel's contract), on ``conn`` or a pooled connection.
+        """Run a query description (the kernel's contract), on ``conn``, in the transaction open in this
+        context, or on a pooled connection.
 
         The same error handling as the base class, without its generator-based context manager:
         this is the path of every single-row operation.
@@ -221,6 +221,9 @@ class PostgreSQLDialect(SQLDialect):
             raise TypeError(f"not a query: {query!r}")
         pool = raw = None
         if conn is None:
+            scope = current_scope(self)
+            if scope is not None:
+                return await scope.run(query)
             pool = self.loop_pool()
             raw = await self.acquire(pool)
             conn = PGConnection(raw, self.sql_log)
@@ -249,26 +252,6 @@ class PostgreSQLDialect(SQLDialect):
             pool.discard(raw)
         else:
             pool.release(raw)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PGConnection]:
-        """A pooled connection inside one transaction: committed on success, rolled back on error."""
-        async with self.connection() as conn:
-            tx = conn.raw.transaction()
-            await self._guard(conn.control(tx.start(), "BEGIN"))
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await conn.control(tx.rollback(), "ROLLBACK")
-                raise
-            await self._guard(conn.control(tx.commit(), "COMMIT"))
-
-    async def _guard(self, step: Any) -> Any:
-        try:
-            return await step
-        except Exception as exc:
-            raise self.translate_error(exc) from exc
 
     async def close(self) -> None:
         """Close this loop's pool (idle connections politely), then terminate every other pool."""

@@ -16,13 +16,24 @@ __all__ = ["sqlite_rebuild", "with_foreign_keys_off"]
 
 
 async def with_foreign_keys_off(catalog: Catalog, statements: Sequence[str]) -> int:
-    """Run ``statements`` in one transaction with FK enforcement off; return the FK violations left."""
-    await catalog.execute(["PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON"], transaction=False)
-    try:
-        await catalog.execute(statements)
-        return len(await catalog.fetch("PRAGMA foreign_key_check"))
-    finally:
-        await catalog.execute(["PRAGMA legacy_alter_table = OFF", "PRAGMA foreign_keys = ON"], transaction=False)
+    """Run ``statements`` in one transaction with FK enforcement off; return the FK violations left.
+
+    The pragmas belong to one connection and do nothing inside a transaction, so they are set on the
+    transaction's own connection before it begins, and set back after it ends.
+    """
+    dialect = catalog.dialect
+    with catalog.translated_errors():
+        async with dialect.transaction_connection() as own:
+            await own.execute("PRAGMA foreign_keys = OFF", [])
+            await own.execute("PRAGMA legacy_alter_table = ON", [])
+            try:
+                async with dialect.transaction(connection=own) as conn:
+                    for statement in statements:
+                        await conn.execute(statement, [])
+                return len(await own.fetch("PRAGMA foreign_key_check", []))
+            finally:
+                await own.execute("PRAGMA legacy_alter_table = OFF", [])
+                await own.execute("PRAGMA foreign_keys = ON", [])
 
 
 async def sqlite_rebuild(catalog: Catalog, table: str, *, add_columns: Sequence[tuple[str, str]] = ()) -> int:

@@ -26,6 +26,7 @@ from dataflow.errors import DataFlowError, WorkflowExecutionError, did_you_mean
 from dataflow.loop import run_sync
 from dataflow.nodes import NodeContext
 from dataflow.runtime import RunState, default_manager, invoke_node, node_parameters
+from dataflow.transactions import activate, deactivate
 from dataflow.workflow import Workflow, WorkflowBuilder
 
 __all__ = ["AsyncLocalRuntime", "LocalRuntime", "run_workflow"]
@@ -61,7 +62,10 @@ async def _run_node(state: RunState, node_id: str, results: dict[str, Any]) -> N
     try:
         params = node_parameters(workflow, entry, results, state.inputs)
         ctx = NodeContext(node_id, state.run_id, entry.type_name, state.inputs, state)
-        output = await invoke_node(entry.cls, node_id, params, ctx)
+        if state.transactions:
+            output = await _in_run_transactions(state, entry.cls, node_id, params, ctx)
+        else:
+            output = await invoke_node(entry.cls, node_id, params, ctx)
     except Exception as exc:
         error = WorkflowExecutionError(node_id, entry.type_name, exc)
         db = entry.cls.dataflow_instance
@@ -75,19 +79,54 @@ async def _run_node(state: RunState, node_id: str, results: dict[str, Any]) -> N
     results[node_id] = output
 
 
-async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: int | None = None
-                       ) -> tuple[dict[str, Any], str]:
-    """Run every node of ``workflow``; return ``(results by node id, run id)``."""
+async def _in_run_transactions(state: RunState, cls: Any, node_id: str, params: dict[str, Any],
+                               ctx: NodeContext) -> Any:
+    """Run a node inside the transactions the run holds (and, where a scope keeps going after a failed
+    node, inside a savepoint of its own, so that its writes are undone alone)."""
+    token = activate(state.scopes())
+    try:
+        db = cls.dataflow_instance
+        held = state.transactions.get(db.dialect) if db is not None else None
+        if held is not None and not held.rollback_on_error:
+            async with db.dialect.transaction():
+                return await invoke_node(cls, node_id, params, ctx)
+        return await invoke_node(cls, node_id, params, ctx)
+    finally:
+        deactivate(token)
+
+
+async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: int | None = None,
+                       transaction: bool = False) -> tuple[dict[str, Any], str]:
+    """Run every node of ``workflow``; return ``(results by node id, run id)``.
+
+    ``transaction=True``: one transaction per DataFlow instance the nodes declare they touch, committed
+    one after the other once the last node has succeeded; after a failure all are rolled back and the
+    DF-802 says so.
+    """
     built = _as_workflow(workflow)
     given = _as_inputs(inputs)
     built.check_inputs(given)
     state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
-    if max_concurrency == 1 or _chooses_instance_late(built, given):
-        for node_id in built.order:
-            await _run_node(state, node_id, results)
-    elif built.nodes:
-        await _run_concurrently(state, results, max_concurrency)
+    try:
+        if transaction:
+            for db in built.instances:
+                await state.begin(db)
+        if max_concurrency == 1 or _chooses_instance_late(built, given):
+            for node_id in built.order:
+                await _run_node(state, node_id, results)
+        elif built.nodes:
+            await _run_concurrently(state, results, max_concurrency)
+    except BaseException as exc:
+        rolled_back = await state.finish(exc)
+        if isinstance(exc, WorkflowExecutionError) and rolled_back:
+            if transaction:
+                exc.mark_rolled_back()
+            else:
+                opened = ", ".join(repr(held.opened_by) for held in rolled_back)
+                exc.mark_rolled_back(f"The transaction opened by {opened} was rolled back.")
+        raise
+    await state.finish(None)
     return results, state.run_id
 
 
@@ -154,28 +193,36 @@ class AsyncLocalRuntime:
     """Runs workflows on the caller's event loop; reusable, safe to share between tasks.
 
     :param max_concurrency: at most this many nodes at once (1: one at a time, in the order added).
+
+    Every ``execute`` method takes ``transaction=True``: all the workflow's writes commit together
+    after its last node succeeds, or none are kept (see ``run_workflow``).
     """
 
     def __init__(self, **options: Any) -> None:
         self.options = _check_options(type(self).__name__, options)
 
-    def _run(self, workflow: Any, inputs: Any) -> Coroutine[Any, Any, tuple[dict[str, Any], str]]:
-        return run_workflow(workflow, inputs, max_concurrency=self.options.get("max_concurrency"))
+    def _run(self, workflow: Any, inputs: Any, transaction: Any) -> Coroutine[Any, Any, tuple[dict[str, Any], str]]:
+        if not isinstance(transaction, bool):
+            raise DataFlowError("DF-102", f"transaction= takes True or False, got {transaction!r}.",
+                                context={"parameter": "transaction"})
+        return run_workflow(workflow, inputs, max_concurrency=self.options.get("max_concurrency"),
+                            transaction=transaction)
 
-    async def execute_workflow_async(self, workflow: Any, inputs: Mapping[str, Any] | None = None,
-                                     **kwargs: Any) -> tuple[dict[str, Any], str]:
+    async def execute_workflow_async(self, workflow: Any, inputs: Mapping[str, Any] | None = None, *,
+                                     transaction: bool = False, **kwargs: Any) -> tuple[dict[str, Any], str]:
         """Run ``workflow``; ``inputs`` feed ``${name}`` templates and per-node overrides."""
-        return await self._run(workflow, inputs if inputs is not None else kwargs.get("parameters"))
+        return await self._run(workflow, inputs if inputs is not None else kwargs.get("parameters"), transaction)
 
     async def execute_async(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
-                            inputs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-        return await self._run(workflow, parameters if parameters is not None else inputs)
+                            inputs: Mapping[str, Any] | None = None, *,
+                            transaction: bool = False) -> tuple[dict[str, Any], str]:
+        return await self._run(workflow, parameters if parameters is not None else inputs, transaction)
 
     def execute(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
-                inputs: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+                inputs: Mapping[str, Any] | None = None, *, transaction: bool = False) -> tuple[dict[str, Any], str]:
         """Run ``workflow`` and wait (on DataFlow's background loop, in the caller's context);
         ``parameters`` feed ``${name}`` templates and per-node overrides."""
-        return run_sync(self._run(workflow, parameters if parameters is not None else inputs))
+        return run_sync(self._run(workflow, parameters if parameters is not None else inputs, transaction))
 
 
 class LocalRuntime(AsyncLocalRuntime):

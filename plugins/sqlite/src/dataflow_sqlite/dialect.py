@@ -1,9 +1,20 @@
-"""The SQLite dialect on aiosqlite: one connection per event loop, serialised by a lock.
+"""The SQLite dialect on aiosqlite: a shared connection per event loop, and one per open transaction.
 
-SQLite writes one transaction at a time, so a single connection per loop (each aiosqlite connection
-owns a thread) is both the simplest and the fastest arrangement: a lock keeps a transaction's
-statements together, and reads in WAL mode never wait for the file. ``:memory:`` becomes a
-shared-cache URI so that every connection of one DataFlow instance sees the same database.
+Statements outside a transaction (autocommit) share one connection per loop (each aiosqlite
+connection owns a thread), serialised by a lock; reads in WAL mode never wait for the file. A
+transaction gets a connection of its own (kept for reuse afterwards), so reads of other tasks go on
+while it is open and never see its uncommitted rows.
+
+SQLite has one writer at a time. Within a process, writers queue on an asyncio lock (transactions
+and autocommit writes alike); across processes, SQLite's own busy handler waits. Either way a writer
+waits at most ``busy_timeout`` seconds (``DataFlow(busy_timeout=5)``, the default) and then gets
+DF-508, never a hang. Every transaction is ``BEGIN IMMEDIATE`` (it takes the write lock when it
+starts) and SERIALIZABLE, whatever isolation level is asked for: SQLite has no other. Schema changes
+made inside a transaction run in it (``schema_in_transaction``): another connection would wait for
+the transaction's own write lock.
+
+``:memory:`` becomes a shared-cache URI so that every connection of one DataFlow instance sees the
+same database; there a transaction holds the loop's one connection for as long as it is open.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 from dataflow.query import ColumnBatch, Cond, Count, Insert, Select, Upsert
 from dataflow.sqllog import StatementLog
+from dataflow.transactions import current_scope
 from dataflow.values import to_json
 
 __all__ = ["SQLiteDialect"]
@@ -61,6 +73,17 @@ def _close_reader(state: _LoopState) -> None:
     if state.reader is not None:
         state.reader.close()
         state.reader = None
+
+
+def _release_state(state: _LoopState) -> None:
+    """Stop every connection of a loop's state without that loop (it may be closed)."""
+    _close_reader(state)
+    for spare in state.spare:
+        spare.raw.stop()
+    state.spare.clear()
+    if state.conn is not None:
+        state.conn.raw.stop()
+        state.conn = None
 
 
 REGEX_MATCH_BUDGET = 0.1
@@ -169,13 +192,42 @@ def statement_timed_out(timeout: float) -> DataFlowError:
 
 
 class _LoopState:
-    """The connection of one event loop and the lock that serialises its users."""
+    """The connections of one event loop and the locks that serialise their users."""
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.conn: SQLiteConnection | None = None
         self.reader: sqlite3.Connection | None = None
         """A read-only connection used in the loop's own thread for reads by primary key."""
+        self.writer = asyncio.Lock()
+        """Held by the one writer of this loop (a transaction, or an autocommit write)."""
+        self.spare: list[SQLiteConnection] = []
+        """Transaction connections not in use, kept for the next transaction."""
+
+
+_SPARE_CONNECTIONS = 2
+
+
+def busy(timeout: float, waited_for: str) -> DataFlowError:
+    return DataFlowError(
+        "DF-508",
+        f"SQLite allows one writer at a time, and {waited_for} held the write lock for longer than "
+        f"busy_timeout ({timeout:g} s).",
+        context={"busy_timeout": timeout},
+        solutions=["Keep write transactions short.",
+                   "Wait longer: DataFlow(url, busy_timeout=30) (seconds)."],
+    )
+
+
+async def _take(lock: asyncio.Lock, timeout: float, waited_for: str) -> None:
+    """Acquire ``lock``, waiting at most ``timeout`` seconds (DF-508 after that)."""
+    if not lock.locked():
+        await lock.acquire()
+        return
+    try:
+        await asyncio.wait_for(lock.acquire(), timeout)
+    except TimeoutError:
+        raise busy(timeout, waited_for) from None
 
 
 class _Borrow:
@@ -192,7 +244,10 @@ class _Borrow:
 
     async def __aenter__(self) -> SQLiteConnection:
         state = self.state
-        await state.lock.acquire()
+        if self.dialect.shared_cache:  # a transaction may hold the one connection: wait at most busy_timeout
+            await _take(state.lock, self.dialect.busy_timeout, "another transaction")
+        else:
+            await state.lock.acquire()
         try:
             if state.conn is None:
                 state.conn = await self.dialect._open()
@@ -210,6 +265,8 @@ class SQLiteDialect(SQLDialect):
 
     name = "sqlite"
     max_params = 32766
+    schema_in_transaction = True
+    fixed_isolation_level = "SERIALIZABLE"
 
     def __init__(self, url: Any, options: Any) -> None:
         super().__init__(url, options)
@@ -220,8 +277,10 @@ class SQLiteDialect(SQLDialect):
         else:
             self.path = url.database if url.database.startswith("file:") else os.path.abspath(url.database)
             self.uri = url.database.startswith("file:")
-        self.timeout = float(options.pool_timeout)
-        # Shared-cache memory databases lock per table rather than use WAL: no inline reads there.
+        self.busy_timeout = float(options.busy_timeout)
+        # Shared-cache memory databases lock per table rather than use WAL: no inline reads there, and
+        # a transaction uses the loop's one connection.
+        self.shared_cache = self.uri and "mode=memory" in self.path
         self.inline_reads = not self.uri
         self._anchor: sqlite3.Connection | None = None
         self._legacy_tables: dict[str, bool] = {}
@@ -233,7 +292,7 @@ class SQLiteDialect(SQLDialect):
             # An in-memory database lives while one connection is open: keep one for the instance.
             self._anchor = sqlite3.connect(self.path, uri=True, check_same_thread=False)
         try:
-            raw = aiosqlite.connect(self.path, uri=self.uri, isolation_level=None, timeout=self.timeout,
+            raw = aiosqlite.connect(self.path, uri=self.uri, isolation_level=None, timeout=self.busy_timeout,
                                     check_same_thread=False)
             thread = getattr(raw, "_thread", None)
             if thread is not None:
@@ -246,7 +305,7 @@ class SQLiteDialect(SQLDialect):
                 context={"path": self.path},
                 solutions=["Check that the directory exists and is writable."],
             ) from exc
-        pragmas = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",
+        pragmas = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}",
                    "PRAGMA case_sensitive_like = ON"]
         if not self.uri:
             pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
@@ -264,25 +323,37 @@ class SQLiteDialect(SQLDialect):
         state = self._states.get()
         if state is None:
             for stale in self._states.pop_closed():
-                _close_reader(stale)
-                if stale.conn is not None:
-                    stale.conn.raw.stop()
+                _release_state(stale)
             state = _LoopState()
             self._states.set(state)
         return state
 
-    def connection(self) -> _Borrow:
+    def connection(self) -> Any:
+        """The loop's shared connection; inside a transaction, the transaction's (see the module docstring)."""
+        scope = current_scope(self)
+        if scope is not None:
+            return scope.borrow()
         return _Borrow(self, self._state())
 
     async def run(self, query: Any, conn: Any = None) -> Any:
-        """Single-statement reads skip the lock when no transaction holds it.
+        """Reads skip the shared connection's lock when it is free; writes queue for the write lock.
 
-        aiosqlite runs statements in the order they are submitted, and submission happens before the
-        first await: a read submitted while the lock is free runs before any transaction that starts
-        later, so it can never see another task's uncommitted rows.
+        Only autocommit statements run on the shared connection, so a read there never sees another
+        task's uncommitted rows (transactions have connections of their own).
         """
-        if conn is None and type(query) in _SINGLE_STATEMENT:
+        if conn is None:
+            scope = current_scope(self)
+            if scope is not None:
+                return await scope.run(query)
             state = self._state()
+            if type(query) not in _SINGLE_STATEMENT:
+                if self.shared_cache:
+                    return await super().run(query)
+                await _take(state.writer, self.busy_timeout, "another writer of this process")
+                try:
+                    return await super().run(query)
+                finally:
+                    state.writer.release()
             if state.conn is not None:
                 if self.inline_reads and _is_point_read(query):
                     rows = self._read_inline(state, query)
@@ -320,22 +391,42 @@ class SQLiteDialect(SQLDialect):
         decode = self.row_decoder(query.model)
         return [decode(row) for row in fetched]
 
+    # ---- transactions: the kernel's primitives --------------------------------------------------
+    def transaction_connection(self) -> Any:
+        if self.shared_cache:
+            return _Borrow(self, self._state())
+        return self._own_connection()
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SQLiteConnection]:
-        async with self.connection() as conn:
-            await conn.execute("BEGIN IMMEDIATE", ())
+    async def _own_connection(self) -> AsyncIterator[SQLiteConnection]:
+        """A connection for one transaction, while this loop's write lock is held (the next writer waits)."""
+        state = self._state()
+        await _take(state.writer, self.busy_timeout, "another transaction of this process")
+        try:
+            conn = state.spare.pop() if state.spare else await self._open()
+            reusable = False
             try:
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK", ())
-                raise
-            else:
-                await conn.execute("COMMIT", ())
+                reusable = not conn.raw.in_transaction
+            finally:
+                if reusable and len(state.spare) < _SPARE_CONNECTIONS:
+                    state.spare.append(conn)
+                else:  # left mid-transaction (a failed rollback, a cancellation): never reused
+                    conn.raw.stop()
+        finally:
+            state.writer.release()
+
+    async def begin_transaction(self, conn: Any, isolation_level: str | None) -> None:
+        # IMMEDIATE takes the write lock now, waiting up to busy_timeout for another process's writer.
+        await conn.execute("BEGIN IMMEDIATE", [])
 
     async def close(self) -> None:
         current = self._states.pop_current()
         if current is not None:
             _close_reader(current)
+            for spare in current.spare:
+                await spare.raw.close()
+            current.spare.clear()
             if current.conn is not None:
                 async with current.lock:
                     await current.conn.raw.close()
@@ -344,10 +435,7 @@ class SQLiteDialect(SQLDialect):
 
     def close_sync(self) -> None:
         for _loop, state in self._states.items():
-            _close_reader(state)
-            if state.conn is not None:
-                state.conn.raw.stop()
-                state.conn = None
+            _release_state(state)
         self._states.clear()
         if self._anchor is not None:
             self._anchor.close()
@@ -518,8 +606,9 @@ class SQLiteDialect(SQLDialect):
                 return DataFlowError("DF-706", f"A foreign key would be violated ({text}).", context={"detail": text})
         if isinstance(exc, sqlite3.OperationalError):
             if "locked" in text or "busy" in text:
-                return DataFlowError("DF-508", f"The SQLite database is locked by another writer ({text}).",
-                                     solutions=["Retry; keep write transactions short."])
+                error = busy(self.busy_timeout, "another connection (another process, or one outside DataFlow)")
+                error.context["detail"] = text
+                return error
             if "no such table" in text:
                 return DataFlowError("DF-304", f"A table does not exist ({text}).",
                                      solutions=["Enable auto_migrate, or create the table."])
