@@ -451,6 +451,11 @@ def _duplicate_node_id(tmp_path: Path, made: list[DataFlow]) -> None:
     wf.add_node("PythonCodeNode", "same", {"code": "result = 2"})
 
 
+@scenario("DF-803")
+def _transaction_node_out_of_place(tmp_path: Path, made: list[DataFlow]) -> None:
+    run_node("TransactionCommitNode", {})  # no TransactionScopeNode opened a transaction
+
+
 @scenario("DF-804")
 def _committed_in_part(tmp_path: Path, made: list[DataFlow]) -> None:
     first = sqlite_db(tmp_path, made)

@@ -38,3 +38,15 @@ def test_the_logging_example_logs_statements_without_values(tmp_path: Path) -> N
         assert re.search(r'DEBUG dataflow\.sql: INSERT INTO "notes" .* \[\d+\.\d{3} ms, 3 params\]', done.stderr)
         assert re.search(r'SELECT COUNT\(\*\) FROM "notes" WHERE "id" = \? \[\d+\.\d{3} ms, 1 params\]', done.stderr)
         assert "secret plans" not in done.stderr
+
+
+@pytest.mark.parametrize(("marker", "printed"), [
+    ("transaction-example.db", ["DF-802", "[('a', 100), ('b', 0)]"]),
+    ("transaction-nodes-example.db", ["committed", "['Ann']"]),
+])
+def test_the_transaction_examples_print_what_they_say(tmp_path: Path, marker: str, printed: list[str]) -> None:
+    (code,) = [c for c in RUNNABLE if marker in c]
+    for _ in range(2):  # the second run starts from the first one's database
+        done = _run(tmp_path, code)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == printed

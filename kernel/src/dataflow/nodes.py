@@ -565,6 +565,10 @@ class NodeRegistry:
     def instance_names(self) -> set[str]:
         return {db.name for db in list(self._instances)}
 
+    def instance_named(self, name: str) -> DataFlow | None:
+        """The live DataFlow instance given ``name=name``, or None."""
+        return next((db for db in list(self._instances) if db.name == name), None)
+
     def remove_instance(self, db: DataFlow) -> None:
         with self._lock:
             for name, entries in list(self._bound.items()):

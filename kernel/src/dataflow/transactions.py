@@ -247,6 +247,36 @@ class Scope:
         finally:
             self.end_turn()
 
+    async def create_savepoint(self, name: str) -> None:
+        """A savepoint named ``name`` in this scope, kept until the transaction ends (the savepoint
+        nodes); ``rollback_to`` returns to it."""
+        await self.take_turn()
+        try:
+            self.check_usable()
+            await self.tx.step(self.tx.dialect.create_savepoint(self.tx.conn, name))
+            self.tx.savepoints.append(name)
+        finally:
+            self.end_turn()
+
+    async def rollback_to(self, name: str) -> None:
+        """Undo everything since the savepoint ``name`` (which stays, as in SQL); a statement failed
+        since then no longer aborts the transaction. DF-803 for a name that was never made."""
+        tx = self.tx
+        if name not in tx.savepoints:
+            made = ", ".join(tx.savepoints) or "none"
+            raise DataFlowError("DF-803", f"No savepoint named {name!r} was made in this transaction (made: {made}).",
+                                context={"savepoint": name, "transaction": tx.label},
+                                solutions=['Add a TransactionSavepointNode {"name": ...} before rolling back to it.'])
+        if tx.state != "active":
+            raise _unusable(f"The transaction has already ended ({tx.state}).", tx)
+        await self.take_turn()
+        try:
+            await tx.step(tx.dialect.rollback_to_savepoint(tx.conn, name))
+            del tx.savepoints[tx.savepoints.index(name) + 1:]
+            self.failure = None
+        finally:
+            self.end_turn()
+
     async def nested(self) -> Scope:
         """A savepoint inside this scope; it holds this scope's turn until it is closed."""
         self.check_usable()

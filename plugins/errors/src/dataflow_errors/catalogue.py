@@ -565,6 +565,21 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'wf = WorkflowBuilder(); wf.add_node("UserCreateNode", "c", params)')],
     ),
     _entry(
+        "DF-803", "Transaction node used out of place",
+        "A transaction node cannot act: a commit, rollback or savepoint node with no TransactionScopeNode "
+        "transaction open, a second scope on an instance that has one open, a savepoint name that was never "
+        "made, or a workflow whose nodes use several DataFlow instances without `db_instance` saying which.",
+        ["The TransactionScopeNode was added after the node that commits, or a commit / rollback already "
+         "ended the transaction.",
+         "The workflow runs with `transaction=True`, which commits at its end by itself.",
+         "A misspelt savepoint name."],
+        [("Open the transaction first, end it once.",
+          'wf.add_node("TransactionScopeNode", "tx", {})\nwf.add_node("UserCreateNode", "c", {...})\n'
+          'wf.add_node("TransactionCommitNode", "commit", {})'),
+         ("Say which instance when the workflow uses several.",
+          'wf.add_node("TransactionScopeNode", "tx", {"db_instance": orders_db})')],
+    ),
+    _entry(
         "DF-804", "Workflow committed in part",
         "A workflow run with `transaction=True` wrote to several DataFlow instances (databases); every node "
         "succeeded and the instances committed one after the other, but a later commit failed after an "

@@ -1,4 +1,4 @@
-"""dataflow-runtime: LocalRuntime, AsyncLocalRuntime and the Python code nodes."""
+"""dataflow-runtime: LocalRuntime, AsyncLocalRuntime, the Python code nodes and the transaction nodes."""
 
 from dataflow.plugins import lazy_exports
 
@@ -8,6 +8,11 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "AsyncLocalRuntime": "dataflow_runtime.runtimes",
     "LocalRuntime": "dataflow_runtime.runtimes",
     "run_workflow": "dataflow_runtime.runtimes",
+    "TransactionCommitNode": "dataflow_runtime.transaction_nodes",
+    "TransactionRollbackNode": "dataflow_runtime.transaction_nodes",
+    "TransactionRollbackToSavepointNode": "dataflow_runtime.transaction_nodes",
+    "TransactionSavepointNode": "dataflow_runtime.transaction_nodes",
+    "TransactionScopeNode": "dataflow_runtime.transaction_nodes",
 })
 
 __all__ = __dir__()

@@ -1,4 +1,4 @@
-"""Runtime plugin: offers LocalRuntime / AsyncLocalRuntime and registers the Python code nodes."""
+"""Runtime plugin: offers LocalRuntime / AsyncLocalRuntime and registers the Python code and transaction nodes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataflow.plugins import RuntimeInfo
 
 from dataflow_runtime.code import AsyncPythonCodeNode, PythonCodeNode
 from dataflow_runtime.runtimes import AsyncLocalRuntime, LocalRuntime
+from dataflow_runtime.transaction_nodes import TRANSACTION_NODES
 
 
 @hookimpl
@@ -25,3 +26,5 @@ def dataflow_runtimes() -> Iterable[RuntimeInfo]:
 def dataflow_node_types(register: Callable[[str, type], None]) -> None:
     register("PythonCodeNode", PythonCodeNode)
     register("AsyncPythonCodeNode", AsyncPythonCodeNode)
+    for node in TRANSACTION_NODES:
+        register(node.type_name, node)

@@ -212,4 +212,85 @@ def test_isolation_levels(make_model, run_node, level):
         pass
 
 
+
+
+# ---- the transaction nodes of Kailash DataFlow 2.x -----------------------------------------------------
+def test_transaction_nodes_wired_as_kailash_users_wire_them(make_model, run, run_node):
+    person_model(make_model)
+    wf = WorkflowBuilder()
+    wf.add_node("TransactionScopeNode", "start_tx", {"isolation_level": "READ_COMMITTED"})
+    wf.add_node("PersonCreateNode", "create_a", {"name": "Keep"})
+    wf.add_node("TransactionSavepointNode", "sp", {"name": "sp1"})
+    wf.add_node("PersonCreateNode", "create_b", {"name": "Drop"})
+    wf.add_node("PersonListNode", "seen", {"filter": {"name": {"$in": ["Keep", "Drop"]}}})
+    wf.add_node("TransactionRollbackToSavepointNode", "rollback_sp", {"savepoint": "sp1"})
+    wf.add_node("TransactionCommitNode", "commit_tx", {})
+    outputs = {"start_tx": "result", "create_a": "id", "sp": "result", "create_b": "id", "seen": "count",
+               "rollback_sp": "result"}
+    for source, target in (("start_tx", "create_a"), ("create_a", "sp"), ("sp", "create_b"),
+                           ("create_b", "seen"), ("seen", "rollback_sp"), ("rollback_sp", "commit_tx")):
+        wf.add_connection(source, outputs[source], target, "input_data")
+    results = run(wf)
+    assert results["start_tx"]["status"] == "started" and results["start_tx"]["result"]["status"] == "started"
+    assert results["seen"]["count"] == 2, "nodes inside the transaction read its uncommitted writes"
+    assert results["rollback_sp"]["status"] == "rolled_back_to_savepoint"
+    assert results["commit_tx"]["status"] == "committed"
+    assert results["commit_tx"]["transaction_id"] == results["start_tx"]["transaction_id"]
+    assert names(run_node("PersonListNode", {})["records"]) == ["Keep"]
+
+
+def test_a_rollback_node_keeps_nothing_and_nodes_after_it_autocommit(make_model, run, run_node):
+    person_model(make_model)
+    results = run(_workflow(("TransactionScopeNode", "tx", {}),
+                            ("PersonCreateNode", "doomed", {"name": "Doomed"}),
+                            ("PythonCodeNode", "decide", {"code": "result = {'status': 'error'}"}),
+                            ("TransactionRollbackNode", "undo", {}),
+                            ("PersonCreateNode", "after", {"name": "After"})))
+    assert results["undo"]["status"] == "rolled_back"
+    assert names(run_node("PersonListNode", {})["records"]) == ["After"]
+
+
+def test_a_failing_node_rolls_the_scope_back_or_only_itself(make_model, run_node):
+    person_model(make_model)
+    runtime = LocalRuntime()
+    failing = ("PersonCreateNode", "clash", {"name": "Clash", "email": "a@x.io"})
+    wf = _workflow(("PersonCreateNode", "before", {"name": "Before", "email": "a@x.io"}),
+                   ("TransactionScopeNode", "tx", {}),
+                   ("PersonCreateNode", "inside", {"name": "Inside"}), failing,
+                   ("TransactionCommitNode", "commit", {}))
+    with pytest.raises(WorkflowExecutionError) as info:
+        runtime.execute(wf)
+    assert info.value.node_id == "clash" and "'tx' was rolled back" in info.value.message
+    assert names(run_node("PersonListNode", {"order_by": ["name"]})["records"]) == ["Before"]
+    wf = _workflow(("TransactionScopeNode", "tx", {"rollback_on_error": False}),
+                   ("PersonCreateNode", "inside", {"name": "Inside"}),
+                   ("PersonBulkCreateNode", "half", {"data": [{"name": "Half", "email": "h@x.io"},
+                                                               {"name": "Clash", "email": "a@x.io"}]}),
+                   ("TransactionCommitNode", "commit", {}))
+    with pytest.raises(WorkflowExecutionError) as info:
+        runtime.execute(wf)
+    assert info.value.node_id == "half"
+    assert names(run_node("PersonListNode", {"order_by": ["name"]})["records"]) == ["Before", "Inside"]
+
+
+def test_a_scope_left_open_commits_when_the_workflow_succeeds(make_model, run, run_node):
+    person_model(make_model)
+    run(_workflow(("TransactionScopeNode", "tx", {"timeout": 30}), ("PersonCreateNode", "c", {"name": "Open"})))
+    assert names(run_node("PersonListNode", {})["records"]) == ["Open"]
+
+
+def test_transaction_node_misuse_is_df803(make_model, run):
+    person_model(make_model)
+    with raises_df("DF-803"):
+        run(_workflow(("TransactionCommitNode", "commit", {})))
+    with raises_df("DF-803"):
+        run(_workflow(("TransactionScopeNode", "a", {}), ("TransactionScopeNode", "b", {}),
+                      ("PersonCountNode", "k", {})))
+    with raises_df("DF-803"):
+        run(_workflow(("TransactionScopeNode", "a", {}), ("PersonCountNode", "k", {}),
+                      ("TransactionRollbackToSavepointNode", "back", {"savepoint": "never_made"})))
+    with raises_df("DF-102"):
+        _workflow(("TransactionScopeNode", "a", {"isolation_level": "CHAOS"}))
+
+
 __all__ = tests_in(globals())
