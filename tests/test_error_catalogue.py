@@ -323,15 +323,53 @@ def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
         blocker.close()
 
 
-@scenario("DF-509")
-def _transaction_aborted(tmp_path: Path, made: list[DataFlow]) -> None:
-    db = sqlite_db(tmp_path, made)
+def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, Any], lock: str) -> None:
+    """Run ``node`` on PostgreSQL while another transaction holds ``lock`` on its table, and end the
+    node's session (only that one: it waits on this scenario's own table) while it waits."""
+    db = postgres_db(made)
+    admin = postgres_db(made)
     name = user_model(db)
-    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
-    with db.transaction():
-        with pytest.raises(DataFlowError):
-            run_node(f"{name}CreateNode", {"id": "a", "name": "again"})  # DF-704, caught: the block goes on
-        run_node(f"{name}CreateNode", {"id": "b", "name": "B"})
+    table = db.models[name].table
+    run_node(f"{name}CreateNode", {"id": "x", "name": "before"})
+    wf = WorkflowBuilder()
+    wf.add_node(f"{name}{node}", "n", {**params, "db_instance": db})
+
+    async def scenario() -> None:
+        async with admin.connection() as holder, admin.connection() as killer:
+            await holder.execute("BEGIN", [])
+            try:
+                await holder.execute(lock.format(table), [])
+                write = asyncio.create_task(_async_run(wf))
+                for _ in range(200):
+                    waiting = await killer.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                                                 f"AND wait_event_type = 'Lock' AND query LIKE '%{table}%'", [])
+                    if waiting:
+                        await killer.execute(f"SELECT pg_terminate_backend({int(waiting[0][0])})", [])
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await holder.execute("ROLLBACK", [])
+            await write
+
+    asyncio.run(scenario())
+
+
+async def _async_run(wf: WorkflowBuilder) -> Any:
+    from dataflow import AsyncLocalRuntime
+
+    return await AsyncLocalRuntime().execute_workflow_async(wf.build())
+
+
+@scenario("DF-510")
+def _write_outcome_unknown(tmp_path: Path, made: list[DataFlow]) -> None:
+    _postgres_session_lost(made, "CreateNode", {"id": "y", "name": "ours"},
+                           "INSERT INTO {} (id, name, age) VALUES ('y', 'theirs', 0)")
+
+
+@scenario("DF-511")
+def _transaction_lost(tmp_path: Path, made: list[DataFlow]) -> None:
+    _postgres_session_lost(made, "UpdateNode", {"filter": {"id": "x"}, "fields": {"name": "after"}},
+                           "UPDATE {} SET name = name WHERE id = 'x'")
 
 
 @scenario("DF-512")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import select
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -52,8 +53,10 @@ __all__ = [
     "OperatorCompiler",
     "SQLBuilder",
     "SQLDialect",
+    "idle_socket_readable",
     "like_pattern",
     "like_tokens",
+    "session_lost",
 ]
 
 UTC = dt.UTC
@@ -530,7 +533,7 @@ class SQLDialect:
 
     # ---- running queries -------------------------------------------------------------------
     async def run(self, query: Query, conn: Connection | None = None) -> Any:
-        """Run a query description; driver errors come out as DF-coded errors.
+        """Run a query description; driver errors come out as DF-coded errors (see ``recover``).
 
         Without ``conn``, the statement joins the transaction open in this context, if any, else runs
         on a pooled connection (autocommit). A dialect that overrides ``run`` keeps that first step.
@@ -549,7 +552,47 @@ class SQLDialect:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
+            return await self.recover(query, exc, conn)
+
+    # ---- a session lost mid-operation ---------------------------------------------------------
+    def lost_connection(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the session with the server ended under the statement (the server
+        killed or restarted it, the network dropped it). Dialects classify their driver's errors."""
+        return False
+
+    def in_transaction(self, conn: Connection) -> bool:
+        """Whether ``conn`` was inside a transaction (its last known state: it may be gone)."""
+        return False
+
+    async def recover(self, query: Query, exc: Exception, conn: Connection | None) -> Any:
+        """What a ``query`` that raised ``exc`` comes to; ``conn`` is the caller's connection (None when
+        the query borrowed its own).
+
+        A read that lost its own connection changed nothing, so it runs once more on a fresh one.
+        Anything else is raised as its DF-coded error, and a lost write says whether it was applied
+        (``lost_error``).
+        """
+        if not self.lost_connection(exc):
             raise self.translate_error(exc) from exc
+        if conn is None and type(query) in _READS:
+            try:
+                async with self.connection() as fresh:
+                    return await self._dispatch(fresh, query)
+            except (DataFlowError, asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as again:
+                raise self.translate_error(again) from again
+        writing = type(query) not in _READS
+        raise self.lost_error(exc, writing=writing, in_transaction=conn is not None and self.in_transaction(conn),
+                              table=query.model.table) from exc
+
+    def lost_error(self, exc: BaseException, *, writing: bool, in_transaction: bool = False,
+                   committing: bool = False, table: str | None = None) -> DataFlowError:
+        """The error for a session lost under a statement (``committing``: under a COMMIT); see
+        ``session_lost``. A read changed nothing: the dialect's usual error (DF-402)."""
+        lost = session_lost(self.name, exc, writing=writing, in_transaction=in_transaction, committing=committing,
+                            table=table)
+        return lost if lost is not None else self.translate_error(exc)
 
     _RUNNERS = {Select: "run_select", Count: "run_count", Insert: "run_insert", Update: "run_update",
                 Delete: "run_delete", Upsert: "run_upsert"}
@@ -742,6 +785,57 @@ def like_tokens(pattern: str) -> Iterator[tuple[str, bool]]:
 def like_pattern(pattern: str) -> str:
     """A ``$like`` pattern for SQL ``LIKE … ESCAPE '!'`` (``LIKE_ESCAPE``): literals escaped, wildcards kept."""
     return "".join(char if wild or char not in "%_!" else LIKE_ESCAPE + char for char, wild in like_tokens(pattern))
+
+
+_READS = (Select, Count)
+"""Queries that change nothing, so can run again after their connection was lost."""
+
+
+def session_lost(server: str, exc: BaseException, *, writing: bool, in_transaction: bool = False,
+                 committing: bool = False, table: str | None = None) -> DataFlowError | None:
+    """The DF-coded error for a session with ``server`` that ended under a statement, or None for a read.
+
+    Inside a transaction, before its COMMIT, nothing was applied: the server rolls back a transaction
+    whose session ends (DF-511). A write on its own, or a COMMIT, may have been applied just before
+    the session ended, and nothing can tell (DF-510).
+    """
+    context: dict[str, Any] = {"dialect": server, "detail": str(exc)[:300]}
+    if table is not None:
+        context["table"] = table
+    causes = ["The server ended the session (a restart, a failover, an administrator's kill, an idle timeout).",
+              "The network between DataFlow and the server dropped the connection."]
+    if in_transaction and not committing:
+        return DataFlowError(
+            "DF-511",
+            f"The connection to the {server} server was lost inside a transaction; the server rolls such a "
+            "transaction back, so none of its writes were applied.",
+            context=context, causes=causes,
+            solutions=["Run the operation (or the whole transaction) again: nothing of it was kept."])
+    if writing or committing:
+        return DataFlowError(
+            "DF-510",
+            f"The connection to the {server} server was lost while a write "
+            f"{'was being committed' if committing else 'was running'}: whether it was applied is unknown.",
+            context=context, causes=causes,
+            solutions=["Read the row back (by id or a unique field) before trying again, so that the write "
+                       "is not made twice.", "An upsert, or an update to fixed values, can be run again as it is."])
+    return None
+
+
+def idle_socket_readable(transport: Any) -> bool:
+    """True when an idle pooled connection's socket has something the event loop has not read yet.
+
+    Between operations a server sends a session nothing but its goodbye (an error message, then the
+    end of the stream) when it ends the session, so such a connection is not handed out: a statement
+    sent on it would fail, or worse, leave a write's outcome unknown. One ``poll`` system call, with no
+    round trip to the server.
+    """
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _decode_json(value: Any) -> Any:

@@ -137,8 +137,9 @@ class Transaction:
                 solutions=["Give it a longer timeout, or do less inside it."],
             )
 
-    async def step(self, action: Any) -> Any:
-        """Run one primitive; a driver error comes out DF-coded."""
+    async def step(self, action: Any, *, committing: bool = False) -> Any:
+        """Run one primitive; a driver error comes out DF-coded. A session lost under it is DF-511
+        (the server rolled the transaction back), or DF-510 under the COMMIT (it may have landed)."""
         try:
             return await action
         except DataFlowError:
@@ -146,7 +147,11 @@ class Transaction:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            raise self.dialect.translate_error(exc) from exc
+            dialect = self.dialect
+            if dialect.lost_connection(exc):
+                raise dialect.lost_error(exc, writing=committing, in_transaction=True,
+                                         committing=committing) from exc
+            raise dialect.translate_error(exc) from exc
 
     async def finish(self, commit: bool) -> None:
         """COMMIT or ROLLBACK, then give the connection back (discarded if it is left mid-transaction)."""
@@ -156,7 +161,7 @@ class Transaction:
         problem: BaseException | None = None
         try:
             if commit:
-                await self.step(self.dialect.commit_transaction(self.conn))
+                await self.step(self.dialect.commit_transaction(self.conn), committing=True)
             else:
                 await self.step(self.dialect.rollback_transaction(self.conn))
         except BaseException as exc:

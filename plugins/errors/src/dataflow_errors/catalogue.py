@@ -364,6 +364,30 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "async with db.transaction():\n    await AsyncLocalRuntime().execute_workflow_async(wf.build())")],
     ),
     _entry(
+        "DF-510", "Write outcome unknown (connection lost)",
+        "The session with the database server ended while a write was running on its own, or while a "
+        "transaction was being committed. The server may have applied it just before the session ended, "
+        "and nothing tells whether it did. Reads are never this error: a read that loses its connection "
+        "runs once more on a fresh one.",
+        ["The server ended the session: a restart, a failover, an administrator's kill "
+         "(`pg_terminate_backend`, `KILL CONNECTION`), an idle timeout.",
+         "The network between DataFlow and the server dropped the connection."],
+        [("Read the row back before trying again, so the write is not made twice.",
+          'run_node("UserReadNode", {"id": "u1", "raise_on_not_found": False})'),
+         ("Prefer writes that can be repeated safely: an upsert converges whether or not the first "
+          "attempt landed.",
+          'wf.add_node("UserUpsertNode", "save", {"where": {"id": "u1"}, "create": {...}, "update": {...}})')],
+    ),
+    _entry(
+        "DF-511", "Connection lost inside a transaction (nothing applied)",
+        "The session with the database server ended inside a transaction, before its COMMIT. The server "
+        "rolls such a transaction back, so none of its writes were applied: it is safe to run again.",
+        ["The server ended the session: a restart, a failover, an administrator's kill, an idle timeout.",
+         "The network between DataFlow and the server dropped the connection."],
+        [("Run the operation (or the whole transaction, or the workflow with `transaction=True`) again.",
+          "results, run_id = runtime.execute(wf.build())")],
+    ),
+    _entry(
         "DF-512", "Statement timed out",
         "A statement ran longer than `statement_timeout` (default 300 s) and the database stopped it. "
         "Nothing it would have written was kept.",

@@ -35,7 +35,7 @@ from dataflow.query import Cond, Delete, Expr, Insert, Select, Update, Upsert
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
-from dataflow_mysql.errors import translate
+from dataflow_mysql.errors import lost_connection, translate
 from dataflow_mysql.pool import MySQLConnection, PoolManager, ServerInfo
 
 __all__ = ["MySQLDialect"]
@@ -197,6 +197,12 @@ class MySQLDialect(SQLDialect):
 
     def translate_error(self, exc: BaseException) -> DataFlowError:
         return translate(exc, self.pools.server_name)
+
+    def lost_connection(self, exc: BaseException) -> bool:
+        return lost_connection(exc)
+
+    def in_transaction(self, conn: Connection) -> bool:
+        return isinstance(conn, MySQLConnection) and conn.in_transaction
 
     # ---- types and values ----------------------------------------------------------------------
     def placeholder(self, index: int) -> str:

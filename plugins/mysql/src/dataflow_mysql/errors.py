@@ -13,7 +13,7 @@ from typing import Any
 import pymysql.err
 from dataflow.errors import DataFlowError
 
-__all__ = ["pool_exhausted", "translate"]
+__all__ = ["lost_connection", "pool_exhausted", "translate"]
 
 _DUPLICATE = {1062, 1022, 1586, 1569}
 _NOT_NULL = {1048, 1364, 1263}
@@ -39,6 +39,15 @@ def _detail(exc: BaseException) -> str:
     if len(args) >= 2 and isinstance(args[1], str):
         return args[1]
     return str(exc) or type(exc).__name__
+
+
+_SESSION_LOST = {2006, 2013, 2055, 1927, 4031}
+"""Server gone away, lost during a query, lost reading or writing, connection killed, idle timeout."""
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """True when ``exc`` means the session with the server ended under a statement."""
+    return _code_of(exc) in _SESSION_LOST or isinstance(exc, ConnectionError | pymysql.err.InterfaceError)
 
 
 def translate(exc: BaseException, server: str = "MySQL") -> DataFlowError:

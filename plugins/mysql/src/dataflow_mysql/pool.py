@@ -22,12 +22,12 @@ from typing import Any
 import aiomysql
 import attrs
 import pymysql.err
-from dataflow.dialect import DialectOptions, LoopLocal
+from dataflow.dialect import DialectOptions, LoopLocal, idle_socket_readable, session_lost
 from dataflow.errors import DataFlowError
 from dataflow.sqllog import StatementLog
 from dataflow.url import DatabaseURL
 
-from dataflow_mysql.errors import pool_exhausted, translate
+from dataflow_mysql.errors import lost_connection, pool_exhausted, translate
 
 __all__ = ["MySQLConnection", "PoolManager", "QuietCursor", "Result", "ServerInfo"]
 
@@ -283,11 +283,20 @@ class PoolManager:
     async def _acquire(self, pool: aiomysql.Pool) -> aiomysql.Connection:
         timeout = self.options.pool_timeout if self.options.pool_timeout > 0 else None
         try:
-            if pool.freesize and not pool._cond.locked():
-                # A free connection and nobody connecting: the acquire completes without waiting,
-                # so skip wait_for's extra task (a measurable share of a one-row read).
-                return await pool.acquire()
-            return await asyncio.wait_for(pool.acquire(), timeout)
+            while True:
+                if pool.freesize and not pool._cond.locked():
+                    # A free connection and nobody connecting: the acquire completes without waiting,
+                    # so skip wait_for's extra task (a measurable share of a one-row read).
+                    raw = await pool.acquire()
+                else:
+                    raw = await asyncio.wait_for(pool.acquire(), timeout)
+                writer = raw._writer
+                if not idle_socket_readable(writer.transport if writer is not None else None):
+                    return raw
+                # The server ended this session while it sat in the pool and the loop has not seen
+                # it yet (aiomysql only checks for an end of stream already read): take another.
+                raw.close()
+                pool.release(raw)
         except TimeoutError:
             raise pool_exhausted(self.options.pool_size, self.options.max_overflow,
                                  self.options.pool_timeout) from None

@@ -51,6 +51,8 @@ _TYPES = {
 _UTC = dt.UTC
 COPY_THRESHOLD = 32
 """From this many rows a plain insert goes through COPY (below it, one INSERT is fewer round trips)."""
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+"""SQLSTATEs of a server ending the session: administrator command, crash of another backend, shutdown."""
 # DDL "IF NOT EXISTS" is not atomic in PostgreSQL: two sessions creating the same table at once can
 # fail with a duplicate-object or catalog unique violation. The object exists afterwards, so retry.
 _DDL_RACE_STATES = frozenset({"23505", "42P07", "42710"})
@@ -233,7 +235,7 @@ class PostgreSQLDialect(SQLDialect):
             if pool is not None:
                 self.give_back(pool, raw, type(exc))
             if isinstance(exc, Exception) and not isinstance(exc, DataFlowError):
-                raise self.translate_error(exc) from exc
+                return await self.recover(query, exc, None if pool is not None else conn)
             raise
         if pool is not None:
             pool.release(raw)
@@ -252,6 +254,17 @@ class PostgreSQLDialect(SQLDialect):
             pool.discard(raw)
         else:
             pool.release(raw)
+
+    def lost_connection(self, exc: BaseException) -> bool:
+        if isinstance(exc, asyncpg.ConnectionDoesNotExistError | ConnectionError):
+            return True
+        state = getattr(exc, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _SESSION_ENDED):
+            return True
+        return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)
+
+    def in_transaction(self, conn: Any) -> bool:
+        return bool(conn.raw.is_in_transaction())
 
     async def close(self) -> None:
         """Close this loop's pool (idle connections politely), then terminate every other pool."""

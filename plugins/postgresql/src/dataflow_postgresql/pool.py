@@ -11,6 +11,8 @@ Rules:
   caller's timeout (``PoolTimeout``: the dialect turns it into DF-507).
 - A connection returned broken or still inside a transaction is terminated, never reused; the freed
   slot goes to the next waiter, who then opens a connection of its own.
+- An idle connection whose server ended the session (its socket has something to read: the goodbye
+  the loop has not processed yet) is terminated at ``acquire`` instead of being handed out.
 - ``terminate`` works even when the pool's event loop is already closed.
 """
 
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from dataflow.dialect import idle_socket_readable
 
 __all__ = ["ConnectionPool", "PoolTimeout"]
 
@@ -53,9 +56,14 @@ class ConnectionPool:
     async def acquire(self, timeout: float | None) -> asyncpg.Connection:
         while self._idle:
             conn = self._idle.pop()
-            if not conn.is_closed():
+            if conn.is_closed():
+                self._all.discard(conn)
+            elif idle_socket_readable(getattr(conn, "_transport", None)):
+                # The server ended this session while it sat idle and the loop has not seen it yet.
+                self._all.discard(conn)
+                _terminate_connection(conn)
+            else:
                 return conn
-            self._all.discard(conn)
         if self.size < self.max_size:
             return await self._open()
         future: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
