@@ -22,12 +22,12 @@ from typing import Any
 import aiomysql
 import attrs
 import pymysql.err
-from dataflow.dialect import DialectOptions, LoopLocal, idle_socket_readable, session_lost
+from dataflow.dialect import DialectOptions, LoopLocal, idle_socket_readable
 from dataflow.errors import DataFlowError
 from dataflow.sqllog import StatementLog
 from dataflow.url import DatabaseURL
 
-from dataflow_mysql.errors import lost_connection, pool_exhausted, translate
+from dataflow_mysql.errors import pool_exhausted, translate
 
 __all__ = ["MySQLConnection", "PoolManager", "QuietCursor", "Result", "ServerInfo"]
 

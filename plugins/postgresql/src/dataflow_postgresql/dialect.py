@@ -132,10 +132,6 @@ class PGConnection:
         step = self.raw.copy_records_to_table(table, records=records, columns=list(columns))
         return _rowcount(await self.log.wrap(step, sql, count * len(columns), rows=count))
 
-    async def control(self, step: Any, sql: str) -> Any:
-        """A transaction-control step of asyncpg (``BEGIN``, ``COMMIT`` …), logged as ``sql``."""
-        return await self.log.wrap(step, sql, 0)
-
 
 class _Lease:
     """``async with dialect.connection() as conn``: a class rather than a generator-based context
