@@ -323,6 +323,17 @@ def _database_locked(tmp_path: Path, made: list[DataFlow]) -> None:
         blocker.close()
 
 
+@scenario("DF-509")
+def _transaction_aborted(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+    with db.transaction():
+        with pytest.raises(DataFlowError):
+            run_node(f"{name}CreateNode", {"id": "a", "name": "again"})  # DF-704, caught: the block goes on
+        run_node(f"{name}CreateNode", {"id": "b", "name": "B"})
+
+
 def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, Any], lock: str) -> None:
     """Run ``node`` on PostgreSQL while another transaction holds ``lock`` on its table, and end the
     node's session (only that one: it waits on this scenario's own table) while it waits."""
