@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -83,3 +84,17 @@ def test_help_explains_the_commands(command):
     assert done.returncode == 0, done.stderr
     assert ("keyset" if command == "export" else "DF-712") in done.stdout
     assert "--models" in done.stdout and "--json" in done.stdout and "--empty" not in done.stdout
+
+
+def test_without_models_the_table_is_read_from_the_database(project, tmp_path, dataflow_url, capsys):
+    """No --models: with the migrate plugin the live table is discovered; without it, DF-407 names the plugin."""
+    table = project.read_text().split("__tablename__ = ")[1].strip().strip("'")
+    path = tmp_path / "discovered.jsonl"
+    code = main(["export", table, str(path), "--url", dataflow_url, "--order-by=id", "--json"])
+    if importlib.util.find_spec("dataflow_migrate") is None:
+        assert code == 2 and "DF-407" in capsys.readouterr().err
+        return
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["id"], r["name"], r["price"]) for r in rows] == [("g0", "gadget 0", 0.0), ("g1", "gadget 1", 1.5),
+                                                                ("g2", "gadget 2", 3.0)]

@@ -175,6 +175,15 @@ _TEXT_DECODERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _text_decoder(field: FieldSpec) -> Callable[[str], Any]:
+    """CSV text → the field's canonical value. The text decoders already return canonical values, so
+    only JSON (no NaN) and lists (their elements) need the model's check as well."""
+    decode = _TEXT_DECODERS[field.kind]
+    if field.kind in ("json", "array"):
+        return lambda text: coerce(field, decode(text))
+    return decode
+
+
 def _loose(field: FieldSpec, value: Any) -> Any:
     """A value from JSON or Parquet as the field's canonical value (text forms parsed as in CSV)."""
     kind = field.kind
@@ -461,7 +470,7 @@ class CSVReader(Reader):
         return self.source.position()
 
     def batches(self, batch_size: int) -> Iterator[list[tuple[int, dict[str, Any]]]]:
-        decoders = [(f, _TEXT_DECODERS[f.kind]) for f in self.columns]
+        decoders = [(f, _text_decoder(f)) for f in self.columns]
         width = len(decoders)
         ambiguous = {i for i, f in enumerate(self.columns) if f.nullable and f.kind in _TEXTUAL}
         lines = self.lines
@@ -492,7 +501,7 @@ class CSVReader(Reader):
                     record[field.name] = ("" if field.kind == "str" else b"") if quoted[index] else None
                     continue
                 try:
-                    record[field.name] = coerce(field, decode(text))
+                    record[field.name] = decode(text)
                 except (ValueError, DataFlowError) as exc:
                     raise BadLine(start, _reason(exc), field.name, text) from None
             batch.append((start, record))
