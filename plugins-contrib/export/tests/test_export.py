@@ -294,3 +294,24 @@ def test_import_reads_files_written_by_other_tools(make_model, run_node, tmp_pat
     assert record["when"] == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC) and record["f"] == 1.0
     assert record["b"] is True and record["amount"] == Decimal("3.50") and record["blob"] == b"\x00\x01"
     assert record["data"] == {"k": 1} and record["tags"] == [] and record["note"] is None
+
+
+def test_the_node_contract_orders_and_checks_at_build(make_model, run, tmp_path):
+    """Declared touches: an export added after a write to the same instance runs after it, with no
+    connection between them; declared outputs: a connection from an output the node never gives is
+    refused by build()."""
+    from dataflow import WorkflowBuilder
+
+    people(make_model)
+    wf = WorkflowBuilder()
+    wf.add_node("PersonBulkCreateNode", "seed", {"data": PEOPLE})
+    wf.add_node("PersonExportNode", "export", {"path": str(tmp_path / "all.csv")})
+    wf.add_node("PersonCountNode", "count", {})
+    results = run(wf)
+    assert results["export"]["exported"] == results["count"]["count"] == len(PEOPLE)
+    broken = WorkflowBuilder()
+    broken.add_node("PersonExportNode", "export", {"path": str(tmp_path / "x.csv")})
+    broken.add_node("PersonImportNode", "load", {})
+    broken.add_connection("export", "file", "load", "path")
+    with raises_df("DF-201"):
+        broken.build()

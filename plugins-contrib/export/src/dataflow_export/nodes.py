@@ -7,13 +7,15 @@ model, and accepting ``db_instance`` / ``model_name`` like every model node (thr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec
-from dataflow.nodes import Node, NodeContext, Param, resolve_model_instance
+from dataflow.nodes import UNKNOWN, Node, NodeContext, Param, Touch, check_parameters, resolve_model_instance
 
-from dataflow_export.stream import DEFAULT_BATCH_SIZE, export_model, import_model
+from dataflow_export.formats import FORMATS
+from dataflow_export.stream import CONFLICT_RESOLUTIONS, DEFAULT_BATCH_SIZE, export_model, import_model
 
 __all__ = ["ExportNode", "ImportNode", "make_nodes"]
 
@@ -22,16 +24,19 @@ class _FileNode(Node):
     """Shared by both nodes: the instance, parameter checks, and errors that name the node."""
 
     model: ClassVar[ModelSpec]
+    writes: ClassVar[bool] = False
+
+    @classmethod
+    def touches(cls, params: Mapping[str, Any]) -> tuple[Touch, ...]:
+        """The model's instance: read by an export, written by an import (so runtimes order them)."""
+        db = None if params.get("db_instance") is UNKNOWN else cls.dataflow_instance
+        return (Touch(db, cls.writes, (cls.model.name,)),)
 
     async def run(self, params: dict[str, Any], ctx: NodeContext) -> dict[str, Any]:
         params = dict(params)
         db, model = resolve_model_instance(self, params)
         try:
-            self.check_parameter_names(params, self.node_id)
-            if "path" not in params:
-                raise DataFlowError("DF-101", f"{self.type_name} needs 'path', the file to use.",
-                                    context={"missing": "path"},
-                                    solutions=['Pass {"path": "users.csv"} (csv, jsonl or parquet).'])
+            params = check_parameters(type(self), params, node_id=self.node_id)
             return await self.transfer(db, model, params)
         except DataFlowError as exc:
             exc.context.setdefault("node", self.node_id)
@@ -43,45 +48,49 @@ class _FileNode(Node):
         raise NotImplementedError
 
 
-def _flag(node: Node, params: dict[str, Any], name: str, default: bool) -> bool:
-    value = params.get(name, default)
-    if not isinstance(value, bool):
-        raise DataFlowError("DF-102", f"'{name}' must be True or False, got {value!r}.",
-                            context={"node": node.node_id, "parameter": name})
-    return value
+_PATH = Param("path", object, required=True, description="The file (a str or path; csv, jsonl, parquet, "
+                                                        "and .gz for csv / jsonl).")
+_FORMAT = Param("format", str, choices=FORMATS, description="The format; default: from the file's suffix.")
+_BATCH = Param("batch_size", int, default=DEFAULT_BATCH_SIZE, minimum=1, maximum=1_000_000,
+               description="Rows per batch.")
 
 
 class ExportNode(_FileNode):
     """Stream rows matching ``filter`` to a CSV, JSON Lines or Parquet file, in ``order_by`` order."""
 
     parameters = {
-        "path": Param("path", str, required=True, description="The file to write (replaced when complete)."),
-        "format": Param("format", str, description="csv, jsonl or parquet; default: from the file's suffix."),
-        "filter": Param("filter", dict, description="Which rows, as in ListNode."),
-        "order_by": Param("order_by", list, description="Row order, as in ListNode; id breaks ties."),
-        "fields": Param("fields", list, description="The columns to write (default: every field)."),
-        "batch_size": Param("batch_size", int, default=DEFAULT_BATCH_SIZE, description="Rows per read."),
+        "path": _PATH,
+        "format": _FORMAT,
+        "filter": Param("filter", dict | None, description="Which rows, as in ListNode."),
+        "order_by": Param("order_by", list | str | dict | None,
+                          description="Row order, as in ListNode; id breaks ties."),
+        "fields": Param("fields", list | None, description="The columns to write (default: every field)."),
+        "batch_size": _BATCH,
         "overwrite": Param("overwrite", bool, default=True, description="Replace an existing file."),
     }
+    outputs = frozenset({"path", "format", "exported", "bytes", "duration_ms", "success"})
 
     async def transfer(self, db: Any, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         return await export_model(
             db, model, params["path"], format=params.get("format"), filter=params.get("filter"),
             order_by=params.get("order_by"), fields=params.get("fields"), batch_size=params.get("batch_size"),
-            overwrite=_flag(self, params, "overwrite", True),
+            overwrite=params.get("overwrite", True),
         )
 
 
 class ImportNode(_FileNode):
     """Load a CSV, JSON Lines or Parquet file in one transaction: every row, or none and DF-712 naming the line."""
 
+    writes = True
     parameters = {
-        "path": Param("path", str, required=True, description="The file to read."),
-        "format": Param("format", str, description="csv, jsonl or parquet; default: from the file's suffix."),
-        "batch_size": Param("batch_size", int, default=DEFAULT_BATCH_SIZE, description="Rows per statement."),
-        "conflict_resolution": Param("conflict_resolution", str, default="error",
+        "path": _PATH,
+        "format": _FORMAT,
+        "batch_size": _BATCH,
+        "conflict_resolution": Param("conflict_resolution", str, default="error", choices=CONFLICT_RESOLUTIONS,
                                      description="A row whose id exists: error (default), skip or update."),
     }
+    outputs = frozenset({"path", "format", "processed", "inserted", "updated", "skipped", "duration_ms",
+                         "success"})
 
     async def transfer(self, db: Any, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         return await import_model(
