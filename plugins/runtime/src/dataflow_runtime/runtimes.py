@@ -105,7 +105,12 @@ async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: in
     """
     built = _as_workflow(workflow)
     given = _as_inputs(inputs)
-    built.check_inputs(given)
+    try:
+        built.check_inputs(given)
+    except DataFlowError as exc:
+        if exc.effective_mode() != "DISABLED":  # hints from the process-wide plugins, as build() gives them
+            default_manager().apply_error_hints(exc)
+        raise
     state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
     try:
