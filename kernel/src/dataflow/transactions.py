@@ -308,6 +308,15 @@ class Scope:
             except DataFlowError as late:
                 failed = late
         keep = error is None and failed is None
+        took = False
+        interrupted: BaseException | None = None
+        if keep and not (self.lock.locked() and self.holder is asyncio.current_task()):
+            try:  # statements of this scope still running in other tasks finish first
+                await self.take_turn()
+                took = True
+            except BaseException as exc:  # cancelled while waiting: roll back, then let it through
+                interrupted = error = exc
+                keep = False
         try:
             if self.savepoint is None:
                 await tx.finish(commit=keep)
@@ -321,8 +330,12 @@ class Scope:
             if error is None:
                 raise
         finally:
+            if took:
+                self.end_turn()
             if self.parent is not None:
                 self.parent.end_turn()
+        if interrupted is not None:
+            raise interrupted
         if error is None and failed is not None:
             if isinstance(failed, DataFlowError) and failed.code == "DF-805":
                 raise failed

@@ -67,6 +67,21 @@ def test_a_transactional_workflow_commits_everything_after_its_last_node(make_mo
     assert _count(run_node) == len(PEOPLE) + 4
 
 
+def test_reads_that_overlap_inside_a_transaction_take_turns_on_its_connection(make_model, run_node):
+    seed_people(make_model, run_node)
+    nodes = [("PersonCreateNode", "c", {"name": "New", "age": 25})]
+    nodes += [("PersonCountNode", f"k{i}", {"filter": {"age": 25}}) for i in range(6)]
+    nodes += [("PersonListNode", f"l{i}", {"filter": {"age": 25}, "order_by": ["name"]}) for i in range(6)]
+    nodes += [("PersonBulkUpdateNode", "u", {"filter": {"age": 25}, "fields": {"age": 26}})]
+    built = _workflow(*nodes)
+    assert built.nodes["k1"].ordered_after == {"c"} and built.nodes["l5"].ordered_after == {"c"}, "they overlap"
+    for runtime, expected in ((LocalRuntime(), 3), (AsyncLocalRuntime(), 1)):  # the first run moved 25 to 26
+        results, _ = runtime.execute(built, transaction=True)
+        assert [results[f"k{i}"]["count"] for i in range(6)] == [expected] * 6
+        assert [len(results[f"l{i}"]["records"]) for i in range(6)] == [expected] * 6
+    assert _count(run_node, age=26) == 4
+
+
 def test_db_transaction_spans_two_workflows_and_rolls_back(make_model, run_node):
     person, _ = seed_people(make_model, run_node)
     db = make_model.db
