@@ -147,6 +147,17 @@ def test_disabling_the_plugin_switches_the_paths_off() -> None:
     assert done.stdout.split() == ["DF-407", "True"]
 
 
+def test_the_runtime_plugin_switched_off_is_df_407_naming_it() -> None:
+    done = python("""
+        try:
+            from kailash.runtime import LocalRuntime
+        except ImportError as exc:
+            print(exc.code, exc.package)
+    """, DATAFLOW_DISABLE_PLUGINS="runtime", DATAFLOW_ERROR_ENHANCER_MODE="DISABLED")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["DF-407", "dataflow-runtime"]
+
+
 def test_start_up_imports_nothing_of_dataflow() -> None:
     done = python("""
         import sys

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-__all__ = ["ALIASES", "PROVIDERS", "Alias"]
+__all__ = ["ALIASES", "PROVIDERS", "SERVED_BY_PLUGIN", "Alias"]
 
 
 class Alias(NamedTuple):
@@ -67,6 +67,13 @@ ALIASES: dict[str, Alias] = {
     **{f"dataflow.migrations.{name}": Alias(delegate=f"dataflow_risk.{name}") for name in RISK_MODULES},
     "dataflow.migrations.concurrent_access_manager": Alias(delegate="dataflow_locks.manager"),
 }
+
+SERVED_BY_PLUGIN: dict[str, str] = {
+    f"dataflow:{name}": "dataflow_runtime"
+    for name in ("LocalRuntime", "AsyncLocalRuntime", "PythonCodeNode", "AsyncPythonCodeNode")
+}
+"""Kernel names that a plugin provides (``dataflow.LocalRuntime`` comes from the runtime plugin, found
+through its hook, so a disabled runtime plugin stays disabled): the package whose absence matters."""
 
 PROVIDERS: dict[str, str] = {
     "dataflow_risk": "dataflow-risk",

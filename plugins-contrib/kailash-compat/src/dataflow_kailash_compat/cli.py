@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from dataflow_kailash_compat.aliases import ALIASES, PROVIDERS
+from dataflow_kailash_compat.aliases import ALIASES, PROVIDERS, SERVED_BY_PLUGIN
 
 __all__ = ["alias_table", "compat_command"]
 
@@ -17,7 +17,8 @@ def alias_table() -> list[dict[str, Any]]:
     """One row per import path: the path, what serves it, and the package it needs if that is missing."""
     rows = []
     for name, alias in ALIASES.items():
-        sources = [alias.delegate] if alias.delegate else sorted({t.partition(":")[0] for t in alias.exports.values()})
+        targets = [alias.delegate] if alias.delegate else list(alias.exports.values())
+        sources = sorted({SERVED_BY_PLUGIN.get(t, t.partition(":")[0]) for t in targets})
         missing = sorted({PROVIDERS.get(s.partition(".")[0], s) for s in sources
                           if importlib.util.find_spec(s.partition(".")[0]) is None})
         served = alias.delegate or ", ".join(f"{k} ← {v.replace(':', '.')}" for k, v in sorted(alias.exports.items()))

@@ -25,7 +25,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from dataflow_kailash_compat.aliases import ALIASES, PROVIDERS, Alias
+from dataflow_kailash_compat.aliases import ALIASES, PROVIDERS, SERVED_BY_PLUGIN, Alias
 
 __all__ = ["PLUGIN_NAME", "AliasFinder", "install", "missing_component", "uninstall"]
 
@@ -66,6 +66,15 @@ def _resolve(alias_name: str, target: str) -> Any:
         raise missing_component(
             f"{alias_name}.{attribute} needs {_provider(module_name)} to offer {module_name}.{attribute}, which "
             "this version does not.", _provider(module_name), alias_name) from None
+    except ImportError:
+        raise
+    except Exception as exc:
+        # dataflow.LocalRuntime and friends come from a plugin: DF-403 when it is missing or disabled.
+        if getattr(exc, "code", None) != "DF-403":
+            raise
+        package = PROVIDERS.get(SERVED_BY_PLUGIN.get(target, ""), "dataflow-runtime")
+        raise missing_component(f"{alias_name}.{attribute}: {getattr(exc, 'message', exc)}", package,
+                                alias_name) from exc
 
 
 class AliasLoader(importlib.abc.Loader):
