@@ -4,7 +4,13 @@
 ``migrate``, ``errors`` …) through ``dataflow_register_commands``. Help comes from docstrings.
 The plugin listing reads the entry points itself, so disabled plugins are shown without being
 imported; enabling and disabling write the project file ``.dataflow/plugins.json`` of the working
-directory (``--user`` for the user-wide file).
+directory (``--user`` for the user-wide file). ``-p no:NAME`` (anywhere on the line, repeatable)
+disables a plugin for one command, as ``DATAFLOW_DISABLE_PLUGINS`` would.
+
+Start-up stays cheap: plugins register their commands by import path (``app.command("pkg.mod:func",
+name=..., help=...)``), so a command's module loads only when it runs, and the top-level ``--help``
+is rendered as plain text (no Markdown renderer to import). A command that a plugin which is not
+installed, or is disabled, would provide is DF-408 naming the plugin (``KNOWN_PLUGIN_COMMANDS``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from dataflow.plugins import (
     PluginStatus,
     blocked_names,
     check_known_plugin,
+    check_plugin_names,
     entry_points,
     project_state_file,
     read_state,
@@ -35,7 +42,8 @@ from dataflow.plugins import (
     write_state,
 )
 
-__all__ = ["ModelsOption", "import_models", "main", "make_app", "open_instance"]
+__all__ = ["KNOWN_PLUGIN_COMMANDS", "ModelsOption", "check_command", "import_models", "main", "make_app",
+           "open_instance"]
 
 _COLOURS = {"active": "green", "essential": "cyan", "disabled": "yellow", "failed": "red", "unavailable": "red"}
 
@@ -78,7 +86,7 @@ def plugins_list(*, json_output: Annotated[bool, Parameter(name="--json")] = Fal
         status = f"[{_COLOURS.get(r.status, 'white')}]{r.status}[/]"
         if r.reason:
             status += f"\n[dim]{r.reason}[/]"
-        hooks = "\n".join(h.removeprefix("dataflow_") for h in r.hooks)
+        hooks = "\n".join(r.hooks)
         table_rows.append((r.name, r.distribution, r.version, status, hooks))
     _print_table("DataFlow plugins", ("Name", "Distribution", "Version", "Status", "Hooks"), table_rows)
 
@@ -97,11 +105,12 @@ def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--js
     Parameters
     ----------
     name
-        The plugin's entry-point name (see ``dataflow plugins list``).
+        The plugin's name (see ``dataflow plugins list``) or its distribution (``dataflow-crud``).
     json_output
         Print a JSON object instead of a table.
     """
     ep = check_known_plugin(name, essential_ok=True)
+    name = ep.name if ep is not None else next(iter(ESSENTIAL))
     manager = PluginManager()
     status = manager.statuses.get(name)
     plugin = manager.plugin(name)
@@ -130,7 +139,8 @@ def plugins_info(name: str, *, json_output: Annotated[bool, Parameter(name="--js
 
 
 def _toggle(name: str, *, enable: bool, user: bool) -> None:
-    check_known_plugin(name)
+    ep = check_known_plugin(name)
+    name = ep.name if ep is not None else name
     path = user_state_file() if user else project_state_file()
     state = read_state(path)
     add, remove = ("enabled", "disabled") if enable else ("disabled", "enabled")
@@ -148,7 +158,7 @@ def _toggle(name: str, *, enable: bool, user: bool) -> None:
 
 
 # enable and disable take the same arguments; their help text is declared once.
-PluginName = Annotated[str, Parameter(help="The plugin's entry-point name.")]
+PluginName = Annotated[str, Parameter(help="The plugin's name, or its distribution (dataflow-risk).")]
 UserFlag = Annotated[bool, Parameter(help="Write the user-wide file instead of the project file.")]
 
 
@@ -214,6 +224,75 @@ def open_instance(url: str | None, models: str | None) -> Any:
     return db
 
 
+KNOWN_PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("crud", "dataflow-crud"),
+    "errors": ("errors", "dataflow-errors"),
+    "migrate": ("migrate", "dataflow-migrate"),
+    "risk": ("risk", "dataflow-risk"),
+    "analyze": ("inspector", "dataflow-inspector"),
+    "debug": ("inspector", "dataflow-inspector"),
+    "validate": ("inspector", "dataflow-inspector"),
+    "perf": ("inspector", "dataflow-inspector"),
+    "generate": ("inspector", "dataflow-inspector"),
+    "export": ("export", "dataflow-export"),
+    "import": ("export", "dataflow-export"),
+    "compat": ("kailash-compat", "dataflow-kailash-compat"),
+}
+"""Commands of first-party and contributed plugins: command → (plugin, distribution). Known without
+the plugin installed, so ``dataflow errors`` in a minimal install says what to install."""
+
+
+def check_command(app: App, argv: Sequence[str], manager: PluginManager) -> None:
+    """DF-408 when ``argv`` asks for a command the app does not have but a known plugin provides
+    (not installed, disabled, or failed to load: the error says which and how to fix it)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is None or command not in KNOWN_PLUGIN_COMMANDS:
+        return
+    if command in set(app):  # the names alone: a lazily registered command stays unimported
+        return
+    plugin, distribution = KNOWN_PLUGIN_COMMANDS[command]
+    status = manager.statuses.get(plugin)
+    if status is None:
+        why = f"the plugin {plugin!r} ({distribution}) is not installed"
+        fix = f"pip install {distribution}"
+    elif status.status == "disabled":
+        why = f"the plugin {plugin!r} ({distribution}) is {status.reason or 'disabled'}"
+        fix = f"dataflow plugins enable {plugin}  (or drop what disables it: {status.reason})"
+    else:
+        why = f"the plugin {plugin!r} ({distribution}) is {status.status}: {status.reason}"
+        fix = f"pip install --force-reinstall {distribution}"
+    raise DataFlowError(
+        "DF-408",
+        f"`dataflow {command}` comes from a plugin that is not available here: {why}.",
+        context={"command": command, "plugin": plugin, "distribution": distribution},
+        solutions=[fix, "Run `dataflow plugins list` to see every plugin and its status."],
+    )
+
+
+def _split_plugin_switches(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(argv without them, plugin names) for every ``-p no:NAME``, ``-pno:NAME``, ``--plugin no:NAME``
+    and ``--plugin=no:NAME``; DF-401 for ``-p`` without ``no:`` (only disabling is supported)."""
+    rest: list[str] = []
+    names: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        if arg in ("-p", "--plugin"):
+            value = next(items, "")
+        elif arg.startswith("--plugin="):
+            value = arg.partition("=")[2]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            rest.append(arg)
+            continue
+        if not value.startswith("no:") or not value[3:]:
+            raise DataFlowError("DF-401", f"-p takes no:NAME (a plugin to disable for this command), got {value!r}.",
+                                solutions=["dataflow -p no:risk migrate plan",
+                                           "Enable a plugin with `dataflow plugins enable NAME`."])
+        names.append(value[3:])
+    return rest, names
+
+
 def _report_failed_command(plugin: str, exc: Exception) -> None:
     print(f"warning: plugin {plugin!r} could not add its commands: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -236,10 +315,23 @@ def make_app(manager: PluginManager | None = None) -> App:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dataflow`` script: DF errors are printed, with a non-zero exit."""
+    saved = os.environ.get("DATAFLOW_DISABLE_PLUGINS")
+    manager: PluginManager | None = None
     try:
-        app = make_app()
-        app(argv if argv is not None else sys.argv[1:], result_action="return_value")
+        args, disabled = _split_plugin_switches(argv if argv is not None else sys.argv[1:])
+        if disabled:
+            check_plugin_names([e.name for e in entry_points()], disabled, "-p no:NAME")
+            # Every plugin manager of this command (the CLI's, each DataFlow a command makes) honours it.
+            os.environ["DATAFLOW_DISABLE_PLUGINS"] = ",".join(filter(None, [saved, *disabled]))
+        manager = PluginManager()
+        app = make_app(manager)
+        check_command(app, args, manager)
+        if not [a for a in args if a not in ("--help", "-h")]:
+            app.help_format = "plaintext"  # the listing of commands needs no Markdown renderer
+        result = app(args, result_action="return_value")
     except DataFlowError as exc:
+        if manager is not None and not exc.enhanced and exc.effective_mode() != "DISABLED":
+            manager.apply_error_hints(exc)  # the catalogue's title and fixes, when the errors plugin is on
         print(str(exc), file=sys.stderr)
         return 2
     except SystemExit as exc:
@@ -248,7 +340,13 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (``dataflow plugins list --json | head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    return 0
+    finally:
+        if saved is None:
+            os.environ.pop("DATAFLOW_DISABLE_PLUGINS", None)
+        else:
+            os.environ["DATAFLOW_DISABLE_PLUGINS"] = saved
+    # A command may return its exit status (1: it found problems); anything else is success.
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":

@@ -127,7 +127,9 @@ class DataFlowError(Exception):
         At most about 30 lines: the likeliest causes and fixes (those of the raise site and of the
         wrapped error come first), the context, and the first lines of the example.
         """
-        lines = [f"{self.code}: {self.title}" if self.title else self.code, "", f"Error: {self.message}"]
+        # Without a title (no catalogue loaded) the code heads the message itself, never a bare line.
+        lines = [f"{self.code}: {self.title}", "", f"Error: {self.message}"] if self.title else \
+            [f"{self.code}: {self.message}"]
         if self.context:
             lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in list(self.context.items())[:_SHOWN_CONTEXT]]
         if self.causes:

@@ -478,16 +478,21 @@ def _dist_of(plugin: Any) -> str:
 
 
 def check_known_plugin(name: str, *, essential_ok: bool = False) -> EntryPointInfo | None:
-    """The entry point called ``name``; DF-404 for an unknown name (with a suggestion) or an essential one."""
-    if name in ESSENTIAL:
+    """The entry point called ``name`` (or the one plugin of the distribution called ``name``, as
+    ``dataflow-crud``); DF-404 for an unknown name (with a suggestion) or an essential one."""
+    if name in ESSENTIAL or (essential_ok and name == "dataflow-kernel"):
         if essential_ok:
             return None
         raise DataFlowError("DF-404", f"The plugin {name!r} is essential: it cannot be disabled or enabled.")
     eps = {e.name: e for e in entry_points()}
+    of_distribution = [e for e in eps.values() if e.distribution == name]
+    if name not in eps and len(of_distribution) == 1:
+        return of_distribution[0]
     if name not in eps:
+        known_distributions = [e.distribution for e in eps.values()]
         raise DataFlowError(
             "DF-404",
-            f"No plugin named {name!r} is installed.{did_you_mean(name, eps)}",
+            f"No plugin named {name!r} is installed.{did_you_mean(name, [*eps, *known_distributions])}",
             context={"installed": ", ".join(eps)},
             solutions=["Run `dataflow plugins list` to see the installed plugins."],
         )

@@ -243,11 +243,12 @@ class WorkflowBuilder:
             raise error
         return checked.freeze()
 
-    def check(self) -> WorkflowCheck:
+    def check(self, *, db: Any = None) -> WorkflowCheck:
         """Every problem that would stop ``build()``, as data, and what is known of the graph despite them.
 
         The one implementation of the build checks: ``build()`` raises the first finding, inspectors
-        report them all. Each finding carries the DataFlowError ``build()`` would raise.
+        report them all. Each finding carries the DataFlowError ``build()`` would raise. ``db`` (a
+        DataFlow instance) resolves node types as bound to it where a node names no ``db_instance``.
         """
         nodes = self._nodes
         findings: list[Finding] = []
@@ -289,7 +290,7 @@ class WorkflowBuilder:
                         deps[node_id].add(root)
                     else:
                         inputs.setdefault(root, []).append((node_id, template.text))
-            db_choice = params.get("db_instance")
+            db_choice = params.get("db_instance", db)
             if "db_instance" in connected or (isinstance(db_choice, str) and TEMPLATE.search(db_choice)):
                 db_choice = None
             try:

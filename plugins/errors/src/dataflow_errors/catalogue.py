@@ -153,15 +153,19 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     ),
     _entry(
         "DF-201", "Connection mismatch",
-        "A workflow connection or template names an output the source node did not produce, or an "
+        "A workflow connection or template names an output the source node does not produce or an input "
+        "the target does not take, the types at its two ends can never match (\"Type mismatch\"), or an "
         "argument of `add_connection` is not a non-empty string.",
         ["A misspelled output name (the message lists what the node returned).",
          "A dotted path that walks into a value without that key (`result.filter` on a list).",
-         "The source node returns its row flat: use `id`, not `result.id`."],
+         "The source node returns its row flat: use `id`, not `result.id`.",
+         "An output of one type feeds an input of another (a `count` into a `str` field)."],
         [("Connect an output the source really returns.",
           'wf.add_connection("create", "id", "read", "id")'),
          ("Walk nested outputs with a dotted path.",
-          'wf.add_connection("list", "records.0.id", "read", "id")')],
+          'wf.add_connection("list", "records.0.id", "read", "id")'),
+         ("See the type at each end of every connection.",
+          "dataflow validate my_workflow.py   # or Inspector(wf).validate_connections()")],
     ),
     # ---- 3xx migrations ------------------------------------------------------------------------
     _entry(
@@ -301,6 +305,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "pip install 'dataflow-export[parquet]'"),
          ("Check which plugins are active.",
           "dataflow plugins list")],
+    ),
+    _entry(
+        "DF-408", "Command not available",
+        "The `dataflow` command asked for comes from a plugin that is not installed, or is disabled; the "
+        "message names the plugin and its package.",
+        ["The plugin's package is not installed (a minimal install has only the core plugins).",
+         "The plugin is disabled (the message says where: the project file, the user file, the "
+         "environment, or `-p no:NAME`)."],
+        [("See each plugin's status and why one is off.",
+          "dataflow plugins list"),
+         ("Install the package the message names, or enable the plugin where it was disabled.",
+          "pip install dataflow-inspector\ndataflow plugins enable inspector")],
     ),
     # ---- 5xx runtime ---------------------------------------------------------------------------
     _entry(
@@ -626,6 +642,31 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "data = fetch_remote()\nwith db.transaction(timeout=5):\n    runtime.execute(wf.build(), parameters=data)"),
          ("Give the transaction a longer timeout (seconds).",
           'wf.add_node("TransactionScopeNode", "tx", {"timeout": 60})')],
+    ),
+    _entry(
+        "DF-806", "No workflow in the file",
+        "A workflow file given to `dataflow analyze | debug | validate | perf` does not give a workflow: it "
+        "does not exist, importing it failed, it defines none (or several and `--workflow` does not pick "
+        "one), or its `parameters` is not a dict.",
+        ["The workflow is built inside `if __name__ == \"__main__\":` or a function without a return "
+         "annotation, so it is not at module level.",
+         "The file calls `wf.build()` at import and the build fails: the inspector needs the builder itself.",
+         "The file defines several workflows."],
+        [("Define the WorkflowBuilder at module level (a function annotated `-> WorkflowBuilder` works too).",
+          "workflow = WorkflowBuilder()\nworkflow.add_node(\"UserCreateNode\", \"create\", {...})"),
+         ("Pick one of several workflows by name.",
+          "dataflow validate flows.py --workflow nightly")],
+    ),
+    _entry(
+        "DF-807", "Not in the inspected workflow",
+        "The inspector was asked about something the workflow does not have: a node id it has no node "
+        "for, or an object that is not a workflow.",
+        ["A misspelled node id (the message names the closest one).",
+         "`Inspector(...)` was given something other than a WorkflowBuilder or a built workflow."],
+        [("Use a node id of the workflow; `dataflow analyze` lists them.",
+          "dataflow debug my_workflow.py --node create_user"),
+         ("Give the inspector the WorkflowBuilder itself.",
+          "inspector = Inspector(workflow)")],
     ),
 )
 
