@@ -271,3 +271,94 @@ def test_the_console_script(tmp_path: Path, env: dict[str, str]) -> None:
     assert "DF-404" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert run_script(tmp_path, env, "plugins", "frobnicate").returncode != 0
+
+
+# ---- the CLI as a newcomer meets it ----------------------------------------------------------------
+def test_hook_names_are_the_same_in_the_table_and_in_json(cli: Any) -> None:
+    table = cli("plugins", "list").stdout
+    assert "dataflow_execute_node" in table and "dataflow_generate_nodes" in table
+    rows = listing(cli)
+    assert "dataflow_execute_node" in rows["builtin"]["hooks"]
+
+
+def test_a_plugin_is_found_by_its_distribution_name(cli: Any, tmp_path: Path) -> None:
+    info = cli("plugins", "info", "dataflow-crud", "--json")
+    assert info.returncode == 0, info.stderr
+    assert json.loads(info.stdout)["name"] == "crud"
+    assert cli("plugins", "disable", "dataflow-risk").returncode == 0
+    assert json.loads((tmp_path / ".dataflow" / "plugins.json").read_text())["disabled"] == ["risk"]
+    assert json.loads(cli("plugins", "info", "dataflow-kernel", "--json").stdout)["name"] == "builtin"
+
+
+def test_a_command_of_a_plugin_that_is_off_says_which_plugin_provides_it(cli: Any) -> None:
+    minimal = cli("errors", "list", DATAFLOW_LOAD_PLUGINS="sqlite,crud,runtime")
+    assert minimal.returncode == 2
+    assert "DF-408" in minimal.stderr and "dataflow-errors" in minimal.stderr
+    assert "not in DATAFLOW_LOAD_PLUGINS" in minimal.stderr
+    assert "Unknown command" not in minimal.stderr
+    unknown = cli("frobnicate")
+    assert unknown.returncode != 0 and "DF-408" not in unknown.stderr
+
+
+def test_a_command_of_a_plugin_that_is_not_installed_names_its_package() -> None:
+    from cyclopts import App
+    from dataflow.cli import check_command
+    from dataflow.errors import DataFlowError
+    from dataflow.plugins import PluginManager
+
+    with pytest.raises(DataFlowError) as caught:
+        check_command(App(name="dataflow"), ["errors", "list"], PluginManager(autoload=False))
+    assert caught.value.code == "DF-408" and "pip install dataflow-errors" in caught.value.solutions
+
+
+def test_p_no_name_disables_a_plugin_for_one_command(cli: Any) -> None:
+    result = cli("-p", "no:risk", "plugins", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["risk"]["status"] == "disabled" and rows["errors"]["status"] == "active"
+    assert "DATAFLOW_DISABLE_PLUGINS" not in os.environ, "only for that command"
+    assert {r["name"]: r["status"] for r in json.loads(cli("plugins", "list", "--json").stdout)}["risk"] == "active"
+    off = cli("-pno:errors", "errors", "list")
+    assert off.returncode == 2 and "DF-408" in off.stderr
+    typo = cli("-p", "no:rsik", "plugins", "list")
+    assert typo.returncode == 2 and "DF-401" in typo.stderr and "Did you mean 'risk'?" in typo.stderr
+    assert cli("-p", "risk", "plugins", "list").returncode == 2
+
+
+def test_errors_print_with_their_title_and_never_a_bare_code(cli: Any) -> None:
+    titled = cli("plugins", "info", "nope")
+    assert titled.stderr.startswith("DF-404: Plugin error")
+    bare = cli("plugins", "info", "nope", DATAFLOW_DISABLE_PLUGINS="errors")
+    assert bare.stderr.startswith("DF-404: No plugin named 'nope'")
+
+
+def test_help_lists_every_command_without_importing_them(tmp_path: Path, env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dataflow.cli", "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for command in ("analyze", "debug", "validate", "perf", "generate", "demo", "errors", "plugins"):
+        assert f" {command} " in done.stdout
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()}
+    for lazy in ("dataflow_inspector.cli", "dataflow_errors.cli", "dataflow_crud.demo", "dataflow_crud.nodes",
+                 "dataflow_runtime.runtimes", "rich.markdown", "dataflow.workflow"):
+        assert lazy not in imported, f"{lazy} is imported by dataflow --help"
+
+
+def test_the_demo_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+    import tempfile
+
+    from dataflow_crud.demo import demo
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    demo(rows=500, json_output=True)
+    assert not list(tmp_path.glob("dataflow-demo-*")), "the temporary folder is removed"
+    with pytest.raises(TypeError):
+        demo(rows="many", json_output=True)  # type: ignore[arg-type]
+    assert not list(tmp_path.glob("dataflow-demo-*")), "even when the demo fails"
+    database = tmp_path / "mine.db"
+    sqlite3.connect(database).execute("CREATE TABLE customers (id TEXT)").connection.close()
+    demo(rows=500, database=f"sqlite:///{database}", json_output=True)
+    with sqlite3.connect(database) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"customers"}, "the user's own table is untouched and the demo's is dropped"

@@ -268,6 +268,15 @@ def _db_methods_provider_fails(tmp_path: Path, made: list[DataFlow]) -> None:
     DataFlow(f"sqlite:///{tmp_path / 'df405.db'}", plugins=[Broken()])
 
 
+@scenario("DF-408")
+def _command_of_a_plugin_that_is_off(tmp_path: Path, made: list[DataFlow]) -> None:
+    from cyclopts import App
+    from dataflow.cli import check_command
+    from dataflow.plugins import PluginManager
+
+    check_command(App(name="dataflow"), ["analyze", "flow.py"], PluginManager(autoload=False))
+
+
 @scenario("DF-407")
 def _parquet_without_pyarrow(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
@@ -537,6 +546,22 @@ def _transaction_timed_out(tmp_path: Path, made: list[DataFlow]) -> None:
 @scenario("DF-802")
 def _node_failed(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node("PythonCodeNode", {"code": "result = 1 / 0"})
+
+
+@scenario("DF-806")
+def _no_workflow_in_the_file(tmp_path: Path, made: list[DataFlow]) -> None:
+    (load_workflow,) = plugin_api("dataflow_inspector", "load_workflow")
+    path = tmp_path / "flow.py"
+    path.write_text("x = 1\n", encoding="utf-8")
+    load_workflow(path)
+
+
+@scenario("DF-807")
+def _no_such_node_to_inspect(tmp_path: Path, made: list[DataFlow]) -> None:
+    (inspector_class,) = plugin_api("dataflow_inspector", "Inspector")
+    wf = WorkflowBuilder()
+    wf.add_node("PythonCodeNode", "prepare", {"code": "result = 1"})
+    inspector_class(wf).node_info("prepar")
 
 
 @pytest.mark.parametrize("code", CODES)

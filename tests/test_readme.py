@@ -47,7 +47,7 @@ def test_demo_runs(tmp_path):
 
 
 CORE = "sqlite,crud,runtime"
-OPTIONAL = ("errors", "migrate", "locks", "risk", "postgresql", "mysql", "export", "kailash-compat")
+OPTIONAL = ("errors", "migrate", "locks", "risk", "postgresql", "mysql", "export", "kailash-compat", "inspector")
 
 
 @pytest.mark.parametrize("switch", [("DATAFLOW_LOAD_PLUGINS", CORE),

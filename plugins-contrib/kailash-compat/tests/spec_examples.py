@@ -221,11 +221,10 @@ async def execute_actual_migration(operation_type, table_name, details):
                               default_value=details["default_value"], default_type=DefaultValueType.STATIC)
     return await handler.execute_not_null_addition(await handler.plan_not_null_addition(table_name, column))
 """,
-    "inspector": "from dataflow.platform.inspector import Inspector\ninspector = Inspector(workflow)",
+    "inspector_class": "from dataflow.platform.inspector import Inspector",
 }
 """Names the spec's fragments use without defining them: the reader's own set-up, nothing more."""
 
-_INSPECTOR = "the Inspector comes with the inspector plugin"
 _TEST_MODE = "test mode, pool clean-up and its metrics come with the testing plugin"
 
 EXPECTED: dict[int, Expectation] = {
@@ -239,10 +238,10 @@ EXPECTED: dict[int, Expectation] = {
         "the block is not Python."
     ),
     3: Runs(context=("url",)),
-    4: Waits(15, _INSPECTOR),
-    5: Waits(15, _INSPECTOR, context=("workflow",)),
-    6: Waits(15, _INSPECTOR, context=("workflow",)),
-    7: Waits(15, _INSPECTOR, context=("workflow",)),
+    4: Runs(),
+    5: Runs(after=(4,)),
+    6: Runs(after=(4,)),
+    7: Runs(after=(4,)),
     8: Runs(databases=SERVER, prints=("True", "created")),
     9: Runs(context=("db", "workflow")),
     10: Runs(context=("db", "workflow")),
@@ -318,7 +317,7 @@ EXPECTED: dict[int, Expectation] = {
     61: Runs(note="Defines a fixture (run by pytest)."),
     62: Waits(16, _TEST_MODE, context=("db",)),
     63: Runs(note="Defines a fixture (run by pytest)."),
-    64: Waits(15, _INSPECTOR, context=("workflow",)),
+    64: Runs(context=("workflow",)),
     65: Runs(context=("db", "user", "failing_workflow", "runtime"), prints=("Error code: DF-802",)),
     66: Runs(context=("db", "user"), prints=("Correct: True",)),
     67: Never(
@@ -326,8 +325,8 @@ EXPECTED: dict[int, Expectation] = {
         "the spec unpacks everywhere else, so `results['create_user']` is a TypeError; unpacked, it runs.",
         context=("db", "user", "workflow", "runtime"),
     ),
-    68: Waits(15, _INSPECTOR, context=("workflow",)),
-    69: Waits(15, _INSPECTOR, context=("workflow", "inspector")),
+    68: Runs(after=(64,)),
+    69: Runs(after=(64,)),
     70: Never(
         "It declares `BlogPost` twice on one instance (DF-602), and with `use_native_arrays` on a "
         "database other than PostgreSQL, which the spec says must be refused.",
@@ -343,11 +342,11 @@ EXPECTED: dict[int, Expectation] = {
         context=("db",),
     ),
     73: Runs(),
-    74: Waits(15, _INSPECTOR, context=("workflow",)),
-    75: Waits(15, _INSPECTOR, context=("workflow",)),
+    74: Runs(context=("workflow", "inspector_class")),
+    75: Runs(context=("workflow", "inspector_class")),
     76: Runs(context=("db",)),
     77: Runs(databases=SERVER, note="Defines a fixture (run by pytest) after making an instance."),
-    78: Waits(15, _INSPECTOR, context=("workflow",)),
+    78: Runs(context=("workflow", "inspector_class")),
     79: Never(
         "`nexus` (Kailash Nexus) is another product, not part of DataFlow."
     ),

@@ -19,7 +19,8 @@ def dataflow_generate_nodes(model: ModelSpec, db: Any, register: Callable[[str, 
 
 @hookimpl
 def dataflow_register_commands(app: Any) -> None:
-    from dataflow_export.cli import export_command, import_command
-
-    app.command(export_command, name="export")
-    app.command(import_command, name="import")
+    # By import path: the command module loads only when the command runs.
+    app.command("dataflow_export.cli:export_command", name="export",
+                help="Export a model's rows to a CSV, JSON Lines or Parquet file, streamed in batches.")
+    app.command("dataflow_export.cli:import_command", name="import",
+                help="Import a CSV, JSON Lines or Parquet file into a model's table, all or nothing.")

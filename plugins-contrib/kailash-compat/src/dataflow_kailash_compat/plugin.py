@@ -14,6 +14,7 @@ from dataflow.hookspecs import hookimpl
 
 @hookimpl
 def dataflow_register_commands(app: Any) -> None:
-    from dataflow_kailash_compat.cli import compat_command
-
-    app.command(compat_command, name="compat")
+    # By import path: the command module loads only when the command runs.
+    app.command("dataflow_kailash_compat.cli:compat_command", name="compat",
+                help="List the Kailash import paths this plugin serves (kailash.*, dataflow.platform.*, "
+                     "dataflow.migrations.*).")

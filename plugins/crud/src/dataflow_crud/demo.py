@@ -2,19 +2,27 @@
 
 Declares a model, bulk-loads rows with a progress bar, runs one workflow of list / count / upsert /
 update / delete, and prints the results and the timings as tables.
+
+It leaves nothing behind, even when it fails: the SQLite file lives in a temporary folder removed at
+the end, and on a database given with ``--database`` its table has a name of its own
+(``dataflow_demo_customers_<random>``) and is dropped at the end. Migrations are not part of the demo:
+the migrate, locks and risk plugins stay off for it, so no migration history is written either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import tempfile
 import time
+import uuid
 from typing import Annotated, Any
 
 from cyclopts import Parameter
 
 CHUNK = 10_000
+_NOT_IN_THE_DEMO = ("migrate", "locks", "risk")
+"""Plugins that would record migrations in the database: off for the demo's own instance."""
 
 
 def demo(
@@ -30,17 +38,31 @@ def demo(
     rows
         How many rows to bulk-load.
     database
-        A database URL; default a fresh SQLite file in a temporary directory.
+        A database URL to run on instead (the demo's table, made for the run, is dropped at the end);
+        default a fresh SQLite file in a temporary folder, removed at the end.
     json_output
         Print the results and timings as JSON instead of tables.
     """
+    with contextlib.ExitStack() as cleanup:
+        # Callbacks run last-registered first: drop the table, close the instance, remove the folder.
+        if database is None:
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dataflow-demo-"))
+            url, table = f"sqlite:///{folder}/demo.db", "customers"
+        else:
+            url, table = database, f"dataflow_demo_customers_{uuid.uuid4().hex[:8]}"
+        _run(url, table, rows, json_output, cleanup)
+
+
+def _run(url: str, table: str, rows: int, json_output: bool, cleanup: contextlib.ExitStack) -> None:
     from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
+    from dataflow.plugins import entry_points
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=json_output)
-    url = database or f"sqlite:///{os.path.join(tempfile.mkdtemp(prefix='dataflow-demo-'), 'demo.db')}"
-    db = DataFlow(url)
+    installed = {e.name for e in entry_points()}
+    db = DataFlow(url, disable_plugins=[name for name in _NOT_IN_THE_DEMO if name in installed])
+    cleanup.callback(db.close)
 
     @db.model
     class Customer:
@@ -50,6 +72,9 @@ def demo(
         age: int = 0
         tier: str = "free"
         prefs: dict = {}
+        __tablename__ = table
+
+    cleanup.callback(_drop_table, db, table)
 
     runtime = LocalRuntime()
     timings: dict[str, float] = {}
@@ -83,7 +108,6 @@ def demo(
     start = time.perf_counter()
     results, run_id = runtime.execute(wf.build())
     timings["workflow (5 nodes)"] = time.perf_counter() - start
-    db.close()
 
     summary: dict[str, Any] = {
         "database": str(db.url),
@@ -102,6 +126,17 @@ def demo(
         print(json.dumps(summary, indent=2))
         return
     _print_tables(console, summary)
+
+
+def _drop_table(db: Any, table: str) -> None:
+    """Drop the demo's table (its name comes from the demo itself, quoted by the dialect)."""
+    from dataflow.loop import run_sync
+
+    async def drop() -> None:
+        async with db.connection() as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {db.dialect.quote(table)}", [])
+
+    run_sync(drop())
 
 
 def _print_tables(console: Any, summary: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ from dataflow.errors import DataFlowError, did_you_mean
 from dataflow_errors.catalogue import CATALOGUE, CatalogueEntry, lookup
 from dataflow_errors.docs import render_markdown, write_docs
 
-__all__ = ["errors_app"]
+__all__ = ["errors_app", "errors_group"]
 
 
 def errors_list(*, json_output: Annotated[bool, Parameter(name="--json")] = False) -> None:
@@ -99,3 +99,7 @@ def errors_app() -> App:
     app.command(errors_show, name="show")
     app.command(errors_docs, name="docs")
     return app
+
+
+errors_group = errors_app()
+"""The group the plugin registers by import path (``dataflow_errors.cli:errors_group``)."""

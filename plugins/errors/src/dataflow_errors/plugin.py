@@ -27,6 +27,6 @@ def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
 
 @hookimpl
 def dataflow_register_commands(app: Any) -> None:
-    from dataflow_errors.cli import errors_app
-
-    app.command(errors_app())
+    # By import path: the command group loads only when ``dataflow errors`` runs.
+    app.command("dataflow_errors.cli:errors_group", name="errors",
+                help="The DF error-code catalogue: list codes, show one, generate the docs.")

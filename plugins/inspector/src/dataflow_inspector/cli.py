@@ -9,7 +9,9 @@ DF-coded error printed by the ``dataflow`` entry point).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,12 +39,19 @@ def _emit(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _load(file: Path, workflow: str | None) -> tuple[Any, Any, str]:
+@contextlib.contextmanager
+def _load(file: Path, workflow: str | None) -> Iterator[tuple[Any, Any, str]]:
+    """The file's workflow, an Inspector of it and a title; the DataFlow instances the file made are
+    closed afterwards."""
     from dataflow_inspector.inspector import Inspector
     from dataflow_inspector.loading import load_workflow
 
     loaded = load_workflow(file, workflow)
-    return loaded, Inspector(loaded.workflow, parameters=loaded.parameters), f"{file} ({loaded.name})"
+    try:
+        yield loaded, Inspector(loaded.workflow, parameters=loaded.parameters), f"{file} ({loaded.name})"
+    finally:
+        for db in loaded.instances:
+            db.close()
 
 
 def analyze(file: FileArgument, *, workflow: WorkflowOption = None,
@@ -54,13 +63,17 @@ def analyze(file: FileArgument, *, workflow: WorkflowOption = None,
     format
         ``text`` (the report), or the workflow's graph as ``mermaid`` or Graphviz ``dot`` text.
     """
-    loaded, inspector, title = _load(file, workflow)
+    with _load(file, workflow) as (loaded, inspector, title):
+        return _analyze(loaded, inspector, title, format, json_output)
+
+
+def _analyze(loaded: Any, inspector: Any, title: str, format: str, json_output: bool) -> int:
     if format != "text":
         from dataflow_inspector.graph import to_dot, to_mermaid
 
         print((to_mermaid if format == "mermaid" else to_dot)(inspector), end="")
     elif json_output:
-        _emit({"file": str(file), "workflow": loaded.name, "summary": inspector.workflow_summary(),
+        _emit({"file": str(loaded.path), "workflow": loaded.name, "summary": inspector.workflow_summary(),
                "execution_order": inspector.execution_order(),
                "connections": [c.to_dict() for c in inspector.connections()],
                "cycles": inspector.detect_cycles(), "unreachable": inspector.unreachable_nodes(),
@@ -81,27 +94,31 @@ def validate(file: FileArgument, *, strict: bool = False, workflow: WorkflowOpti
     strict
         Fail on warnings too (the user guide lists them).
     """
-    loaded, inspector, title = _load(file, workflow)
-    if json_output:
-        _emit({"file": str(file), "workflow": loaded.name, **inspector.validate(strict=strict)})
-    else:
-        from dataflow_inspector.report import validation
+    with _load(file, workflow) as (loaded, inspector, title):
+        if json_output:
+            _emit({"file": str(file), "workflow": loaded.name, **inspector.validate(strict=strict)})
+        else:
+            from dataflow_inspector.report import validation
 
-        _print(validation(inspector, title, strict=strict))
-    return 0 if inspector.is_valid(strict=strict) else 1
+            _print(validation(inspector, title, strict=strict))
+        return 0 if inspector.is_valid(strict=strict) else 1
 
 
 def debug(file: FileArgument, *, node: Annotated[str | None, Parameter(
               help="The node to report on (default: every node that has a problem).")] = None,
           workflow: WorkflowOption = None, json_output: JsonFlag = False) -> int:
     """Debug a node of a workflow file: its parameters and where each comes from, connections, issues."""
+    with _load(file, workflow) as (_loaded, inspector, title):
+        return _debug(inspector, title, node, json_output)
+
+
+def _debug(inspector: Any, title: str, node: str | None, json_output: bool) -> int:
     from dataflow_inspector.report import node_report
 
-    _loaded, inspector, title = _load(file, workflow)
     if node is not None:
         infos = [inspector.node_info(node)]
     else:
-        troubled = {p.node_id for p in inspector.problems() if p.node_id in inspector.check.params}
+        troubled = {node_id for p in inspector.problems() for node_id in p.nodes}
         infos = [inspector.node_info(n) for n in inspector.node_ids if n in troubled]
     if json_output:
         _emit([info.to_dict() for info in infos])
@@ -134,16 +151,14 @@ def perf(file: FileArgument, *, profile: bool = False, output: Annotated[Path | 
     if output is not None and output.suffix.lower() not in (".json", ".html", ".htm"):
         raise DataFlowError("DF-713", f"--output {str(output)!r}: perf writes .json or .html reports.",
                             context={"file": str(output)}, solutions=["Name the report report.json or report.html."])
-    loaded, inspector, title = _load(file, workflow)
-    if not inspector.is_valid():
-        from dataflow_inspector.report import validation
+    with _load(file, workflow) as (loaded, inspector, title):
+        if not inspector.is_valid():
+            from dataflow_inspector.report import validation
 
-        _print([f"{title} cannot run: fix these first.", *validation(inspector, title, strict=False)])
-        return 1
-    built = loaded.workflow.build() if isinstance(loaded.workflow, WorkflowBuilder) else loaded.workflow
-    report = profile_workflow(built, loaded.parameters, profile=profile, close=tuple(loaded.instances))
-    for db in loaded.instances:
-        db.close()
+            _print([f"{title} cannot run: fix these first.", *validation(inspector, title, strict=False)])
+            return 1
+        built = loaded.workflow.build() if isinstance(loaded.workflow, WorkflowBuilder) else loaded.workflow
+        report = profile_workflow(built, loaded.parameters, profile=profile, close=tuple(loaded.instances))
     data = {"file": str(file), "workflow": loaded.name, **report.to_dict()}
     if output is not None:
         if output.suffix.lower() == ".json":

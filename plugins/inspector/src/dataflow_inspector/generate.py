@@ -73,9 +73,8 @@ def _typed_dict(name: str, fields: Mapping[str, str], doc: str, *, required: Ite
     required = set(required)
     rendered = {key: f"Required[{value}]" if key in required else value for key, value in fields.items()}
     if all(key.isidentifier() and not keyword.iskeyword(key) for key in rendered):
-        lines = [f"class {name}(TypedDict, total=False):", f'    """{doc}"""', ""]
-        lines += [f"    {key}: {value}" for key, value in rendered.items()] or ["    pass"]
-        return lines
+        lines = [f"class {name}(TypedDict, total=False):", f'    """{doc}"""']
+        return lines + [""] + [f"    {key}: {value}" for key, value in rendered.items()] if rendered else lines
     # A field named like a Python keyword (``from``) only fits the functional form.
     entries = ", ".join(f"{key!r}: {value}" for key, value in rendered.items())
     return [f'{name} = TypedDict("{name}", {{{entries}}}, total=False)', f'"""{doc}"""']
@@ -90,16 +89,17 @@ def _node_section(node_name: str, cls: type[Node], model: ModelSpec, types: _Typ
     params.update((name, _COMMON_TYPES[name]) for name in COMMON_PARAMS if name not in params)
     required = [group[0] for group in cls.required_inputs() if len(group) == 1]
     outputs = {name: types.render(kind) for name, kind in cls.output_types().items()}
-    if not outputs:
-        outputs = dict.fromkeys(sorted(cls.output_names() or ()), "Any")
     summary = cls.describe().rstrip(".")
     alternatives = [group for group in cls.required_inputs() if len(group) > 1]
     needs = "".join(f" Needs one of: {', '.join(group[:4])}{' …' if len(group) > 4 else ''}." for group in alternatives)
     lines = ["", "", f'{node_name}: Final = "{node_name}"', f'"""{summary}."""', "", ""]
     lines += _typed_dict(f"{node_name}Params", params, f"The parameters of {node_name}.{needs}", required=required)
     lines += ["", ""]
-    lines += _typed_dict(f"{node_name}Output", outputs,
-                         f"What {node_name} returns (``results[node_id]``); keys it may leave out are optional.")
+    if cls.output_names() is None:  # outputs known only when it runs: any key may come back
+        lines += [f"{node_name}Output = dict[str, Any]", f'"""What {node_name} returns: known only when it runs."""']
+    else:
+        lines += _typed_dict(f"{node_name}Output", outputs,
+                             f"What {node_name} returns (``results[node_id]``); keys it may leave out are optional.")
     lines += ["", "", f"def add_{function}(workflow: WorkflowBuilder, node_id: str, params: {node_name}Params) -> str:",
               f'    """Add a {node_name} to ``workflow`` (the parameters checked by the type checker)."""',
               f"    return workflow.add_node({node_name}, node_id, dict(params))",
@@ -112,7 +112,7 @@ def _node_section(node_name: str, cls: type[Node], model: ModelSpec, types: _Typ
 
 def module_source(db: Any, model: ModelSpec, origin: str = "") -> str:
     """The text of ``model``'s typed module (its nodes as registered on ``db``)."""
-    names = list(db.state.get("generated", {}).get(model.name, ()))
+    names = sorted(db.state.get("generated", {}).get(model.name, ()))
     rendering = _Types()
     sections: list[str] = []
     for node_name in names:
@@ -125,16 +125,14 @@ def module_source(db: Any, model: ModelSpec, origin: str = "") -> str:
         "changing the model.",
         '"""',
         "",
-        "from __future__ import annotations",
-        "",
+        # No ``from __future__ import annotations``: TypedDict reads Required[...] at class creation.
         *sorted(rendering.imports),
         "from collections.abc import Mapping",
         "from typing import Any, Final, Required, TypedDict, cast",
         "",
         "from dataflow import WorkflowBuilder",
     ]
-    footer = ["", "", f"NODES: Final = ({', '.join(names)}{',' if len(names) == 1 else ''})",
-              '"""Every node of the model."""']
+    footer = ["", "", "NODES: Final = (", *(f"    {name}," for name in names), ")", '"""Every node of the model."""']
     return "\n".join([*header, *sections, *footer]).rstrip() + "\n"
 
 

@@ -85,6 +85,7 @@ class Problem:
     :param code: the DF code ``build()`` or the run raises for it (None for warnings).
     :param node_id: the node it is about, if one.
     :param connection: the connection or template it is about, if one.
+    :param cycle: for a cycle, its nodes in order.
     """
 
     severity: str
@@ -97,10 +98,19 @@ class Problem:
     expected_type: str | None = None
     actual_type: str | None = None
     solutions: tuple[str, ...] = ()
+    cycle: tuple[str, ...] = ()
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Every node it concerns: the node, the two ends of its connection, the nodes of its cycle."""
+        found = [self.node_id] if self.node_id else []
+        if self.connection is not None:
+            found += [self.connection.source, self.connection.target]
+        return tuple(dict.fromkeys([*found, *self.cycle]))
 
     def to_dict(self) -> dict[str, Any]:
         return {"severity": self.severity, "category": self.category, "kind": self.kind, "code": self.code,
-                "message": self.message, "node": self.node_id,
+                "message": self.message, "node": self.node_id, "nodes": list(self.nodes),
                 "connection": self.connection.label if self.connection else None,
                 "expected_type": self.expected_type, "actual_type": self.actual_type,
                 "solutions": list(self.solutions)}
@@ -660,7 +670,7 @@ class Inspector:
             problems.append(Problem(
                 "error", _CATEGORY_OF_KIND.get(finding.kind, "structure"), finding.kind, finding.message,
                 finding.code, finding.node_id, info, context.get("expected_type"), context.get("actual_type"),
-                tuple(finding.error.solutions),
+                tuple(finding.error.solutions), finding.cycle,
             ))
         for node_id, group in self._missing:
             problems.append(Problem("error", "parameters", "missing_source", self._missing_message(node_id, group),
@@ -678,23 +688,29 @@ class Inspector:
         return tuple(problems)
 
     def _input_problems(self) -> list[Problem]:
+        """Run inputs the templates read: a warning when the run's parameters are unknown, an error when
+        they are known and lack one (once per input and node; a per-node override of the parameter
+        holding the template makes it unneeded, as at run time)."""
         found = []
         for name, users in self.check.inputs.items():
             if self.parameters is not None and name in self.parameters:
                 continue
+            texts: dict[str, list[str]] = {}
             for node_id, text in users:
-                if name in self._run_overrides(node_id) or any(
-                    t.text == text and str(t.location[0]) in self._run_overrides(node_id)
-                    for t in self.check.templates[node_id]
-                ):
+                overrides = self._run_overrides(node_id)
+                if name in overrides or any(t.text == text and str(t.location[0]) in overrides
+                                            for t in self.check.templates[node_id]):
                     continue
+                texts.setdefault(node_id, []).append(f"'{text}'")
+            for node_id, shown in texts.items():
+                where = f"{'Templates' if len(shown) > 1 else 'Template'} {', '.join(shown)} of node '{node_id}'"
                 if self.parameters is None:
                     found.append(Problem("warning", "parameters", "run-input",
-                                         f"Template '{text}' of node '{node_id}' reads run input '{name}': every run "
+                                         f"{where} read{'' if len(shown) > 1 else 's'} run input '{name}': every run "
                                          f"must pass it (execute(..., parameters={{'{name}': ...}})).", None, node_id))
                 else:
                     found.append(Problem("error", "parameters", "missing_input",
-                                         f"Template '{text}' of node '{node_id}' reads run input '{name}', which the "
+                                         f"{where} read{'' if len(shown) > 1 else 's'} run input '{name}', which the "
                                          f"run's parameters do not give.{did_you_mean(name, self.parameters)}",
                                          "DF-101", node_id))
         return found
@@ -818,8 +834,7 @@ class Inspector:
         cls = check.classes.get(node)
         incoming = tuple(c for c in self._connection_infos if c.target == node)
         outgoing = tuple(c for c in self._connection_infos if c.source == node)
-        problems = tuple(p for p in self._problems if p.node_id == node
-                         or (p.connection is not None and node in (p.connection.source, p.connection.target)))
+        problems = tuple(p for p in self._problems if node in p.nodes)
         if cls is None:
             return NodeInfo(node, self.type_label(node), "unknown node type", None, None, "", "unknown",
                             tuple(ParameterInfo(k, None, False, None, "", "static", short_repr(v))

@@ -1,4 +1,8 @@
-"""Runtime plugin: offers LocalRuntime / AsyncLocalRuntime and registers the Python code and transaction nodes."""
+"""Runtime plugin: offers LocalRuntime / AsyncLocalRuntime and registers the Python code and transaction nodes.
+
+The runtimes and nodes (and anyio under them) load when first asked for, not when the plugin loads:
+``dataflow --help`` and every ``DataFlow()`` that never runs a workflow skip them.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,12 @@ from collections.abc import Callable, Iterable
 from dataflow.hookspecs import hookimpl
 from dataflow.plugins import RuntimeInfo
 
-from dataflow_runtime.code import AsyncPythonCodeNode, PythonCodeNode
-from dataflow_runtime.runtimes import AsyncLocalRuntime, LocalRuntime
-from dataflow_runtime.transaction_nodes import TRANSACTION_NODES
-
 
 @hookimpl
 def dataflow_runtimes() -> Iterable[RuntimeInfo]:
+    from dataflow_runtime.code import AsyncPythonCodeNode, PythonCodeNode
+    from dataflow_runtime.runtimes import AsyncLocalRuntime, LocalRuntime
+
     return [
         RuntimeInfo("LocalRuntime", LocalRuntime),
         RuntimeInfo("AsyncLocalRuntime", AsyncLocalRuntime),
@@ -24,6 +27,9 @@ def dataflow_runtimes() -> Iterable[RuntimeInfo]:
 
 @hookimpl
 def dataflow_node_types(register: Callable[[str, type], None]) -> None:
+    from dataflow_runtime.code import AsyncPythonCodeNode, PythonCodeNode
+    from dataflow_runtime.transaction_nodes import TRANSACTION_NODES
+
     register("PythonCodeNode", PythonCodeNode)
     register("AsyncPythonCodeNode", AsyncPythonCodeNode)
     for node in TRANSACTION_NODES:

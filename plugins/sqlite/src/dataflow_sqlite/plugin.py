@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dataflow.dialect import DialectInfo, DialectOptions
 from dataflow.hookspecs import hookimpl
+from dataflow.types import DialectInfo, DialectOptions
 from dataflow.url import DatabaseURL
 
 
