@@ -293,6 +293,16 @@ def _split_plugin_switches(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return rest, names
 
 
+def _full_help_for(app: App, argv: Sequence[str]) -> None:
+    """Let the command being run show its whole docstring in its ``--help``: the summary a plugin gives
+    when registering by import path is for the listing of commands, where it replaces the docstring."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command in set(app):
+        invoked = app[command]  # loads the command's module, which is about to run anyway
+        if invoked.default_command is not None:
+            invoked.help = None
+
+
 def _report_failed_command(plugin: str, exc: Exception) -> None:
     print(f"warning: plugin {plugin!r} could not add its commands: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -326,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         manager = PluginManager()
         app = make_app(manager)
         check_command(app, args, manager)
+        _full_help_for(app, args)
         if not [a for a in args if a not in ("--help", "-h")]:
             app.help_format = "plaintext"  # the listing of commands needs no Markdown renderer
         result = app(args, result_action="return_value")

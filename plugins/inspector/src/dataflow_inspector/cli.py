@@ -24,7 +24,9 @@ __all__ = ["analyze", "debug", "generate", "perf", "validate"]
 FileArgument = Annotated[Path, Parameter(help="A Python file defining a WorkflowBuilder (or a built workflow).")]
 WorkflowOption = Annotated[str | None, Parameter(
     help="The name of the workflow in the file, when it defines several (a variable or a function).")]
-JsonFlag = Annotated[bool, Parameter(name="--json", help="Print the report as JSON, for scripts.")]
+JsonFlag = Annotated[bool, Parameter(name="--json", negative=(), help="Print the report as JSON, for scripts.")]
+Flag = Parameter(negative=())
+"""A flag without a ``--no-`` twin."""
 
 
 def _print(renderables: list[Any]) -> None:
@@ -58,6 +60,8 @@ def analyze(file: FileArgument, *, workflow: WorkflowOption = None,
             format: Literal["text", "mermaid", "dot"] = "text", json_output: JsonFlag = False) -> int:
     """Analyze a workflow file: nodes, connections, cycles, validation, the order nodes run in.
 
+    Exit status 0 when the workflow has no error, 1 when it has some.
+
     Parameters
     ----------
     format
@@ -85,9 +89,12 @@ def _analyze(loaded: Any, inspector: Any, title: str, format: str, json_output: 
     return 0 if inspector.is_valid() else 1
 
 
-def validate(file: FileArgument, *, strict: bool = False, workflow: WorkflowOption = None,
+def validate(file: FileArgument, *, strict: Annotated[bool, Flag] = False, workflow: WorkflowOption = None,
              json_output: JsonFlag = False) -> int:
     """Validate a workflow file before it runs: structure, connections, parameters, types, cycles.
+
+    Exit status 0 when it passes, 1 when it has errors (or, with --strict, warnings), 2 when the file
+    gives no workflow.
 
     Parameters
     ----------
@@ -131,12 +138,13 @@ def _debug(inspector: Any, title: str, node: str | None, json_output: bool) -> i
     return 1 if failing else 0
 
 
-def perf(file: FileArgument, *, profile: bool = False, output: Annotated[Path | None, Parameter(
+def perf(file: FileArgument, *, profile: Annotated[bool, Flag] = False, output: Annotated[Path | None, Parameter(
              help="Also write the report: report.json, or report.html (a timeline to look at).")] = None,
          workflow: WorkflowOption = None, json_output: JsonFlag = False) -> int:
     """Run a workflow file once and time each node: shares of the run, the bottleneck, a timeline.
 
-    The run uses the database the file configures, with the file's ``parameters``.
+    The run uses the database the file configures, with the file's ``parameters``. Exit status 1 when
+    the workflow cannot run or a node fails (the report then shows what ran).
 
     Parameters
     ----------
