@@ -234,9 +234,13 @@ def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
 def dataflow_register_commands(app: App) -> None:
     """Add commands to the ``dataflow`` CLI (a cyclopts ``App``).
 
+    Register by import path, with a one-line summary for the listing: the command's module then loads
+    only when the command runs, so ``dataflow --help`` stays fast (the command's own ``--help`` shows
+    its docstring).
+
     Example::
 
         @hookimpl
         def dataflow_register_commands(app):
-            app.command(my_command, name="hello")
+            app.command("acme_dataflow_hello.cli:hello", name="hello", help="Print a greeting.")
     """

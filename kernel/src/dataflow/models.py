@@ -148,7 +148,7 @@ class ModelSpec:
     def column_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
-    @property
+    @functools.cached_property
     def writable_fields(self) -> tuple[FieldSpec, ...]:
         """Fields a caller may set (everything except the managed timestamps)."""
         return tuple(f for f in self.fields if not f.auto)

@@ -248,6 +248,7 @@ def _type_label(kind: Any) -> str:
     return "None" if kind is type(None) else getattr(kind, "__name__", str(kind))
 
 
+@functools.lru_cache(maxsize=1024)
 def describe_type(kind: Any) -> str:
     """A declared type as people write it: ``str``, ``int | None``, ``list[str]``, ``Any``."""
     if kind is object or kind is Any:
@@ -263,6 +264,7 @@ def describe_type(kind: Any) -> str:
 
 
 # ---- type compatibility of the two ends of a connection ---------------------------------------------
+@functools.lru_cache(maxsize=1024)
 def type_members(kind: Any) -> tuple[Any, ...]:
     """The plain classes a declared type stands for: a union's members, a generic's origin
     (``list[str]`` → ``list``); ``()`` for a type that says nothing (``object``, ``Any``)."""
@@ -293,6 +295,7 @@ def _fits(source: type, target: type) -> bool:
     return issubclass(source, target)
 
 
+@functools.lru_cache(maxsize=4096)
 def type_accepts(target: Any, source: Any) -> bool:
     """False when no value of type ``source`` can ever be accepted where ``target`` is declared.
 

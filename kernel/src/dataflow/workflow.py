@@ -313,35 +313,36 @@ class WorkflowBuilder:
                 touches[node_id] = cls.touches(params)
         for conn in self._connections:
             if conn.source in classes and conn.target in classes and conn.source != conn.target:
-                where = f"connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input}"
-                problem = _output_problem(classes[conn.source], conn.source, conn.source_output, where)
-                if problem is not None:
-                    findings.append(Finding(OUTPUT, problem, conn.source, conn))
+                source_cls = classes[conn.source]
+                if not _produces(source_cls, conn.source_output):
+                    findings.append(Finding(OUTPUT, _output_error(source_cls, conn.source, conn.source_output,
+                                                                  _describe(conn)), conn.source, conn))
                     continue
-                problem = _type_problem(output_type(classes[conn.source], conn.source_output),
-                                        input_type(classes[conn.target], conn.target_input),
-                                        f"{conn.source}.{conn.source_output}", conn.target, conn.target_input, where)
-                if problem is not None:
-                    findings.append(Finding(TYPE, problem, conn.target, conn))
+                given = output_type(source_cls, conn.source_output)
+                expected = input_type(classes[conn.target], conn.target_input)
+                if not type_accepts(expected, given):
+                    findings.append(Finding(TYPE, _type_error(given, expected, f"{conn.source}.{conn.source_output}",
+                                                              conn.target, conn.target_input, _describe(conn)),
+                                            conn.target, conn))
         for node_id, found_templates in templates.items():
             for template in found_templates:
                 for root, rest in template.refs:
                     if root not in classes or root == node_id or not rest:
                         continue
                     where = f"template '{template.text}' of node {node_id!r}"
-                    problem = _output_problem(classes[root], root, rest, where)
-                    if problem is not None:
-                        findings.append(Finding(OUTPUT, problem, node_id, template=template))
+                    if not _produces(classes[root], rest):
+                        findings.append(Finding(OUTPUT, _output_error(classes[root], root, rest, where), node_id,
+                                                template=template))
                         continue
                     if node_id not in classes or len(template.location) != 1:
                         continue  # inside a parameter: no declared type to compare with
                     # A template inside a longer string renders as text.
                     given = output_type(classes[root], rest) if template.whole else str
                     target_input = str(template.location[0])
-                    problem = _type_problem(given, input_type(classes[node_id], target_input), f"{root}.{rest}",
-                                            node_id, target_input, where)
-                    if problem is not None:
-                        findings.append(Finding(TYPE, problem, node_id, template=template))
+                    expected = input_type(classes[node_id], target_input)
+                    if not type_accepts(expected, given):
+                        findings.append(Finding(TYPE, _type_error(given, expected, f"{root}.{rest}", node_id,
+                                                                  target_input, where), node_id, template=template))
         order, cycles = _topological_order(list(nodes), deps)
         for cycle in cycles:
             path = " → ".join((*cycle, cycle[0]))
@@ -494,11 +495,19 @@ def _input_problem(cls: type[Node], node_id: str, name: str) -> DataFlowError | 
     )
 
 
-def _output_problem(cls: type[Node], node_id: str, path: str, where: str) -> DataFlowError | None:
+def _describe(conn: Connection) -> str:
+    return f"connection {conn.source}.{conn.source_output} → {conn.target}.{conn.target_input}"
+
+
+def _produces(cls: type[Node], path: str) -> bool:
+    """Whether ``cls`` may produce the output ``path`` starts with (always, when it declares none)."""
     produced = cls.output_names()
+    return produced is None or path.partition(".")[0] in produced
+
+
+def _output_error(cls: type[Node], node_id: str, path: str, where: str) -> DataFlowError:
+    produced = cls.output_names() or frozenset()
     head = _head(path)
-    if produced is None or head in produced:
-        return None
     return DataFlowError(
         "DF-201",
         f"The {where} uses output '{head}' of node {node_id!r}, which {cls.type_name} never produces."
@@ -519,11 +528,9 @@ def input_type(cls: type[Node], path: str) -> Any:
     return cls.input_types().get(path, object) if "." not in path else object
 
 
-def _type_problem(given: Any, expected: Any, source: str, target: str, target_input: str, where: str
-                  ) -> DataFlowError | None:
-    """DF-201 when a value of type ``given`` (from ``source``) can never be accepted by ``target_input``."""
-    if type_accepts(expected, given):
-        return None
+def _type_error(given: Any, expected: Any, source: str, target: str, target_input: str, where: str
+                ) -> DataFlowError:
+    """DF-201: a value of type ``given`` (from ``source``) can never be accepted by ``target_input``."""
     return DataFlowError(
         "DF-201",
         f"Type mismatch in the {where}: {source} gives {describe_type(given)}, but {target}.{target_input} "

@@ -100,7 +100,10 @@ class ModelNode(Node):
 
     @classmethod
     def output_names(cls) -> frozenset[str]:
-        return frozenset(cls.output_types())
+        names = cls.__dict__.get("_output_names")
+        if names is None:
+            names = cls._output_names = frozenset(cls.output_types())  # type: ignore[attr-defined]
+        return names
 
     @classmethod
     def input_types(cls) -> Mapping[str, Any]:
@@ -267,7 +270,11 @@ class CreateNode(ModelNode):
 
     @classmethod
     def input_names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in cls.model.writable_fields) | frozenset(COMMON_PARAMS)
+        known = cls.__dict__.get("_known_parameters")
+        if known is None:  # one model per class: computed once
+            known = frozenset(f.name for f in cls.model.writable_fields) | frozenset(COMMON_PARAMS)
+            cls._known_parameters = known  # type: ignore[attr-defined]
+        return known
 
     @classmethod
     def check_parameter_names(cls, names: Any, node_id: str) -> None:
@@ -344,8 +351,12 @@ class UpdateNode(ModelNode):
 
     @classmethod
     def input_names(cls) -> frozenset[str]:
-        return (frozenset(f.name for f in cls.model.writable_fields) | frozenset(cls.parameters)
-                | frozenset(COMMON_PARAMS))
+        known = cls.__dict__.get("_known_parameters")
+        if known is None:  # one model per class: computed once
+            known = (frozenset(f.name for f in cls.model.writable_fields) | frozenset(cls.parameters)
+                     | frozenset(COMMON_PARAMS))
+            cls._known_parameters = known  # type: ignore[attr-defined]
+        return known
 
     @classmethod
     def check_parameter_names(cls, names: Any, node_id: str) -> None:

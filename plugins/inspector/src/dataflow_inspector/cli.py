@@ -32,7 +32,7 @@ Flag = Parameter(negative=())
 def _print(renderables: list[Any]) -> None:
     from rich.console import Console
 
-    console = Console()
+    console = Console(emoji=False)  # no ":name:" in reports is an emoji; its 3,000-entry table stays unloaded
     for renderable in renderables:
         console.print(renderable)
 

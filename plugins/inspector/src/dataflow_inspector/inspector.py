@@ -223,7 +223,8 @@ class ParameterInfo:
     default: Any
     description: str
     origin: str
-    """``static``, ``connection``, ``template``, ``run input``, ``run parameters``, ``default`` or ``missing``."""
+    """``static``, ``connection``, ``template``, ``run input``, ``run parameters``, ``default``, ``not given``
+    (an optional input nothing gives) or ``missing`` (a required one)."""
     value: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -335,6 +336,11 @@ class Inspector:
 
     @functools.cached_property
     def _connection_infos(self) -> tuple[ConnectionInfo, ...]:
+        return tuple(info for info, _given, _expected in self._flows)
+
+    @functools.cached_property
+    def _flows(self) -> list[tuple[ConnectionInfo, Any, Any]]:
+        """Every connection and template, with the declared types at its two ends (``object``: unknown)."""
         check = self.check
         problems: dict[Any, list[str]] = {}
         for finding in check.findings:
@@ -345,15 +351,14 @@ class Inspector:
         for cycle in check.cycles:
             for a, b in zip(cycle, (*cycle[1:], cycle[0]), strict=True):
                 on_cycle[(a, b)] = " → ".join((*cycle, cycle[0]))
-        infos: list[ConnectionInfo] = []
+        flows: list[tuple[ConnectionInfo, Any, Any]] = []
         for conn in check.connections:
             reasons = list(problems.get(conn, ()))
             reasons += self._end_problems(conn.source, conn.target, on_cycle)
-            infos.append(ConnectionInfo(
-                conn.source, conn.source_output, conn.target, conn.target_input, "connection", None,
-                self._source_type(conn.source, conn.source_output), self._target_type(conn.target, conn.target_input),
-                tuple(dict.fromkeys(reasons)),
-            ))
+            given, expected = self._output(conn.source, conn.source_output), self._input(conn.target, conn.target_input)
+            flows.append((ConnectionInfo(conn.source, conn.source_output, conn.target, conn.target_input, "connection",
+                                         None, _type_or_none(given), _type_or_none(expected),
+                                         tuple(dict.fromkeys(reasons))), given, expected))
         for node_id, templates in check.templates.items():
             for template in templates:
                 for root, rest in template.refs:
@@ -362,12 +367,13 @@ class Inspector:
                     target_input = _location_path(template.location)
                     reasons = list(problems.get((node_id, template.location, root, rest), ()))
                     reasons += self._end_problems(root, node_id, on_cycle)
-                    given = self._source_type(root, rest) if template.whole else "str"
-                    infos.append(ConnectionInfo(
-                        root, rest, node_id, target_input, "template", template.text, given,
-                        self._target_type(node_id, target_input), tuple(dict.fromkeys(reasons)),
-                    ))
-        return tuple(infos)
+                    # A template inside a longer string renders as text.
+                    given = self._output(root, rest) if template.whole else str
+                    expected = self._input(node_id, target_input) if len(template.location) == 1 else object
+                    flows.append((ConnectionInfo(root, rest, node_id, target_input, "template", template.text,
+                                                 _type_or_none(given), _type_or_none(expected),
+                                                 tuple(dict.fromkeys(reasons))), given, expected))
+        return flows
 
     @staticmethod
     def _finding_key(finding: Finding) -> Any:
@@ -385,6 +391,8 @@ class Inspector:
         return None
 
     def _end_problems(self, source: str, target: str, on_cycle: Mapping[tuple[str, str], str]) -> list[str]:
+        if not on_cycle and len(self.check.classes) == len(self.check.params):
+            return []  # every type known and no cycle: the common case, checked once per flow
         reasons = []
         for end in (source, target):
             if end in self.check.params and end not in self.check.classes:
@@ -402,13 +410,13 @@ class Inspector:
         node_type = self.check.node_types[node_id]
         return node_type if isinstance(node_type, str) else getattr(node_type, "__name__", repr(node_type))
 
-    def _source_type(self, node_id: str, path: str) -> str | None:
+    def _output(self, node_id: str, path: str) -> Any:
         cls = self.check.classes.get(node_id)
-        return _type_or_none(output_type(cls, path)) if cls is not None and path else None
+        return output_type(cls, path) if cls is not None and path else object
 
-    def _target_type(self, node_id: str, path: str) -> str | None:
+    def _input(self, node_id: str, path: str) -> Any:
         cls = self.check.classes.get(node_id)
-        return _type_or_none(input_type(cls, path)) if cls is not None else None
+        return input_type(cls, path) if cls is not None else object
 
     def connections(self, node: str | None = None) -> list[ConnectionInfo]:
         """Every connection, then every ``${node.output}`` template, in the order added; with ``node``,
@@ -554,11 +562,19 @@ class Inspector:
         has_value = name in params and not holds_template(params[name])
         return tuple(reversed(path)), params.get(name) if has_value else None, has_value
 
+    @functools.cached_property
+    def _connected_inputs(self) -> dict[str, set[str]]:
+        """Per node, the top-level inputs connections feed (from nodes that do not exist too: such a
+        connection is reported as broken, not its target as missing a source)."""
+        found: dict[str, set[str]] = {}
+        for conn in self.check.connections:
+            found.setdefault(conn.target, set()).add(conn.target_input.partition(".")[0])
+        return found
+
     def _provided(self, node_id: str) -> set[str]:
         """Top-level parameter names something provides before the node runs."""
         given = {k for k, v in self.check.params[node_id].items() if v is not None}
-        # A connection from a node that does not exist is reported as such, not as a missing source.
-        given.update(c.target_input.partition(".")[0] for c in self.check.connections if c.target == node_id)
+        given.update(self._connected_inputs.get(node_id, ()))
         given.update(str(t.location[0]) for t in self.check.templates[node_id])
         given.update(self._run_overrides(node_id))
         return given
@@ -735,12 +751,9 @@ class Inspector:
                                      f"The connection {info.label} replaces the static value "
                                      f"{short_repr(static[info.target_input], 40)} of {info.target_path}.",
                                      None, info.target, info))
-        for info in self._connection_infos:
-            if info.problems or info.source not in self.check.classes or info.target not in self.check.classes:
+        for info, given, expected in self._flows:
+            if info.problems:
                 continue
-            given = output_type(self.check.classes[info.source], info.source_output) if info.template is None or \
-                self._whole(info) else str
-            expected = input_type(self.check.classes[info.target], info.target_input)
             if type_members(given) and type_members(expected) and type(None) in type_members(given) \
                     and not _allows_none(expected):
                 found.append(Problem("warning", "types", "may-be-none",
@@ -748,9 +761,6 @@ class Inspector:
                                      f"{info.target_path} does not take None ({describe_type(expected)}).",
                                      None, info.target, info, describe_type(expected), describe_type(given)))
         return found
-
-    def _whole(self, info: ConnectionInfo) -> bool:
-        return any(t.text == info.template and t.whole for t in self.check.templates.get(info.target, ()))
 
     def problems(self) -> list[Problem]:
         """Every error and warning, errors first in the order ``build()`` meets them."""
@@ -871,17 +881,25 @@ class Inspector:
         types = cls.input_types()
         declared = cls.parameters
         required = {name for group in cls.required_inputs() for name in group if len(group) == 1}
+        fields = getattr(getattr(cls, "model", None), "field_map", {})
         names = list(dict.fromkeys([*declared, *types, *self.check.params[node_id]]))
         infos = []
         for name in names:
             param = declared.get(name)
             trace = self.trace_parameter(node_id, name)
             value = short_repr(trace.value) if trace.has_value else (" → ".join(trace.path) if trace.path else None)
+            origin = trace.origin
+            default = param.default if param is not None else None
+            field = fields.get(name) if param is None else None
+            if origin == "missing" and field is not None and not field.required:
+                origin, default = "default", field.default_value()  # the model field's default applies
+                value = short_repr(default)
+            elif origin == "missing" and name not in required:
+                origin = "not given"
             infos.append(ParameterInfo(
-                name, _type_or_none(types.get(name, object)), name in required,
-                param.default if param is not None else None,
-                param.description if param is not None else ("a field of the model" if name in types else ""),
-                trace.origin, value,
+                name, _type_or_none(types.get(name, object)), name in required, default,
+                param.description if param is not None else ("a field of the model" if field else ""),
+                origin, value,
             ))
         return tuple(infos)
 

@@ -124,9 +124,7 @@ def node_report(info: NodeInfo) -> list[Any]:
     for column in ("name", "type", "required", "from", "value"):
         table.add_column(column, overflow="fold")
     for param in info.parameters:
-        origin = param.origin
-        if origin == "missing":
-            origin = "[red]missing[/]" if param.required else "[dim]not given[/]"
+        origin = {"missing": "[red]missing[/]", "not given": "[dim]not given[/]"}.get(param.origin, param.origin)
         table.add_row(_escape(param.name), _escape(param.type or "?"), "yes" if param.required else "",
                       origin, _escape(param.value or ""))
     out.append(table)
