@@ -16,7 +16,6 @@ import json
 import re
 import sqlite3
 import sys
-import types
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,16 +169,17 @@ def _missing_output(tmp_path: Path, made: list[DataFlow]) -> None:
 
 @scenario("DF-301")
 def _migration_failed(tmp_path: Path, made: list[DataFlow]) -> None:
-    """A required field over a column holding NULLs: SET NOT NULL fails and the plan rolls back."""
+    """A unique index over a column holding duplicates: CREATE UNIQUE INDEX fails and the plan rolls back."""
     plugin_api("dataflow_migrate", "plan_migration")
     db = sqlite_db(tmp_path, made)
     table = f"t_{uuid.uuid4().hex[:10]}"
     name = user_model(db, table)
-    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})  # nick stays NULL
+    run_node(f"{name}BulkCreateNode", {"data": [{"id": "a", "name": "A"}, {"id": "b", "name": "A"}]})
     later = DataFlow(str(db.url.raw))
     made.append(later)
-    strict = type("Strict", (), {"__annotations__": {"id": str, "name": str, "age": int, "nick": str},
-                                 "age": 0, "__tablename__": table})
+    strict = type("Strict", (), {"__annotations__": {"id": str, "name": str, "age": int, "nick": str | None},
+                                 "age": 0, "nick": None, "__tablename__": table,
+                                 "__dataflow__": {"indexes": [{"fields": ["name"], "unique": True}]}})
     later.model(strict)
     later.migrate_apply(later.migrate_plan(["Strict"]), models=["Strict"], confirmed=True)
 
@@ -214,9 +214,23 @@ def _lock_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
 
 @scenario("DF-303")
 def _no_schema_reader(tmp_path: Path, made: list[DataFlow]) -> None:
-    (introspect,) = plugin_api("dataflow_migrate.introspect", "introspect")
-    unknown = types.SimpleNamespace(dialect=types.SimpleNamespace(name="nosuchdb"))
-    run_sync(introspect(unknown))
+    """A dialect that does not implement introspection (the base class's) asked for the live schema."""
+    plugin_api("dataflow_migrate", "plan_migration")
+    from dataflow.dialect import DialectInfo, SQLDialect
+    from dataflow_sqlite.dialect import SQLiteDialect
+
+    class NoReader(SQLiteDialect):
+        name = "noreader"
+        introspect = SQLDialect.introspect
+
+    class NoReaderPlugin:
+        @hookimpl
+        def dataflow_dialects(self) -> list[DialectInfo]:
+            return [DialectInfo("noreader", ("noreader",), NoReader, package="dataflow-noreader")]
+
+    db = DataFlow(f"noreader:///{tmp_path / 'df303.db'}", plugins=[NoReaderPlugin()])
+    made.append(db)
+    db.introspect_schema()
 
 
 @scenario("DF-304")

@@ -38,9 +38,10 @@ from dataflow.query import (
     Update,
     Upsert,
 )
+from dataflow.schema import SchemaDialect
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import Scope, TransactionBlock, current_scope
-from dataflow.types import DialectInfo, DialectOptions
+from dataflow.types import ColumnSchema, DialectInfo, DialectOptions
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
@@ -138,7 +139,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class SQLDialect:
+class SQLDialect(SchemaDialect):
     """Base of every SQL dialect: compiles query descriptions and runs them on a ``Connection``."""
 
     name = "sql"
@@ -304,10 +305,17 @@ class SQLDialect:
         return f"{self.quote('id')} {self.column_type(field)} PRIMARY KEY"
 
     def column_sql(self, field: FieldSpec, column_type: str | None = None) -> str:
+        """A model field's column: its type, NOT NULL unless optional, and the model's default as the
+        column's DDL default (so rows written by other code, or by an older model, get it too)."""
         if field.primary_key:
             return self.id_column_sql(field)
         null = "" if field.nullable else " NOT NULL"
-        return f"{self.quote(field.name)} {column_type or self.column_type(field)}{null}"
+        kind = column_type or self.column_type(field)
+        sql = f"{self.quote(field.name)} {kind}{null}"
+        default = self.field_default_sql(field)
+        if default is not None:
+            sql += f" DEFAULT {self.default_clause(ColumnSchema(field.name, kind, default=default))}"
+        return sql
 
     def create_table_sql(self, model: ModelSpec, column_types: Mapping[str, str] | None = None) -> list[str]:
         """``CREATE TABLE IF NOT EXISTS`` and its indexes."""

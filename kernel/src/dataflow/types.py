@@ -382,6 +382,8 @@ class ChangeCost:
     :param mitigation: how to do it more safely on this database, or "".
     :param fills_existing: for a NOT NULL column added without a default: existing rows silently get
         the type's implicit value instead of the statement failing.
+    :param fails_with_rows: the statement fails when the table holds rows (NOT NULL without a default).
+    :param narrows: a type change to one that may not hold every existing value (truncation or failure).
     """
 
     effect: ChangeEffect = ChangeEffect.INSTANT
@@ -390,6 +392,8 @@ class ChangeCost:
     reason: str = ""
     mitigation: str = ""
     fills_existing: bool = False
+    fails_with_rows: bool = False
+    narrows: bool = False
 
 
 @attrs.frozen
@@ -549,6 +553,8 @@ class MigrationStep:
         """Safe for auto-migration: creates something, narrows or removes nothing."""
         if self.kind == "add_column":
             return bool(self.details.get("nullable", True)) or self.details.get("default") is not None
+        if self.kind == "alter_nullability":
+            return self.details.get("to") is True  # allowing NULL loses nothing
         return self.kind in ADDITIVE_KINDS
 
     def describe(self) -> str:

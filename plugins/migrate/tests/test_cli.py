@@ -55,11 +55,18 @@ def test_plan_apply_status(dataflow_url, tmp_path, capsys):
         raw_execute(db, f"INSERT INTO {db.dialect.quote(table)} ({db.dialect.quote('label')}, "
                         f"{db.dialect.quote('weight')}) VALUES ('p1', 2.5)")
         fewer = write_models(tmp_path, table)
-        code = main(["migrate", "apply", "--url", dataflow_url, "--models", fewer])
+        # Without --drop-columns nothing is dropped, ever.
+        code, planned = cli_json(capsys, "plan", "--url", dataflow_url, "--models", fewer)
+        assert code == 0 and planned["steps"] == []
+        code, applied = cli_json(capsys, "apply", "--url", dataflow_url, "--models", fewer, "--confirm")
+        assert code == 0 and applied["status"] == "empty"
+        assert "weight" in db.introspect_schema([table])[table].column_map
+        code = main(["migrate", "apply", "--url", dataflow_url, "--models", fewer, "--drop-columns"])
         captured = capsys.readouterr()
         assert code == 2 and "DF-302" in captured.err
         assert "weight" in db.introspect_schema([table])[table].column_map
-        code, applied = cli_json(capsys, "apply", "--url", dataflow_url, "--models", fewer, "--confirm")
+        code, applied = cli_json(capsys, "apply", "--url", dataflow_url, "--models", fewer, "--drop-columns",
+                                 "--confirm")
         assert code == 0 and [s["kind"] for s in applied["plan"]["steps"]] == ["drop_column"]
         assert "weight" not in db.introspect_schema([table])[table].column_map
     finally:

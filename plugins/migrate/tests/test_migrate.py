@@ -76,8 +76,9 @@ def test_removing_a_field_keeps_the_column_and_its_data(dataflow_url, make_model
     assert "nickname" in columns_of(later, spec.table)
     q = later.dialect.quote
     assert raw_fetch(later, f"SELECT {q('nickname')} FROM {q(spec.table)}") == [("countess",)]
-    # An explicit plan offers the drop, and refuses it without confirmation.
-    plan = later.migrate_plan(["Person2"])
+    # Dropping is opt-in: a plan never drops unless asked, and refuses the drop without confirmation.
+    assert later.migrate_plan(["Person2"]).is_empty
+    plan = later.migrate_plan(["Person2"], drop_columns=True)
     assert [s.kind for s in plan.steps] == ["drop_column"]
     assert plan.level >= RiskLevel.HIGH
     with raises_df("DF-302"):
@@ -140,24 +141,26 @@ def test_auto_migrate_off_is_df304_and_no_ddl(dataflow_url, make_model):
 # ---- explicit plans and apply --------------------------------------------------------------
 
 
-def _body_becomes_required(make_model, db: DataFlow, name: str) -> tuple[str, object, DataFlow]:
-    """Model ``name`` (title, optional body) with one row that has no body; on a second instance, ``{name}2``
-    on the same table with body required (the NULL row makes SET NOT NULL fail) and an added optional
+def _title_becomes_unique(make_model, db: DataFlow, name: str) -> tuple[str, object, DataFlow]:
+    """Model ``name`` (title, optional body) with two rows of the same title; on a second instance, ``{name}2``
+    on the same table with a unique index on title (the duplicates make it fail) and an added optional
     ``extra`` (an add that must be rolled back too). Returns (table, its schema before, second instance)."""
     first = type(name, (), {"__annotations__": {"title": str, "body": Optional[str]}, "body": None})  # noqa: UP045
     table = make_model(first).__dataflow_model__.table
-    run_node(f"{name}CreateNode", {"title": "no body"})
+    run_node(f"{name}BulkCreateNode", {"data": [{"title": "same"}, {"title": "same"}]})
     before = db.introspect_schema([table])
     later = make_model.new_db()
-    later.model(type(f"{name}2", (), {"__tablename__": table, "extra": None,
-                                      "__annotations__": {"title": str, "body": str, "extra": Optional[int]}}))  # noqa: UP045
+    later.model(type(f"{name}2", (), {
+        "__tablename__": table, "extra": None,
+        "__dataflow__": {"indexes": [{"name": f"ix_{table}_title", "fields": ["title"], "unique": True}]},
+        "__annotations__": {"title": str, "body": Optional[str], "extra": Optional[int]}}))  # noqa: UP045
     return table, before, later
 
 
 def test_failed_step_leaves_schema_exactly_as_before(transactional_url, make_model, db):
-    table, before, later = _body_becomes_required(make_model, db, "Note")
+    table, before, later = _title_becomes_unique(make_model, db, "Note")
     plan = later.migrate_plan(["Note2"])
-    assert [s.kind for s in plan.steps] == ["add_column", "alter_nullability"]
+    assert [s.kind for s in plan.steps] == ["add_column", "add_index"]
     with raises_df("DF-301") as caught:
         later.migrate_apply(plan, models=["Note2"], confirmed=True)
     assert caught["error"].__cause__ is not None
@@ -170,7 +173,7 @@ def test_failed_step_leaves_schema_exactly_as_before(transactional_url, make_mod
 def test_mysql_failure_is_checkpointed_and_reversible(dataflow_url, make_model, db):
     if not dataflow_url.startswith("mysql"):
         pytest.skip("step-by-step apply with checkpoints is the MySQL path")
-    table, before, later = _body_becomes_required(make_model, db, "Memo")
+    table, before, later = _title_becomes_unique(make_model, db, "Memo")
     with raises_df("DF-301") as caught:
         later.migrate_apply(models=["Memo2"], confirmed=True)
     assert "1 of 2 steps completed" in caught["error"].message

@@ -221,13 +221,24 @@ class ModelFactory:
         return instance
 
     def teardown(self) -> None:
-        """Drop every table made (through the instance that made it), then close the extra instances."""
+        """Drop every table made (through the instance that made it), then close the extra instances.
+
+        A table another one references cannot go first on every database: tables whose drop fails
+        are tried again after the others, until a round drops nothing more.
+        """
         errors: list[BaseException] = []
-        for name, owner in self.tables.items():
-            try:
-                raw_execute(owner, f"DROP TABLE IF EXISTS {owner.dialect.quote(name)}")
-            except Exception as exc:  # collect, so one failure does not leave the other tables behind
-                errors.append(exc)
+        pending = list(reversed(self.tables.items()))
+        while pending:
+            errors, failed = [], []
+            for name, owner in pending:
+                try:
+                    raw_execute(owner, f"DROP TABLE IF EXISTS {owner.dialect.quote(name)}")
+                except Exception as exc:  # collect, so one failure does not leave the other tables behind
+                    errors.append(exc)
+                    failed.append((name, owner))
+            if len(failed) == len(pending):
+                break
+            pending = failed
         self.tables.clear()
         for instance in self.instances:
             try:

@@ -26,7 +26,8 @@ def _manager(db: Any) -> MigrationLockManager:
 def dataflow_options() -> Iterable[OptionInfo]:
     return [
         OptionInfo("migration_lock_timeout", "Seconds to wait for the migration lock before DF-307.", DEFAULT_TIMEOUT),
-        OptionInfo("migration_lock_lease", "SQLite: seconds a lock lease lasts unless renewed.", DEFAULT_LEASE),
+        OptionInfo("migration_lock_lease", "Seconds a lease-based lock (SQLite) lasts unless renewed.",
+                   DEFAULT_LEASE),
     ]
 
 

@@ -1,10 +1,15 @@
 """Applying a plan: under the migration lock, recorded in the history table, all-or-nothing where possible.
 
-PostgreSQL and SQLite have transactional DDL: the whole plan and its history row commit together, and a
-failed step rolls everything back, leaving the schema exactly as before. MySQL commits each DDL
-statement implicitly, so there each step is followed by a checkpoint in the history row; a failure
-leaves the row ``failed`` with the number of completed steps, from which ``resume`` continues and
-``reverse`` undoes. Risky plans (``plan.level >= HIGH``) are refused with DF-302 unless confirmed.
+Where the dialect's DDL is transactional (``capabilities.transactional_ddl``: PostgreSQL, SQLite) the
+whole plan and its history row commit together, and a failed step rolls everything back, leaving the
+schema exactly as before. Elsewhere (MySQL commits each DDL statement implicitly) each step is followed
+by a checkpoint in the history row; a failure leaves the row ``failed`` with the number of completed
+steps, from which ``resume`` continues and ``reverse`` undoes. Risky plans (``plan.level >= HIGH``)
+are refused with DF-302 unless confirmed.
+
+The lock is the ``dataflow_migration_lock`` hook's (the locks plugin: bookkeeping, listing,
+re-entrance) or, without one, the dialect's own primitive (``SQLDialect.migration_lock``), so
+processes never migrate the same database at once whichever plugins are installed.
 """
 
 from __future__ import annotations
@@ -16,33 +21,33 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from dataflow.errors import DataFlowError
-from dataflow.migration import MigrationPlan, MigrationStep, RiskLevel
 from dataflow.models import ModelSpec
+from dataflow.types import MigrationPlan, MigrationStep, RiskLevel
 
-from dataflow_migrate.ddl import REBUILD_PREFIX
 from dataflow_migrate.history import History, now
 from dataflow_migrate.planner import Intent, render
 
-__all__ = ["DEFAULT_SCOPE", "apply_plan", "migration_lock", "resume", "reverse_plan"]
+__all__ = ["DEFAULT_SCOPE", "apply_plan", "migration_lock", "refuse_if_risky", "resume", "reverse_plan"]
 
 DEFAULT_SCOPE = "schema_modification"
-TRANSACTIONAL_DDL = frozenset({"postgresql", "sqlite"})
+DEFAULT_LOCK_TIMEOUT = 60.0
 
 Progress = Callable[[int, MigrationStep], None]
-
-_local_locks: dict[tuple[int, str, str], asyncio.Lock] = {}
 
 
 @contextlib.asynccontextmanager
 async def migration_lock(db: Any, scope: str = DEFAULT_SCOPE) -> AsyncIterator[Any]:
-    """The lock plugin's lock for ``scope``; a process-local lock when no plugin offers one."""
+    """The lock plugin's lock for ``scope``; the dialect's own primitive when no plugin offers one."""
     manager = db.plugins.hook.dataflow_migration_lock(db=db, scope=scope)
     if manager is None:
-        # Without dataflow-locks only this process is serialised; other processes are not.
-        key = (id(asyncio.get_running_loop()), str(db.url), scope)
-        manager = _local_locks.setdefault(key, asyncio.Lock())
-    async with manager as held:
-        yield held
+        timeout = float(db.options.get("migration_lock_timeout") or DEFAULT_LOCK_TIMEOUT)
+        manager = db.dialect.migration_lock(f"migration:{scope}", timeout)
+    try:
+        async with manager as held:
+            yield held
+    except DataFlowError as exc:
+        db.enhance(exc)  # a timeout of the dialect's own lock gets the instance's hints and mode
+        raise
 
 
 def _describe(plan: MigrationPlan, index: int | None) -> str:
@@ -108,36 +113,22 @@ async def _run_step(conn: Any, step: MigrationStep) -> None:
 
 async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str],
                                kind: str, progress: Progress | None) -> dict[str, Any]:
-    rebuilds = db.dialect.name == "sqlite" and any(REBUILD_PREFIX in sql for s in plan.steps for sql in s.sql)
-    async with db.dialect.connection() as conn:
-        await history.ensure(conn)
-    async with contextlib.AsyncExitStack() as stack:
-        own = None
-        if rebuilds:
-            # The SQLite recipe: dropping a referenced table would cascade (even with deferred keys), so
-            # enforcement is off for the rebuild and foreign_key_check runs before the commit instead.
-            # The pragma is a no-op inside a transaction: it is set on the transaction's own
-            # connection before BEGIN, and set back afterwards.
-            own = await stack.enter_async_context(db.dialect.transaction_connection())
-            await own.execute("PRAGMA foreign_keys = OFF", [])
-            stack.push_async_callback(own.execute, "PRAGMA foreign_keys = ON", [])
-        return await _run_transactional(db, plan, history, models, kind, progress, own, rebuilds)
-
-
-async def _run_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str], kind: str,
-                             progress: Progress | None, own: Any, rebuilds: bool) -> dict[str, Any]:
     started = time.perf_counter()
     index = -1
+    async with db.dialect.connection() as conn:
+        await history.ensure(conn)
     try:
-        async with db.dialect.transaction(connection=own) as conn:
+        # The dialect prepares what its DDL needs before BEGIN (SQLite: foreign-key enforcement off on
+        # the transaction's own connection around a table rebuild) and checks it before the commit.
+        async with db.dialect.prepare_schema_changes([sql for step in plan.steps for sql in step.sql]) as own, \
+                db.dialect.transaction(connection=own) as conn:
             row_id = await history.start(conn, plan, models, kind)
             for index, step in enumerate(plan.steps):
                 await _run_step(conn, step)
                 if progress:
                     progress(index, step)
             index = len(plan.steps)
-            if rebuilds and await conn.fetch("PRAGMA foreign_key_check", []):
-                raise DataFlowError("DF-301", "The rebuilt tables violate foreign keys.")
+            await db.dialect.verify_schema_changes(conn)
             duration = (time.perf_counter() - started) * 1000
             await history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
                                  duration_ms=duration)
@@ -196,7 +187,7 @@ async def apply_plan(
         async with migration_lock(db):
             return await apply_plan(db, plan, models=models, confirmed=True, kind=kind, progress=progress,
                                     locked=True)
-    if db.dialect.name in TRANSACTIONAL_DDL:
+    if db.dialect.capabilities.transactional_ddl:
         return await _apply_transactional(db, plan, history, checksums, kind, progress)
     return await _apply_stepwise(db, plan, history, checksums, kind, progress)
 

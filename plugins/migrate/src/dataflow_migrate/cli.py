@@ -1,10 +1,12 @@
-"""``dataflow migrate status | plan | apply``: migrations from the command line.
+"""``dataflow migrate status | plan | apply | require``: migrations from the command line.
 
 ``--models`` names a module (``pkg.models``) or a file (``app/models.py``) that declares models on a
 DataFlow instance it creates; the instances found in its globals supply the models. With ``--url``
 the models are planned against that database instead of the instance's own. Output is a rich table
 of steps with their risk (``--json`` for machines); ``apply`` shows a progress bar and refuses risky
-plans without ``--confirm`` (DF-302).
+plans without ``--confirm`` (DF-302). Columns are only ever dropped with ``--drop-columns``.
+``require`` completes a required column that was added nullable to a populated table: it backfills
+the NULLs with ``--backfill`` and makes the column NOT NULL.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from cyclopts import App, Parameter
 from dataflow.cli import ModelsOption, open_instance
 from dataflow.errors import DataFlowError
 from dataflow.loop import run_sync
-from dataflow.migration import MigrationPlan, RiskLevel
+from dataflow.types import MigrationPlan, RiskLevel
 
 from dataflow_migrate import api
 from dataflow_migrate.history import step_to_dict
@@ -25,10 +27,13 @@ from dataflow_migrate.history import step_to_dict
 __all__ = ["register"]
 
 # The options the three commands share, with their help text in one place.
-JsonFlag = Annotated[bool, Parameter(name="--json")]
+JsonFlag = Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON (for scripts) instead of tables.")]
 UrlOption = Annotated[str | None, Parameter(help="Database URL (default: the URL of the instance in --models).")]
-DropColumnsFlag = Annotated[bool, Parameter(help="Include dropping columns no model field maps to.")]
-AcceptRenameOption = Annotated[Sequence[str], Parameter(help="Take a rename candidate: table.old->new (repeatable).")]
+DropColumnsFlag = Annotated[bool, Parameter(negative=(), help="Also drop columns no model field maps to any more "
+                                                              "(their data is deleted; off unless given).")]
+AcceptRenameOption = Annotated[Sequence[str], Parameter(negative_iterable=(), help="Take a rename candidate: "
+                                                        "table.old->new (repeatable).")]
+ConfirmFlag = Annotated[bool, Parameter(negative=(), help="Apply even when the plan's risk is HIGH or CRITICAL.")]
 _LEVEL_COLOURS = {RiskLevel.LOW: "green", RiskLevel.MEDIUM: "yellow", RiskLevel.HIGH: "red",
                   RiskLevel.CRITICAL: "bold red"}
 
@@ -52,6 +57,7 @@ def plan_to_dict(plan: MigrationPlan) -> dict[str, Any]:
                       "reason": f.reason, "step_index": f.step_index, "mitigation": f.mitigation}
                      for f in plan.findings],
         "rename_candidates": [step_to_dict(c) for c in plan.rename_candidates],
+        "follow_ups": [step_to_dict(f) for f in plan.follow_ups],
     }
 
 
@@ -60,11 +66,11 @@ def _print_plan(plan: MigrationPlan, title: str) -> None:
     from rich.table import Table
 
     console = Console()
-    if plan.is_empty and not plan.rename_candidates:
+    if plan.is_empty and not plan.rename_candidates and not plan.follow_ups:
         console.print(f"[green]{title}: the schema matches the models; nothing to do.[/]")
         return
     levels = _step_levels(plan)
-    table = Table(title=f"{title} ({plan.dialect}, risk {plan.level.name})")
+    table = Table(title=f"{title} ({plan.dialect}, risk {plan.level.name})", show_edge=bool(plan.steps))
     for column in ("#", "Step", "Target", "Risk", "SQL"):
         table.add_column(column)
     for index, step in enumerate(plan.steps):
@@ -76,6 +82,10 @@ def _print_plan(plan: MigrationPlan, title: str) -> None:
     for finding in plan.findings:
         console.print(f"[{_LEVEL_COLOURS[finding.level]}]{finding.level.name}[/] {finding.reason}"
                       + (f" — {finding.mitigation}" if finding.mitigation else ""))
+    for follow_up in plan.follow_ups:
+        console.print(f"[yellow]Pending[/] make {follow_up.table}.{follow_up.column} NOT NULL "
+                      f"({follow_up.details.get('reason', 'required by the model')}): "
+                      f"{follow_up.details.get('command')}")
     for candidate in plan.rename_candidates:
         to = candidate.details.get("to")
         console.print(f"[yellow]Possible rename[/] {candidate.describe()} → {to} "
@@ -117,7 +127,7 @@ def status(*, url: UrlOption = None, models: ModelsOption = None, json_output: J
 
 
 def plan(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
-         drop_columns: DropColumnsFlag = True, accept_rename: AcceptRenameOption = ()) -> None:
+         drop_columns: DropColumnsFlag = False, accept_rename: AcceptRenameOption = ()) -> None:
     """Show the steps that would bring the database to the models, with their risk."""
     db = open_instance(url, models)
     try:
@@ -131,14 +141,9 @@ def plan(*, url: UrlOption = None, models: ModelsOption = None, json_output: Jso
 
 
 def apply(*, url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
-          confirm: bool = False, drop_columns: DropColumnsFlag = True, accept_rename: AcceptRenameOption = ()) -> None:
-    """Apply the plan under the migration lock (risky plans need --confirm).
-
-    Parameters
-    ----------
-    confirm
-        Apply even when the plan's risk is HIGH or CRITICAL.
-    """
+          confirm: ConfirmFlag = False, drop_columns: DropColumnsFlag = False,
+          accept_rename: AcceptRenameOption = ()) -> None:
+    """Apply the plan under the migration lock (risky plans need --confirm)."""
     db = open_instance(url, models)
     options: dict[str, Any] = {"drop_columns": drop_columns, "accept_renames": _renames(accept_rename)}
     try:
@@ -174,10 +179,53 @@ def apply(*, url: UrlOption = None, models: ModelsOption = None, json_output: Js
                         f"(history id {result['id']}).")
 
 
+def _backfill_value(text: str) -> Any:
+    """A --backfill value: JSON when it reads as JSON (``5``, ``true``, ``"x"``, ``{}``), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def require(target: str, *, backfill: Annotated[str | None, Parameter(
+                help="The value NULLs are filled with first (JSON when it reads as JSON, else text).")] = None,
+            url: UrlOption = None, models: ModelsOption = None, json_output: JsonFlag = False,
+            confirm: ConfirmFlag = False) -> None:
+    """Make a column NOT NULL: backfill its NULLs, then SET NOT NULL as a locked, recorded migration.
+
+    Completes a required field that was added nullable to a table holding rows (`migrate status`
+    shows it as pending, with this command).
+
+    Parameters
+    ----------
+    target
+        The column, as table.column.
+    """
+    db = open_instance(url, models)
+    try:
+        value = api.NO_BACKFILL if backfill is None else _backfill_value(backfill)
+        result = run_sync(api.migrate_require(db, target, value, confirmed=confirm))
+    finally:
+        db.close()
+    summary = {"status": result["status"], "backfilled": result["backfilled"], "id": result["id"],
+               "plan": plan_to_dict(result["plan"]) if result["plan"] is not None else None}
+    if json_output:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    from rich.console import Console
+
+    if result["status"] == "already_required":
+        Console().print(f"[green]{target} is already NOT NULL; nothing to do.[/]")
+    else:
+        Console().print(f"[green]{target} is now NOT NULL[/] ({result['backfilled']} row(s) backfilled, "
+                        f"history id {result['id']}).")
+
+
 def register(app: App) -> None:
     """Add the ``migrate`` command group to the ``dataflow`` CLI."""
     group = App(name="migrate", help="Plan, apply and inspect schema migrations.")
     group.command(status, name="status")
     group.command(plan, name="plan")
     group.command(apply, name="apply")
+    group.command(require, name="require")
     app.command(group)

@@ -15,10 +15,10 @@ from typing import Any
 
 import inflection
 from dataflow.models import AUTO_FIELDS, MISSING, FieldSpec, IndexSpec, ModelSpec
+from dataflow.types import ColumnSchema, TableSchema, type_family
 
 from dataflow_migrate.introspect import INTERNAL_TABLES, introspect
 from dataflow_migrate.planner import desired_table
-from dataflow_migrate.schema import ColumnSchema, TableSchema, type_family
 
 __all__ = ["NODE_OPERATIONS", "discover_schema", "model_name_for", "register_schema_as_models", "spec_from_table"]
 

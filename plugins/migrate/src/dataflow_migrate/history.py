@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dataflow.migration import MigrationPlan, MigrationStep
+from dataflow.types import MigrationPlan, MigrationStep
 
 __all__ = ["HISTORY_TABLE", "History", "holder", "step_from_dict", "step_to_dict"]
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from dataflow.builtin import missing_table
 from dataflow.models import ModelSpec
+from dataflow.types import TableSchema
 
 from dataflow_migrate.apply import apply_plan, migration_lock
 from dataflow_migrate.introspect import introspect
 from dataflow_migrate.planner import desired_columns, plan_migration, types_match
-from dataflow_migrate.schema import TableSchema
 
 __all__ = ["MigrateSchemaManager", "validate"]
 

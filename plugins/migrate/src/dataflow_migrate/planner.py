@@ -1,14 +1,25 @@
 """Diff model specs against the live schema and plan the migration: ordered, typed steps with SQL.
 
-Planning is two passes. The diff produces *intents* (kind, table, column, details) from the models and
-the introspected tables; intents are then sorted into a safe order and rendered one by one against a
-simulated schema, so each step's SQL is right for the state the previous steps leave (which matters for
-SQLite, whose rebuilds restate the whole table).
+Planning is two passes. The diff produces *intents* (kind, table, column, details) from the models, the
+introspected tables and a few live facts (does the table hold rows, does a column hold NULLs);
+intents are then sorted into a safe order and rendered one by one against a simulated schema, each by
+the dialect (``SQLDialect.schema_change_sql``), so each step's SQL is right for the state the previous
+steps leave (which matters where a change rebuilds the whole table).
 
-Renames are never guessed silently: a removed and an added column of the same type family in one
-table (or a missing model table whose columns match an unowned live table) becomes a candidate in
-``plan.rename_candidates``; the plan keeps the additive half (the new column) and drops nothing until
-the caller accepts the rename with ``accept_renames``.
+Rules the diff follows:
+
+- Renames are never guessed silently: a removed and an added column of the same type family in one
+  table (or a missing model table whose columns match an unowned live table) becomes a candidate in
+  ``plan.rename_candidates``; the plan keeps the additive half and drops nothing until the caller
+  accepts the rename with ``accept_renames``.
+- Dropping is opt-in (``drop_columns``, ``drop_tables``). A column no field maps to any more is kept
+  with its data; if it is NOT NULL without a default it is made nullable (losing nothing), so that
+  creates which no longer set it keep working.
+- A new required field is added NOT NULL when the table is empty or the model gives a default (written
+  into the column's DDL default). On a table with rows it is added nullable, the model still
+  requires it on writes, and the plan carries a *follow-up*: the NOT NULL change, with the command
+  that completes it once the rows are backfilled (``dataflow migrate require``). The same holds for any
+  column the model makes required while it holds NULLs.
 """
 
 from __future__ import annotations
@@ -20,14 +31,23 @@ from typing import Any
 
 import attrs
 from dataflow.errors import DataFlowError
-from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
-from dataflow.models import MISSING, IndexSpec, ModelSpec
+from dataflow.models import ModelSpec
+from dataflow.types import (
+    ColumnSchema,
+    IndexSchema,
+    MigrationPlan,
+    MigrationStep,
+    RiskFinding,
+    RiskLevel,
+    SchemaChange,
+    TableSchema,
+    normalise_type,
+)
 
-from dataflow_migrate.ddl import DDL, UNRENDERABLE
 from dataflow_migrate.introspect import INTERNAL_TABLES
-from dataflow_migrate.schema import ColumnSchema, ForeignKeySchema, IndexSchema, TableSchema, normalise_type
 
-__all__ = ["ORDER", "desired_table", "plan_migration", "render", "types_match"]
+__all__ = ["ORDER", "LiveFacts", "assess_findings", "desired_table", "plan_migration", "render", "require_command",
+           "types_match"]
 
 log = logging.getLogger("dataflow.migrate")
 
@@ -50,25 +70,21 @@ class Intent:
     model: ModelSpec | None = None
 
 
-def desired_columns(db: Any, model: ModelSpec) -> list[ColumnSchema]:
-    """The columns ``model`` needs, with the types this instance would create."""
-    ddl = DDL(db.dialect)
-    types = db.column_types(model)
-    columns = []
-    for field in model.fields:
-        nullable = (field.nullable or field.auto) and not field.primary_key
-        default = None
-        if not nullable and not field.primary_key and field.default is not MISSING:
-            rendered = ddl.literal(field.default)
-            default = None if rendered is UNRENDERABLE else rendered
-        columns.append(ColumnSchema(field.name, types[field.name], nullable, default, field.primary_key,
-                                    field.primary_key and field.generated, kind=field.kind))
-    return columns
+@attrs.frozen
+class LiveFacts:
+    """What the diff needs to know about the data: which tables hold rows, which columns hold NULLs."""
+
+    populated: frozenset[str] = frozenset()
+    with_nulls: frozenset[tuple[str, str]] = frozenset()
 
 
 def desired_table(db: Any, model: ModelSpec) -> TableSchema:
-    indexes = tuple(IndexSchema(i.name, i.fields, i.unique) for i in model.indexes)
-    return TableSchema(model.table, tuple(desired_columns(db, model)), ("id",), indexes)
+    """The table ``model`` needs, with the types and defaults this instance would create."""
+    return db.dialect.table_for_model(model, db.column_types(model))
+
+
+def desired_columns(db: Any, model: ModelSpec) -> list[ColumnSchema]:
+    return list(desired_table(db, model).columns)
 
 
 def types_match(live: ColumnSchema, wanted: ColumnSchema) -> bool:
@@ -78,19 +94,42 @@ def types_match(live: ColumnSchema, wanted: ColumnSchema) -> bool:
             or live.family == wanted.kind)
 
 
+def require_command(table: str, column: str) -> str:
+    """The command that completes a required column added nullable (backfill, then SET NOT NULL)."""
+    return f"dataflow migrate require {table}.{column} --backfill <value>"
+
+
+def _required(column: ColumnSchema) -> bool:
+    return not column.nullable and column.default is None and not column.primary_key
+
+
 # -------------------------------------------------------------------------------------------------
 # Diff
 # -------------------------------------------------------------------------------------------------
 
 
+@attrs.define
+class _Diff:
+    """The outcome of diffing: intents to render, rename candidates, follow-ups left for later."""
+
+    intents: list[Intent] = attrs.Factory(list)
+    candidates: list[Intent] = attrs.Factory(list)
+    follow_ups: list[Intent] = attrs.Factory(list)
+
+
+def _follow_up(model: ModelSpec, column: str) -> Intent:
+    return Intent("alter_nullability", model.table, column,
+                  {"from": True, "to": False, "command": require_command(model.table, column),
+                   "reason": "required by the model; existing rows must be backfilled before NOT NULL"}, model)
+
+
 def _diff_table(
-    db: Any, model: ModelSpec, live: TableSchema, *, additive: bool, drop_columns: bool,
-    accepted: Mapping[tuple[str, str], str], candidates: list[Intent],
-) -> list[Intent]:
+    db: Any, model: ModelSpec, live: TableSchema, out: _Diff, *, additive: bool, drop_columns: bool,
+    accepted: Mapping[tuple[str, str], str], facts: LiveFacts,
+) -> None:
     want = desired_table(db, model)
     added = [c for c in want.columns if live.column(c.name) is None]
     removed = [c for c in live.columns if want.column(c.name) is None]
-    intents: list[Intent] = []
     renamed_to: dict[str, str] = {}
     for old in removed:
         if (model.table, old.name) in accepted:
@@ -99,48 +138,63 @@ def _diff_table(
         same_family = [a for a in added if a.family == old.family]
         others = [r for r in removed if r.family == old.family]
         if len(same_family) == 1 and len(others) == 1:
-            candidates.append(Intent("rename_column", model.table, old.name,
-                                     {"to": same_family[0].name, "type": old.type}, model))
+            out.candidates.append(Intent("rename_column", model.table, old.name,
+                                         {"to": same_family[0].name, "type": old.type}, model))
     for old_name, new_name in renamed_to.items():
-        intents.append(Intent("rename_column", model.table, old_name, {"to": new_name}, model))
+        out.intents.append(Intent("rename_column", model.table, old_name, {"to": new_name}, model))
+    populated = model.table in facts.populated
     for column in added:
         if column.name in renamed_to.values():
             continue
-        # Existing rows have no value for a new required field: the column is added nullable (the
-        # model still requires it on create) unless a default fills the old rows.
-        as_added = column if column.nullable or column.default is not None else attrs.evolve(column, nullable=True)
-        intents.append(Intent("add_column", model.table, column.name,
-                              {"type": column.type, "nullable": as_added.nullable, "default": column.default,
-                               "column": as_added}, model))
-    if not additive:
-        for wanted in want.columns:
-            current = live.column(wanted.name)
-            if current is None or wanted.primary_key or current.primary_key:
-                continue
-            if not types_match(current, wanted):
-                intents.append(Intent("alter_type", model.table, wanted.name,
+        as_added = column
+        if _required(column) and populated:
+            # Existing rows have no value for it: added nullable, completed by a follow-up.
+            as_added = attrs.evolve(column, nullable=True)
+            out.follow_ups.append(_follow_up(model, column.name))
+        out.intents.append(Intent("add_column", model.table, column.name,
+                                  {"type": column.type, "nullable": as_added.nullable, "default": column.default,
+                                   "column": as_added}, model))
+    for wanted in want.columns:
+        current = live.column(wanted.name)
+        if current is None or wanted.primary_key or current.primary_key:
+            continue
+        if not additive and not types_match(current, wanted):
+            out.intents.append(Intent("alter_type", model.table, wanted.name,
                                       {"from": current.type, "to": wanted.type}, model))
-            if current.nullable != wanted.nullable:
-                intents.append(Intent("alter_nullability", model.table, wanted.name,
-                                      {"from": current.nullable, "to": wanted.nullable}, model))
+        if current.nullable and not wanted.nullable and not additive:
+            if (model.table, wanted.name) in facts.with_nulls:
+                out.follow_ups.append(_follow_up(model, wanted.name))
+            else:
+                out.intents.append(Intent("alter_nullability", model.table, wanted.name,
+                                          {"from": True, "to": False}, model))
+        elif not current.nullable and wanted.nullable:
+            # Allowing NULL loses nothing: done even by additive auto-migration.
+            out.intents.append(Intent("alter_nullability", model.table, wanted.name, {"from": False, "to": True},
+                                      model))
+    candidate_columns = {c.column for c in out.candidates if c.table == model.table}
+    for column in removed:
+        if column.name in renamed_to or column.name in candidate_columns:
+            continue
+        if drop_columns and not additive:
+            out.intents.append(Intent("drop_column", model.table, column.name, {"type": column.type}, model))
+        elif _required(column):
+            # No field sets it any more: a NOT NULL column without a default would fail every create.
+            out.intents.append(Intent("alter_nullability", model.table, column.name,
+                                      {"from": False, "to": True, "reason": "no model field sets it any more"},
+                                      model))
     live_index_names = {i.name for i in live.indexes}
     for index in model.indexes:
         if index.name not in live_index_names:
-            intents.append(Intent("add_index", model.table, None,
-                                  {"name": index.name, "columns": list(index.fields), "unique": index.unique}, model))
+            out.intents.append(Intent("add_index", model.table, None,
+                                      {"name": index.name, "columns": list(index.fields), "unique": index.unique},
+                                      model))
     if not additive:
         declared = {i.name for i in model.indexes}
         own_prefix = f"ix_{model.table}_"
         for live_index in live.indexes:
             # Only indexes DataFlow itself names are DataFlow's to drop; hand-made ones are left alone.
             if live_index.name.startswith(own_prefix) and live_index.name not in declared:
-                intents.append(Intent("drop_index", model.table, None, {"name": live_index.name}, model))
-        if drop_columns:
-            candidate_columns = {c.column for c in candidates if c.table == model.table}
-            for column in removed:
-                if column.name not in renamed_to and column.name not in candidate_columns:
-                    intents.append(Intent("drop_column", model.table, column.name, {"type": column.type}, model))
-    return intents
+                out.intents.append(Intent("drop_index", model.table, None, {"name": live_index.name}, model))
 
 
 def _table_rename_candidate(db: Any, model: ModelSpec, live: Mapping[str, TableSchema],
@@ -155,36 +209,36 @@ def _table_rename_candidate(db: Any, model: ModelSpec, live: Mapping[str, TableS
 
 def diff(
     db: Any, models: Sequence[ModelSpec], live: Mapping[str, TableSchema], *, additive: bool = False,
-    drop_columns: bool = True, drop_tables: Iterable[str] = (), accept_renames: Any = (),
-) -> tuple[list[Intent], list[Intent]]:
-    """(intents, rename candidates) turning ``live`` into what ``models`` need."""
+    drop_columns: bool = False, drop_tables: Iterable[str] = (), accept_renames: Any = (),
+    facts: LiveFacts = LiveFacts(),
+) -> _Diff:
+    """Intents turning ``live`` into what ``models`` need, rename candidates, and follow-ups."""
     accepted = _accepted(accept_renames)
     owned = {m.table for m in models}
-    intents: list[Intent] = []
-    candidates: list[Intent] = []
+    out = _Diff()
+    options: dict[str, Any] = {"additive": additive, "drop_columns": drop_columns, "accepted": accepted,
+                               "facts": facts}
     for model in models:
         table = live.get(model.table)
         if table is None:
             old = next((o for (t, o), new in accepted.items() if t == "" and new == model.table), None)
             if old is not None and old in live:
-                intents.append(Intent("rename_table", old, None, {"to": model.table}, model))
-                renamed = attrs.evolve(live[old], name=model.table)
-                intents += _diff_table(db, model, renamed, additive=additive, drop_columns=drop_columns,
-                                       accepted=accepted, candidates=candidates)
+                out.intents.append(Intent("rename_table", old, None, {"to": model.table}, model))
+                _diff_table(db, model, attrs.evolve(live[old], name=model.table), out, **options)
                 continue
             candidate = _table_rename_candidate(db, model, live, owned)
             if candidate is not None:
-                candidates.append(candidate)
-            columns = [f.name for f in model.fields]
-            intents.append(Intent("create_table", model.table, None, {"columns": columns}, model))
+                out.candidates.append(candidate)
+            out.intents.append(Intent("create_table", model.table, None, {"columns": [f.name for f in model.fields]},
+                                      model))
             continue
-        intents += _diff_table(db, model, table, additive=additive, drop_columns=drop_columns,
-                               accepted=accepted, candidates=candidates)
+        _diff_table(db, model, table, out, **options)
     if not additive:
         for name in drop_tables:
             if name in live and name not in owned:
-                intents.append(Intent("drop_table", name, None, {"columns": [c.name for c in live[name].columns]}))
-    return intents, candidates
+                out.intents.append(Intent("drop_table", name, None,
+                                          {"columns": [c.name for c in live[name].columns]}))
+    return out
 
 
 def _accepted(accept_renames: Any) -> dict[tuple[str, str], str]:
@@ -207,101 +261,82 @@ def _accepted(accept_renames: Any) -> dict[tuple[str, str], str]:
 
 def _replace_column(table: TableSchema, name: str, column: ColumnSchema | None) -> TableSchema:
     if column is None:
-        columns = tuple(c for c in table.columns if c.name != name)
-    else:
-        columns = tuple(column if c.name == name else c for c in table.columns)
-    return attrs.evolve(table, columns=columns)
+        return attrs.evolve(table, columns=tuple(c for c in table.columns if c.name != name))
+    return attrs.evolve(table, columns=tuple(column if c.name == name else c for c in table.columns))
 
 
-def _step(intent: Intent, sql: Sequence[str], details: Mapping[str, Any] | None = None) -> MigrationStep:
-    shown = {k: v for k, v in (details or intent.details).items() if k != "column"}
+def _step(intent: Intent, sql: Sequence[str]) -> MigrationStep:
+    shown = {k: v for k, v in intent.details.items() if k != "column"}
     return MigrationStep(intent.kind, intent.table, intent.column, tuple(sql), shown,
                          intent.model.name if intent.model else None)
 
 
-def render_one(db: Any, ddl: DDL, intent: Intent, state: dict[str, TableSchema]) -> MigrationStep:
-    """The step for ``intent`` against ``state`` (which is updated to the state after it)."""
-    kind, name, d = intent.kind, intent.table, intent.details
-    before = state.get(name)
-    if kind == "create_table":
-        assert intent.model is not None
-        model = intent.model
-        state[name] = desired_table(db, model)
-        return _step(intent, db.dialect.create_table_sql(model, db.column_types(model)))
-    if before is None:
-        raise DataFlowError("DF-301", f"Cannot plan {kind} on {name!r}: the table does not exist.",
-                            context={"table": name, "step": kind})
-    if kind == "rename_table":
-        state[d["to"]] = attrs.evolve(state.pop(name), name=d["to"])
-        return _step(intent, ddl.rename_table(name, d["to"]))
-    if kind == "drop_table":
-        del state[name]
-        return _step(intent, ddl.drop_table(name))
+def _after(intent: Intent, before: TableSchema) -> TableSchema:
+    """The table as ``intent`` leaves it."""
+    kind, d = intent.kind, intent.details
     column = before.column(intent.column) if intent.column else None
+    if kind == "rename_table":
+        return attrs.evolve(before, name=d["to"])
     if kind == "add_column":
-        new = d["column"]
-        state[name] = attrs.evolve(before, columns=(*before.columns, new))
-        return _step(intent, ddl.add_column(name, new))
+        return attrs.evolve(before, columns=(*before.columns, d["column"]))
+    if column is None and kind in ("rename_column", "drop_column", "alter_type", "alter_nullability",
+                                   "alter_default"):
+        raise DataFlowError("DF-301", f"Cannot plan {kind} on {before.name!r}: it has no column {intent.column!r}.",
+                            context={"table": before.name, "column": intent.column, "step": kind})
     if kind == "rename_column":
         assert column is not None
-        to = d["to"]
-        renamed = _replace_column(before, column.name, attrs.evolve(column, name=to))
-        swap = {column.name: to}
-        renamed = attrs.evolve(renamed, indexes=tuple(
+        swap = {column.name: d["to"]}
+        renamed = _replace_column(before, column.name, attrs.evolve(column, name=d["to"]))
+        return attrs.evolve(renamed, indexes=tuple(
             attrs.evolve(i, columns=tuple(swap.get(c, c) for c in i.columns)) for i in renamed.indexes))
-        state[name] = renamed
-        return _step(intent, ddl.rename_column(name, column.name, to))
     if kind == "drop_column":
         assert column is not None
         after = _replace_column(before, column.name, None)
-        after = attrs.evolve(after, indexes=tuple(i for i in after.indexes if column.name not in i.columns),
-                             foreign_keys=tuple(f for f in after.foreign_keys if column.name not in f.columns))
-        state[name] = after
-        return _step(intent, ddl.drop_column(before, after, column.name))
+        return attrs.evolve(after, indexes=tuple(i for i in after.indexes if column.name not in i.columns),
+                            foreign_keys=tuple(f for f in after.foreign_keys if column.name not in f.columns))
     if kind in ("alter_type", "alter_nullability", "alter_default"):
         assert column is not None
         field = {"alter_type": "type", "alter_nullability": "nullable", "alter_default": "default"}[kind]
-        new_col = attrs.evolve(column, **{field: d["to"]})
-        after = _replace_column(before, column.name, new_col)
-        state[name] = after
-        return _step(intent, ddl.alter_column(before, after, column, new_col))
+        return _replace_column(before, column.name, attrs.evolve(column, **{field: d["to"]}))
     if kind in ("add_index", "add_unique"):
-        index = IndexSchema(d["name"], tuple(d["columns"]), bool(d.get("unique", kind == "add_unique")))
-        state[name] = attrs.evolve(before, indexes=(*before.indexes, index))
-        if intent.model is not None and db.dialect.name != "sqlite":
-            # The dialect knows its own CREATE INDEX spelling (MySQL has no IF NOT EXISTS).
-            sql = [db.dialect.create_index_sql(intent.model, IndexSpec(index.name, index.columns, index.unique))]
-        else:
-            sql = ddl.add_index(name, index)
-        return _step(intent, sql)
+        index = IndexSchema(d["name"], tuple(d["columns"]), bool(d.get("unique", kind == "add_unique")),
+                            constraint=kind == "add_unique")
+        return attrs.evolve(before, indexes=(*before.indexes, index))
     if kind == "drop_index":
-        state[name] = attrs.evolve(before, indexes=tuple(i for i in before.indexes if i.name != d["name"]))
-        return _step(intent, ddl.drop_index(name, d["name"]))
-    if kind == "add_foreign_key":
-        fk = ForeignKeySchema(d.get("name"), tuple(d["columns"]), d["ref_table"], tuple(d.get("ref_columns", ("id",))),
-                              d.get("on_delete"), d.get("on_update"))
-        after = attrs.evolve(before, foreign_keys=(*before.foreign_keys, fk))
-        state[name] = after
-        return _step(intent, ddl.add_foreign_key(before, after, fk))
-    if kind == "drop_foreign_key":
-        wanted_cols = tuple(d.get("columns", ()))
-        found = next((f for f in before.foreign_keys if f.name == d.get("name") or f.columns == wanted_cols), None)
-        if found is None:
-            raise DataFlowError("DF-301", f"No such foreign key on {name!r}: {dict(d)}.", context={"table": name})
-        after = attrs.evolve(before, foreign_keys=tuple(f for f in before.foreign_keys if f is not found))
-        state[name] = after
-        return _step(intent, ddl.drop_foreign_key(before, after, found))
-    raise DataFlowError("DF-301", f"Unknown migration step kind {kind!r}.", context={"step": kind})
+        return attrs.evolve(before, indexes=tuple(i for i in before.indexes if i.name != d["name"]))
+    raise DataFlowError("DF-301", f"The planner cannot render a {kind!r} step.", context={"step": kind})
 
 
-def render(db: Any, intents: Iterable[Intent], live: Mapping[str, TableSchema], *,
-           ordered: bool = False) -> list[MigrationStep]:
-    """Order ``intents`` (unless ``ordered``) and give each its SQL for the state the previous ones leave."""
-    ddl = DDL(db.dialect)
-    state = dict(live)
+def render_one(db: Any, intent: Intent, state: dict[str, TableSchema]) -> MigrationStep:
+    """The step for ``intent`` against ``state`` (which is updated to the state after it)."""
+    kind, name = intent.kind, intent.table
+    if kind == "create_table":
+        assert intent.model is not None
+        state[name] = desired_table(db, intent.model)
+        return _step(intent, db.dialect.create_table_sql(intent.model, db.column_types(intent.model)))
+    before = state.get(name)
+    if before is None:
+        raise DataFlowError("DF-301", f"Cannot plan {kind} on {name!r}: the table does not exist.",
+                            context={"table": name, "step": kind})
+    after = None if kind == "drop_table" else _after(intent, before)
+    sql = db.dialect.schema_change_sql(SchemaChange(kind, name, before, after, intent.column,
+                                                    {k: v for k, v in intent.details.items() if k != "column"}))
+    del state[name]
+    if after is not None:
+        state[after.name] = after
+    return _step(intent, sql)
+
+
+def render(db: Any, intents: Iterable[Intent], live: Mapping[str, TableSchema], *, ordered: bool = False,
+           state: dict[str, TableSchema] | None = None) -> list[MigrationStep]:
+    """Order ``intents`` (unless ``ordered``) and give each its SQL for the state the previous ones leave.
+
+    ``state`` (a copy of ``live`` by default) is left as the steps leave the schema.
+    """
+    state = dict(live) if state is None else state
     if not ordered:
         intents = sorted(intents, key=lambda i: ORDER.index(i.kind) if i.kind in ORDER else len(ORDER))
-    return [render_one(db, ddl, intent, state) for intent in intents]
+    return [render_one(db, intent, state) for intent in intents]
 
 
 # -------------------------------------------------------------------------------------------------
@@ -336,23 +371,61 @@ def _plugin_failed(plugin: str, exc: Exception) -> None:
     log.warning("Plugin %r failed while planning a migration: %s: %s", plugin, type(exc).__name__, exc)
 
 
+async def live_facts(db: Any, models: Sequence[ModelSpec], live: Mapping[str, TableSchema], *,
+                     additive: bool) -> LiveFacts:
+    """Which of the models' tables hold rows (where a new required column needs to know), and which
+    columns the models now require still hold NULLs (full plans only)."""
+    dialect = db.dialect
+    populated: set[str] = set()
+    nulls: set[tuple[str, str]] = set()
+    async with dialect.connection() as conn:
+        for model in models:
+            table = live.get(model.table)
+            if table is None:
+                continue
+            want = desired_table(db, model)
+            new_required = any(_required(c) and table.column(c.name) is None for c in want.columns)
+            if new_required and (await dialect.estimate_rows(conn, model.table, cap=1)).rows:
+                populated.add(model.table)
+            if additive:
+                continue
+            for wanted in want.columns:
+                current = table.column(wanted.name)
+                if current is not None and current.nullable and not wanted.nullable and not wanted.primary_key:
+                    column = dialect.quote(wanted.name)
+                    found = await conn.fetch(f"SELECT 1 FROM {dialect.quote(model.table)} WHERE {column} IS NULL "
+                                             "LIMIT 1", [])
+                    if found:
+                        nulls.add((model.table, wanted.name))
+    return LiveFacts(frozenset(populated), frozenset(nulls))
+
+
 async def plan_migration(
     db: Any, models: Sequence[ModelSpec], live: Mapping[str, TableSchema], *, additive: bool = False,
-    drop_columns: bool = True, drop_tables: Iterable[str] = (), accept_renames: Any = (), assess: bool = True,
+    drop_columns: bool = False, drop_tables: Iterable[str] = (), accept_renames: Any = (), assess: bool = True,
 ) -> MigrationPlan:
     """The plan turning ``live`` into what ``models`` need, with plugins' steps and risk findings.
 
-    :param additive: only create and add (auto-migration): never drop, narrow or retype.
-    :param drop_columns: include dropping columns no model field maps to (full plans only).
+    :param additive: auto-migration: create and add, and allow NULL where it is needed; never drop,
+        narrow or retype.
+    :param drop_columns: drop columns no model field maps to (full plans only; off unless asked).
     :param drop_tables: tables to drop (only tables no model of ``models`` owns).
     :param accept_renames: renames to apply: ``{"table.old": "new", "old_table": "new_table"}`` or
         ``["table.old->new"]``.
     :param assess: ask the risk plugins about a non-empty plan (off for a quick "anything to do?").
     """
-    intents, candidates = diff(db, models, live, additive=additive, drop_columns=drop_columns,
-                               drop_tables=drop_tables, accept_renames=accept_renames)
-    plan = MigrationPlan(db.dialect.name, render(db, intents, live))
-    plan.rename_candidates = [_candidate_step(db, c, live) for c in candidates]
+    try:
+        facts = await live_facts(db, models, live, additive=additive)
+    except DataFlowError:
+        raise
+    except Exception as exc:
+        raise db.enhance(db.dialect.translate_error(exc)) from exc
+    found = diff(db, models, live, additive=additive, drop_columns=drop_columns, drop_tables=drop_tables,
+                 accept_renames=accept_renames, facts=facts)
+    after: dict[str, TableSchema] = dict(live)
+    plan = MigrationPlan(db.dialect.name, render(db, found.intents, live, state=after))
+    plan.rename_candidates = [_candidate_step(db, c, live) for c in found.candidates]
+    plan.follow_ups = [_candidate_step(db, f, after) for f in found.follow_ups]
     for candidate in plan.rename_candidates:
         log.warning("Possible rename on %s: %s -> %s (kept the old one; accept it with accept_renames)",
                     candidate.table, candidate.column or candidate.table, candidate.details.get("to"))
@@ -362,18 +435,24 @@ async def plan_migration(
             if not additive or step.additive:
                 plan.steps.append(step)
     if assess and plan.steps:
-        for _plugin, found in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db,
-                                                       on_error=_plugin_failed):
-            if inspect.isawaitable(found):  # a plugin that asks the live database answers asynchronously
-                found = await found
-            plan.findings.extend(found or ())
-        plan.findings.extend(baseline_findings(plan))
+        await assess_findings(db, plan)
     return plan
 
 
-def _candidate_step(db: Any, candidate: Intent, live: Mapping[str, TableSchema]) -> MigrationStep:
+async def assess_findings(db: Any, plan: MigrationPlan) -> None:
+    """Add the risk plugins' findings for ``plan`` (and the baseline ones for steps none assessed)."""
+    for _plugin, findings in db.plugins.call_isolated("dataflow_assess_migration", plan=plan, db=db,
+                                                      on_error=_plugin_failed):
+        if inspect.isawaitable(findings):  # a plugin that asks the live database answers asynchronously
+            findings = await findings
+        plan.findings.extend(findings or ())
+    plan.findings.extend(baseline_findings(plan))
+
+
+def _candidate_step(db: Any, intent: Intent, live: Mapping[str, TableSchema]) -> MigrationStep:
+    """A step shown, not applied (a rename candidate, a follow-up), with the SQL it would run now."""
     state = dict(live)
     try:
-        return render_one(db, DDL(db.dialect), candidate, state)
+        return render_one(db, intent, state)
     except DataFlowError:
-        return _step(candidate, ())
+        return _step(intent, ())

@@ -26,6 +26,7 @@ _ASYNC_METHODS: dict[str, Callable[..., Any]] = {
     "migration_history": api.migration_history,
     "migrate_resume": api.migrate_resume,
     "migrate_reverse": api.migrate_reverse,
+    "migrate_require": api.migrate_require,
 }
 
 

@@ -37,6 +37,7 @@ from dataflow.values import to_json
 
 from dataflow_mysql.errors import lost_connection, translate
 from dataflow_mysql.pool import MySQLConnection, PoolManager, ServerInfo
+from dataflow_mysql.schema import MySQLSchema
 
 __all__ = ["MySQLDialect"]
 
@@ -146,7 +147,7 @@ _BULK_ENCODERS: dict[str, Callable[[Any], Any]] = {
 """Per-kind conversions of bulk values; every other kind goes to the driver as it is."""
 
 
-class MySQLDialect(SQLDialect):
+class MySQLDialect(MySQLSchema, SQLDialect):
     """MySQL and MariaDB: backquotes, ``%s``, InnoDB / utf8mb4 tables, server-aware fast paths."""
 
     name = "mysql"
@@ -180,6 +181,15 @@ class MySQLDialect(SQLDialect):
 
     def close_sync(self) -> None:
         self.pools.close_sync()
+
+    async def dedicated_connection(self) -> MySQLConnection:
+        """A connection outside the pool (the migration lock's session): DF-402 when unreachable."""
+        import aiomysql
+
+        try:
+            return MySQLConnection(await aiomysql.connect(**self.pools.connect_kwargs()))
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
 
     @property
     def server(self) -> ServerInfo | None:

@@ -33,6 +33,7 @@ from dataflow.values import to_json
 
 from dataflow_postgresql.errors import pool_exhausted, translate
 from dataflow_postgresql.pool import ConnectionPool, PoolTimeout
+from dataflow_postgresql.schema import PostgreSQLSchema
 
 __all__ = ["PGConnection", "PostgreSQLDialect"]
 
@@ -151,7 +152,7 @@ class _Lease:
         self.dialect.give_back(self.pool, self.raw, exc_type)
 
 
-class PostgreSQLDialect(SQLDialect):
+class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     """PostgreSQL through asyncpg (see the module docstring for what it does differently)."""
 
     name = "postgresql"
@@ -192,6 +193,13 @@ class PostgreSQLDialect(SQLDialect):
             settings["statement_timeout"] = str(max(1, round(self.options.statement_timeout * 1000)))
         return await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=timeout, server_settings=settings),
                                       timeout=outer)
+
+    async def dedicated_connection(self) -> asyncpg.Connection:
+        """A connection outside the pool (the migration lock's session): DF-402 when unreachable."""
+        try:
+            return await self._connect()
+        except Exception as exc:
+            raise translate(exc, self.target) from exc
 
     async def acquire(self, pool: ConnectionPool) -> asyncpg.Connection:
         """A connection of ``pool``: DF-507 when none frees up in ``pool_timeout``, DF-402 when the

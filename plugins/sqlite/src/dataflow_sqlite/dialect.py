@@ -41,6 +41,9 @@ from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.values import to_json
 
+from dataflow_sqlite.errors import translate
+from dataflow_sqlite.schema import SQLiteSchema
+
 __all__ = ["SQLiteDialect"]
 
 _TYPES = {
@@ -260,7 +263,7 @@ class _Borrow:
         self.state.lock.release()
 
 
-class SQLiteDialect(SQLDialect):
+class SQLiteDialect(SQLiteSchema, SQLDialect):
     """SQLite: quoted identifiers, ``?`` placeholders, JSON and datetimes as text."""
 
     name = "sqlite"
@@ -594,29 +597,9 @@ class SQLiteDialect(SQLDialect):
 
     # ---- errors ------------------------------------------------------------------------------
     def translate_error(self, exc: BaseException) -> DataFlowError:
-        text = str(exc)
-        if isinstance(exc, sqlite3.IntegrityError):
-            if "UNIQUE" in text or "PRIMARY KEY" in text:
-                return DataFlowError("DF-704", f"A row with the same unique value already exists ({text}).",
-                                     context={"constraint": text},
-                                     solutions=["Use an UpsertNode, or conflict_resolution='skip' for bulk."])
-            if "NOT NULL" in text:
-                return DataFlowError("DF-705", f"A required column got no value ({text}).", context={"detail": text})
-            if "FOREIGN KEY" in text:
-                return DataFlowError("DF-706", f"A foreign key would be violated ({text}).", context={"detail": text})
-        if isinstance(exc, sqlite3.OperationalError):
-            if "locked" in text or "busy" in text:
-                error = busy(self.busy_timeout, "another connection (another process, or one outside DataFlow)")
-                error.context["detail"] = text
-                return error
-            if "no such table" in text:
-                return DataFlowError("DF-304", f"A table does not exist ({text}).",
-                                     solutions=["Enable auto_migrate, or create the table."])
-            if "unable to open" in text:
-                return DataFlowError("DF-402", f"Cannot open the SQLite database ({text}).")
-        if isinstance(exc, ValueError) and "closed" in text:
-            return DataFlowError("DF-402", f"The SQLite connection is closed ({text}).")
-        return DataFlowError("DF-503", f"SQLite reported an error: {type(exc).__name__}: {text}")
+        """From SQLite's own result codes (``errors.py``)."""
+        return translate(exc, busy(self.busy_timeout, "another connection (another process, or one outside "
+                                                      "DataFlow)"))
 
 
 @asynccontextmanager
