@@ -249,6 +249,28 @@ def _schema_mismatch(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node(f"{name}CountNode", {})
 
 
+@scenario("DF-308")
+def _no_scratch_database(tmp_path: Path, made: list[DataFlow]) -> None:
+    """A staging copy asked of a dialect that declares no scratch databases."""
+    (manager_cls,) = plugin_api("dataflow_risk.staging_environment_manager", "StagingEnvironmentManager")
+    import attrs
+    from dataflow.dialect import DialectInfo
+    from dataflow_sqlite.dialect import SQLiteDialect
+
+    class NoScratch(SQLiteDialect):
+        name = "noscratch"
+        capabilities = attrs.evolve(SQLiteDialect.capabilities, scratch_databases=False)
+
+    class NoScratchPlugin:
+        @hookimpl
+        def dataflow_dialects(self) -> list[DialectInfo]:
+            return [DialectInfo("noscratch", ("noscratch",), NoScratch, package="dataflow-noscratch")]
+
+    db = DataFlow(f"noscratch:///{tmp_path / 'df308.db'}", plugins=[NoScratchPlugin()])
+    made.append(db)
+    run_sync(manager_cls(db).create_staging_environment("rehearsal"))
+
+
 @scenario("DF-401")
 def _unknown_option(tmp_path: Path, made: list[DataFlow]) -> None:
     sqlite_db(tmp_path, made, auto_migrat=True)

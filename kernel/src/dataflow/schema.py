@@ -197,6 +197,10 @@ class SchemaDialect:
         own when None), keyed by name; a name that is not a table is simply absent."""
         raise self._not_implemented("schema introspection")
 
+    async def table_names(self, conn: Any, *, schema: str | None = None) -> list[str]:
+        """The names of every user table, sorted (cheaper than ``introspect`` where the dialect says so)."""
+        return sorted(await self.introspect(conn, schema=schema))
+
     async def views(self, conn: Any, *, schema: str | None = None) -> list[ViewSchema]:
         """Every view, in an order they can be created again in (creation order where known)."""
         if self.capabilities.views:
@@ -556,6 +560,39 @@ class SchemaDialect:
                 change("add_foreign_key", _evolve(state, foreign_keys=(*state.foreign_keys, fk)))
         out += [t.definition for t in target.triggers if t not in current.triggers]
         return out
+
+    # =============================================================================================
+    # Scratch databases (staging copies), copying rows, integrity
+    # =============================================================================================
+    async def create_scratch(self, name: str) -> str:
+        """Make an isolated, empty database named after ``name`` (a schema, a database or a file) and
+        return the URL of a DataFlow on it; DF-308 where ``capabilities.scratch_databases`` is False."""
+        raise self._unsupported("scratch databases")
+
+    async def drop_scratch(self, name: str, url: str) -> None:
+        """Remove a scratch database ``create_scratch`` made (quietly when it is already gone)."""
+        raise self._unsupported("scratch databases")
+
+    def _unsupported(self, what: str) -> DataFlowError:
+        return DataFlowError(
+            "DF-308",
+            f"The {self.name!r} database does not offer {what}.",
+            context={"dialect": self.name, "capability": what},
+            solutions=["Run this on a database whose dialect declares the capability "
+                       "(`db.dialect.capabilities`)."],
+        )
+
+    def copy_rows_sql(self, table: TableSchema, columns: Sequence[str]) -> str:
+        """``INSERT`` of one row of ``columns`` into a copy of ``table``, keeping the values generated
+        columns had (identity columns accept them)."""
+        marks = ", ".join(self.placeholder(i + 1) for i in range(len(columns)))
+        return f"INSERT INTO {self.quote(table.name)} ({self.columns_sql(columns)}) VALUES ({marks})"
+
+    async def integrity_check(self, conn: Any) -> tuple[bool, str]:
+        """(ok, what was checked): the database's own consistency check where it has one; by default
+        that every table's catalogue can be read."""
+        tables = await self.table_names(conn)
+        return True, f"{len(tables)} tables readable"
 
     # =============================================================================================
     # What a change costs on this database

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from dataflow import DataFlow
 from dataflow.errors import DataFlowError
 from dataflow.migration import MigrationPlan, MigrationStep, RiskLevel
+from dataflow.schema import compare_types
+from dataflow.types import ServerInfo
 from dataflow_risk.assess import assess_steps, refuse_if_risky
-from dataflow_risk.catalog import ServerVersion
-from dataflow_risk.rules import StepFacts, evaluate, type_change_kind
+from dataflow_risk.rules import StepFacts, evaluate
 
 pytestmark = pytest.mark.anyio
 L = RiskLevel
@@ -38,6 +40,9 @@ async def test_adding_required_field(env):
             await env.catalog.execute([f"ALTER TABLE {env.q(t)} ADD COLUMN status VARCHAR(20) NOT NULL"])
     empty = await users(env, rows=0)
     found = await findings(env, MigrationStep("add_column", empty, "status", details={"nullable": False}))
+    assert found["adding-required-field"].level == L.MEDIUM  # the dialect's own DDL (SQLite: a rebuild) works
+    raw = f"ALTER TABLE {env.q(empty)} ADD COLUMN status VARCHAR(20) NOT NULL"
+    found = await findings(env, MigrationStep("add_column", empty, "status", sql=(raw,), details={"nullable": False}))
     assert found["adding-required-field"].level == by_kind(env, sqlite=L.CRITICAL, other=L.MEDIUM)
     safe = MigrationStep("add_column", t, "status", details={"nullable": False, "default": "active"})
     assert "adding-required-field" not in await findings(env, safe)
@@ -47,25 +52,36 @@ async def test_volatile_default(env):
     t = await users(env)
     expr = {"postgresql": "random()", "mysql": "(RAND())", "sqlite": "(random())"}[env.kind]
     found = await findings(env, MigrationStep("add_column", t, "r", details={"default_expression": expr}))
+    assert found["adding-field-with-volatile-default"].level == L.MEDIUM  # rewrites (SQLite: rebuilds) 3 rows
+    raw = f"ALTER TABLE {env.q(t)} ADD COLUMN r INTEGER DEFAULT {expr}"
+    found = await findings(env, MigrationStep("add_column", t, "r", sql=(raw,), details={"default_expression": expr}))
     rule = found["adding-field-with-volatile-default"]
     assert rule.level == by_kind(env, sqlite=L.CRITICAL, other=L.MEDIUM)
     constant = await findings(env, MigrationStep("add_column", t, "c", details={"default": 5}))
     assert not constant  # PostgreSQL 11+, MariaDB 10.3+ / MySQL 8.0.12+ add it instantly; SQLite accepts it
 
 
+def dialect_of(url: str):
+    """A dialect of the kind ``url`` names (no connection is made: costs need none)."""
+    with DataFlow(url) as instance:
+        return instance.dialect
+
+
 async def test_default_rewrite_is_version_aware():
     step = MigrationStep("add_column", "t", "c", details={"default": 1, "nullable": False})
-    for product, version, fires in (
-        ("postgresql", "10.4", True),
-        ("postgresql", "15.2", False),
-        ("mysql", "10.2.40-MariaDB", True),
-        ("mysql", "10.11.6-MariaDB", False),
-        ("mysql", "8.0.11", True),
-        ("mysql", "8.0.30", False),
+    pg, my = dialect_of("postgresql://root@127.0.0.1/test"), dialect_of("mysql://root@127.0.0.1/test")
+    for dialect, version, fires in (
+        (pg, "10.4", True),
+        (pg, "15.2", False),
+        (my, "10.2.40-MariaDB", True),
+        (my, "10.11.6-MariaDB", False),
+        (my, "8.0.11", True),
+        (my, "8.0.30", False),
     ):
-        facts = StepFacts(product, ServerVersion.parse(product, version), rows=50_000)
+        server = ServerInfo.parse(dialect.name, version)
+        facts = StepFacts(dialect.change_cost(step, None, server, 50_000), dialect.capabilities, server, rows=50_000)
         rules = {f.rule: f for f in evaluate(step, facts)}
-        assert ("adding-field-with-default-rewrites" in rules) is fires, (product, version)
+        assert ("adding-field-with-default-rewrites" in rules) is fires, (dialect.name, version)
         if fires:
             assert rules["adding-field-with-default-rewrites"].level == L.HIGH
 
@@ -104,17 +120,26 @@ async def test_changing_column_type(env):
         assert bigint["changing-column-type"].level == L.MEDIUM
 
 
-def test_type_whitelist():
-    assert type_change_kind("character varying(50)", "varchar(100)", "postgresql") == "safe"
-    assert type_change_kind("varchar(50)", "text", "postgresql") == "safe"
-    assert type_change_kind("numeric(10,2)", "numeric(12,2)", "postgresql") == "safe"
-    assert type_change_kind("numeric(10,2)", "numeric(8,2)", "postgresql") == "narrowing"
-    assert type_change_kind("integer", "bigint", "postgresql") == "rewrite"
-    assert type_change_kind("bigint", "integer", "mysql") == "narrowing"
-    assert type_change_kind("varchar(40)", "varchar(60)", "mysql") == "safe"
-    assert type_change_kind("varchar(40)", "varchar(100)", "mysql") == "rewrite"  # length prefix grows
-    assert type_change_kind("INT", "BIGINT", "sqlite") == "safe"
-    assert type_change_kind("TEXT", "INTEGER", "sqlite") == "rewrite"
+def test_type_changes_are_judged_by_each_dialect():
+    assert compare_types("character varying(50)", "varchar(100)") == "safe"
+    assert compare_types("numeric(10,2)", "numeric(12,2)") == "safe"
+    assert compare_types("numeric(10,2)", "numeric(8,2)") == "narrowing"
+    assert compare_types("integer", "bigint") == "rewrite"
+    assert compare_types("bigint", "integer") == "narrowing"
+    assert compare_types("INT", "BIGINT", by_affinity=True) == "same"
+    assert compare_types("TEXT", "INTEGER", by_affinity=True) == "rewrite"
+
+    def cost(url: str, old: str, new: str):
+        dialect = dialect_of(url)
+        step = MigrationStep("alter_type", "t", "c", details={"from": old, "to": new})
+        return dialect.change_cost(step, None, ServerInfo(dialect.name, (15,)), 10)
+
+    pg, my = "postgresql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test"
+    assert cost(pg, "varchar(50)", "text").effect.value == "instant"
+    assert cost(pg, "numeric(10,2)", "numeric(8,2)").narrows
+    assert cost(my, "varchar(40)", "varchar(60)").effect.value == "instant"
+    assert cost(my, "varchar(40)", "varchar(100)").effect.value == "rewrite"  # the length prefix grows
+    assert cost("sqlite:///:memory:", "INT", "BIGINT").effect.value == "rewrite"  # SQLite rebuilds the table
 
 
 async def test_dropping_column(env):

@@ -236,6 +236,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     ),
     # ---- 4xx configuration ---------------------------------------------------------------------
     _entry(
+        "DF-308", "Not available on this database",
+        "A schema operation needs something this database does not offer (its dialect does not declare "
+        "the capability): a scratch database for a staging copy, for example.",
+        ["The dialect (often a third-party one) does not implement that part of the contract.",
+         "The database itself has no such thing (SQLite has no schemas to copy into)."],
+        [("See what the dialect declares.",
+          "print(db.dialect.capabilities)"),
+         ("Rehearse the migration on a database that offers it, or skip the step that needs it.",
+          'staging = StagingEnvironmentManager(DataFlow("postgresql://app@localhost/app"))')],
+    ),
+    _entry(
         "DF-401", "Invalid configuration",
         "The database URL or a `DataFlow(...)` / runtime option is invalid: an unknown option, a value of "
         "the wrong type, or a URL that cannot be parsed.",

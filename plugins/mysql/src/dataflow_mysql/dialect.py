@@ -187,7 +187,7 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         import aiomysql
 
         try:
-            return MySQLConnection(await aiomysql.connect(**self.pools.connect_kwargs()))
+            return MySQLConnection(await aiomysql.connect(**self.pools.connect_kwargs()), self.pools.log)
         except Exception as exc:
             raise self.translate_error(exc) from exc
 

@@ -168,6 +168,12 @@ class MySQLSchema(SchemaDialect):
             for name in names
         }
 
+    async def table_names(self, conn: Any, *, schema: str | None = None) -> list[str]:
+        where, params = self._scope(schema, None)
+        rows = await conn.fetch(f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE {where} "
+                                "AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME", params)
+        return [_text(r[0]) for r in rows]
+
     async def views(self, conn: Any, *, schema: str | None = None) -> list[ViewSchema]:
         where, params = self._scope(schema, None)
         rows = await conn.fetch(
@@ -282,6 +288,20 @@ class MySQLSchema(SchemaDialect):
         if kind == "add_index":
             return ChangeCost(ChangeEffect.SCAN, reason="builds the index online (INPLACE, concurrent writes allowed)")
         return ChangeCost(reason="changes the catalogue only")
+
+    # ---- scratch databases ----------------------------------------------------------------------
+    async def create_scratch(self, name: str) -> str:
+        """A database on this server; the URL names it instead of this one."""
+        async with self.connection() as conn:
+            await conn.execute(f"CREATE DATABASE {self.quote(name)}", [])
+        scheme, _, rest = self.url.raw.partition("://")
+        authority, _, tail = rest.partition("/")
+        query = tail.partition("?")[2]
+        return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+    async def drop_scratch(self, name: str, url: str) -> None:
+        async with self.connection() as conn:
+            await conn.execute(f"DROP DATABASE IF EXISTS {self.quote(name)}", [])
 
     # ---- the migration lock ----------------------------------------------------------------------
     def lock_name(self, name: str) -> str:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from dataflow.errors import DataFlowError
 from dataflow.locking import lock_timeout_error
@@ -46,12 +47,15 @@ from dataflow.types import (
 
 __all__ = ["PostgreSQLSchema", "advisory_key"]
 
+T = TypeVar("T")
+
 _SEP = "\x1f"  # joins column lists in one text cell: a unit separator cannot occur in an identifier
 _ACTIONS = {"a": None, "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 _IDENTITY = {"a": "always", "d": "by default"}
 _CONCURRENT_DDL = frozenset({"XX000", "42P01", "40001"})
 """Errors of a catalogue read that raced another session's DDL (a relation dropped meanwhile)."""
 _RETRIES = 5
+_NEXTVAL = re.compile(r"^nextval\('((?:[^']|'')+)'::regclass\)$")
 
 
 def advisory_key(name: str, database: str) -> int:
@@ -101,18 +105,22 @@ class PostgreSQLSchema(SchemaDialect):
             params += list(tables)
         return where, params
 
-    async def introspect(self, conn: Any, tables: Sequence[str] | None = None, *,
-                         schema: str | None = None) -> dict[str, TableSchema]:
-        # The catalogue is read in several statements, and pg_get_indexdef() & co. fail on a relation
-        # another session dropped in between ("could not open relation"): read it again.
-        for attempt in range(_RETRIES):
+    async def _catalog_read(self, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, again when it raced another session's DDL: the catalogue is read in several
+        statements, and pg_get_indexdef() / pg_get_viewdef() & co. fail on a relation dropped in between
+        ("could not open relation")."""
+        for attempt in range(_RETRIES - 1):
             try:
-                return await self._introspect(conn, tables, schema)
+                return await read()
             except Exception as exc:
-                if getattr(exc, "sqlstate", None) not in _CONCURRENT_DDL or attempt == _RETRIES - 1:
+                if getattr(exc, "sqlstate", None) not in _CONCURRENT_DDL:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return await read()
+
+    async def introspect(self, conn: Any, tables: Sequence[str] | None = None, *,
+                         schema: str | None = None) -> dict[str, TableSchema]:
+        return await self._catalog_read(lambda: self._introspect(conn, tables, schema))
 
     async def _introspect(self, conn: Any, tables: Sequence[str] | None,
                           schema: str | None) -> dict[str, TableSchema]:
@@ -180,13 +188,27 @@ class PostgreSQLSchema(SchemaDialect):
                                       tuple(checks.get(name, ())), tuple(triggers.get(name, ())), None, oid)
         return found
 
+    async def table_names(self, conn: Any, *, schema: str | None = None) -> list[str]:
+        where, params = self._where(schema, None)
+        rows = await conn.fetch(f"SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                f"WHERE {where} ORDER BY c.relname", params)
+        return [r[0] for r in rows]
+
     def _namespace(self, schema: str | None) -> tuple[str, list[Any]]:
         if schema is None:
             return "n.nspname = current_schema()", []
         return f"n.nspname = {self.placeholder(1)}", [schema]
 
     async def views(self, conn: Any, *, schema: str | None = None) -> list[ViewSchema]:
+        return await self._catalog_read(lambda: self._views(conn, schema))
+
+    async def _views(self, conn: Any, schema: str | None, names: Sequence[str] | None = None) -> list[ViewSchema]:
         where, params = self._namespace(schema)
+        if names is not None:
+            if not names:
+                return []
+            params.append(list(names))
+            where += f" AND v.relname = ANY({self.placeholder(len(params))})"
         rows = await conn.fetch(
             "SELECT v.relname, pg_get_viewdef(v.oid), ARRAY(SELECT DISTINCT t.relname FROM pg_rewrite w "
             "JOIN pg_depend d ON d.objid = w.oid JOIN pg_class t ON t.oid = d.refobjid "
@@ -199,6 +221,10 @@ class PostgreSQLSchema(SchemaDialect):
     async def dependent_views(self, conn: Any, table: str, column: str | None = None, *,
                               schema: str | None = None) -> list[ViewSchema]:
         """Exact, from ``pg_depend``: the views whose rewrite rules reference the table (and column)."""
+        return await self._catalog_read(lambda: self._dependent_views(conn, table, column, schema))
+
+    async def _dependent_views(self, conn: Any, table: str, column: str | None,
+                               schema: str | None) -> list[ViewSchema]:
         where, params = self._namespace(schema)
         params.append(table)
         table_mark = self.placeholder(len(params))
@@ -212,7 +238,7 @@ class PostgreSQLSchema(SchemaDialect):
             "JOIN pg_class v ON v.oid = w.ev_class JOIN pg_class t ON t.oid = d.refobjid "
             "JOIN pg_namespace n ON n.oid = t.relnamespace "
             f"WHERE {where} AND t.relname = {table_mark} AND v.oid <> t.oid{clause}", params)}
-        return [v for v in await self.views(conn, schema=schema) if v.name in names]
+        return await self._views(conn, schema, sorted(names))
 
     async def foreign_keys_to(self, conn: Any, table: str, *, schema: str | None = None) -> list[ForeignKeySchema]:
         where, params = self._namespace(schema)
@@ -242,6 +268,16 @@ class PostgreSQLSchema(SchemaDialect):
             sql = f"{self.quote(column.name)} {column.type} GENERATED {kind} AS IDENTITY"
             return sql if column.nullable else sql + " NOT NULL"
         return super().column_definition(column, inline_pk=inline_pk)
+
+    def create_table_from(self, table: TableSchema) -> list[str]:
+        """Serial columns read their default from a sequence: it is made first (in the current schema)
+        and owned by the column afterwards, as ``SERIAL`` would."""
+        sequences = [(c.name, m.group(1)) for c in table.columns if (m := _NEXTVAL.match(c.default or ""))]
+        statements = [f"CREATE SEQUENCE IF NOT EXISTS {sequence}" for _, sequence in sequences]
+        statements += super().create_table_from(table)
+        statements += [f"ALTER SEQUENCE {sequence} OWNED BY {self.quote(table.name)}.{self.quote(column)}"
+                       for column, sequence in sequences]
+        return statements
 
     def index_sql(self, table: str, index: IndexSchema) -> str:
         # The server's text names the schema the index was read from: write plain indexes afresh, so a
@@ -333,6 +369,25 @@ class PostgreSQLSchema(SchemaDialect):
                               "row while it holds a lock that blocks writes", mitigation="ADD CONSTRAINT … NOT VALID, "
                               "then VALIDATE CONSTRAINT in a separate transaction.")
         return ChangeCost(blocks_writes=kind != "create_table", reason="changes the catalogue only")
+
+    # ---- scratch databases and copies ------------------------------------------------------------
+    async def create_scratch(self, name: str) -> str:
+        """A schema of this database; the URL's sessions search it first."""
+        async with self.connection() as conn:
+            await conn.execute(f"CREATE SCHEMA {self.quote(name)}", [])
+        raw = self.url.raw
+        return raw + ("&" if "?" in raw else "?") + f"options=-csearch_path%3D{name}"
+
+    async def drop_scratch(self, name: str, url: str) -> None:
+        async with self.connection() as conn:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {self.quote(name)} CASCADE", [])
+
+    def copy_rows_sql(self, table: TableSchema, columns: Sequence[str]) -> str:
+        sql = super().copy_rows_sql(table, columns)
+        if any(c.identity == "always" for c in table.columns if c.name in columns):
+            head, _, values = sql.partition(" VALUES ")
+            sql = f"{head} OVERRIDING SYSTEM VALUE VALUES {values}"
+        return sql
 
     # ---- the migration lock ----------------------------------------------------------------------
     @contextlib.asynccontextmanager

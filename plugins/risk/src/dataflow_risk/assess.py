@@ -11,37 +11,46 @@ import asyncio
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding
+from dataflow.types import MigrationPlan, MigrationStep, RiskFinding, ServerInfo
 
-from dataflow_risk.catalog import Catalog, ServerVersion, catalog_for
+from dataflow_risk.catalog import Catalog, catalog_for
 from dataflow_risk.rules import StepFacts, columns_of, detail, evaluate
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
 
-__all__ = ["PlanAssessment", "assess_plan", "assess_steps", "gather_facts", "refuse_if_risky"]
+__all__ = ["PlanAssessment", "assess_plan", "assess_steps", "gather_facts", "refuse_if_risky", "static_facts"]
 
 _COLUMN_KINDS = {"drop_column", "rename_column", "alter_nullability", "alter_type", "alter_default"}
+_DEPENDENT_KINDS = {"drop_table", "rename_table", "drop_column", "rename_column", "alter_type", "delete_rows"}
 
 
 async def gather_facts(step: MigrationStep, catalog: Catalog, cache: dict[str, Any] | None = None) -> StepFacts:
-    """The live facts the rules need about ``step`` (table shape, rows, dependents, bad-data counts)."""
+    """The live facts the rules need about ``step`` (table shape, rows, dependents, bad-data counts), and
+    what the step costs on this database (the dialect's ``change_cost``)."""
     cache = {} if cache is None else cache
-    version: ServerVersion = await catalog.server_version()
-    facts = StepFacts(catalog.dialect_name, version)
+    server = await catalog.server_version()
     key = f"table:{step.table}"
     if key not in cache:
         info = await catalog.table(step.table)
         rows = await catalog.row_count(step.table) if info is not None else 0
         cache[key] = (info, rows)
-    facts.table, facts.rows = cache[key]
-    if facts.table is None:
+    table, rows = cache[key]
+    facts = StepFacts(catalog.dialect.change_cost(step, table, server, rows), catalog.capabilities, server, table,
+                      rows)
+    if table is None:
         return facts
     column = step.column if step.kind in _COLUMN_KINDS else None
-    if step.kind in ("drop_table", "rename_table", "drop_column", "rename_column"):
+    if step.kind in _DEPENDENT_KINDS:
         facts.referencing_fks = await catalog.referencing_fks(step.table, column)
-        facts.views = await catalog.dependent_views(step.table, column)
-    present = set(facts.table.column_names)
+        if step.kind != "alter_type":
+            facts.views = await catalog.dependent_views(step.table, column)
+        for fk in facts.referencing_fks:
+            if fk.table not in facts.referencing_rows:
+                held = " AND ".join(f"{catalog.q(c)} IS NOT NULL" for c in fk.columns)
+                found = await catalog.fetch(f"SELECT COUNT(*) FROM {catalog.qualified(fk.table)} WHERE {held}")
+                facts.referencing_rows[fk.table] = int(found[0][0])
+    present = set(table.column_names)
     if step.kind == "alter_nullability" and step.column is not None and step.column in present and facts.rows:
         facts.null_count = await catalog.null_count(step.table, step.column)
     unique = step.kind == "add_unique" or (step.kind == "add_index" and bool(detail(step, "unique")))
@@ -65,6 +74,13 @@ async def gather_facts(step: MigrationStep, catalog: Catalog, cache: dict[str, A
     return facts
 
 
+def static_facts(db: DataFlow, step: MigrationStep) -> StepFacts:
+    """Facts without asking the database: every table is assumed to hold data (the cautious answer)."""
+    server = ServerInfo(db.dialect.name)
+    return StepFacts(db.dialect.change_cost(step, None, server, 1), db.dialect.capabilities, server, None, 1,
+                     known=False)
+
+
 async def assess_steps(
     steps: Sequence[MigrationStep], db: DataFlow, catalog: Catalog | None = None
 ) -> list[RiskFinding]:
@@ -86,12 +102,11 @@ async def assess_plan(plan: MigrationPlan, db: DataFlow, *, attach: bool = False
     return findings
 
 
-def static_findings(steps: Sequence[MigrationStep], dialect: str) -> list[RiskFinding]:
+def static_findings(steps: Sequence[MigrationStep], db: DataFlow) -> list[RiskFinding]:
     """Findings without a database: every table is assumed populated (the cautious answer)."""
     findings: list[RiskFinding] = []
     for index, step in enumerate(steps):
-        facts = StepFacts(dialect, ServerVersion(dialect, ()), rows=1, known=False)
-        findings += evaluate(step, facts, index)
+        findings += evaluate(step, static_facts(db, step), index)
     return findings
 
 
@@ -117,7 +132,7 @@ class PlanAssessment:
             from dataflow.loop import run_sync
 
             return iter(run_sync(assess_plan(self.plan, self.db)))
-        return iter(static_findings(self.plan.steps, self.db.dialect.name))
+        return iter(static_findings(self.plan.steps, self.db))
 
 
 def refuse_if_risky(

@@ -1,7 +1,10 @@
-"""``dataflow risk assess`` (and ``dataflow migrate assess`` when the migrate plugin has a ``migrate`` group).
+"""``dataflow migrate assess``: the risk report for one operation on a live database.
 
-Prints the risk report for one operation on a live database: overall level and score, the
-breakdown by category with each factor, and the mitigations; ``--rules`` lists the rule table.
+Prints the overall level and score, the breakdown by category with each factor, and the mitigations;
+``--rules`` lists the rule table. The command joins the ``migrate`` group (``risk assess`` only when
+the migrate plugin's group is absent): one command, never two copies. The database is ``--url``, else
+``DATABASE_URL``, else the embedded SQLite file, which must exist: assessing never creates a
+database, and a table that does not exist is refused (DF-304) rather than rated.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ def assess(
     *,
     column: Annotated[str | None, Parameter(name="--column")] = None,
     url: Annotated[str | None, Parameter(name="--url")] = None,
-    detail: Annotated[list[str] | None, Parameter(name="--detail")] = None,
-    rules: Annotated[bool, Parameter(name="--rules")] = False,
-    json_output: Annotated[bool, Parameter(name="--json")] = False,
+    detail: Annotated[list[str] | None, Parameter(name="--detail", negative_iterable=())] = None,
+    rules: Annotated[bool, Parameter(name="--rules", negative=())] = False,
+    json_output: Annotated[bool, Parameter(name="--json", negative=())] = False,
 ) -> None:
     """Assess the risk of a schema operation against the live database.
 
@@ -35,13 +38,13 @@ def assess(
     column
         The column, for column operations.
     url
-        The database URL (default: DATABASE_URL, else the embedded SQLite file).
+        The database URL (default: DATABASE_URL, else the embedded SQLite file ./dataflow.db, which must exist).
     detail
         Operation details as key=value (new_type=BIGINT, default_value=active, new_name=people).
     rules
         List the risk rules instead.
     json_output
-        Print JSON.
+        Print JSON (for scripts).
     """
     from dataflow_risk.rules import describe_rules
 
@@ -58,7 +61,7 @@ def assess(
     from dataflow import DataFlow
     from dataflow.loop import run_sync
 
-    db = DataFlow(url) if url else DataFlow()
+    db = DataFlow(_existing_database(url, table))
     try:
         report = run_sync(_assess(db, operation, table, column, details))
     finally:
@@ -100,14 +103,36 @@ async def _assess(db: Any, operation: str, table: str, column: str | None, detai
     }
 
 
+def _existing_database(url: str | None, table: str) -> str:
+    """The URL to assess on; a SQLite file that does not exist is refused (DF-304 naming the table), never made."""
+    import os
+
+    from dataflow.errors import DataFlowError
+    from dataflow.facade import DEFAULT_SQLITE_FILE
+    from dataflow.url import parse_url
+
+    chosen = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    parsed = parse_url(chosen)
+    path = parsed.database
+    if parsed.scheme == "sqlite" and not parsed.is_memory and not path.startswith("file:") and not os.path.exists(path):
+        raise DataFlowError(
+            "DF-304",
+            f"Table {table!r} does not exist: there is no database at {os.path.abspath(path)}.",
+            context={"table": table, "database": path},
+            solutions=["Give the database to assess: dataflow migrate assess … --url postgresql://…"],
+        )
+    return chosen
+
+
 def register(app: Any) -> None:
-    """Add ``risk assess``; also ``migrate assess`` when a ``migrate`` group already exists."""
-    group = App(name="risk", help="Risk assessment of schema changes.")
-    group.command(assess, name="assess")
-    app.command(group)
+    """Add ``migrate assess`` (``risk assess`` when there is no ``migrate`` group): one command, not two."""
     try:
         migrate = app["migrate"]
     except (KeyError, Exception):
-        return
+        migrate = None
     if isinstance(migrate, App):
         migrate.command(assess, name="assess")
+        return
+    group = App(name="risk", help="Risk assessment of schema changes.")
+    group.command(assess, name="assess")
+    app.command(group)

@@ -3,7 +3,9 @@
 Planning finds what depends on the column (foreign keys, views, indexes, triggers, CHECK
 constraints). Execution runs stages — backup, drop dependent indexes / views (when resolution is
 automatic), drop the column, validate — and on a failure rolls the schema back to the snapshot taken
-first and copies the backed-up values back.
+first and copies the backed-up values back. The plan's risk level is the rules' verdict on dropping
+the column (one evaluation), and each dependency's impact is that verdict's when the verdict names
+it; every statement is the dialect's DDL.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.migration import RiskLevel
+from dataflow.types import MigrationStep, RiskLevel, SchemaChange
 
+from dataflow_risk.assess import gather_facts
 from dataflow_risk.catalog import Catalog, catalog_for
+from dataflow_risk.risk_assessment_engine import RiskAssessment, assessment_of
 from dataflow_risk.schema_state_manager import SchemaStateManager
 
 if TYPE_CHECKING:
@@ -54,6 +58,10 @@ class ImpactLevel(enum.Enum):
     CRITICAL = "critical"
 
 
+_IMPACT = {RiskLevel.LOW: ImpactLevel.LOW, RiskLevel.MEDIUM: ImpactLevel.MEDIUM, RiskLevel.HIGH: ImpactLevel.HIGH,
+           RiskLevel.CRITICAL: ImpactLevel.CRITICAL}
+
+
 class RemovalResult(enum.Enum):
     SUCCESS = "success"
     FAILED = "failed"
@@ -86,6 +94,8 @@ class RemovalPlan:
     validate_after_each_stage: bool = False
     stage_timeout: float = 1800
     risk_level: RiskLevel = RiskLevel.HIGH
+    risk_assessment: RiskAssessment | None = None
+    """The rules' assessment of the drop (its level and score)."""
 
 
 @attrs.frozen
@@ -124,68 +134,50 @@ class ColumnRemovalManager:
         dependency_resolution_strategy: str = "automatic",
         include_impact_analysis: bool = True,
     ) -> RemovalPlan:
-        info = await self.catalog.table(table)
+        step = MigrationStep("drop_column", table, column)
+        facts = await gather_facts(step, self.catalog)
+        info = facts.table
         if info is None or info.column(column) is None:
             raise self.db.error("DF-304", f"Column {table}.{column} does not exist.", table=table, column=column)
+        risk = assessment_of(step, facts)
+        named = " ".join(f.reason for f in risk.findings)
+
+        def impact(name: str | None) -> ImpactLevel:
+            """The verdict's level when the verdict names this dependency, else LOW."""
+            return _IMPACT[risk.overall_risk_level] if name and name in named else ImpactLevel.LOW
+
         deps: list[ColumnDependency] = []
-        for fk in await self.catalog.referencing_fks(table, column):
-            deps.append(
-                ColumnDependency(
-                    fk.name,
-                    DependencyType.FOREIGN_KEY,
-                    ImpactLevel.CRITICAL,
-                    f"{fk.table}({', '.join(fk.columns)})",
-                    False,
-                )
-            )
+        for fk in facts.referencing_fks:
+            label = fk.name or f"{fk.table}({', '.join(fk.columns)})"
+            # Other tables' keys on this column: a person decides (re-point or drop them first).
+            deps.append(ColumnDependency(label, DependencyType.FOREIGN_KEY, impact(fk.name or fk.table),
+                                         f"{fk.table}({', '.join(fk.columns)})", False))
         for fk in info.foreign_keys:
             if column in fk.columns:
-                deps.append(
-                    ColumnDependency(
-                        fk.name,
-                        DependencyType.FOREIGN_KEY,
-                        ImpactLevel.MEDIUM,
-                        f"references {fk.ref_table}",
-                        self.catalog.dialect_name != "sqlite",
-                    )
-                )
-        for view in await self.catalog.dependent_views(table, column):
-            deps.append(ColumnDependency(view.name, DependencyType.VIEW, ImpactLevel.HIGH, view.definition))
-        for index in (*info.indexes, *info.uniques):
-            if column in index.columns and not index.primary:
-                deps.append(
-                    ColumnDependency(index.name, DependencyType.INDEX, ImpactLevel.MEDIUM, index.definition or "")
-                )
+                deps.append(ColumnDependency(fk.name or f"{table}({', '.join(fk.columns)})",
+                                             DependencyType.FOREIGN_KEY, impact(fk.name),
+                                             f"references {fk.ref_table}"))
+        for view in facts.views:
+            deps.append(ColumnDependency(view.name, DependencyType.VIEW, impact(view.name), view.query))
+        for index in info.indexes:
+            if column in index.columns:
+                deps.append(ColumnDependency(index.name, DependencyType.INDEX, impact(index.name),
+                                             index.definition or ""))
         for trigger in info.triggers:
             if re.search(rf"\b{re.escape(column)}\b", trigger.definition):
-                deps.append(
-                    ColumnDependency(trigger.name, DependencyType.TRIGGER, ImpactLevel.HIGH, trigger.definition, False)
-                )
+                deps.append(ColumnDependency(trigger.name, DependencyType.TRIGGER, impact(trigger.name),
+                                             trigger.definition, False))
         for check in info.checks:
-            if re.search(rf"\b{re.escape(column)}\b", check.definition):
-                deps.append(
-                    ColumnDependency(
-                        check.name,
-                        DependencyType.CONSTRAINT,
-                        ImpactLevel.HIGH,
-                        check.definition,
-                        self.catalog.dialect_name != "sqlite",
-                    )
-                )
-        rows = await self.catalog.row_count(table)
+            if re.search(rf"\b{re.escape(column)}\b", check.expression):
+                deps.append(ColumnDependency(check.name, DependencyType.CONSTRAINT, impact(check.name),
+                                             check.expression))
+        rows = facts.rows
         stages = ["snapshot"]
         if backup_strategy is not BackupStrategy.NONE:
             stages.append("backup")
         if deps and dependency_resolution_strategy == "automatic":
             stages.append("drop_dependencies")
         stages += ["drop_column", "validate"]
-        level = (
-            RiskLevel.CRITICAL
-            if any(d.impact_level is ImpactLevel.CRITICAL for d in deps)
-            else RiskLevel.HIGH
-            if rows
-            else RiskLevel.MEDIUM
-        )
         return RemovalPlan(
             table,
             column,
@@ -195,7 +187,8 @@ class ColumnRemovalManager:
             dependency_resolution_strategy,
             0.01 + rows * 2e-6,
             rows,
-            risk_level=level,
+            risk_level=risk.overall_risk_level,
+            risk_assessment=risk,
         )
 
     async def validate_removal_safety(self, plan: RemovalPlan) -> RemovalValidation:
@@ -241,21 +234,13 @@ class ColumnRemovalManager:
                 )
                 done.append("backup")
             if "drop_dependencies" in plan.removal_stages:
-                statements = []
-                for dep in plan.dependencies:
-                    if dep.dependency_type is DependencyType.VIEW:
-                        statements.append(f"DROP VIEW {self.catalog.qualified(dep.object_name)}")
-                    elif dep.dependency_type is DependencyType.INDEX:
-                        statements.append(
-                            f"DROP INDEX {q(dep.object_name)}"
-                            + (f" ON {t}" if self.catalog.dialect_name == "mysql" else "")
-                        )
-                    elif dep.dependency_type is DependencyType.FOREIGN_KEY:
-                        what = "FOREIGN KEY" if self.catalog.dialect_name == "mysql" else "CONSTRAINT"
-                        statements.append(f"ALTER TABLE {t} DROP {what} {q(dep.object_name)}")
-                await self.catalog.execute(statements)
+                await self.catalog.execute(await self._dependency_drops(plan))
                 done.append("drop_dependencies")
-            await self.catalog.execute([f"ALTER TABLE {t} DROP COLUMN {q(plan.column)}"])
+            current = await self.catalog.table(plan.table)
+            assert current is not None
+            after = attrs.evolve(current, columns=tuple(c for c in current.columns if c.name != plan.column))
+            await self.catalog.execute(self.db.dialect.schema_change_sql(
+                SchemaChange("drop_column", plan.table, current, after, plan.column)))
             done.append("drop_column")
             info = await self.catalog.table(plan.table)
             if info is None or info.column(plan.column) is not None:
@@ -279,6 +264,25 @@ class ColumnRemovalManager:
                 rolled,
             )
         return RemovalExecution(RemovalResult.SUCCESS, tuple(done), time.perf_counter() - started, backup)
+
+    async def _dependency_drops(self, plan: RemovalPlan) -> list[str]:
+        """The dialect's DDL dropping the views, indexes and foreign keys that use the column."""
+        dialect = self.db.dialect
+        statements = [dialect.drop_view_sql(d.object_name) for d in plan.dependencies
+                      if d.dependency_type is DependencyType.VIEW]
+        table = await self.catalog.table(plan.table)
+        assert table is not None
+        for dep in plan.dependencies:
+            if dep.dependency_type is DependencyType.INDEX and table.index(dep.object_name) is not None:
+                after = attrs.evolve(table, indexes=tuple(i for i in table.indexes if i.name != dep.object_name))
+                statements += dialect.schema_change_sql(SchemaChange("drop_index", plan.table, table, after,
+                                                                     details={"name": dep.object_name}))
+                table = after
+        for fk in [fk for fk in table.foreign_keys if plan.column in fk.columns]:
+            after = attrs.evolve(table, foreign_keys=tuple(f for f in table.foreign_keys if f != fk))
+            statements += dialect.schema_change_sql(SchemaChange("drop_foreign_key", plan.table, table, after))
+            table = after
+        return statements
 
     async def drop_backup(self, execution: RemovalExecution) -> Any:
         if execution.backup_table:

@@ -1,9 +1,11 @@
 """``ForeignKeyAnalyzer``: what an operation does to the foreign keys around it (component 3).
 
-It finds the constraints that reference the table / column (and the column's own outgoing keys),
-counts the rows that ON DELETE CASCADE / SET NULL would touch, rates the impact, and builds and runs
-an FK-safe plan: drop the affected constraints, run the operation, recreate what still makes sense,
-all in one transaction where the database's DDL is transactional.
+It finds the constraints that reference the table / column (and the column's own outgoing keys), the
+rows ON DELETE CASCADE / SET NULL would touch, and builds and runs an FK-safe plan: drop the affected
+constraints, run the operation, recreate what still makes sense, all in one transaction where the
+database's DDL is transactional. The impact level is the risk rules' verdict on the operation with
+those facts (one evaluation: ``dataflow_risk.rules``), and the operation is safe to proceed unless
+that verdict is CRITICAL. Every statement is the dialect's DDL for the change.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.migration import RiskLevel
+from dataflow.types import MigrationStep, RiskLevel, SchemaChange, TableSchema
 
+from dataflow_risk.assess import gather_facts
 from dataflow_risk.catalog import Catalog, ForeignKeyInfo, catalog_for
 from dataflow_risk.not_null_handler import checked_type
+from dataflow_risk.risk_assessment_engine import RiskAssessment, assessment_of
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -69,6 +73,8 @@ class FKImpact:
     blocking_reasons: tuple[str, ...] = ()
     dialect: str = ""
     plan_args: Mapping[str, Any] = attrs.field(factory=dict)
+    risk_assessment: RiskAssessment | None = None
+    """The rules' assessment the level comes from."""
 
 
 @attrs.frozen
@@ -85,6 +91,9 @@ class FKMigrationResult:
     executed_statements: tuple[str, ...]
     duration: float
     error: str | None = None
+
+
+_CASCADING = ("CASCADE", "SET NULL", "SET DEFAULT")
 
 
 class ForeignKeyAnalyzer:
@@ -107,127 +116,93 @@ class ForeignKeyAnalyzer:
         new_name: str | None = None,
         new_type: str | None = None,
     ) -> FKImpact:
-        table_level = operation in (
-            FKOperationType.DROP_TABLE,
-            FKOperationType.RENAME_TABLE,
-            FKOperationType.DELETE_ROWS,
-        )
-        incoming = await self.catalog.referencing_fks(table_name, None if table_level else column_name)
-        info = await self.catalog.table(table_name)
-        outgoing = [fk for fk in (info.foreign_keys if info else ()) if not table_level and column_name in fk.columns]
+        table_level = operation in (FKOperationType.DROP_TABLE, FKOperationType.RENAME_TABLE,
+                                    FKOperationType.DELETE_ROWS)
+        details = {k: v for k, v in {"to": new_name or new_type, "new_type": new_type}.items() if v is not None}
+        step = MigrationStep(operation.value, table_name, None if table_level else column_name, details=details)
+        facts = await gather_facts(step, self.catalog)
+        risk = assessment_of(step, facts)
+        incoming = facts.referencing_fks
+        outgoing = [fk for fk in (facts.table.foreign_keys if facts.table else ())
+                    if not table_level and column_name in fk.columns]
         cascades = []
-        if include_cascade_analysis:
-            for fk in incoming:
-                action = fk.on_delete.upper()
-                rows = await self.catalog.row_count(fk.table) if fk.table != table_name else 0
-                if action in ("CASCADE", "SET NULL", "SET DEFAULT") and operation in (
-                    FKOperationType.DROP_TABLE,
-                    FKOperationType.DELETE_ROWS,
-                ):
-                    cascades.append(CascadeOperation(fk.name, fk.table, action, rows))
-        referencing_rows = {fk.name: await self._referencing_rows(fk) for fk in incoming}
-        reasons: list[str] = []
-        level = RiskLevel.LOW
-        if incoming or outgoing:
-            level = RiskLevel.MEDIUM
-        populated = [name for name, rows in referencing_rows.items() if rows]
-        if (
-            operation in (FKOperationType.DROP_COLUMN, FKOperationType.DROP_TABLE, FKOperationType.MODIFY_COLUMN_TYPE)
-            and incoming
-        ):
-            level = RiskLevel.HIGH
-            if populated:
-                level = RiskLevel.CRITICAL
-                reasons.append(
-                    f"rows of {', '.join(sorted({fk.table for fk in incoming if fk.name in populated}))} "
-                    f"still reference {table_name}"
-                )
-        if any(c.affected_rows for c in cascades):
-            level = RiskLevel.CRITICAL
-            reasons.append("CASCADE / SET NULL would change rows of other tables")
-        if operation is FKOperationType.RENAME_TABLE and self.catalog.dialect_name == "sqlite" and incoming:
-            level = max(level, RiskLevel.MEDIUM)
-        if (
-            self.catalog.dialect_name == "sqlite"
-            and (incoming or outgoing)
-            and operation in (FKOperationType.DROP_COLUMN, FKOperationType.MODIFY_COLUMN_TYPE)
-        ):
-            reasons.append("SQLite cannot drop a foreign key without rebuilding the tables")
-        return FKImpact(
-            operation,
-            table_name,
-            column_name,
-            level,
-            tuple(incoming) + tuple(outgoing),
-            tuple(cascades),
-            not reasons,
-            tuple(reasons),
-            self.catalog.dialect_name,
-            {"new_name": new_name, "new_type": new_type},
-        )
+        if include_cascade_analysis and operation in (FKOperationType.DROP_TABLE, FKOperationType.DELETE_ROWS):
+            cascades = [CascadeOperation(fk.name or fk.table, fk.table, (fk.on_delete or "").upper(),
+                                         facts.referencing_rows.get(fk.table, 0))
+                        for fk in incoming if (fk.on_delete or "").upper() in _CASCADING]
+        blocking = tuple(f.reason for f in risk.findings if f.level >= RiskLevel.CRITICAL)
+        return FKImpact(operation, table_name, column_name, risk.overall_risk_level,
+                        tuple(incoming) + tuple(outgoing), tuple(cascades), not blocking, blocking,
+                        self.db.dialect.name, {"new_name": new_name, "new_type": new_type}, risk)
 
-    async def _referencing_rows(self, fk: ForeignKeyInfo) -> int:
-        cond = " AND ".join(f"{self.catalog.q(c)} IS NOT NULL" for c in fk.columns)
-        rows = await self.catalog.fetch(f"SELECT COUNT(*) FROM {self.catalog.qualified(fk.table)} WHERE {cond}")
-        return int(rows[0][0])
-
-    def _drop_fk(self, fk: ForeignKeyInfo) -> str:
-        what = "FOREIGN KEY" if self.catalog.dialect_name == "mysql" else "CONSTRAINT"
-        return f"ALTER TABLE {self.catalog.qualified(fk.table)} DROP {what} {self.catalog.q(fk.name)}"
-
-    def _add_fk(self, fk: ForeignKeyInfo, ref_table: str | None = None, ref_columns: Any = None) -> str:
-        q = self.catalog.q
-        cols = ", ".join(q(c) for c in fk.columns)
-        refs = ", ".join(q(c) for c in (ref_columns or fk.ref_columns))
-        return (
-            f"ALTER TABLE {self.catalog.qualified(fk.table)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
-            f"REFERENCES {self.catalog.qualified(ref_table or fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-            f"ON UPDATE {fk.on_update}"
-        )
+    def _ddl(self, kind: str, before: TableSchema, after: TableSchema | None, column: str | None = None,
+             **details: Any) -> list[str]:
+        return self.db.dialect.schema_change_sql(SchemaChange(kind, before.name, before, after, column, details))
 
     async def generate_fk_safe_migration_plan(
         self, fk_impact: FKImpact, preferred_strategy: str = "minimal_downtime", **kwargs: Any
     ) -> FKSafeMigrationPlan:
+        """Drop the affected keys, run the operation, recreate the keys pointing at the new names: each
+        statement the dialect's DDL (a dialect without in-place key changes rebuilds the tables)."""
         args = {**fk_impact.plan_args, **kwargs}
         op, table, column = fk_impact.operation, fk_impact.table_name, fk_impact.column_name
-        q, t = self.catalog.q, self.catalog.qualified(table)
-        sqlite = self.catalog.dialect_name == "sqlite"
-        drops = [] if sqlite else [self._drop_fk(fk) for fk in fk_impact.affected_constraints]
+        involved = sorted({table, *(fk.table for fk in fk_impact.affected_constraints)})
+        tables = await self.catalog.snapshot_tables(involved)
+        if table not in tables:
+            raise self.db.error("DF-304", f"Table {table!r} does not exist.", table=table)
+        affected = set(fk_impact.affected_constraints)
+        drops: list[str] = []
+        for name, info in tables.items():
+            kept = tuple(fk for fk in info.foreign_keys if fk not in affected)
+            if len(kept) != len(info.foreign_keys):
+                drops += self._ddl("drop_foreign_key", info, attrs.evolve(info, foreign_keys=kept))
+                tables[name] = attrs.evolve(info, foreign_keys=kept)
+        target = tables[table]
         recreate: list[str] = []
         if op is FKOperationType.DROP_COLUMN:
-            main = [f"ALTER TABLE {t} DROP COLUMN {q(column or '')}"]
+            after = attrs.evolve(target, columns=tuple(c for c in target.columns if c.name != column))
+            main = self._ddl("drop_column", target, after, column)
         elif op is FKOperationType.DROP_TABLE:
-            main = [f"DROP TABLE {t}"]
+            main = self._ddl("drop_table", target, None)
         elif op is FKOperationType.RENAME_COLUMN:
             new = args["new_name"]
-            main = [f"ALTER TABLE {t} RENAME COLUMN {q(column or '')} TO {q(new)}"]
-            if not sqlite:
-                recreate = [
-                    self._add_fk(fk, ref_columns=[new if c == column else c for c in fk.ref_columns])
-                    if fk.ref_table == table
-                    else self._add_fk(attrs.evolve(fk, columns=tuple(new if c == column else c for c in fk.columns)))
-                    for fk in fk_impact.affected_constraints
-                ]
+            after = attrs.evolve(target, columns=tuple(attrs.evolve(c, name=new) if c.name == column else c
+                                                      for c in target.columns))
+            main = self._ddl("rename_column", target, after, column, to=new)
+            tables[table] = after
+            recreate = self._recreate(tables, affected, lambda fk: attrs.evolve(
+                fk, columns=tuple(new if fk.table == table and c == column else c for c in fk.columns),
+                ref_columns=tuple(new if fk.ref_table == table and c == column else c for c in fk.ref_columns)))
         elif op is FKOperationType.RENAME_TABLE:
             new = args["new_name"]
-            main = [
-                f"RENAME TABLE {t} TO {self.catalog.qualified(new)}"
-                if self.catalog.dialect_name == "mysql"
-                else f"ALTER TABLE {t} RENAME TO {q(new)}"
-            ]
-            if not sqlite:
-                recreate = [self._add_fk(fk, ref_table=new) for fk in fk_impact.affected_constraints]
+            main = self._ddl("rename_table", target, attrs.evolve(target, name=new), to=new)
+            tables[new] = attrs.evolve(tables.pop(table), name=new)
+            recreate = self._recreate(tables, affected, lambda fk: attrs.evolve(
+                fk, table=new if fk.table == table else fk.table,
+                ref_table=new if fk.ref_table == table else fk.ref_table))
         elif op is FKOperationType.MODIFY_COLUMN_TYPE:
             new_type = checked_type(self.db, args["new_type"], "new_type")
-            main = [
-                f"ALTER TABLE {t} ALTER COLUMN {q(column or '')} TYPE {new_type}"
-                if self.catalog.dialect_name == "postgresql"
-                else f"ALTER TABLE {t} MODIFY COLUMN {q(column or '')} {new_type}"
-            ]
-            recreate = [self._add_fk(fk) for fk in fk_impact.affected_constraints] if not sqlite else []
+            after = attrs.evolve(target, columns=tuple(attrs.evolve(c, type=new_type) if c.name == column else c
+                                                      for c in target.columns))
+            main = self._ddl("alter_type", target, after, column, to=new_type)
+            tables[table] = after
+            recreate = self._recreate(tables, affected, lambda fk: fk)
         else:
             raise self.db.error("DF-102", f"No FK-safe plan for {op.value}.", operation=op.value)
         return FKSafeMigrationPlan(fk_impact, preferred_strategy, tuple(drops + main + recreate), tuple(recreate))
+
+    def _recreate(self, tables: dict[str, TableSchema], affected: set[ForeignKeyInfo], moved: Any) -> list[str]:
+        """The affected keys again, moved to the new names, on the tables as they are after the operation."""
+        statements: list[str] = []
+        for fk in affected:
+            again = moved(fk)
+            owner = tables.get(again.table)
+            if owner is None:
+                continue
+            after = attrs.evolve(owner, foreign_keys=(*owner.foreign_keys, again))
+            statements += self._ddl("add_foreign_key", owner, after)
+            tables[again.table] = after
+        return statements
 
     async def execute_fk_safe_migration(self, plan: FKSafeMigrationPlan) -> FKMigrationResult:
         started = time.perf_counter()

@@ -3,13 +3,16 @@
 Strategies by default type:
 
 - STATIC (a literal): one ``ADD COLUMN … NOT NULL DEFAULT <literal>`` — instant on PostgreSQL 11+,
-  MariaDB 10.3+ and MySQL 8.0.12+, and accepted by SQLite.
-- FUNCTION (``CURRENT_TIMESTAMP`` …): one statement on PostgreSQL / MySQL; SQLite refuses a
-  non-constant default in ADD COLUMN, so the table is rebuilt with the column in place.
+  MariaDB 10.3+ and MySQL 8.0.12+.
+- FUNCTION (``CURRENT_TIMESTAMP`` …): one ``ADD COLUMN`` with the expression as default (a dialect
+  whose ADD COLUMN refuses a non-constant default, SQLite, rebuilds the table instead).
 - COMPUTED (an expression over the row): add the column nullable, backfill it with the expression,
-  then enforce NOT NULL (``SET NOT NULL`` / ``MODIFY``; a rebuild on SQLite).
+  then enforce NOT NULL.
 
-DDL cannot take bound parameters, so a static default is written as an escaped SQL literal.
+Every statement is the dialect's DDL for the change; the risk is the rules' verdict on its steps.
+DDL cannot take bound parameters, so a static default is written as the dialect's escaped literal.
+``enforce_not_null`` completes a column already there: backfill its NULLs, then SET NOT NULL (the
+migrate plugin's ``dataflow migrate require``).
 """
 
 from __future__ import annotations
@@ -21,11 +24,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.migration import MigrationStep, RiskLevel
+from dataflow.types import ColumnSchema, MigrationStep, RiskLevel, SchemaChange, TableSchema
 
 from dataflow_risk.catalog import Catalog, catalog_for
 from dataflow_risk.risk_assessment_engine import RiskAssessment, RiskAssessmentEngine, summarise
-from dataflow_risk.sqlite_rebuild import sqlite_rebuild
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -37,7 +39,6 @@ __all__ = [
     "NotNullAdditionPlan",
     "NotNullColumnHandler",
     "SafetyValidation",
-    "sql_literal",
 ]
 
 
@@ -65,8 +66,6 @@ class NotNullAdditionPlan:
     row_count: int
     estimated_duration: float
     risk_assessment: RiskAssessment
-    rebuild_source: str | None = None
-    """For a SQLite rebuild: the expression filling existing rows."""
 
 
 @attrs.frozen
@@ -82,26 +81,6 @@ class AdditionResult:
     execution_time: float
     affected_rows: int
     error: str | None = None
-
-
-def sql_literal(value: Any, dialect: str = "") -> str:
-    """A Python value as an SQL literal (for DDL defaults, which cannot be bound parameters).
-
-    MySQL reads a backslash in a string literal as an escape, so there it is doubled too: otherwise a
-    value ending in a backslash would end the literal early.
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{value!r} has no SQL literal")
-        return repr(value)
-    text = str(value).replace("'", "''")
-    if dialect == "mysql":
-        text = text.replace("\\", "\\\\")
-    return "'" + text + "'"
 
 
 _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$")
@@ -125,67 +104,54 @@ class NotNullColumnHandler:
         self.catalog = catalog or catalog_for(db)
 
     def _default_sql(self, column: ColumnDefinition) -> str | None:
+        literal = self.db.dialect.literal
         if column.default_type is DefaultValueType.STATIC:
-            return sql_literal(column.default_value, self.catalog.dialect_name)
+            return literal(column.default_value)
         if column.default_type is DefaultValueType.FUNCTION:
             return column.default_expression
-        if column.default_value is None:
-            return None
-        return sql_literal(column.default_value, self.catalog.dialect_name)
+        return None if column.default_value is None else literal(column.default_value)
+
+    def _ddl(self, kind: str, before: TableSchema, after: TableSchema, column: str, **details: Any) -> list[str]:
+        return list(self.db.dialect.schema_change_sql(SchemaChange(kind, before.name, before, after, column,
+                                                                   details)))
 
     async def plan_not_null_addition(self, table_name: str, column: ColumnDefinition) -> NotNullAdditionPlan:
-        table = self.catalog.qualified(table_name)
-        name = self.catalog.q(column.name)
-        dialect = self.catalog.dialect_name
-        rows = await self.catalog.row_count(table_name) if await self.catalog.table_exists(table_name) else 0
         checked_type(self.db, column.data_type)
+        info = await self.catalog.table(table_name)
+        rows = await self.catalog.row_count(table_name) if info is not None else 0
         default = self._default_sql(column)
-        rebuild_source = None
-        steps = [
-            MigrationStep(
-                "add_column",
-                table_name,
-                column.name,
-                details={
-                    "type": column.data_type,
-                    "nullable": False,
-                    "default_expression": default,
-                    "default_type": column.default_type.value,
-                },
-            )
-        ]
+        wanted = ColumnSchema(column.name, column.data_type, nullable=False, default=default)
+        statements: list[str] = []
         if column.default_type is DefaultValueType.COMPUTED:
-            statements = [
-                f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type}"
-                + (f" DEFAULT {default}" if default else ""),
-                f"UPDATE {table} SET {name} = ({column.default_expression})",
-            ]
-            if dialect == "postgresql":
-                statements.append(f"ALTER TABLE {table} ALTER COLUMN {name} SET NOT NULL")
-            elif dialect == "mysql":
-                statements.append(
-                    f"ALTER TABLE {table} MODIFY COLUMN {name} {column.data_type} NOT NULL"
-                    + (f" DEFAULT {default}" if default else "")
-                )
-            steps = [
-                MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
-                MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False}),
-            ]
             strategy = "add_backfill_enforce"
-            if dialect == "sqlite":
-                strategy, rebuild_source = "table_rebuild", f"({column.default_expression})"
-                statements = [f"{name} {column.data_type} NOT NULL" + (f" DEFAULT {default}" if default else "")]
-        elif dialect == "sqlite" and column.default_type is DefaultValueType.FUNCTION:
-            strategy, rebuild_source = "table_rebuild", f"({default})"
-            statements = [f"{name} {column.data_type} NOT NULL DEFAULT ({default})"]
-            # The rebuild side-steps ADD COLUMN's refusal: its cost is that of a rebuild.
+            added = attrs.evolve(wanted, nullable=True)
+            if info is not None:
+                with_added = attrs.evolve(info, columns=(*info.columns, added))
+                with_required = attrs.evolve(info, columns=(*info.columns, wanted))
+                statements = [*self._ddl("add_column", info, with_added, column.name),
+                              f"UPDATE {self.catalog.qualified(table_name)} SET {self.catalog.q(column.name)} = "
+                              f"({column.default_expression})",
+                              *self._ddl("alter_nullability", with_added, with_required, column.name, to=False)]
             steps = [
                 MigrationStep("add_column", table_name, column.name, details={"nullable": True}),
                 MigrationStep("alter_nullability", table_name, column.name, details={"nullable": False}),
             ]
         else:
-            strategy = "single_statement"
-            statements = [f"ALTER TABLE {table} ADD COLUMN {name} {column.data_type} NOT NULL DEFAULT {default}"]
+            if info is not None:
+                statements = self._ddl("add_column", info, attrs.evolve(info, columns=(*info.columns, wanted)),
+                                       column.name)
+            # One statement, or the dialect rebuilds the table to take the column with its default.
+            strategy = "single_statement" if len(statements) <= 1 else "table_rebuild"
+            steps = [
+                MigrationStep(
+                    "add_column",
+                    table_name,
+                    column.name,
+                    tuple(statements),
+                    details={"type": column.data_type, "nullable": False, "default_expression": default,
+                             "default_type": column.default_type.value},
+                )
+            ]
         engine = RiskAssessmentEngine(self.db, self.catalog)
         parts = [await engine.assess_step(step) for step in steps]
         findings = [f for part in parts for f in part.findings]
@@ -203,7 +169,7 @@ class NotNullColumnHandler:
         )
         per_row = {"single_statement": 0.0, "add_backfill_enforce": 5e-6, "table_rebuild": 1e-5}[strategy]
         return NotNullAdditionPlan(
-            table_name, column, strategy, tuple(statements), rows, 0.01 + rows * per_row, risk, rebuild_source
+            table_name, column, strategy, tuple(statements), rows, 0.01 + rows * per_row, risk
         )
 
     async def validate_addition_safety(self, plan: NotNullAdditionPlan) -> SafetyValidation:
@@ -240,15 +206,19 @@ class NotNullColumnHandler:
     async def execute_not_null_addition(self, plan: NotNullAdditionPlan) -> AdditionResult:
         started = time.perf_counter()
         try:
-            if plan.execution_strategy == "table_rebuild":
-                await sqlite_rebuild(
-                    self.catalog, plan.table_name, add_columns=[(plan.statements[0], plan.rebuild_source or "NULL")]
-                )
-            else:
-                await self.catalog.execute(list(plan.statements))
+            await self.catalog.execute(list(plan.statements))
         except Exception as exc:
             return AdditionResult(False, time.perf_counter() - started, 0, str(exc))
         return AdditionResult(True, time.perf_counter() - started, plan.row_count)
+
+    async def enforce_not_null(self, table_name: str, column_name: str, backfill: Any = None, *,
+                               confirmed: bool = False) -> dict[str, Any]:
+        """Complete a column that is nullable but required: fill its NULLs with ``backfill`` (a bound
+        value), then SET NOT NULL, as a locked, recorded migration (``dataflow migrate require``)."""
+        from dataflow_migrate.api import NO_BACKFILL, migrate_require
+
+        value = NO_BACKFILL if backfill is None else backfill
+        return await migrate_require(self.db, f"{table_name}.{column_name}", value, confirmed=confirmed)
 
     async def add(self, table_name: str, column: ColumnDefinition) -> Sequence[Any]:
         """Plan, validate and execute in one call: (plan, validation, result or None)."""

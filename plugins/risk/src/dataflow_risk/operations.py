@@ -12,15 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from dataflow.types import ColumnSchema, IndexSchema, SchemaChange, TableSchema
 
 from dataflow_risk.catalog import Catalog
-from dataflow_risk.not_null_handler import (
-    ColumnDefinition,
-    DefaultValueType,
-    NotNullColumnHandler,
-    checked_type,
-    sql_literal,
-)
+from dataflow_risk.not_null_handler import ColumnDefinition, DefaultValueType, NotNullColumnHandler, checked_type
 
 __all__ = ["OperationResult", "operation_statements", "run_operation"]
 
@@ -33,50 +28,76 @@ class OperationResult:
     affected_rows: int = 0
 
 
-def operation_statements(catalog: Catalog, operation: str, table: str, details: Mapping[str, Any]) -> list[str]:
-    """The DDL for a simple operation (DF-102 for one this helper does not know)."""
-    q, t = catalog.q, catalog.qualified(table)
-    kind = catalog.dialect_name
+async def operation_statements(catalog: Catalog, operation: str, table: str, details: Mapping[str, Any]) -> list[str]:
+    """The dialect's DDL for a simple operation (DF-304 for a missing table, DF-102 for an operation
+    this helper does not know)."""
+    db, dialect = catalog.db, catalog.db.dialect
 
     def column_named() -> str:
         name = details.get("column_name") or details.get("column")
         if not isinstance(name, str) or not name:
-            raise catalog.db.error("DF-101", f"Operation {operation!r} needs 'column_name'.", operation=operation)
+            raise db.error("DF-101", f"Operation {operation!r} needs 'column_name'.", operation=operation)
         return name
 
     def type_named(key: str, default: str | None = None) -> str:
-        return checked_type(catalog.db, details.get(key, default), key)
+        return checked_type(db, details.get(key, default), key)
 
     if operation == "add_column":
         value = details.get("default_value")
-        default = f" DEFAULT {sql_literal(value, kind)}" if value is not None else ""
-        return [f"ALTER TABLE {t} ADD COLUMN {q(column_named())} {type_named('data_type', 'TEXT')}{default}"]
+        column = ColumnSchema(column_named(), type_named("data_type", "TEXT"),
+                              default=dialect.literal(value) if value is not None else None)
+        arguments: dict[str, Any] = {"column": column}
+    elif operation in ("drop_column", "remove_column"):
+        arguments = {"name": column_named()}
+    elif operation == "rename_column":
+        arguments = {"name": column_named(), "new": details["new_name"]}
+    elif operation in ("add_index", "create_index"):
+        cols = tuple(details.get("columns") or [column_named()])
+        arguments = {"index": IndexSchema(details.get("index_name") or f"ix_{table}_{'_'.join(cols)}", cols,
+                                          bool(details.get("unique")))}
+    elif operation in ("alter_type", "change_column_type", "modify_column_type"):
+        arguments = {"new": type_named("new_type"), "name": column_named()}
+    elif operation in ("rename_table", "drop_table"):
+        arguments = {}
+    else:
+        raise db.error("DF-102", f"Operation {operation!r} cannot be executed from a description.",
+                       operation=operation)
+    info = await catalog.table(table)
+    if info is None:
+        raise db.error("DF-304", f"Table {table!r} does not exist.", table=table, operation=operation)
+    return _statements(dialect, operation, info, details, arguments)
+
+
+def _statements(dialect: Any, operation: str, info: TableSchema, details: Mapping[str, Any],
+                arguments: dict[str, Any]) -> list[str]:
+    """The DDL of a checked operation on the table ``info`` describes."""
+
+    def change(kind: str, after: TableSchema | None, column: str | None = None, **extra: Any) -> list[str]:
+        return list(dialect.schema_change_sql(SchemaChange(kind, info.name, info, after, column, extra)))
+
+    def with_columns(columns: tuple[ColumnSchema, ...]) -> TableSchema:
+        return attrs.evolve(info, columns=columns)
+
+    name = arguments.get("name")
+    if operation == "add_column":
+        column = arguments["column"]
+        return change("add_column", with_columns((*info.columns, column)), column.name)
     if operation in ("drop_column", "remove_column"):
-        return [f"ALTER TABLE {t} DROP COLUMN {q(column_named())}"]
+        return change("drop_column", with_columns(tuple(c for c in info.columns if c.name != name)), name)
     if operation == "rename_column":
-        return [f"ALTER TABLE {t} RENAME COLUMN {q(column_named())} TO {q(details['new_name'])}"]
+        new = arguments["new"]
+        return change("rename_column", with_columns(tuple(attrs.evolve(c, name=new) if c.name == name else c
+                                                          for c in info.columns)), name, to=new)
     if operation == "rename_table":
-        new = details["new_name"]
-        return [
-            f"RENAME TABLE {t} TO {catalog.qualified(new)}"
-            if kind == "mysql"
-            else f"ALTER TABLE {t} RENAME TO {q(new)}"
-        ]
+        return change("rename_table", attrs.evolve(info, name=details["new_name"]), to=details["new_name"])
     if operation in ("add_index", "create_index"):
-        cols = details.get("columns") or [column_named()]
-        name = details.get("index_name") or f"ix_{table}_{'_'.join(cols)}"
-        unique = "UNIQUE " if details.get("unique") else ""
-        return [f"CREATE {unique}INDEX {q(name)} ON {t} ({', '.join(q(c) for c in cols)})"]
+        index = arguments["index"]
+        return change("add_index", attrs.evolve(info, indexes=(*info.indexes, index)), name=index.name)
     if operation == "drop_table":
-        return [f"DROP TABLE {t}"]
-    if operation in ("alter_type", "change_column_type", "modify_column_type") and kind != "sqlite":
-        new, column = type_named("new_type"), column_named()
-        if kind == "postgresql":
-            return [f"ALTER TABLE {t} ALTER COLUMN {q(column)} TYPE {new} USING {q(column)}::{new}"]
-        return [f"ALTER TABLE {t} MODIFY COLUMN {q(column)} {new}"]
-    raise catalog.db.error(
-        "DF-102", f"Operation {operation!r} cannot be executed from a description on {kind}.", operation=operation
-    )
+        return change("drop_table", None)
+    new = arguments["new"]
+    return change("alter_type", with_columns(tuple(attrs.evolve(c, type=new, default=None) if c.name == name
+                                                   else c for c in info.columns)), name, to=new)
 
 
 async def run_operation(
@@ -103,7 +124,7 @@ async def run_operation(
             return OperationResult(False, plan.statements, "; ".join(validation.issues))
         result = await handler.execute_not_null_addition(plan)
         return OperationResult(result.success, plan.statements, result.error, result.affected_rows)
-    statements = operation_statements(catalog, operation, table, details)
+    statements = await operation_statements(catalog, operation, table, details)
     try:
         await catalog.execute(statements)
     except Exception as exc:

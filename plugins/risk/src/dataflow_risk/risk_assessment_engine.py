@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
+from dataflow.types import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
 
 from dataflow_risk.assess import assess_steps, gather_facts
 from dataflow_risk.catalog import Catalog, catalog_for
@@ -29,6 +29,7 @@ __all__ = [
     "RiskCategory",
     "RiskFactor",
     "RiskLevel",
+    "assessment_of",
     "operation_step",
 ]
 
@@ -58,6 +59,7 @@ OPERATION_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
     "add_check": ("add_check", {}),
     "add_check_constraint": ("add_check", {}),
     "create_table": ("create_table", {}),
+    "delete_rows": ("delete_rows", {}),
 }
 """The spec's operation names (and common synonyms) → the kernel's step kinds, with implied details."""
 
@@ -171,6 +173,16 @@ def dependency_factors(dependencies: Any) -> list[tuple[RiskCategory, RiskFactor
     ]
 
 
+def assessment_of(step: MigrationStep, facts: StepFacts, dependencies: Any = None,
+                  operation_type: str | None = None) -> RiskAssessment:
+    """The one evaluation of the rules for ``step`` with ``facts``, as a RiskAssessment (every spec-named
+    class reports levels and scores from here)."""
+    findings = evaluate(step, facts, 0)
+    level, score, categories = summarise(findings, dependency_factors(dependencies))
+    return RiskAssessment(operation_type or step.kind, step.table, step.column, level, score, categories,
+                          tuple(findings), step, facts_summary(facts))
+
+
 class RiskAssessmentEngine:
     """Multi-dimensional risk of a schema operation, from the rules and the live database.
 
@@ -193,6 +205,7 @@ class RiskAssessmentEngine:
 
         Extra keyword arguments are the operation's details (``new_type``, ``default_value``,
         ``new_name``, ``columns``, ``ref_table`` …); ``dependencies`` adds a caller's report.
+        DF-304 names the table when it does not exist (an operation on nothing has no risk to rate).
         """
         if "default_value" in details and "default" not in details:
             details["default"] = details.pop("default_value")
@@ -200,27 +213,13 @@ class RiskAssessmentEngine:
             details["type"] = details["data_type"]
         step = operation_step(self.db, operation_type, table_name, column_name, details)
         facts = await gather_facts(step, self.catalog)
-        findings = evaluate(step, facts, 0)
-        level, score, categories = summarise(findings, dependency_factors(dependencies))
-        return RiskAssessment(
-            operation_type,
-            table_name,
-            step.column,
-            level,
-            score,
-            categories,
-            tuple(findings),
-            step,
-            facts_summary(facts),
-        )
+        if facts.table is None and step.kind != "create_table":
+            raise self.db.error("DF-304", f"Table {table_name!r} does not exist: there is nothing to assess.",
+                                table=table_name, solutions=["Check the table name and the database URL."])
+        return assessment_of(step, facts, dependencies, operation_type)
 
     async def assess_step(self, step: MigrationStep) -> RiskAssessment:
-        facts = await gather_facts(step, self.catalog)
-        findings = evaluate(step, facts, 0)
-        level, score, categories = summarise(findings)
-        return RiskAssessment(
-            step.kind, step.table, step.column, level, score, categories, tuple(findings), step, facts_summary(facts)
-        )
+        return assessment_of(step, await gather_facts(step, self.catalog))
 
     async def assess_plan(self, plan: MigrationPlan) -> RiskAssessment:
         """The whole plan as one assessment (its findings keep their step index)."""
@@ -232,11 +231,14 @@ class RiskAssessmentEngine:
 
 def facts_summary(facts: StepFacts) -> dict[str, Any]:
     return {
-        "dialect": facts.dialect,
-        "server_version": facts.version.text,
+        "dialect": facts.server.product,
+        "server_version": facts.server.text,
         "table_exists": facts.exists,
         "row_count": facts.rows,
-        "referencing_foreign_keys": [fk.name for fk in facts.referencing_fks],
+        "referencing_foreign_keys": [fk.name or f"{fk.table}({', '.join(fk.columns)})" for fk in facts.referencing_fks],
+        "referencing_rows": dict(facts.referencing_rows),
+        "change": {"effect": facts.cost.effect.value, "blocks_writes": facts.cost.blocks_writes,
+                   "blocks_reads": facts.cost.blocks_reads, "reason": facts.cost.reason},
         "dependent_views": [v.name for v in facts.views],
         "triggers": facts.triggers,
         "indexes": [i.name for i in facts.table.indexes] if facts.table else [],

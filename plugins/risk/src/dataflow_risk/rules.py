@@ -2,9 +2,15 @@
 
 A rule names the operation it judges, a default level and score (0-100), a category (data loss,
 locking / downtime, backward compatibility, integrity), the reason and a mitigation. Its check reads
-the step and the live facts (``StepFacts``: row count, dependent foreign keys, views, triggers,
-indexes, NULL / duplicate / orphan counts, server version) and returns a ``Verdict`` when it fires,
-possibly raising or lowering the level for what it found. ``evaluate(step, facts)`` runs them all.
+the step and the live facts (``StepFacts``: row count, dependent foreign keys and their rows, views,
+triggers, indexes, NULL / duplicate / orphan counts) and returns a ``Verdict`` when it fires, possibly
+raising or lowering the level for what it found. ``evaluate(step, facts)`` runs them all: it is the
+one place a level or a score is decided, for the migrate plugin's gate and for every spec-named class
+(the engine, the analysers, the managers are views over it).
+
+The rules never decide per database. What a change does on the database at hand — instant, a scan,
+a rewrite, refused; which locks it holds — is the dialect's answer (``SQLDialect.change_cost``, in
+``facts.cost``), and what the database has at all is its ``capabilities``; the rules judge those.
 
 Scores and levels agree: LOW 0-25, MEDIUM 26-50, HIGH 51-75, CRITICAL 76-100.
 """
@@ -17,9 +23,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from dataflow.migration import MigrationStep, RiskFinding, RiskLevel
-
-from dataflow_risk.catalog import ForeignKeyInfo, ServerVersion, TableInfo, ViewInfo
+from dataflow.schema import default_expression, is_constant, is_volatile
+from dataflow.types import (
+    ChangeCost,
+    ChangeEffect,
+    DialectCapabilities,
+    ForeignKeySchema,
+    MigrationStep,
+    RiskFinding,
+    RiskLevel,
+    ServerInfo,
+    TableSchema,
+    ViewSchema,
+)
 
 __all__ = [
     "RULES",
@@ -68,14 +84,17 @@ def size_risk(rows: int) -> tuple[RiskLevel, int]:
 
 @attrs.define
 class StepFacts:
-    """Live facts about the table (and column) a step touches."""
+    """Live facts about the table (and column) a step touches, and what the step costs on this database."""
 
-    dialect: str
-    version: ServerVersion
-    table: TableInfo | None = None
+    cost: ChangeCost = attrs.Factory(ChangeCost)
+    capabilities: DialectCapabilities = attrs.Factory(DialectCapabilities)
+    server: ServerInfo = attrs.Factory(lambda: ServerInfo(""))
+    table: TableSchema | None = None
     rows: int = 0
-    referencing_fks: list[ForeignKeyInfo] = attrs.Factory(list)
-    views: list[ViewInfo] = attrs.Factory(list)
+    referencing_fks: list[ForeignKeySchema] = attrs.Factory(list)
+    referencing_rows: dict[str, int] = attrs.Factory(dict)
+    """Rows of each referencing table that hold a reference (by the referencing table's name)."""
+    views: list[ViewSchema] = attrs.Factory(list)
     null_count: int = 0
     duplicate_count: int = 0
     orphan_count: int = 0
@@ -110,7 +129,7 @@ class Rule:
     """One typed risk rule.
 
     :param id: stable identifier (squawk-style, ``adding-required-field``).
-    :param kinds: the step kinds it judges (``STEP_KINDS``).
+    :param kinds: the step kinds it judges (``STEP_KINDS``, plus operations such as ``delete_rows``).
     :param category: what it risks.
     :param level: the default level, when the facts do not change it.
     :param score: the default score 0-100.
@@ -142,7 +161,7 @@ class Rule:
             level or level_for_score(score),
             score,
             reason or self.reason,
-            self.mitigation if mitigation is None else mitigation,
+            self.mitigation if mitigation is None else (mitigation or self.mitigation),
         )
 
 
@@ -166,48 +185,15 @@ def columns_of(step: MigrationStep) -> tuple[str, ...]:
     return (step.column,) if step.column else ()
 
 
-_LITERAL = re.compile(r"""^\s*(?:'(?:[^']|'')*'|-?\d+(?:\.\d+)?|TRUE|FALSE|NULL)\s*(?:::[\w\s\[\]()]+)?$""", re.I)
-_VOLATILE = re.compile(
-    r"\b(random|clock_timestamp|timeofday|gen_random_uuid|uuid_generate_v[14]\w*|nextval|uuid|rand|"
-    r"sys_guid|newid|setseed)\s*\(",
-    re.I,
-)
-_NON_CONSTANT = re.compile(r"\b(current_timestamp|current_time|current_date|localtimestamp|localtime|now)\b|\(", re.I)
-
-
-def default_expression(step: MigrationStep) -> str | None:
-    """The column default as SQL text: an explicit expression, the step's DEFAULT clause, or a literal."""
-    expr = detail(step, "default_expression", "default_sql", "server_default")
-    if expr is not None:
-        return str(expr)
-    found = re.search(
-        r"\bDEFAULT\s+(.+?)(?:\s+(?:NOT\s+NULL|NULL|CHECK|REFERENCES|CONSTRAINT|PRIMARY|UNIQUE)\b|;|$)",
-        step_sql(step),
-        re.I,
-    )
-    if found:
-        return found.group(1).strip()
-    value = detail(step, "default")
-    if value is None:
-        return None
-    return str(value) if isinstance(value, int | float) else "'" + str(value).replace("'", "''") + "'"
-
-
 def has_default(step: MigrationStep) -> bool:
-    return default_expression(step) is not None and (default_expression(step) or "").upper() != "NULL"
-
-
-def is_volatile(expr: str | None) -> bool:
-    return bool(expr) and _VOLATILE.search(expr or "") is not None
-
-
-def is_constant(expr: str | None) -> bool:
-    return expr is None or _LITERAL.match(expr) is not None
+    expr = default_expression(step)
+    return expr is not None and expr.upper() != "NULL"
 
 
 def new_nullable(step: MigrationStep) -> bool:
     """Whether the column is nullable after the step (read from details, else from its SQL)."""
-    value = detail(step, "nullable", "new_nullable")
+    value = detail(step, "nullable", "new_nullable", "to") if step.kind == "alter_nullability" else \
+        detail(step, "nullable", "new_nullable")
     if value is not None:
         return bool(value)
     sql = step_sql(step).upper()
@@ -231,108 +217,25 @@ def _size_verdict(
     return rule.verdict(f"{reason} ({_rows(facts)})", score=score, mitigation=mitigation)
 
 
-# ---- type changes ------------------------------------------------------------------------------
-_TYPE = re.compile(r"^\s*([a-z_ ]+?)\s*(?:\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?\s*(unsigned)?\s*$", re.I)
-_ALIASES = {
-    "character varying": "varchar",
-    "character": "char",
-    "int4": "integer",
-    "int": "integer",
-    "int8": "bigint",
-    "int2": "smallint",
-    "decimal": "numeric",
-    "float8": "double precision",
-    "double": "double precision",
-    "float4": "real",
-    "bool": "boolean",
-    "timestamp without time zone": "timestamp",
-    "timestamp with time zone": "timestamptz",
-    "mediumint": "mediumint",
-    "tinyint": "tinyint",
-}
-_INT_RANK = {"tinyint": 1, "smallint": 2, "mediumint": 3, "integer": 4, "bigint": 5}
-
-
-def parse_type(text: str) -> tuple[str, int | None, int | None]:
-    """``varchar(20)`` → ("varchar", 20, None); ``numeric(10,2)`` → ("numeric", 10, 2)."""
-    found = _TYPE.match(text or "")
-    if not found:
-        return (text or "").strip().lower(), None, None
-    base = " ".join(found.group(1).lower().split())
-    base = _ALIASES.get(base, base)
-    return base, int(found.group(2)) if found.group(2) else None, int(found.group(3)) if found.group(3) else None
-
-
-def sqlite_affinity(type_text: str) -> str:
-    """SQLite's column affinity rules (section 3.1 of its datatype page)."""
-    t = (type_text or "").upper()
-    if "INT" in t:
-        return "INTEGER"
-    if any(s in t for s in ("CHAR", "CLOB", "TEXT")):
-        return "TEXT"
-    if "BLOB" in t or not t:
-        return "BLOB"
-    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
-        return "REAL"
-    return "NUMERIC"
-
-
-def type_change_kind(old: str, new: str, dialect: str) -> str:
-    """ "same", "safe" (metadata-only widening), "narrowing" (values may not fit) or "rewrite"."""
-    if dialect == "sqlite":
-        # SQLite stores values by affinity: a declared size is never enforced.
-        return "safe" if sqlite_affinity(old) == sqlite_affinity(new) else "rewrite"
-    (ob, ol, os_), (nb, nl, ns) = parse_type(old), parse_type(new)
-    if (ob, ol, os_) == (nb, nl, ns):
-        return "same"
-    text_like = {"varchar", "text", "char", "longtext", "mediumtext"}
-    if ob in ("varchar", "char") and nb == ob:
-        if nl is None or (ol is not None and nl >= ol):
-            if dialect == "mysql" and ol is not None and nl is not None and (ol * 4 < 256) != (nl * 4 < 256):
-                return "rewrite"  # the length prefix grows from one byte to two: InnoDB copies the table
-            return "safe"
-        return "narrowing"
-    if dialect == "postgresql":
-        if ob == "varchar" and nb == "text":
-            return "safe"
-        if ob == "text" and nb == "varchar":
-            return "safe" if nl is None else "narrowing"
-        if ob == "numeric" and nb == "numeric":
-            if nl is None:
-                return "safe"
-            if ol is not None and nl >= ol and (ns or 0) == (os_ or 0):
-                return "safe"
-            return "narrowing" if ol is not None and (nl < ol or (ns or 0) < (os_ or 0)) else "rewrite"
-        if (ob, nb) in (("cidr", "inet"), ("timestamp", "timestamptz"), ("varbit", "varbit")):
-            return "safe" if ob != "timestamp" else "rewrite"
-    if ob in _INT_RANK and nb in _INT_RANK:
-        return "rewrite" if _INT_RANK[nb] > _INT_RANK[ob] else "narrowing"
-    if ob in text_like and nb in text_like:
-        return "rewrite" if nb in ("text", "longtext", "mediumtext") else "narrowing"
-    if ob in text_like or (ob == "numeric" and nb in _INT_RANK):
-        return "narrowing"
-    return "rewrite"
+def _blocking(facts: StepFacts) -> bool:
+    cost = facts.cost
+    return cost.effect in (ChangeEffect.SCAN, ChangeEffect.REWRITE) and (cost.blocks_writes or cost.blocks_reads)
 
 
 # ---- the rules ---------------------------------------------------------------------------------
 def _adding_required_field(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
     if step.kind != "add_column" or new_nullable(step) or has_default(step):
         return None
-    if facts.dialect == "sqlite":
-        return rule.verdict(
-            "SQLite refuses to add a NOT NULL column without a default, even to an empty table", score=90
-        )
+    cost = facts.cost
+    if cost.effect is ChangeEffect.REFUSED:
+        return rule.verdict(cost.reason, score=90, mitigation=cost.mitigation)
     if facts.rows == 0:
         return rule.verdict(
             "NOT NULL column without a default: the table is empty, but writers that do not set it will now fail",
             score=35,
         )
-    if facts.dialect == "mysql":
-        return rule.verdict(
-            f"NOT NULL column without a default: MySQL fills the {_rows(facts)} already there with "
-            "the type's implicit default ('' / 0), silently",
-            score=70,
-        )
+    if cost.fills_existing:
+        return rule.verdict(f"{cost.reason} ({_rows(facts)})", score=70)
     return rule.verdict(
         f"NOT NULL column without a default on a table with {_rows(facts)}: the statement fails", score=90
     )
@@ -340,39 +243,23 @@ def _adding_required_field(step: MigrationStep, facts: StepFacts, rule: Rule) ->
 
 def _volatile_default(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
     expr = default_expression(step)
-    if step.kind != "add_column" or expr is None:
+    if step.kind != "add_column" or expr is None or is_constant(expr):
         return None
-    if facts.dialect == "sqlite":
-        if is_constant(expr):
-            return None
-        return rule.verdict(
-            f"SQLite cannot add a column whose default ({expr}) is not a constant: the statement fails",
-            score=85,
-            mitigation="Add the column with a constant default (or nullable), then fill it with an UPDATE.",
-        )
-    if not is_volatile(expr):
+    cost = facts.cost
+    if cost.effect is ChangeEffect.REFUSED:
+        return rule.verdict(f"{cost.reason}: the statement fails", score=85, mitigation=cost.mitigation)
+    if not is_volatile(expr) or cost.effect is not ChangeEffect.REWRITE:
         return None
-    return _size_verdict(
-        rule,
-        facts,
-        f"the volatile default {expr} is evaluated for every existing row, rewriting the table under an exclusive lock",
-    )
+    return _size_verdict(rule, facts, cost.reason, cost.mitigation)
 
 
 def _default_rewrites(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
-    """Before PostgreSQL 11, MySQL 8.0.12 and MariaDB 10.3, adding a column with a default rewrote the table."""
-    if step.kind != "add_column" or not has_default(step) or is_volatile(default_expression(step)):
+    """Adding a column with a constant default rewrites the table on some servers (PostgreSQL before 11 …)."""
+    if step.kind != "add_column" or not has_default(step) or not is_constant(default_expression(step)):
         return None
-    v = facts.version
-    if facts.dialect == "postgresql" and v.numbers and not v.at_least(11):
-        why = f"PostgreSQL {v.text} (before 11) rewrites the table to add a column with a default"
-    elif facts.dialect == "mysql" and v.is_mariadb and v.numbers and not v.at_least(10, 3):
-        why = f"MariaDB {v.text} (before 10.3) copies the table to add a column"
-    elif facts.dialect == "mysql" and not v.is_mariadb and v.numbers and not v.at_least(8, 0, 12):
-        why = f"MySQL {v.text} (before 8.0.12) rebuilds the table to add a column"
-    else:
+    if facts.cost.effect is not ChangeEffect.REWRITE:
         return None
-    return _size_verdict(rule, facts, why)
+    return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation)
 
 
 def _setting_not_null(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
@@ -382,24 +269,12 @@ def _setting_not_null(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verd
         return rule.verdict(
             f"{facts.null_count:,} existing rows hold NULL in {step.column}: SET NOT NULL fails",
             score=90,
-            mitigation="Backfill the NULLs first (UPDATE … SET col = <value> WHERE col IS "
-            "NULL), in batches on a large table.",
+            mitigation="Backfill the NULLs first (dataflow migrate require table.column --backfill VALUE), "
+            "in batches on a large table.",
         )
-    if facts.dialect == "postgresql":
-        reason = "SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock"
-        mitigation = (
-            rule.mitigation
-            if not facts.version.numbers or facts.version.at_least(12)
-            else "Upgrade to PostgreSQL 12+, or run it in a maintenance window."
-        )
-    elif facts.dialect == "mysql":
-        reason, mitigation = (
-            "MODIFY … NOT NULL rebuilds the table",
-            "Use an online schema change tool (gh-ost, pt-online-schema-change) on a large table.",
-        )
-    else:
-        reason, mitigation = "SQLite must rebuild the table to change nullability", "Run it while writers are paused."
-    return _size_verdict(rule, facts, reason, mitigation)
+    if not _blocking(facts):
+        return None
+    return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation)
 
 
 def _dropping_not_null(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
@@ -408,54 +283,49 @@ def _dropping_not_null(step: MigrationStep, facts: StepFacts, rule: Rule) -> Ver
     return rule.verdict(f"{step.column} may now hold NULL: readers that rely on it being set can break")
 
 
+def _referencing(facts: StepFacts, column: str | None) -> list[ForeignKeySchema]:
+    return [fk for fk in facts.referencing_fks if column is None or column in fk.ref_columns]
+
+
+def _populated_references(facts: StepFacts, column: str | None) -> list[str]:
+    """The referencing tables that hold references (their rows would point at nothing, or stop the change)."""
+    return sorted({fk.table for fk in _referencing(facts, column) if facts.referencing_rows.get(fk.table)
+                   and fk.table != (facts.table.name if facts.table else None)})
+
+
 def _changing_type(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
     if step.kind != "alter_type":
         return None
-    new = detail(step, "new_type", "to_type", "type") or ""
-    old = detail(step, "old_type", "from_type")
-    if old is None and facts.table is not None and step.column:
-        column = facts.table.column(step.column)
-        old = column.type if column else None
-    kind = type_change_kind(str(old or ""), str(new), facts.dialect) if old else "rewrite"
-    if kind == "same":
-        return None
-    if facts.dialect == "sqlite":
-        # SQLite has no ALTER COLUMN TYPE: the table is rebuilt; values keep or convert their affinity.
-        why = (
-            "keeps the column's affinity, but SQLite rebuilds the table to change a declared type"
-            if kind == "safe"
-            else "changes the column's affinity: SQLite rebuilds the table and converts stored values"
-        )
-        return _size_verdict(rule, facts, f"{old} → {new} {why}")
-    if kind == "safe":
-        return rule.verdict(f"{old} → {new} is a safe widening (metadata only, no rewrite)", score=10, mitigation="")
-    if kind == "narrowing":
+    cost = facts.cost
+    referenced = _referencing(facts, step.column)
+    if referenced:
+        holders = _populated_references(facts, step.column)
+        why = (f"foreign keys of {', '.join(sorted({fk.table for fk in referenced}))} reference {step.column}: "
+               "their columns must change type together")
+        if holders:
+            return rule.verdict(f"{why}, and rows of {', '.join(holders)} reference it", score=90)
+        return rule.verdict(why, score=70)
+    if cost.effect is ChangeEffect.INSTANT:
+        return rule.verdict(cost.reason, score=10, mitigation="")
+    if cost.narrows:
         return rule.verdict(
-            f"{old} → {new} narrows the column: existing values may be truncated or the change fails ({_rows(facts)})",
+            f"{cost.reason}; it narrows the column: existing values may be truncated or the change fails "
+            f"({_rows(facts)})",
             score=85 if facts.rows else 40,
             mitigation="Check the longest / largest value first; add a new column, backfill, "
             "switch readers, then drop the old one.",
         )
-    return _size_verdict(
-        rule,
-        facts,
-        f"{old or 'the column'} → {new} rewrites the table and its indexes under an exclusive lock",
-        floor=RiskLevel.MEDIUM,
-    )
+    return _size_verdict(rule, facts, cost.reason, cost.mitigation or None, floor=RiskLevel.MEDIUM)
 
 
 def _dependents(facts: StepFacts, column: str | None) -> list[str]:
-    found = [
-        f"foreign key {fk.name} of {fk.table}"
-        for fk in facts.referencing_fks
-        if column is None or column in fk.ref_columns
-    ]
+    found = [f"foreign key {fk.name or fk.columns} of {fk.table}" for fk in _referencing(facts, column)]
     found += [f"view {v.name}" for v in facts.views]
     if column is not None and facts.table is not None:
         found += [
             f"index {i.name}"
-            for i in facts.table.indexes + facts.table.uniques
-            if column in i.columns and len(i.columns) > 1 and not i.primary
+            for i in facts.table.indexes
+            if column in i.columns and len(i.columns) > 1
         ]
         found += [
             f"trigger {t.name}" for t in facts.table.triggers if re.search(rf"\b{re.escape(column)}\b", t.definition)
@@ -469,10 +339,12 @@ def _dropping_column(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdi
     if step.kind != "drop_column":
         return None
     dependents = _dependents(facts, step.column)
+    holders = _populated_references(facts, step.column)
     if dependents:
+        extra = f"; rows of {', '.join(holders)} still reference it" if holders else ""
         return rule.verdict(
             f"dropping {step.column} breaks or cascades to {', '.join(dependents)}; "
-            f"its values in {_rows(facts)} are lost",
+            f"its values in {_rows(facts)} are lost{extra}",
             score=90,
         )
     if facts.rows:
@@ -484,8 +356,11 @@ def _dropping_table(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdic
     if step.kind != "drop_table":
         return None
     dependents = _dependents(facts, None)
+    holders = _populated_references(facts, None)
     if facts.rows or dependents:
         extra = f"; depended on by {', '.join(dependents)}" if dependents else ""
+        if holders:
+            extra += f"; rows of {', '.join(holders)} still reference {step.table}"
         return rule.verdict(f"{_rows(facts)} are lost{extra}", score=95)
     return rule.verdict("the (empty) table disappears: code still using it breaks", score=55)
 
@@ -497,31 +372,19 @@ def _renaming(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | No
     new = detail(step, "new_name", "to", "new")
     dependents = _dependents(facts, step.column if step.kind == "rename_column" else None)
     reason = f"renaming {target} → {new} breaks every deployed reader and writer that uses the old name"
-    if facts.dialect == "mysql" and facts.views:
+    if not facts.capabilities.views_follow_renames and facts.views:
         return rule.verdict(
-            reason + f"; MySQL views keep the old name and break: {', '.join(v.name for v in facts.views)}", score=85
+            reason + f"; views keep the old name and break: {', '.join(v.name for v in facts.views)}", score=85
         )
     if dependents:
         reason += f" (depended on by {', '.join(dependents)})"
     return rule.verdict(reason, score=65 if step.kind == "rename_table" else 60)
 
 
-def _index_without_concurrently(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
-    if step.kind != "add_index":
+def _index_blocks_writes(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
+    if step.kind != "add_index" or not _blocking(facts) or not facts.cost.blocks_writes:
         return None
-    concurrently = "CONCURRENTLY" in step_sql(step).upper() or bool(detail(step, "concurrently"))
-    if facts.dialect == "postgresql" and not concurrently:
-        return _size_verdict(
-            rule, facts, "CREATE INDEX without CONCURRENTLY blocks every write to the table while it builds"
-        )
-    if facts.dialect == "sqlite" and facts.rows >= 10_000:
-        return _size_verdict(
-            rule,
-            facts,
-            "SQLite holds the database write lock while it builds the index",
-            "Build it while writers are paused.",
-        )
-    return None
+    return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation or None)
 
 
 def _unique_on_duplicates(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
@@ -535,28 +398,9 @@ def _unique_on_duplicates(step: MigrationStep, facts: StepFacts, rule: Rule) -> 
 
 
 def _unique_constraint(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
-    if step.kind != "add_unique" or facts.rows == 0:
+    if step.kind != "add_unique" or facts.rows == 0 or not _blocking(facts):
         return None
-    sql = step_sql(step).upper()
-    if facts.dialect == "postgresql" and "USING INDEX" not in sql:
-        return _size_verdict(
-            rule, facts, "ADD UNIQUE builds its index under an ACCESS EXCLUSIVE lock on a populated table"
-        )
-    if facts.dialect == "sqlite" and "CREATE UNIQUE INDEX" not in sql:
-        return _size_verdict(
-            rule,
-            facts,
-            "SQLite must rebuild the table to add a UNIQUE constraint",
-            "Create a UNIQUE INDEX instead: same guarantee, no rebuild.",
-        )
-    if facts.dialect == "mysql":
-        return _size_verdict(
-            rule,
-            facts,
-            "adding a UNIQUE key to a populated table builds an index and rejects concurrent duplicates",
-            "Use ALGORITHM=INPLACE, LOCK=NONE.",
-        )
-    return None
+    return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation or None)
 
 
 def _constraint_not_valid(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
@@ -570,32 +414,10 @@ def _constraint_not_valid(step: MigrationStep, facts: StepFacts, rule: Rule) -> 
             score=90,
             mitigation="Fix or delete the violating rows first.",
         )
-    if facts.rows == 0:
+    if facts.rows == 0 or not _blocking(facts):
         return None
-    if facts.dialect == "postgresql" and "NOT VALID" not in step_sql(step).upper():
-        return _size_verdict(
-            rule,
-            facts,
-            f"adding a {what} without NOT VALID validates every row while it holds a lock that blocks writes",
-        )
-    if facts.dialect == "sqlite":
-        return _size_verdict(
-            rule,
-            facts,
-            f"SQLite must rebuild the table to add a {what}",
-            "Run it while writers are paused.",
-            floor=RiskLevel.MEDIUM,
-        )
-    if facts.dialect == "mysql":
-        return _size_verdict(
-            rule,
-            facts,
-            f"adding a {what} copies the table (ALGORITHM=COPY)",
-            "SET foreign_key_checks = 0 lets InnoDB add a foreign key in place; validate with a query afterwards."
-            if step.kind == "add_foreign_key"
-            else "Use an online schema change tool on a large table.",
-        )
-    return None
+    floor = RiskLevel.MEDIUM if facts.cost.effect is ChangeEffect.REWRITE else RiskLevel.LOW
+    return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation or None, floor=floor)
 
 
 def _dropping_constraint(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
@@ -603,26 +425,53 @@ def _dropping_constraint(step: MigrationStep, facts: StepFacts, rule: Rule) -> V
         return rule.verdict("the foreign key no longer protects referential integrity: orphans become possible")
     if step.kind == "drop_index" and facts.table is not None:
         name = detail(step, "name", "index") or step.column
-        index = next((i for i in facts.table.indexes + facts.table.uniques if i.name == name), None)
+        index = facts.table.index(str(name))
         if index is not None and index.unique:
             return rule.verdict(f"dropping the unique index {name} lets duplicates in", score=45)
     return None
 
 
-def _drop_index_concurrently(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
-    if step.kind != "drop_index" or facts.dialect != "postgresql" or "CONCURRENTLY" in step_sql(step).upper():
+def _drop_index_blocks(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
+    if step.kind != "drop_index" or not facts.cost.blocks_reads:
         return None
-    return rule.verdict("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table", score=30)
+    return rule.verdict(facts.cost.reason, score=30, mitigation=facts.cost.mitigation or None)
 
 
 def _changing_default(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
     if step.kind != "alter_default":
         return None
-    if facts.dialect == "sqlite":
-        return _size_verdict(rule, facts, "SQLite must rebuild the table to change a column default")
+    if facts.cost.effect is ChangeEffect.REWRITE:
+        return _size_verdict(rule, facts, facts.cost.reason, facts.cost.mitigation or None)
     return rule.verdict(
         f"new rows get a different default for {step.column}; writers relying on the old one change behaviour", score=15
     )
+
+
+def _deleting_referenced_rows(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
+    """Deleting rows other tables reference: cascades change those tables, other keys refuse the delete."""
+    if step.kind != "delete_rows":
+        return None
+    cascading = [fk for fk in facts.referencing_fks if (fk.on_delete or "").upper() in ("CASCADE", "SET NULL",
+                                                                                         "SET DEFAULT")]
+    touched = sorted({fk.table for fk in cascading if facts.referencing_rows.get(fk.table)})
+    if touched:
+        return rule.verdict(f"ON DELETE CASCADE / SET NULL would change rows of {', '.join(touched)}", score=90)
+    refusing = _populated_references(facts, None)
+    if refusing:
+        return rule.verdict(f"rows of {', '.join(refusing)} reference these rows: the delete fails", score=60,
+                            mitigation="Delete or re-point the referencing rows first.")
+    if facts.referencing_fks:
+        return rule.verdict("other tables' foreign keys point here (no rows reference it yet)", score=30)
+    return None
+
+
+def _schema_object_change(step: MigrationStep, facts: StepFacts, rule: Rule) -> Verdict | None:
+    """A view or trigger changed or went away: readers of the view, or the behaviour the trigger gave."""
+    if step.kind not in ("drop_view", "alter_view", "drop_trigger", "alter_trigger"):
+        return None
+    what = "view" if "view" in step.kind else "trigger"
+    verb = "was dropped" if step.kind.startswith("drop") else "changed"
+    return rule.verdict(f"the {what} {detail(step, 'name') or step.table} {verb}")
 
 
 RULES: tuple[Rule, ...] = (
@@ -737,8 +586,8 @@ RULES: tuple[Rule, ...] = (
         RiskLevel.HIGH,
         65,
         "Building an index blocks writes to the table.",
-        "CREATE INDEX CONCURRENTLY (outside a transaction) on PostgreSQL.",
-        _index_without_concurrently,
+        "Build it without blocking writes where the database can (CREATE INDEX CONCURRENTLY).",
+        _index_blocks_writes,
         ("squawk: require-concurrent-index-creation", "strong_migrations: add_index", "atlas: PG101"),
     ),
     Rule(
@@ -795,8 +644,8 @@ RULES: tuple[Rule, ...] = (
         RiskLevel.MEDIUM,
         30,
         "DROP INDEX locks the table.",
-        "DROP INDEX CONCURRENTLY on PostgreSQL.",
-        _drop_index_concurrently,
+        "Drop it without blocking where the database can (DROP INDEX CONCURRENTLY).",
+        _drop_index_blocks,
         ("squawk: require-concurrent-index-deletion",),
     ),
     Rule(
@@ -809,6 +658,28 @@ RULES: tuple[Rule, ...] = (
         "Deploy code that sets the value explicitly first.",
         _changing_default,
         ("atlas: BC / default change",),
+    ),
+    Rule(
+        "deleting-referenced-rows",
+        frozenset({"delete_rows"}),
+        RiskCategory.INTEGRITY,
+        RiskLevel.HIGH,
+        60,
+        "Other tables reference the rows: cascades change them, other keys refuse the delete.",
+        "Review the cascades; delete or re-point the referencing rows first.",
+        _deleting_referenced_rows,
+        ("atlas: DS / referential actions",),
+    ),
+    Rule(
+        "changing-view-or-trigger",
+        frozenset({"drop_view", "alter_view", "drop_trigger", "alter_trigger"}),
+        RiskCategory.BACKWARD_COMPATIBILITY,
+        RiskLevel.MEDIUM,
+        35,
+        "Readers of a view, or behaviour a trigger gave, change.",
+        "Recreate what depends on it, or keep the old definition until readers have moved.",
+        _schema_object_change,
+        ("atlas: BC / view change",),
     ),
 )
 

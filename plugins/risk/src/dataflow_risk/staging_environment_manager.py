@@ -1,17 +1,18 @@
 """``StagingEnvironmentManager``: a sampled copy of the database to rehearse a migration on (component 5).
 
-The staging copy is a separate schema on PostgreSQL, a separate database on MySQL / MariaDB and a
-separate file on SQLite. Tables are copied parents first, and each child keeps only rows whose
-foreign keys point at sampled parents, so the sample keeps referential integrity. The migration is
-then run there, timed and checked (foreign keys, row counts, schema changes), and the copy is always
-removed by ``cleanup_staging_environment``.
+The staging copy is the dialect's scratch database (``SQLDialect.create_scratch``: a schema on
+PostgreSQL, a database on MySQL / MariaDB, a file on SQLite), opened as a DataFlow instance of its own
+whose default namespace is the copy, so the migration's SQL runs there unchanged. Tables are made from
+their records by the dialect's DDL, parents first, and each child keeps only rows whose foreign keys
+point at sampled parents, so the sample keeps referential integrity (keys are added once the rows are
+in). The migration is then run there, timed and checked (foreign keys, row counts, schema changes),
+and the copy is always removed by ``cleanup_staging_environment``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import random
 import re
 import time
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
+from dataflow.types import SchemaChange
 
 from dataflow_risk.catalog import Catalog, TableInfo, catalog_for
 from dataflow_risk.schema_state_manager import SchemaStateManager, diff_snapshots
@@ -136,13 +138,23 @@ class StagingEnvironmentManager:
         name = f"staging_{slug}_{env_id}"
         infos = await self._tables(tables)
         order = _topological(infos)
-        db, catalog, url, path = await self._create_target(name)
+        if not self.db.dialect.capabilities.scratch_databases:
+            raise self.db.enhance(self.db.dialect._unsupported("scratch databases for staging copies"))
+        url = await self.db.dialect.create_scratch(name)
+        from dataflow import DataFlow
+
+        try:
+            db = DataFlow(url)
+        except BaseException:
+            await self.db.dialect.drop_scratch(name, url)
+            raise
+        catalog = catalog_for(db)
         created = dt.datetime.now(dt.UTC)
         hours = limits.get("max_duration_hours")
         env = StagingEnvironment(
             env_id,
             environment_name,
-            ConnectionInfo(url, catalog.schema),
+            ConnectionInfo(url, name),
             db,
             catalog,
             order,
@@ -151,73 +163,30 @@ class StagingEnvironmentManager:
             created,
             created + dt.timedelta(hours=float(hours)) if hours else None,
             limits,
-            path,
+            name,
         )
         try:
             for table in order:
-                await catalog.execute(self._create_table_sql(catalog, infos[table]), transaction=False)
+                await catalog.execute(db.dialect.create_table_from(attrs.evolve(infos[table], foreign_keys=())),
+                                      transaction=False)
             kept: dict[str, set[Any]] = {}
             for table in order:
                 env.source_rows[table] = await self.catalog.row_count(table)
                 env.sampled_rows[table] = await self._copy(infos[table], infos, catalog, sampling, kept)
-            if self.catalog.dialect_name != "sqlite":
-                for table in order:
-                    await catalog.execute(self._fk_sql(catalog, infos[table], infos), transaction=False)
+            for table in order:
+                keys = [fk for fk in infos[table].foreign_keys if fk.ref_table in infos]
+                if keys:
+                    bare = attrs.evolve(infos[table], foreign_keys=())
+                    statements: list[str] = []
+                    for fk in keys:
+                        after = attrs.evolve(bare, foreign_keys=(*bare.foreign_keys, fk))
+                        statements += db.dialect.schema_change_sql(SchemaChange("add_foreign_key", table, bare, after))
+                        bare = after
+                    await catalog.execute(statements)
         except BaseException:
             await self.cleanup_staging_environment(env)
             raise
         return env
-
-    async def _create_target(self, name: str) -> tuple[Any, Catalog, str, str | None]:
-        kind = self.catalog.dialect_name
-        if kind == "sqlite":
-            from dataflow import DataFlow
-
-            source = self.db.url.database
-            folder = (
-                os.path.dirname(os.path.abspath(source))
-                if source and not self.db.url.is_memory
-                else os.path.abspath(".")
-            )
-            path = os.path.join(folder, f"{name}.db")
-            staging = DataFlow(f"sqlite:///{path}")
-            return staging, catalog_for(staging), f"sqlite:///{path}", path
-        statement = (
-            f"CREATE SCHEMA {self.catalog.q(name)}"
-            if kind == "postgresql"
-            else f"CREATE DATABASE {self.catalog.q(name)}"
-        )
-        await self.catalog.execute([statement], transaction=False)
-        url = self.db.url.raw
-        if kind == "mysql":
-            url = re.sub(r"/[^/?]*(\?|$)", f"/{name}\\1", url.split("://", 1)[1], count=1)
-            url = f"{self.db.url.raw.split('://', 1)[0]}://{url}"
-        else:
-            url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{name}"
-        return self.db, catalog_for(self.db, name), url, None
-
-    def _create_table_sql(self, target: Catalog, info: TableInfo) -> list[str]:
-        kind = self.catalog.dialect_name
-        if kind == "sqlite":
-            return [info.ddl or ""]
-        source = self.catalog.qualified(info.name)
-        if kind == "postgresql":
-            return [f"CREATE TABLE {target.qualified(info.name)} (LIKE {source} INCLUDING ALL)"]
-        return [f"CREATE TABLE {target.qualified(info.name)} LIKE {source}"]
-
-    def _fk_sql(self, target: Catalog, info: TableInfo, infos: Mapping[str, TableInfo]) -> list[str]:
-        q = target.q
-        out = []
-        for fk in info.foreign_keys:
-            if fk.ref_table not in infos:
-                continue
-            cols, refs = ", ".join(q(c) for c in fk.columns), ", ".join(q(c) for c in fk.ref_columns)
-            out.append(
-                f"ALTER TABLE {target.qualified(info.name)} ADD CONSTRAINT {q(fk.name)} FOREIGN KEY ({cols}) "
-                f"REFERENCES {target.qualified(fk.ref_table)} ({refs}) ON DELETE {fk.on_delete} "
-                f"ON UPDATE {fk.on_update}"
-            )
-        return out
 
     async def _copy(
         self,
@@ -261,10 +230,7 @@ class StagingEnvironmentManager:
         kept[info.name] = keys
         ordered = sorted(keys, key=lambda k: (str(type(k)), k))
         cols = ", ".join(q(c) for c in columns)
-        overriding = " OVERRIDING SYSTEM VALUE" if self.catalog.dialect_name == "postgresql" else ""
-        insert = target.sql(
-            f"INSERT INTO {target.qualified(info.name)} ({cols}){overriding} VALUES ({', '.join('?' for _ in columns)})"
-        )
+        insert = target.dialect.copy_rows_sql(info, columns)
         for start in range(0, len(ordered), _BATCH):
             batch = ordered[start : start + _BATCH]
             data = await self.catalog.fetch(
@@ -351,46 +317,16 @@ class StagingEnvironmentManager:
         return await self.run_in(env, statements)
 
     async def run_in(self, env: StagingEnvironment, statements: Sequence[str]) -> int:
-        """Run unqualified SQL against the staging copy (search_path / USE pointed at it)."""
-        kind = self.catalog.dialect_name
-        try:
-            if kind == "sqlite":
-                await env.catalog.execute(statements)
-            elif kind == "postgresql":
-                async with env.db.dialect.transaction() as conn:
-                    await conn.execute(f"SET LOCAL search_path TO {env.catalog.q(env.catalog.schema or '')}", [])
-                    for statement in statements:
-                        await conn.execute(statement, [])
-            else:
-                async with env.db.dialect.connection() as conn:
-                    await conn.execute(f"USE {env.catalog.q(env.catalog.schema or '')}", [])
-                    try:
-                        for statement in statements:
-                            await conn.execute(statement, [])
-                    finally:
-                        await conn.execute(f"USE {env.catalog.q(self.db.url.database)}", [])
-        except Exception as exc:
-            raise self.db.enhance(self.db.dialect.translate_error(exc)) from exc
+        """Run unqualified SQL against the staging copy (its own instance: the copy is its default namespace)."""
+        await env.catalog.execute(statements)
         return len(statements)
 
     async def cleanup_staging_environment(self, staging_env: StagingEnvironment) -> bool:
         """Remove the staging copy (idempotent)."""
         if staging_env.cleaned_up:
             return True
-        kind = self.catalog.dialect_name
-        if kind == "sqlite":
-            await staging_env.db.close_async()
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                path = f"{staging_env.path}{suffix}"
-                if os.path.exists(path):
-                    os.remove(path)
-        else:
-            schema = self.catalog.q(staging_env.catalog.schema or "")
-            statement = (
-                f"DROP SCHEMA IF EXISTS {schema} CASCADE"
-                if kind == "postgresql"
-                else f"DROP DATABASE IF EXISTS {schema}"
-            )
-            await self.catalog.execute([statement], transaction=False)
+        await staging_env.db.close_async()
+        info = staging_env.connection_info
+        await self.db.dialect.drop_scratch(info.schema or "", info.database_url)
         staging_env.cleaned_up = True
         return True

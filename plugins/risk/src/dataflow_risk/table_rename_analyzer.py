@@ -1,9 +1,10 @@
 """``TableRenameAnalyzer``: renaming a table together with what depends on it (component 4).
 
-Dependencies come from the live catalogue: views, foreign keys of other tables, triggers, and stored
-procedures / functions whose source names the table (PostgreSQL ``pg_proc``, MySQL
-``information_schema.ROUTINES``). PostgreSQL views and foreign keys follow a rename by themselves
-(they hold the table's OID); on SQLite and MySQL views keep the old name and are recreated.
+Dependencies come from the dialect's catalogue: views, foreign keys of other tables, triggers, and
+stored procedures / functions whose source names the table. Where views follow a rename by themselves
+(``capabilities.views_follow_renames``: PostgreSQL, SQLite) they are left alone; elsewhere (MySQL)
+they are dropped and created again over the new name. The risk of the rename is the rules' verdict
+(``impact.risk_assessment``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from dataflow.types import MigrationStep, SchemaChange, ViewSchema
 
+from dataflow_risk.assess import gather_facts
 from dataflow_risk.catalog import Catalog, ForeignKeyInfo, TriggerInfo, ViewInfo, catalog_for
+from dataflow_risk.risk_assessment_engine import RiskAssessment, assessment_of
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -32,6 +36,8 @@ class RenameImpact:
     trigger_dependencies: tuple[TriggerInfo, ...]
     can_rename_safely: bool
     issues: tuple[str, ...] = ()
+    risk_assessment: RiskAssessment | None = None
+    """The rules' assessment of the rename (its level and score)."""
 
     @property
     def total_dependencies(self) -> list[Any]:
@@ -69,50 +75,20 @@ class TableRenameAnalyzer:
         self.db = db
         self.catalog = catalog or catalog_for(db)
 
-    async def _procedures(self, table: str) -> list[str]:
-        kind = self.catalog.dialect_name
-        if kind == "postgresql":
-            rows = await self.catalog.fetch(
-                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                "WHERE n.nspname = ? AND p.prosrc LIKE ?",
-                [
-                    await self.catalog.current_schema(),  # type: ignore
-                    f"%{table}%",
-                ],
-            )
-        elif kind == "mysql":
-            rows = await self.catalog.fetch(
-                "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE "
-                "ROUTINE_SCHEMA = DATABASE() AND ROUTINE_DEFINITION LIKE ?",
-                [f"%{table}%"],
-            )
-        else:
-            return []
-        return sorted({r[0] for r in rows})
-
     async def analyze_rename_impact(self, current_name: str, new_name: str) -> RenameImpact:
-        info = await self.catalog.table(current_name)
+        step = MigrationStep("rename_table", current_name, details={"to": new_name})
+        facts = await gather_facts(step, self.catalog)
         issues = []
-        if info is None:
+        if facts.table is None:
             issues.append(f"table {current_name} does not exist")
         if await self.catalog.table_exists(new_name) or new_name in {v.name for v in await self.catalog.views()}:
             issues.append(f"{new_name} already exists")
-        views = await self.catalog.dependent_views(current_name)
-        fks = await self.catalog.referencing_fks(current_name)
-        procedures = await self._procedures(current_name)
+        procedures = await self.catalog.routines_referencing(current_name)
         if procedures:
             issues.append(f"procedures name the table in their source and are not rewritten: {', '.join(procedures)}")
-        triggers = info.triggers if info else ()
-        return RenameImpact(
-            current_name,
-            new_name,
-            tuple(views),
-            tuple(fks),
-            tuple(procedures),
-            tuple(triggers),
-            not issues,
-            tuple(issues),
-        )
+        triggers = facts.table.triggers if facts.table else ()
+        return RenameImpact(current_name, new_name, tuple(facts.views), tuple(facts.referencing_fks),
+                            tuple(procedures), tuple(triggers), not issues, tuple(issues), assessment_of(step, facts))
 
     async def create_rename_plan(
         self,
@@ -121,29 +97,28 @@ class TableRenameAnalyzer:
         include_dependency_updates: bool = True,
         backup_strategy: str | None = None,
     ) -> RenamePlan:
-        q, old, new = self.catalog.q, rename_impact.current_name, rename_impact.new_name
-        kind = self.catalog.dialect_name
+        old, new = rename_impact.current_name, rename_impact.new_name
+        dialect = self.db.dialect
         statements: list[str] = []
         backup = None
         if backup_strategy in ("full_backup", "table_snapshot"):
             backup = f"{old}_backup_{int(time.time())}"
-            statements.append(
-                f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT * FROM {self.catalog.qualified(old)}"
-            )
-        # PostgreSQL views follow the OID and SQLite 3.26+ rewrites them; MySQL views keep the old name.
-        recreate = include_dependency_updates and kind == "mysql"
+            statements.append(f"CREATE TABLE {self.catalog.qualified(backup)} AS SELECT * FROM "
+                              f"{self.catalog.qualified(old)}")
+        # Views that keep the old name (where the database does not follow renames) are recreated.
+        recreate = include_dependency_updates and not dialect.capabilities.views_follow_renames
         if recreate:
-            statements += [f"DROP VIEW {self.catalog.qualified(v.name)}" for v in rename_impact.view_dependencies]
-        statements.append(
-            f"RENAME TABLE {self.catalog.qualified(old)} TO {self.catalog.qualified(new)}"
-            if kind == "mysql"
-            else f"ALTER TABLE {self.catalog.qualified(old)} RENAME TO {q(new)}"
-        )
+            statements += [dialect.drop_view_sql(v.name) for v in rename_impact.view_dependencies]
+        table = await self.catalog.table(old)
+        if table is None:
+            raise self.db.error("DF-304", f"Table {old!r} does not exist.", table=old)
+        statements += dialect.schema_change_sql(SchemaChange("rename_table", old, table, attrs.evolve(table, name=new),
+                                                             details={"to": new}))
         if recreate:
             pattern = re.compile(rf"([`\"\[]?){re.escape(old)}([`\"\]]?)(?![\w$])")
             for view in rename_impact.view_dependencies:
-                body = pattern.sub(lambda m: f"{m.group(1)}{new}{m.group(2)}", view.definition)
-                statements.append(f"CREATE VIEW {self.catalog.qualified(view.name)} AS {body}")
+                query = pattern.sub(lambda m: f"{m.group(1)}{new}{m.group(2)}", view.query)
+                statements.append(dialect.create_view_sql(ViewSchema(view.name, query)))
         return RenamePlan(rename_impact, tuple(statements), backup)
 
     async def execute_coordinated_rename(self, rename_plan: RenamePlan) -> RenameResult:

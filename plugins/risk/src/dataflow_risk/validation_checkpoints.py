@@ -77,11 +77,11 @@ async def _probe(ctx: ValidationContext) -> float:
 
 
 async def _schema_integrity(ctx: ValidationContext) -> tuple[bool, str]:
-    if ctx.catalog.dialect_name == "sqlite":
-        result = (await ctx.catalog.fetch("PRAGMA quick_check"))[0][0]
-        return result == "ok", f"quick_check: {result}"
-    tables = await ctx.catalog.tables()
-    return True, f"{len(tables)} tables readable"
+    """The database's own consistency check (the dialect's ``integrity_check``)."""
+    dialect = ctx.catalog.dialect
+    async with dialect.connection() as conn:
+        ok, detail = await dialect.integrity_check(conn)
+    return bool(ok), str(detail)
 
 
 async def _fk_consistency(ctx: ValidationContext) -> tuple[bool, str]:
@@ -135,9 +135,6 @@ async def _data_integrity(ctx: ValidationContext) -> tuple[bool, str]:
 
 
 async def _constraint_validation(ctx: ValidationContext) -> tuple[bool, str]:
-    if ctx.catalog.dialect_name == "sqlite":
-        problems = await ctx.catalog.fetch("PRAGMA foreign_key_check")
-        return not problems, f"{len(problems)} foreign key violations"
     return await _fk_consistency(ctx)
 
 

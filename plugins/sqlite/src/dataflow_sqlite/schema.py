@@ -16,10 +16,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflow.errors import DataFlowError
 from dataflow.schema import SchemaDialect, compare_types, default_expression, is_constant
@@ -78,6 +79,10 @@ class SQLiteSchema(SchemaDialect):
 
     capabilities = DialectCapabilities(transactional_ddl=True, alter_column=False, scratch_databases=True)
 
+    if TYPE_CHECKING:  # provided by the dialect class
+        path: str
+        uri: bool
+
     # ---- introspection ---------------------------------------------------------------------------
     def _master(self, schema: str | None) -> str:
         return f"{self.quote(schema)}.sqlite_master" if schema else "sqlite_master"
@@ -97,6 +102,11 @@ class SQLiteSchema(SchemaDialect):
         for name, ddl in await conn.fetch(sql, params):
             found[name] = await self._table(conn, name, ddl or "", db)
         return found
+
+    async def table_names(self, conn: Any, *, schema: str | None = None) -> list[str]:
+        rows = await conn.fetch(f"SELECT name FROM {self._master(schema)} WHERE type = 'table' "
+                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", [])
+        return [r[0] for r in rows]
 
     async def _table(self, conn: Any, name: str, ddl: str, db: str) -> TableSchema:
         rows = await conn.fetch('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?, ?) '
@@ -249,6 +259,26 @@ class SQLiteSchema(SchemaDialect):
             raise DataFlowError("DF-301", f"The rebuilt tables leave {len(problems)} rows violating foreign keys.",
                                 context={"violations": len(problems)})
 
+    # ---- scratch databases and integrity ---------------------------------------------------------------
+    def _scratch_path(self, name: str) -> str:
+        folder = os.path.dirname(self.path) if not self.uri else os.path.abspath(".")
+        return os.path.join(folder, f"{name}.db")
+
+    async def create_scratch(self, name: str) -> str:
+        """A database file next to this one."""
+        return f"sqlite:///{self._scratch_path(name)}"
+
+    async def drop_scratch(self, name: str, url: str) -> None:
+        path = self._scratch_path(name)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path + suffix)
+
+    async def integrity_check(self, conn: Any) -> tuple[bool, str]:
+        result = (await conn.fetch("PRAGMA quick_check", []))[0][0]
+        violations = await conn.fetch("PRAGMA foreign_key_check", [])
+        return result == "ok" and not violations, f"quick_check: {result}; {len(violations)} foreign key violations"
+
     # ---- costs -------------------------------------------------------------------------------------
     def change_cost(self, step: MigrationStep, table: TableSchema | None, server: ServerInfo,
                     rows: int = 0) -> ChangeCost:
@@ -257,17 +287,27 @@ class SQLiteSchema(SchemaDialect):
         if kind == "add_column":
             expr = default_expression(step)
             nullable = bool(step.details.get("nullable", True))
+            # A step carrying its own ALTER TABLE … ADD COLUMN runs as written, and SQLite refuses these;
+            # the DDL this dialect writes rebuilds the table instead.
+            as_written = any("ADD COLUMN" in sql.upper() for sql in step.sql)
             if expr is not None and not is_constant(expr):
-                return ChangeCost(ChangeEffect.REFUSED, reason=f"SQLite cannot add a column whose default ({expr}) "
-                                  "is not a constant", mitigation="Add the column with a constant default (or "
-                                  "nullable), then fill it with an UPDATE.")
+                if as_written:
+                    return ChangeCost(ChangeEffect.REFUSED, reason=f"SQLite cannot add a column whose default "
+                                      f"({expr}) is not a constant", mitigation="Add the column with a constant "
+                                      "default (or nullable), then fill it with an UPDATE.")
+                return ChangeCost(ChangeEffect.REWRITE, True, True, f"the default ({expr}) is not a constant: "
+                                  f"{rewrite}", "Run it while writers are paused.")
             if not nullable and expr is None:
-                return ChangeCost(ChangeEffect.REFUSED, reason="SQLite refuses to add a NOT NULL column without a "
-                                  "default, even to an empty table")
+                if as_written:
+                    return ChangeCost(ChangeEffect.REFUSED, reason="SQLite refuses to add a NOT NULL column without "
+                                      "a default, even to an empty table")
+                return ChangeCost(ChangeEffect.REWRITE, True, True,
+                                  f"a NOT NULL column without a default: {rewrite}", fails_with_rows=True)
             return ChangeCost(reason="adds a column (catalogue only)")
         if kind == "alter_type":
             old = _old_type(step, table)
-            if old is not None and compare_types(old, str(step.details.get("to") or ""), by_affinity=True) == "same":
+            new = str(step.details.get("to") or step.details.get("new_type") or step.details.get("type") or "")
+            if old is not None and compare_types(old, new, by_affinity=True) == "same":
                 return ChangeCost(ChangeEffect.REWRITE, True, True, f"the type keeps its affinity, but {rewrite}")
             return ChangeCost(ChangeEffect.REWRITE, True, True, f"the column's affinity changes and stored values "
                               f"convert: {rewrite}", "Run it while writers are paused.")
