@@ -50,23 +50,23 @@ def test_the_dialect_is_the_test_ones(db: DataFlow) -> None:
 
 def test_migrations_run_through_it(db: DataFlow) -> None:
     @db.model
-    class Gizmo:
+    class MemGizmo:
         name: str
         size: int = 1
 
-    out = run_nodes(("GizmoCreateNode", "c", {"name": "a", "db_instance": db}))
+    out = run_nodes(("MemGizmoCreateNode", "c", {"name": "a", "db_instance": db}))
     assert out["c"]["size"] == 1
     history = db.migration_history()
     assert [s["kind"] for r in history for s in r["steps"]] == ["create_table"]
     assert history[0]["dialect"] == "memlite"
 
     # The model grows a field: planned, applied and read back through the dialect's contract.
-    spec = db.models["Gizmo"]
-    wider = attrs.evolve(spec, name="Gizmo2", fields=(*spec.fields, FieldSpec("colour", "str", str, nullable=True)))
+    spec = db.models["MemGizmo"]
+    wider = attrs.evolve(spec, name="MemGizmo2", fields=(*spec.fields, FieldSpec("colour", "str", str, nullable=True)))
     db.register_model(wider)
-    plan = db.migrate_plan(["Gizmo2"])
+    plan = db.migrate_plan(["MemGizmo2"])
     assert [s.kind for s in plan.steps] == ["add_column"]
-    assert db.migrate_apply(plan, models=["Gizmo2"])["status"] == "applied"
+    assert db.migrate_apply(plan, models=["MemGizmo2"])["status"] == "applied"
     assert "colour" in db.introspect_schema([spec.table])[spec.table].column_map
 
 
@@ -74,11 +74,11 @@ def test_risk_is_assessed_through_it(db: DataFlow) -> None:
     from dataflow_risk.risk_assessment_engine import RiskAssessmentEngine
 
     @db.model
-    class Widget:
+    class MemWidget:
         label: str
 
-    run_nodes(("WidgetBulkCreateNode", "b", {"data": [{"label": "x"}, {"label": "y"}], "db_instance": db}))
-    table = db.models["Widget"].table
+    run_nodes(("MemWidgetBulkCreateNode", "b", {"data": [{"label": "x"}, {"label": "y"}], "db_instance": db}))
+    table = db.models["MemWidget"].table
     risk = run_sync(RiskAssessmentEngine(db).assess_operation_risk("drop_column", table, "label"))
     assert risk.overall_risk_level == RiskLevel.HIGH and "2 rows" in risk.findings[0].reason
     assert risk.facts["dialect"] == "memlite"

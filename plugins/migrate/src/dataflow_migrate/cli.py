@@ -70,22 +70,24 @@ def _print_plan(plan: MigrationPlan, title: str) -> None:
         console.print(f"[green]{title}: the schema matches the models; nothing to do.[/]")
         return
     levels = _step_levels(plan)
-    table = Table(title=f"{title} ({plan.dialect}, risk {plan.level.name})", show_edge=bool(plan.steps))
-    for column in ("#", "Step", "Target", "Risk", "SQL"):
-        table.add_column(column)
-    for index, step in enumerate(plan.steps):
-        level = levels.get(index, RiskLevel.LOW)
-        target = f"{step.table}.{step.column}" if step.column else step.table
-        table.add_row(str(index + 1), step.kind, target, f"[{_LEVEL_COLOURS[level]}]{level.name}[/]",
-                      "\n".join(step.sql))
-    console.print(table)
+    if plan.steps:
+        table = Table(title=f"{title} ({plan.dialect}, risk {plan.level.name})")
+        for column in ("#", "Step", "Target", "Risk", "SQL"):
+            table.add_column(column)
+        for index, step in enumerate(plan.steps):
+            level = levels.get(index, RiskLevel.LOW)
+            target = f"{step.table}.{step.column}" if step.column else step.table
+            table.add_row(str(index + 1), step.kind, target, f"[{_LEVEL_COLOURS[level]}]{level.name}[/]",
+                          "\n".join(step.sql))
+        console.print(table)
     for finding in plan.findings:
         console.print(f"[{_LEVEL_COLOURS[finding.level]}]{finding.level.name}[/] {finding.reason}"
                       + (f" — {finding.mitigation}" if finding.mitigation else ""))
     for follow_up in plan.follow_ups:
+        # One line each, never wrapped: the command is meant to be copied.
         console.print(f"[yellow]Pending[/] make {follow_up.table}.{follow_up.column} NOT NULL "
                       f"({follow_up.details.get('reason', 'required by the model')}): "
-                      f"{follow_up.details.get('command')}")
+                      f"{follow_up.details.get('command')}", soft_wrap=True)
     for candidate in plan.rename_candidates:
         to = candidate.details.get("to")
         console.print(f"[yellow]Possible rename[/] {candidate.describe()} → {to} "
