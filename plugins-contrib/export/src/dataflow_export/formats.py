@@ -32,6 +32,7 @@ import gzip
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -409,6 +410,11 @@ class _Lines:
         return line
 
 
+_EMPTY_QUOTED = re.compile(r'(?:\A|,)""(?:,|\r?\n?\Z)')
+"""An empty quoted field somewhere in a record (may also match inside a quoted value: then the
+tokenizer decides; it never misses one)."""
+
+
 def _quoted_fields(record: str) -> list[bool]:
     """For each field of one CSV record (comma-separated, ``"`` quoting), whether it was quoted."""
     quoted: list[bool] = []
@@ -497,7 +503,10 @@ class CSVReader(Reader):
                     continue
                 if text == "" and index in ambiguous:
                     if quoted is None:
-                        quoted = _quoted_fields("".join(consumed))
+                        raw = "".join(consumed)
+                        # A quoted empty field is "" between delimiters; a record without one (the
+                        # usual case) has only NULLs among its empty fields: no tokenizer needed.
+                        quoted = _quoted_fields(raw) if _EMPTY_QUOTED.search(raw) else [False] * width
                     record[field.name] = ("" if field.kind == "str" else b"") if quoted[index] else None
                     continue
                 try:
