@@ -1,4 +1,8 @@
-"""Export plugin: ``<Model>ExportNode`` / ``<Model>ImportNode`` for every model, ``dataflow export`` / ``import``."""
+"""Export plugin: ``<Model>ExportNode`` / ``<Model>ImportNode`` for every model, ``dataflow export`` / ``import``.
+
+Loading the plugin stays cheap: the node module loads when the first model is declared and the
+command module (rich, the readers and writers) only when one of its commands runs.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ def dataflow_generate_nodes(model: ModelSpec, db: Any, register: Callable[[str, 
 
 @hookimpl
 def dataflow_register_commands(app: Any) -> None:
-    # By import path: the command module loads only when the command runs.
     app.command("dataflow_export.cli:export_command", name="export",
                 help="Export a model's rows to a CSV, JSON Lines or Parquet file, streamed in batches.")
     app.command("dataflow_export.cli:import_command", name="import",
