@@ -249,3 +249,19 @@ def test_asyncio_cancellation_does_not_poison_the_pool(make_model, run_node, db)
             return int((await conn.fetch("SELECT 41 + 1", []))[0][0])
 
     assert run_sync(go()) == 42
+
+
+def test_decimals_beyond_what_mariadb_compares_exactly_are_refused(make_model, run_node):
+    @make_model
+    class Ledger:
+        amount: decimal.Decimal
+
+    widest = "1" * 35 + "." + "5" * 30
+    assert str(run_node("LedgerCreateNode", {"amount": decimal.Decimal(widest)})["amount"]) == widest
+    for too_wide in ("1" * 36, "0." + "1" * 31):
+        with raises_df("DF-102", match="digits"):
+            run_node("LedgerCreateNode", {"amount": decimal.Decimal(too_wide)})
+        rows = [{"amount": decimal.Decimal("1")}, {"amount": decimal.Decimal(too_wide)}]
+        with raises_df("DF-102", match="digits"):
+            run_node("LedgerBulkCreateNode", {"data": rows})
+    assert run_node("LedgerCountNode", {})["count"] == 1

@@ -1,9 +1,13 @@
 """SQLite's side of the parity rules that need more than the conformance suite: tables made without
-AUTOINCREMENT (before DataFlow declared it, or by hand) never reuse the ids of deleted rows either."""
+AUTOINCREMENT (before DataFlow declared it, or by hand) never reuse the ids of deleted rows either, and
+the key decimals are compared by orders them as numbers."""
 
 import pytest
 from dataflow.testing import raw_execute, raw_fetch
 from dataflow.testing.fixtures import *  # noqa: F403 - the fixtures db, make_model, run_node …
+from dataflow_sqlite.dialect import decimal_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -56,3 +60,15 @@ def test_new_tables_declare_autoincrement(make_model, run_node):
     run_node("NoteCountNode", {})
     ((sql,),) = raw_fetch(make_model.db, "SELECT sql FROM sqlite_master WHERE name = ?", [make_model.table(Note)])
     assert "AUTOINCREMENT" in sql
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=None), min_size=2, max_size=6))
+def test_decimal_keys_order_as_the_numbers(values):
+    """SQLite compares and sorts decimals (stored as their text) by this key: its order is theirs."""
+    keys = [decimal_key(str(v)) for v in values]
+    assert sorted(range(len(values)), key=lambda i: (values[i], i)) == sorted(range(len(values)),
+                                                                              key=lambda i: (keys[i], i))
+    for a, ka in zip(values, keys, strict=True):
+        for b, kb in zip(values, keys, strict=True):
+            assert (a == b) == (ka == kb)
