@@ -293,6 +293,9 @@ class SQLDialect(SchemaDialect):
             column = data[index]
             if isinstance(column, Constant):
                 data[index] = Constant(None if column.value is None else self.encode(field, column.value))
+            elif column and column[0] is not None and len(set(map(id, column))) == 1:
+                # One object in every row (a batch's timestamp that lost its Constant): encoded once.
+                data[index] = [self.encode(field, column[0])] * len(column)
             else:
                 encode = self.encode
                 data[index] = [None if v is None else encode(field, v) for v in column]
@@ -734,15 +737,22 @@ class SQLDialect(SchemaDialect):
 
     def conflict_key(self, q: Upsert, row: Sequence[Any]) -> tuple[Any, ...]:
         """A row's conflict key, decoded the way ``existing_keys`` decodes stored ones."""
+        return self.conflict_keys(q, (row,))[0]
+
+    def conflict_keys(self, q: Upsert, rows: Sequence[Sequence[Any]] | None = None) -> list[tuple[Any, ...]]:
+        """The conflict keys of ``rows`` (default: all of ``q``'s), in order, as ``conflict_key`` makes them."""
         fields = q.model.field_map
-        key = []
-        for column in q.conflict_on:
-            field = fields[column]
-            value = row[q.columns.index(column)]
-            fn = self.decoder(field)
-            encoded = self.encode(field, value)
-            key.append(fn(encoded) if fn and encoded is not None else encoded)
-        return tuple(key)
+        plan = [(q.columns.index(c), fields[c], self.decoder(fields[c])) for c in q.conflict_on]
+        encode = self.encode
+
+        def key(row: Sequence[Any]) -> tuple[Any, ...]:
+            parts = []
+            for position, field, decode in plan:
+                encoded = encode(field, row[position])
+                parts.append(decode(encoded) if decode is not None and encoded is not None else encoded)
+            return tuple(parts)
+
+        return [key(row) for row in (q.rows if rows is None else rows)]
 
     async def run_upsert(self, conn: Connection, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
         """``ON CONFLICT (…) DO UPDATE``: rows flagged ``__created__``, or ``(inserted, updated)``.
@@ -763,8 +773,7 @@ class SQLDialect(SchemaDialect):
             for record in records:
                 record["__created__"] = tuple(record[c] for c in q.conflict_on) not in existing
             return records
-        keys = {self.conflict_key(q, row) for row in q.rows}
-        inserted = len(keys - existing)
+        inserted = len(set(self.conflict_keys(q)) - existing)
         return inserted, len(q.rows) - inserted
 
 

@@ -745,8 +745,8 @@ class BulkUpsertNode(ModelNode):
         existing = await db.dialect.existing_keys(conn, probe)
         fresh: list[Any] = []
         stale: list[Any] = []
-        for row in rows:
-            (stale if db.dialect.conflict_key(probe, row) in existing else fresh).append(row)
+        for row, key in zip(rows, db.dialect.conflict_keys(probe), strict=True):
+            (stale if key in existing else fresh).append(row)
         return fresh, stale
 
     async def _upsert(self, db: DataFlow, model: ModelSpec, columns: Any, rows: Any, conflict_on: Any,

@@ -535,8 +535,8 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         if not stored:
             return q
         at = q.columns.index("id")
-        rows = [row if (found := stored.get(self.conflict_key(q, row))) is None else (*row[:at], found, *row[at + 1 :])
-                for row in q.rows]
+        rows = [row if (found := stored.get(key)) is None else (*row[:at], found, *row[at + 1 :])
+                for row, key in zip(q.rows, self.conflict_keys(q), strict=True)]
         return attrs.evolve(q, rows=rows)
 
     async def _rows_by_keys(self, conn: MySQLConnection, q: Upsert) -> list[dict[str, Any]]:

@@ -528,8 +528,22 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
 
     async def run_upsert(self, conn: Any, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
         if await self._lacks_autoincrement(conn, q):
-            return await self._keeping_ids_fresh(conn, q, super().run_upsert)
-        return await super().run_upsert(conn, q)
+            return await self._keeping_ids_fresh(conn, q, self._run_upsert)
+        return await self._run_upsert(conn, q)
+
+    async def _run_upsert(self, conn: Any, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
+        """Rows without RETURNING, updated from the rows themselves: one ``executemany`` of a one-row
+        ``INSERT … ON CONFLICT (…) DO UPDATE`` (SQLite runs it in C; no statement text per row)."""
+        if q.returning or q.update or len(q.rows) < 2:
+            return await super().run_upsert(conn, q)
+        existing = await self.existing_keys(conn, q)
+        marks = ", ".join("?" * len(q.columns))
+        target = ", ".join(self.quote(c) for c in q.conflict_on)
+        sets = ", ".join(self.upsert_sets(SQLBuilder(self), q))
+        sql = f"{self.insert_head(q.model, q.columns)} VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}"
+        await conn.executemany_counted(sql, self.encode_rows(q.model, q.columns, q.rows), len(q.rows), len(q.columns))
+        inserted = len(set(self.conflict_keys(q)) - existing)
+        return inserted, len(q.rows) - inserted
 
     async def _lacks_autoincrement(self, conn: Any, q: Insert | Upsert) -> bool:
         """True when ``q`` writes rows with generated ids into a table made without AUTOINCREMENT."""
