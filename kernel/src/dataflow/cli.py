@@ -16,7 +16,6 @@ installed, or is disabled, would provide is DF-408 naming the plugin (``KNOWN_PL
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -93,6 +92,8 @@ def plugins_list(*, json_output: Annotated[bool, Parameter(name="--json")] = Fal
 
 def _summary(distribution: str) -> str:
     """The distribution's one-line summary, read from its metadata (nothing is imported)."""
+    import importlib.metadata  # the email parser under it costs every command start-up otherwise
+
     try:
         return importlib.metadata.metadata(distribution)["Summary"] or ""
     except importlib.metadata.PackageNotFoundError:

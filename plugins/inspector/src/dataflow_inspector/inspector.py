@@ -866,7 +866,7 @@ class Inspector:
         """What the node declares it uses: which models it reads or writes, on which instance."""
         touches = self.check.touches.get(node_id)
         if touches is None:
-            return "declares nothing (keeps its place among every database node)"
+            return "declares nothing (ordered like a writer)"
         if not touches:
             return "no database"
         parts = []

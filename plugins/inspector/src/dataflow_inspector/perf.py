@@ -190,7 +190,8 @@ def _hot_functions(profiler: Any) -> tuple[dict[str, Any], ...]:
     stats = pstats.Stats(profiler)
     rows = []
     for (filename, line, name), (_cc, calls, own, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        rows.append({"function": f"{name} ({_short_path(filename)}:{line})", "calls": calls,
+        where = "" if filename == "~" else f" ({_short_path(filename)}:{line})"  # "~": a built-in
+        rows.append({"function": f"{name}{where}", "calls": calls,
                      "own_s": round(own, 6), "cumulative_s": round(cumulative, 6)})
     # By time spent in the function itself: where the time goes (a driver call, SQL compilation, or the
     # event loop's select(), which is time spent waiting for the database or a worker thread).

@@ -12,10 +12,12 @@ from typing import Any
 from dataflow.hookspecs import hookimpl
 from dataflow.plugins import OptionInfo
 
-from dataflow_locks.manager import DEFAULT_LEASE, DEFAULT_TIMEOUT, MigrationLockManager
+# The manager (asyncio, the facade) loads with the first DataFlow instance, not with the plugin.
 
 
-def _manager(db: Any) -> MigrationLockManager:
+def _manager(db: Any) -> Any:
+    from dataflow_locks.manager import MigrationLockManager
+
     manager = db.state.get("migration_lock_manager")
     if manager is None:
         manager = db.state["migration_lock_manager"] = MigrationLockManager(db)
@@ -24,6 +26,8 @@ def _manager(db: Any) -> MigrationLockManager:
 
 @hookimpl
 def dataflow_options() -> Iterable[OptionInfo]:
+    from dataflow_locks.manager import DEFAULT_LEASE, DEFAULT_TIMEOUT
+
     return [
         OptionInfo("migration_lock_timeout", "Seconds to wait for the migration lock before DF-307.", DEFAULT_TIMEOUT),
         OptionInfo("migration_lock_lease", "Seconds a lease-based lock (SQLite) lasts unless renewed.",

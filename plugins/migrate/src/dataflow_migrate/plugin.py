@@ -10,36 +10,43 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from dataflow.facade import run_in_background
 from dataflow.hookspecs import hookimpl
 
-from dataflow_migrate import api, discovery
-from dataflow_migrate.manager import MigrateSchemaManager
+# The planner, the DDL and the database layer load with the first DataFlow instance, not with the
+# plugin: ``dataflow --help`` and plugin listings do not pay for them.
 
-_ASYNC_METHODS: dict[str, Callable[..., Any]] = {
-    "discover_schema": discovery.discover_schema,
-    "register_schema_as_models": discovery.register_schema_as_models,
-    "introspect_schema": api.introspect_schema,
-    "migrate_plan": api.migrate_plan,
-    "migrate_apply": api.migrate_apply,
-    "migrate_status": api.migrate_status,
-    "migration_history": api.migration_history,
-    "migrate_resume": api.migrate_resume,
-    "migrate_reverse": api.migrate_reverse,
-    "migrate_require": api.migrate_require,
-}
+
+def _async_methods() -> dict[str, Callable[..., Any]]:
+    from dataflow_migrate import api, discovery
+
+    return {
+        "discover_schema": discovery.discover_schema,
+        "register_schema_as_models": discovery.register_schema_as_models,
+        "introspect_schema": api.introspect_schema,
+        "migrate_plan": api.migrate_plan,
+        "migrate_apply": api.migrate_apply,
+        "migrate_status": api.migrate_status,
+        "migration_history": api.migration_history,
+        "migrate_resume": api.migrate_resume,
+        "migrate_reverse": api.migrate_reverse,
+        "migrate_require": api.migrate_require,
+    }
 
 
 @hookimpl
 def dataflow_schema_manager(db: Any) -> Any:
+    from dataflow_migrate.manager import MigrateSchemaManager
+
     return MigrateSchemaManager()
 
 
 @hookimpl
 def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
     """Each method twice: ``db.name(...)`` for plain code and ``db.name_async(...)`` for async code."""
+    from dataflow.facade import run_in_background
+
     methods: dict[str, Any] = {}
-    for name, fn in _ASYNC_METHODS.items():
+    for name, fn in _async_methods().items():
         bound = functools.partial(fn, db)
         functools.update_wrapper(bound, fn)
         methods[f"{name}_async"] = bound
