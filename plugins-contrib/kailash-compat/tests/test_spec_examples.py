@@ -92,6 +92,10 @@ def _skip_without_providers(example: Example) -> None:
     chain = [BY_NUMBER[n].code for n in (*EXPECTED[example.number].after, example.number)]
     chain += [CONTEXT[name] for n in (*EXPECTED[example.number].after, example.number)
               for name in EXPECTED[n].context]
+    if any("dataflow.platform.inspector" in code for code in chain) and importlib.util.find_spec(
+            "dataflow_inspector") is None:
+        pytest.skip("the example imports dataflow.platform.inspector, served by dataflow-inspector, which is not "
+                    "installed")
     if any("dataflow.migrations" in code for code in chain):
         for module, package in (("dataflow_risk", "dataflow-risk"), ("dataflow_locks", "dataflow-locks")):
             if importlib.util.find_spec(module) is None:
