@@ -379,9 +379,11 @@ def _transaction_aborted(tmp_path: Path, made: list[DataFlow]) -> None:
         run_node(f"{name}CreateNode", {"id": "b", "name": "B"})
 
 
-def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, Any], lock: str) -> None:
-    """Run ``node`` on PostgreSQL while another transaction holds ``lock`` on its table, and end the
-    node's session (only that one: it waits on this scenario's own table) while it waits."""
+def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, Any], lock: str,
+                           in_transaction: bool = False) -> None:
+    """Run ``node`` on PostgreSQL (inside ``db.transaction()`` when ``in_transaction``) while another
+    transaction holds ``lock`` on its table, and end the node's session (only that one: it waits on
+    this scenario's own table) while it waits."""
     db = postgres_db(made)
     admin = postgres_db(made)
     name = user_model(db)
@@ -395,7 +397,7 @@ def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, An
             await holder.execute("BEGIN", [])
             try:
                 await holder.execute(lock.format(table), [])
-                write = asyncio.create_task(_async_run(wf))
+                write = asyncio.create_task(_async_run(db, wf, in_transaction))
                 for _ in range(200):
                     waiting = await killer.fetch("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
                                                  f"AND wait_event_type = 'Lock' AND query LIKE '%{table}%'", [])
@@ -410,10 +412,13 @@ def _postgres_session_lost(made: list[DataFlow], node: str, params: dict[str, An
     asyncio.run(scenario())
 
 
-async def _async_run(wf: WorkflowBuilder) -> Any:
+async def _async_run(db: DataFlow, wf: WorkflowBuilder, in_transaction: bool) -> Any:
     from dataflow import AsyncLocalRuntime
 
-    return await AsyncLocalRuntime().execute_workflow_async(wf.build())
+    if not in_transaction:
+        return await AsyncLocalRuntime().execute_workflow_async(wf.build())
+    async with db.transaction():
+        return await AsyncLocalRuntime().execute_workflow_async(wf.build())
 
 
 @scenario("DF-510")
@@ -425,7 +430,7 @@ def _write_outcome_unknown(tmp_path: Path, made: list[DataFlow]) -> None:
 @scenario("DF-511")
 def _transaction_lost(tmp_path: Path, made: list[DataFlow]) -> None:
     _postgres_session_lost(made, "UpdateNode", {"filter": {"id": "x"}, "fields": {"name": "after"}},
-                           "UPDATE {} SET name = name WHERE id = 'x'")
+                           "UPDATE {} SET name = name WHERE id = 'x'", in_transaction=True)
 
 
 @scenario("DF-512")

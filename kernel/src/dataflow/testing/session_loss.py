@@ -19,7 +19,8 @@ What they pin down (the contract of ``SQLDialect.recover`` / ``lost_error``):
   and the next write both succeed on a fresh connection;
 - a read whose session ends under it is run once more on a fresh connection;
 - a write on its own whose session ends under it is DF-510 (applied or not: unknown);
-- a write inside a transaction whose session ends is DF-511 (rolled back: nothing applied).
+- a statement inside the user's transaction whose session ends is DF-511 (rolled back: nothing
+  applied); a node whose own transaction lost its session that way runs once more.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from dataflow.workflow import WorkflowBuilder
 __all__ = [
     "SessionAdmin",
     "test_a_lost_read_runs_again_on_a_fresh_connection",
-    "test_a_lost_write_in_a_transaction_is_df511",
+    "test_a_lost_session_in_a_users_transaction_is_df511",
     "test_a_lost_write_on_its_own_is_df510",
+    "test_a_node_whose_own_transaction_lost_its_session_runs_again",
     "test_an_idle_connection_the_server_ended_is_never_used",
 ]
 
@@ -157,9 +159,10 @@ def test_a_lost_read_runs_again_on_a_fresh_connection(make_model: Any, run_node:
 
 
 async def _write_blocked_by_a_row_lock(make_model: Any, session_admin: SessionAdmin, node: str,
-                                       params: dict[str, Any], row_lock: str) -> None:
-    """Run ``node`` while another transaction holds ``row_lock`` (a statement on the test's table), end
-    the node's session while it waits, then roll that transaction back; the node's error is raised."""
+                                       params: dict[str, Any], row_lock: str, *, in_transaction: bool = False) -> None:
+    """Run ``node`` (inside ``db.transaction()`` when ``in_transaction``) while another transaction holds
+    ``row_lock`` (a statement on the test's table), end the node's session while it waits, then roll
+    that transaction back; the node's error, if any, is raised."""
     db = make_model.db
     table = db.models["Item"].table
     admin = make_model.new_db()
@@ -170,7 +173,7 @@ async def _write_blocked_by_a_row_lock(make_model: Any, session_admin: SessionAd
             await holder.execute("BEGIN", [])
             try:
                 await holder.execute(row_lock.format(table), [])
-                write = asyncio.create_task(AsyncLocalRuntime().execute_workflow_async(wf.build()))
+                write = asyncio.create_task(_run(db, wf, in_transaction))
                 await _end(admin, session_admin, await _blocked_session(admin, session_admin, table))
             finally:
                 await holder.execute("ROLLBACK", [])
@@ -178,6 +181,13 @@ async def _write_blocked_by_a_row_lock(make_model: Any, session_admin: SessionAd
     finally:
         await db.close_async()
         await admin.close_async()
+
+
+async def _run(db: DataFlow, wf: WorkflowBuilder, in_transaction: bool) -> Any:
+    if not in_transaction:
+        return await AsyncLocalRuntime().execute_workflow_async(wf.build())
+    async with db.transaction():
+        return await AsyncLocalRuntime().execute_workflow_async(wf.build())
 
 
 def test_a_lost_write_on_its_own_is_df510(make_model: Any, run_node: Any, session_admin: SessionAdmin) -> None:
@@ -190,13 +200,25 @@ def test_a_lost_write_on_its_own_is_df510(make_model: Any, run_node: Any, sessio
                                                  {"id": "x", "name": "ours"}, insert))
 
 
-def test_a_lost_write_in_a_transaction_is_df511(make_model: Any, run_node: Any, session_admin: SessionAdmin) -> None:
+def test_a_node_whose_own_transaction_lost_its_session_runs_again(make_model: Any, run_node: Any,
+                                                                  session_admin: SessionAdmin) -> None:
     _item(make_model)
     run_node("ItemCreateNode", {"id": "x", "name": "before"})
-    # Another transaction has updated row "x" and not committed: an update of "x" waits for it.
+    # Another transaction has updated row "x" and not committed: an update of "x" waits for it. The
+    # update node's own transaction loses its session, is rolled back by the server, and runs again.
+    update = "UPDATE {} SET name = name WHERE id = 'x'"
+    asyncio.run(_write_blocked_by_a_row_lock(make_model, session_admin, "ItemUpdateNode",
+                                             {"filter": {"id": "x"}, "fields": {"name": "after"}}, update))
+    assert run_node("ItemReadNode", {"id": "x"})["name"] == "after"
+
+
+def test_a_lost_session_in_a_users_transaction_is_df511(make_model: Any, run_node: Any,
+                                                        session_admin: SessionAdmin) -> None:
+    _item(make_model)
+    run_node("ItemCreateNode", {"id": "x", "name": "before"})
     update = "UPDATE {} SET name = name WHERE id = 'x'"
     with raises_df("DF-511"):
         asyncio.run(_write_blocked_by_a_row_lock(make_model, session_admin, "ItemUpdateNode",
-                                                 {"filter": {"id": "x"}, "fields": {"name": "after"}}, update))
+                                                 {"filter": {"id": "x"}, "fields": {"name": "after"}}, update,
+                                                 in_transaction=True))
     assert run_node("ItemReadNode", {"id": "x"})["name"] == "before"
-

@@ -186,7 +186,16 @@ class ModelNode(Node):
         try:
             params = check_parameters(type(self), params, node_id=self.node_id)
             await db.ensure_ready(model)
-            return await self.execute(db, model, params)
+            if db.dialect.current_transaction() is not None:
+                return await self.execute(db, model, params)
+            try:
+                return await self.execute(db, model, dict(params))
+            except DataFlowError as lost:
+                if lost.code != "DF-511":
+                    raise
+                # The node's own transaction lost its session before COMMIT: the server rolled it back,
+                # nothing of it was applied, so it runs once more (on a fresh connection).
+                return await self.execute(db, model, params)
         except DataFlowError as exc:
             _add_context(exc, self.node_id, self.type_name, model.name)
             raise db.enhance(exc) from exc.__cause__

@@ -408,7 +408,9 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
     _entry(
         "DF-511", "Connection lost inside a transaction (nothing applied)",
         "The session with the database server ended inside a transaction, before its COMMIT. The server "
-        "rolls such a transaction back, so none of its writes were applied: it is safe to run again.",
+        "rolls such a transaction back, so none of its writes were applied: it is safe to run again. (A "
+        "node that runs its own transaction does so by itself, once; this error comes from your "
+        "`db.transaction()` or `transaction=True` workflow.)",
         ["The server ended the session: a restart, a failover, an administrator's kill, an idle timeout.",
          "The network between DataFlow and the server dropped the connection."],
         [("Run the operation (or the whole transaction, or the workflow with `transaction=True`) again.",
