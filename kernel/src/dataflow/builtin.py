@@ -29,7 +29,8 @@ class BasicSchemaManager:
     async def ensure(self, db: DataFlow, models: Iterable[ModelSpec]) -> None:
         dialect = db.dialect
         create = db.options["auto_migrate"] and not db.options["existing_schema_mode"]
-        async with dialect.connection() as conn:
+        # Joins the open transaction when the kernel makes the schema in it (``DataFlow.ensure_ready``).
+        async with dialect.scoped_connection() as conn:
             for model in models:
                 try:
                     columns = await dialect.table_columns(conn, model.table)

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import decimal
 import select
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -40,8 +41,8 @@ from dataflow.query import (
 )
 from dataflow.schema import SchemaDialect
 from dataflow.sqllog import StatementLog
-from dataflow.transactions import Scope, TransactionBlock, current_scope
-from dataflow.types import ColumnSchema, DialectInfo, DialectOptions
+from dataflow.transactions import InstanceTransaction, Scope, TransactionBlock, current_scope
+from dataflow.types import ColumnSchema, DialectInfo, DialectOptions, PoolInfo
 from dataflow.url import DatabaseURL
 from dataflow.values import parse_datetime, to_json
 
@@ -52,6 +53,7 @@ __all__ = [
     "DialectOptions",
     "LoopLocal",
     "OperatorCompiler",
+    "PoolInfo",
     "SQLBuilder",
     "SQLDialect",
     "idle_socket_readable",
@@ -107,17 +109,33 @@ class LoopLocal(Generic[T]):
     """One resource (a pool, a connection) per running event loop, dropped when its loop is gone.
 
     Pools bound to a loop cannot be used from another: a new loop gets its own, and resources of
-    closed loops are handed to ``discard`` so the dialect can release them.
+    closed loops are handed to ``discard`` so the dialect can release them. It remembers how many
+    resources were ever set (``created``) and when each current one was (``created_at``), for
+    ``SQLDialect.list_pools()``.
     """
 
     def __init__(self) -> None:
         self._items: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+        self._born: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, float] = weakref.WeakKeyDictionary()
+        self.created = 0
+        """How many resources were ever set (one per new pool)."""
 
     def get(self) -> T | None:
         return self._items.get(asyncio.get_running_loop())
 
     def set(self, value: T) -> None:
-        self._items[asyncio.get_running_loop()] = value
+        loop = asyncio.get_running_loop()
+        self._items[loop] = value
+        self._born[loop] = time.time()
+        self.created += 1
+
+    def created_at(self, loop: asyncio.AbstractEventLoop) -> float:
+        """When the resource of ``loop`` was set (``time.time()``; 0.0 when it has none)."""
+        return self._born.get(loop, 0.0)
+
+    def pop(self, loop: asyncio.AbstractEventLoop) -> T | None:
+        """Remove and return the resource of ``loop`` (any loop, running or not)."""
+        return self._items.pop(loop, None)
 
     def pop_current(self) -> T | None:
         return self._items.pop(asyncio.get_running_loop(), None)
@@ -219,6 +237,73 @@ class SQLDialect(SchemaDialect):
         (taking its turn) when one is open here, else ``connection()``."""
         scope = current_scope(self)
         return scope.borrow() if scope is not None else self.connection()
+
+    # ---- the instance transaction (TDD mode) -----------------------------------------------------
+    transactional_ddl = False
+    """True when schema changes made inside a transaction are rolled back with it (PostgreSQL, SQLite).
+    Inside an instance transaction they are then made in it; elsewhere (MySQL, whose DDL commits the
+    open transaction) they are made on a connection of their own and commit at once."""
+    instance_transaction: InstanceTransaction | None = None
+    """The transaction every statement of this dialect joins, when one is held (``hold_transaction``)."""
+
+    def hold_transaction(self, isolation_level: Any = None) -> InstanceTransaction:
+        """From now on every statement of this dialect, from any task, thread or event loop, runs in
+        one transaction (begun at the first statement) until ``release_transaction()``; see
+        ``dataflow.transactions.InstanceTransaction``. Holding again returns the one held."""
+        if self.instance_transaction is None:
+            self.instance_transaction = InstanceTransaction(self, isolation_level)
+        return self.instance_transaction
+
+    async def release_transaction(self, *, commit: bool = False) -> bool:
+        """Stop holding the instance transaction, rolling it back (or committing it); True when one
+        had begun. Statements afterwards autocommit again."""
+        held, self.instance_transaction = self.instance_transaction, None
+        return await held.end(commit=commit) if held is not None else False
+
+    # ---- pools -----------------------------------------------------------------------------------
+    lists_pools = False
+    """True when the dialect implements ``list_pools()`` and ``close_pool()`` (every first-party dialect)."""
+
+    def list_pools(self) -> list[PoolInfo]:
+        """The connection pools this dialect holds now, one per event loop that used it (cheap: no
+        I/O). A dialect that does not list its pools (``lists_pools`` False) returns none."""
+        return []
+
+    @property
+    def pools_created(self) -> int:
+        """How many pools this dialect has made since it was built."""
+        return 0
+
+    async def close_pool(self, pool: PoolInfo, *, force: bool = False) -> None:
+        """Release one pool ``list_pools()`` listed (found by its loop): idle connections are closed
+        politely and those in use terminated; ``force`` terminates them all at once. A pool of a
+        closed loop is always terminated (its loop cannot run the polite close)."""
+        raise NotImplementedError
+
+    async def close_pools(self, *, stale_only: bool = False,
+                          force: bool = False) -> list[tuple[PoolInfo, BaseException | None]]:
+        """Release every pool (``stale_only``: those of closed event loops); each pool with the error
+        that stopped its release, or None. A dialect that does not list its pools is released whole
+        with ``close()`` (and reports nothing; ``stale_only`` then releases nothing)."""
+        if not self.lists_pools:
+            if not stale_only:
+                await self.close()
+            return []
+        done: list[tuple[PoolInfo, BaseException | None]] = []
+        for pool in self.list_pools():
+            if stale_only and not pool.loop_closed:
+                continue
+            try:
+                await self.close_pool(pool, force=force)
+            except Exception as exc:
+                done.append((pool, exc))
+            else:
+                done.append((pool, None))
+        return done
+
+    def pool_key(self, loop: asyncio.AbstractEventLoop) -> str:
+        """The ``PoolInfo.key`` of this dialect's pool on ``loop``: dialect, database, loop."""
+        return f"{self.name}:{self.url}@loop-{id(loop):x}"
 
     async def close(self) -> None:
         """Release every pool and connection this dialect holds (for every event loop)."""

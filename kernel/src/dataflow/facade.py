@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import itertools
 import os
 import weakref
@@ -60,7 +61,53 @@ def _close_at_exit() -> None:
 atexit.register(_close_at_exit)
 
 
-class DataFlow:
+KNOWN_PLUGIN_ATTRIBUTES = {
+    "enable_test_mode": "dataflow-testing",
+    "disable_test_mode": "dataflow-testing",
+    "cleanup_stale_pools": "dataflow-testing",
+    "cleanup_all_pools": "dataflow-testing",
+    "get_cleanup_metrics": "dataflow-testing",
+}
+"""Attributes first-party plugins add (``dataflow_db_methods`` / ``dataflow_class_methods``): when the
+plugin is missing, the AttributeError names the package."""
+
+
+def _no_attribute(owner: str, name: str) -> AttributeError:
+    package = KNOWN_PLUGIN_ATTRIBUTES.get(name)
+    if package is None:
+        return AttributeError(f"{owner!r} object has no attribute {name!r}")
+    return AttributeError(f"{owner}.{name} comes with the {package} plugin, which is not installed or is "
+                          f"disabled (pip install {package}; `dataflow plugins list` shows its status).")
+
+
+@functools.cache
+def class_methods() -> dict[str, Any]:
+    """The attributes plugins offer on the DataFlow class (``dataflow_class_methods``), process-wide."""
+    from dataflow.runtime import default_manager
+
+    methods: dict[str, Any] = {}
+    owners: dict[str, str] = {}
+    for plugin, mapping in default_manager().collect("dataflow_class_methods"):
+        for key, value in mapping.items():
+            if key in methods:
+                raise DataFlowError("DF-404", f"Plugins {owners[key]!r} and {plugin!r} both add DataFlow.{key}.")
+            methods[key], owners[key] = value, plugin
+    return methods
+
+
+class _DataFlowType(type):
+    """DataFlow's metaclass: class attributes that plugins offer (``DataFlow.enable_test_mode()``)."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):  # introspection (copy, pickle, typing …) never loads plugins
+            raise AttributeError(name)
+        methods = class_methods()
+        if name in methods:
+            return methods[name]
+        raise _no_attribute("DataFlow", name)
+
+
+class DataFlow(metaclass=_DataFlowType):
     """A database, its models and their generated nodes.
 
     :param database_url: ``sqlite:///app.db``, ``postgresql://…``, ``mysql://…``; default
@@ -143,7 +190,9 @@ class DataFlow:
         methods = self.__dict__.get("_methods")
         if methods is not None and name in methods:
             return methods[name]
-        raise AttributeError(f"'DataFlow' object has no attribute {name!r}")
+        if not name.startswith("__") and name in class_methods():
+            return class_methods()[name]
+        raise _no_attribute("DataFlow", name)
 
     # ---- errors ------------------------------------------------------------------------------
     def error(self, code: str, message: str, *, solutions: Iterable[str] = (), **context: Any) -> DataFlowError:
@@ -229,10 +278,14 @@ class DataFlow:
         """
         if self._schema_cache.is_ready(model):
             return
-        scope = self.dialect.current_transaction()
-        if scope is not None and not self.dialect.schema_in_transaction:
+        dialect = self.dialect
+        scope = dialect.current_transaction()
+        if scope is not None and not (dialect.schema_in_transaction
+                                      or (scope.tx.held and dialect.transactional_ddl)):
             # Schema changes commit on their own (MySQL would commit the open transaction with them).
-            token = activate({self.dialect: None})
+            # An instance transaction (TDD) on a database whose DDL is transactional makes them in
+            # it instead, so that they are rolled back with it.
+            token = activate({dialect: None})
             try:
                 await self._ensure(model, None)
             finally:
@@ -251,6 +304,11 @@ class DataFlow:
             await self.schema_manager.ensure(self, [model])
             if scope is None:
                 self._schema_cache.mark_ready(model)
+            elif scope.tx.held:
+                # Every statement of the instance runs in an instance transaction: the table is ready
+                # for all of them now, and gone again if what made it is rolled back.
+                self._schema_cache.mark_ready(model)
+                scope.on_rollback(lambda: self._schema_cache.invalidate(model.name))
             else:  # made inside the open transaction: ready once it commits, gone if it rolls back
                 scope.tx.on_commit(lambda: self._schema_cache.mark_ready(model))
 
@@ -278,8 +336,6 @@ class DataFlow:
             if hasattr(result, "__await__"):
                 await result
         await self.dialect.close()
-
-    cleanup_all_pools = close_async
 
     def close(self) -> None:
         """Synchronous ``close_async`` (runs on DataFlow's background loop)."""

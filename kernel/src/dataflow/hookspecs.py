@@ -36,7 +36,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 PER_PLUGIN_HOOKS = frozenset({
-    "dataflow_options", "dataflow_db_methods", "dataflow_close", "dataflow_dialects", "dataflow_filter_operators",
+    "dataflow_options", "dataflow_db_methods", "dataflow_class_methods", "dataflow_close", "dataflow_dialects", "dataflow_filter_operators",
     "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps", "dataflow_assess_migration",
     "dataflow_error_hints", "dataflow_register_commands",
 })
@@ -86,6 +86,22 @@ def dataflow_db_methods(db: DataFlow) -> Mapping[str, Any] | None:
     :param db: the instance.
 
     Two plugins offering the same name is an error naming both.
+    """
+
+
+@hookspec
+def dataflow_class_methods() -> Mapping[str, Any] | None:
+    """Functions this plugin offers on the ``DataFlow`` class itself (``DataFlow.enable_test_mode()``).
+
+    Process-wide: they are looked up, on first use of such a name, among the installed and enabled
+    plugins (environment and plugin files decide, as for runtimes). Two plugins offering the same
+    name is an error naming both.
+
+    Example::
+
+        @hookimpl
+        def dataflow_class_methods():
+            return {"enable_audit": enable_audit, "disable_audit": disable_audit}
     """
 
 

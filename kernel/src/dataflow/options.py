@@ -58,9 +58,6 @@ class KernelOptions:
     auto_migrate: bool = _flag(True, "Create missing tables and add missing columns on first use.")
     existing_schema_mode: bool = _flag(False, "Use the live schema as it is; validate models, change nothing.")
     enable_model_persistence: bool = _flag(False, "Keep model declarations across processes.")
-    test_mode: Any = attrs.field(default=None, metadata=_meta("Test mode (pool cleanup between tests); "
-                                                              "None detects pytest."))
-    test_mode_aggressive_cleanup: bool = _flag(False, "Close pools after every test.")
     schema_cache_enabled: bool = _flag(True, "Remember which tables are ready, so no operation checks twice.")
     schema_cache_ttl: Any = attrs.field(default=None, metadata=_meta("Seconds before a cached table check "
                                                                      "expires (None: never)."))
@@ -71,7 +68,6 @@ class KernelOptions:
     multi_tenant: bool = _flag(False, "Isolate rows by tenant.")
     enable_caching: bool = _flag(False, "Cache query results.")
     enable_metrics: bool = _flag(False, "Collect operation metrics.")
-    tdd_mode: bool = _flag(False, "Savepoint-per-test isolation.")
     pool_size: int = _count(10, "Connections kept open per event loop.")
     max_overflow: int = _count(10, "Extra connections allowed beyond pool_size under load.")
     pool_timeout: float = _seconds(30.0, "Seconds to wait for a free connection before DF-507.")
@@ -112,6 +108,9 @@ KERNEL_OPTIONS: Mapping[str, Any] = {name: field.default for name, field in _KER
 """Every kernel option and its default."""
 
 KNOWN_PLUGIN_OPTIONS = {
+    "test_mode": "dataflow-testing",
+    "test_mode_aggressive_cleanup": "dataflow-testing",
+    "tdd_mode": "dataflow-testing",
     "use_native_arrays": "dataflow-native-arrays",
     "tenant_field": "dataflow-tenancy",
     "write_protection": "dataflow-protect",

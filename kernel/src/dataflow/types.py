@@ -3,7 +3,8 @@
 Three families live here so that hooks can be typed with them and every plugin speaks the same words:
 
 - **What plugins offer**: ``OptionInfo`` (an option of ``DataFlow(...)``), ``RuntimeInfo``,
-  ``DialectInfo`` (a dialect and its factory) and ``DialectOptions`` (what a dialect is built with).
+  ``DialectInfo`` (a dialect and its factory), ``DialectOptions`` (what a dialect is built with) and
+  ``PoolInfo`` (one of a dialect's connection pools, as ``SQLDialect.list_pools()`` lists them).
 - **The database contract**: what a dialect reads from its catalogue (``TableSchema`` with its
   ``ColumnSchema`` / ``IndexSchema`` / ``ForeignKeySchema`` / ``CheckSchema`` / ``TriggerSchema``, plus
   ``ViewSchema``, ``RowEstimate`` and ``ServerInfo``), what it declares it can do
@@ -47,6 +48,7 @@ __all__ = [
     "MigrationPlan",
     "MigrationStep",
     "OptionInfo",
+    "PoolInfo",
     "RiskFinding",
     "RiskLevel",
     "RowEstimate",
@@ -102,6 +104,26 @@ class DialectOptions:
     """Statements taking at least this many milliseconds are logged at WARNING."""
     busy_timeout: float = 5.0
     """Seconds a write waits for another writer's lock before DF-508 (databases with one writer at a time)."""
+
+
+@attrs.frozen
+class PoolInfo:
+    """One connection pool a dialect holds: the event loop it belongs to and what it holds now.
+
+    :param key: names the pool among every pool of the process (dialect, database, loop).
+    :param loop_id: ``id()`` of the event loop the pool belongs to.
+    :param loop_closed: the loop is closed: the pool is stale and can only be released.
+    :param connections: open connections (idle and in use).
+    :param in_use: connections lent out right now.
+    :param created_at: when the pool was made (``time.time()``).
+    """
+
+    key: str
+    loop_id: int
+    loop_closed: bool
+    connections: int
+    in_use: int
+    created_at: float
 
 
 @attrs.frozen

@@ -32,6 +32,7 @@ from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
 from dataflow.query import Cond, Delete, Expr, Insert, Select, Update, Upsert
+from dataflow.types import PoolInfo
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 

@@ -337,6 +337,37 @@ class PoolManager:
                 _abandon(pool)
         self._states.clear()
 
+    # ---- pools, as the kernel lists them (``SQLDialect.list_pools``) -----------------------------------
+    def loop_pools(self) -> list[tuple[asyncio.AbstractEventLoop, aiomysql.Pool, float]]:
+        """(loop, pool, created_at) for every open pool."""
+        return [(loop, state.pool, self._states.created_at(loop)) for loop, state in self._states.items()
+                if state.pool is not None and not state.pool.closed]
+
+    @property
+    def created(self) -> int:
+        return self._states.created
+
+    async def close_loop_pool(self, loop_id: int, *, force: bool) -> None:
+        """Release the pool of the loop whose ``id()`` is ``loop_id`` (see ``SQLDialect.close_pool``)."""
+        for loop, state in self._states.items():
+            if id(loop) != loop_id:
+                continue
+            self._states.pop(loop)
+            pool = state.pool
+            if pool is None:
+                return
+            if loop.is_closed() or not loop.is_running():
+                _abandon(pool)
+            elif loop is asyncio.get_running_loop():
+                if force:
+                    pool.terminate()
+                else:
+                    await _close_pool(pool)
+            else:  # another thread's loop (LocalRuntime's): it closes its own connections
+                step = _terminate_soon(pool) if force else _close_pool(pool)
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(step, loop))
+            return
+
     def _release_closed_loops(self) -> None:
         for stale in self._states.pop_closed():
             if stale.pool is not None:
@@ -356,6 +387,11 @@ async def _close_pool(pool: aiomysql.Pool) -> None:
         await asyncio.wait_for(pool.wait_closed(), _CLOSE_TIMEOUT)
     except (TimeoutError, Exception):
         pool.terminate()
+
+
+async def _terminate_soon(pool: aiomysql.Pool) -> None:
+    """``pool.terminate()`` as a coroutine, to run it on the pool's own loop."""
+    pool.terminate()
 
 
 def _abandon(pool: aiomysql.Pool) -> None:

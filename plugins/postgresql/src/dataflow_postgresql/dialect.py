@@ -28,6 +28,7 @@ from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
+from dataflow.types import PoolInfo
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
 
@@ -157,6 +158,7 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
 
     name = "postgresql"
     max_params = 32767
+    transactional_ddl = True
 
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         super().__init__(url, options)
@@ -280,11 +282,37 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     def close_sync(self) -> None:
         """Terminate the pools of every other loop (closed ones included); usable without a loop."""
         for loop, pool in self._pools.items():
-            if loop.is_running() and not loop.is_closed() and _other_thread(loop):
-                loop.call_soon_threadsafe(pool.terminate)  # asyncpg objects belong to their loop's thread
-            else:
-                pool.terminate()
+            _terminate_on(loop, pool)
         self._pools.clear()
+
+    # ---- pools, as the kernel lists them ------------------------------------------------------------
+    lists_pools = True
+
+    def list_pools(self) -> list[PoolInfo]:
+        return [PoolInfo(self.pool_key(loop), id(loop), loop.is_closed(), pool.size, pool.size - len(pool._idle),
+                         self._pools.created_at(loop))
+                for loop, pool in self._pools.items() if not pool.closed]
+
+    @property
+    def pools_created(self) -> int:
+        return self._pools.created
+
+    async def close_pool(self, pool: PoolInfo, *, force: bool = False) -> None:
+        for loop, held in self._pools.items():
+            if id(loop) != pool.loop_id:
+                continue
+            self._pools.pop(loop)
+            if force or loop.is_closed():
+                _terminate_on(loop, held)
+                return
+            timeout = min(max(self.pool_timeout, 1.0), 10.0)
+            if loop is asyncio.get_running_loop():
+                await held.close(timeout=timeout)
+            elif loop.is_running():  # another thread's loop (LocalRuntime's): it closes its own connections
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(held.close(timeout=timeout), loop))
+            else:
+                held.terminate()
+            return
 
     def translate_error(self, exc: BaseException) -> DataFlowError:
         return translate(exc, self.target)
@@ -474,6 +502,15 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
             [table],
         )
         return {r[0] for r in rows} or None
+
+
+def _terminate_on(loop: asyncio.AbstractEventLoop, pool: ConnectionPool) -> None:
+    """Terminate ``pool`` now, or soon on its own loop's thread when that loop runs in another thread
+    (asyncpg objects belong to their loop's thread)."""
+    if loop.is_running() and not loop.is_closed() and _other_thread(loop):
+        loop.call_soon_threadsafe(pool.terminate)
+    else:
+        pool.terminate()
 
 
 def _other_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -39,6 +39,7 @@ from dataflow.models import FieldSpec
 from dataflow.query import ColumnBatch, Cond, Count, Insert, Select, Upsert
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
+from dataflow.types import PoolInfo
 from dataflow.values import to_json
 
 from dataflow_sqlite.errors import translate
@@ -78,8 +79,23 @@ def _close_reader(state: _LoopState) -> None:
         state.reader = None
 
 
+async def _close_state(state: _LoopState) -> None:
+    """Close every connection of a loop's state, on that loop (the shared one once its user is done)."""
+    state.released = True
+    _close_reader(state)
+    for spare in state.spare:
+        await spare.raw.close()
+    state.spare.clear()
+    if state.conn is not None:
+        async with state.lock:
+            if state.conn is not None:
+                await state.conn.raw.close()
+                state.conn = None
+
+
 def _release_state(state: _LoopState) -> None:
     """Stop every connection of a loop's state without that loop (it may be closed)."""
+    state.released = True
     _close_reader(state)
     for spare in state.spare:
         spare.raw.stop()
@@ -206,6 +222,14 @@ class _LoopState:
         """Held by the one writer of this loop (a transaction, or an autocommit write)."""
         self.spare: list[SQLiteConnection] = []
         """Transaction connections not in use, kept for the next transaction."""
+        self.lent = 0
+        """Transaction connections in use right now."""
+        self.released = False
+        """The state was released (its pool closed): a connection coming back is stopped, not kept."""
+
+    @property
+    def connections(self) -> int:
+        return (self.conn is not None) + (self.reader is not None) + len(self.spare) + self.lent
 
 
 _SPARE_CONNECTIONS = 2
@@ -269,6 +293,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
     name = "sqlite"
     max_params = 32766
     schema_in_transaction = True
+    transactional_ddl = True
     fixed_isolation_level = "SERIALIZABLE"
 
     def __init__(self, url: Any, options: Any) -> None:
@@ -408,13 +433,15 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         try:
             conn = state.spare.pop() if state.spare else await self._open()
             reusable = False
+            state.lent += 1
             try:
                 yield conn
-                reusable = not conn.raw.in_transaction
+                reusable = not conn.raw.in_transaction and not state.released
             finally:
+                state.lent -= 1
                 if reusable and len(state.spare) < _SPARE_CONNECTIONS:
                     state.spare.append(conn)
-                else:  # left mid-transaction (a failed rollback, a cancellation): never reused
+                else:  # left mid-transaction (a failed rollback, a cancellation), or its pool closed
                     conn.raw.stop()
         finally:
             state.writer.release()
@@ -426,15 +453,33 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
     async def close(self) -> None:
         current = self._states.pop_current()
         if current is not None:
-            _close_reader(current)
-            for spare in current.spare:
-                await spare.raw.close()
-            current.spare.clear()
-            if current.conn is not None:
-                async with current.lock:
-                    await current.conn.raw.close()
-                    current.conn = None
+            await _close_state(current)
         self.close_sync()
+
+    # ---- pools, as the kernel lists them: a loop's connections -----------------------------------
+    lists_pools = True
+
+    def list_pools(self) -> list[PoolInfo]:
+        return [PoolInfo(self.pool_key(loop), id(loop), loop.is_closed(), state.connections,
+                         state.lent + state.lock.locked(), self._states.created_at(loop))
+                for loop, state in self._states.items() if state.connections]
+
+    @property
+    def pools_created(self) -> int:
+        return self._states.created
+
+    async def close_pool(self, pool: PoolInfo, *, force: bool = False) -> None:
+        for loop, state in self._states.items():
+            if id(loop) != pool.loop_id:
+                continue
+            self._states.pop(loop)
+            if force or loop.is_closed() or not loop.is_running():
+                _release_state(state)
+            elif loop is asyncio.get_running_loop():
+                await _close_state(state)
+            else:  # another thread's loop (LocalRuntime's): it closes its own connections
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_close_state(state), loop))
+            return
 
     def close_sync(self) -> None:
         for _loop, state in self._states.items():
