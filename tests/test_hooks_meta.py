@@ -117,6 +117,39 @@ def test_hook_dataflow_db_methods(make_db: Callable[..., DataFlow]) -> None:
     assert info.value.message.count("'") >= 4, "the error names both plugins"
 
 
+def test_hook_dataflow_class_methods() -> None:
+    from dataflow.facade import class_methods
+    from dataflow.runtime import default_manager
+
+    class Shout:
+        @hookimpl
+        def dataflow_class_methods(self) -> dict[str, Any]:
+            return {"shout_everywhere": lambda text: text.upper()}
+
+    class Same:
+        @hookimpl
+        def dataflow_class_methods(self) -> dict[str, Any]:
+            return {"shout_everywhere": print}
+
+    manager = default_manager()
+    names = [manager.register(Shout(), name="shout-plugin")]
+    class_methods.cache_clear()
+    try:
+        assert DataFlow.shout_everywhere("hi") == "HI"
+        names.append(manager.register(Same(), name="same-plugin"))
+        class_methods.cache_clear()
+        with pytest.raises(DataFlowError) as info:
+            DataFlow.shout_everywhere  # noqa: B018 - the lookup is what raises
+        assert info.value.code == "DF-404" and "shout-plugin" in info.value.message
+        assert "same-plugin" in info.value.message
+    finally:
+        for name in names:
+            manager.unregister(name)
+        class_methods.cache_clear()
+    with pytest.raises(AttributeError):
+        DataFlow.shout_everywhere  # noqa: B018
+
+
 def test_hook_dataflow_close(make_db: Callable[..., DataFlow]) -> None:
     calls: list[str] = []
 

@@ -146,7 +146,12 @@ class LoopLocal(Generic[T]):
         return [self._items.pop(loop) for loop in closed]
 
     def items(self) -> Iterator[tuple[asyncio.AbstractEventLoop, T]]:
-        return iter(list(self._items.items()))
+        """A snapshot (other threads may add or drop loops meanwhile: metrics are read from any thread)."""
+        while True:
+            try:
+                return iter(list(self._items.items()))
+            except RuntimeError:  # changed size during the copy: take it again
+                continue
 
     def clear(self) -> None:
         self._items.clear()
@@ -303,7 +308,7 @@ class SQLDialect(SchemaDialect):
 
     def pool_key(self, loop: asyncio.AbstractEventLoop) -> str:
         """The ``PoolInfo.key`` of this dialect's pool on ``loop``: dialect, database, loop."""
-        return f"{self.name}:{self.url}@loop-{id(loop):x}"
+        return f"{self.url}#loop-{id(loop):x}"
 
     async def close(self) -> None:
         """Release every pool and connection this dialect holds (for every event loop)."""

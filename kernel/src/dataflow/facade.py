@@ -87,7 +87,7 @@ def class_methods() -> dict[str, Any]:
 
     methods: dict[str, Any] = {}
     owners: dict[str, str] = {}
-    for plugin, mapping in default_manager().collect("dataflow_class_methods"):
+    for plugin, mapping in default_manager().call_isolated("dataflow_class_methods"):
         for key, value in mapping.items():
             if key in methods:
                 raise DataFlowError("DF-404", f"Plugins {owners[key]!r} and {plugin!r} both add DataFlow.{key}.")

@@ -192,6 +192,20 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         except Exception as exc:
             raise self.translate_error(exc) from exc
 
+    # ---- pools, as the kernel lists them ------------------------------------------------------------
+    lists_pools = True
+
+    def list_pools(self) -> list[PoolInfo]:
+        return [PoolInfo(self.pool_key(loop), id(loop), loop.is_closed(), pool.size, pool.size - pool.freesize,
+                         created) for loop, pool, created in self.pools.loop_pools()]
+
+    @property
+    def pools_created(self) -> int:
+        return self.pools.created
+
+    async def close_pool(self, pool: PoolInfo, *, force: bool = False) -> None:
+        await self.pools.close_loop_pool(pool.loop_id, force=force)
+
     @property
     def server(self) -> ServerInfo | None:
         return self.pools.server

@@ -93,6 +93,21 @@ async def _close_state(state: _LoopState) -> None:
                 state.conn = None
 
 
+async def _stop_state(state: _LoopState) -> None:
+    """Stop every connection of a loop's state from the running loop, whatever the state's own loop
+    (closed, or busy elsewhere), waiting until each connection's thread has closed it: a stop left
+    unawaited would be answered on a loop that may have closed by then."""
+    state.released = True
+    _close_reader(state)
+    connections = [*state.spare, *([state.conn] if state.conn is not None else [])]
+    state.spare.clear()
+    state.conn = None
+    for conn in connections:
+        stopped = conn.raw.stop()
+        if stopped is not None:
+            await stopped
+
+
 def _release_state(state: _LoopState) -> None:
     """Stop every connection of a loop's state without that loop (it may be closed)."""
     state.released = True
@@ -474,7 +489,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                 continue
             self._states.pop(loop)
             if force or loop.is_closed() or not loop.is_running():
-                _release_state(state)
+                await _stop_state(state)
             elif loop is asyncio.get_running_loop():
                 await _close_state(state)
             else:  # another thread's loop (LocalRuntime's): it closes its own connections
