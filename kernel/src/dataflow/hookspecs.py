@@ -36,9 +36,9 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 PER_PLUGIN_HOOKS = frozenset({
-    "dataflow_options", "dataflow_db_methods", "dataflow_class_methods", "dataflow_close", "dataflow_dialects", "dataflow_filter_operators",
-    "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps", "dataflow_assess_migration",
-    "dataflow_error_hints", "dataflow_register_commands",
+    "dataflow_options", "dataflow_db_methods", "dataflow_class_methods", "dataflow_close", "dataflow_dialects",
+    "dataflow_filter_operators", "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps",
+    "dataflow_assess_migration", "dataflow_error_hints", "dataflow_register_commands",
 })
 """Hooks DataFlow calls plugin by plugin (to know who gave what, or to isolate failures): a wrapper
 (``@hookimpl(wrapper=True)``) on one of them is refused when the plugin is registered."""

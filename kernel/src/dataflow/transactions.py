@@ -281,6 +281,11 @@ class Scope:
     def conn(self) -> Any:
         return self.tx.conn
 
+    def connection_here(self) -> Any:
+        """The connection, usable from the running loop: an instance transaction's own, seen from
+        another loop, has its coroutine methods carried out on the transaction's loop."""
+        return _ForeignConnection(self.tx.conn, self.tx.loop) if self._elsewhere() else self.tx.conn
+
     def check_usable(self) -> None:
         """DF-509 when this scope cannot run a statement here and now (DF-805 past the deadline)."""
         tx = self.tx
@@ -332,7 +337,7 @@ class Scope:
         else:
             await self._take_usable_turn(None)
         try:
-            yield _ForeignConnection(tx.conn, tx.loop) if foreign else tx.conn
+            yield self.connection_here()
         except BaseException as exc:
             if isinstance(exc, Exception):
                 self.failure = exc
@@ -600,7 +605,7 @@ class TransactionBlock:
     async def __aenter__(self) -> Any:
         self.scope = await self.open()
         self._token = activate({self.dialect: self.scope})
-        return self.scope.conn
+        return self.scope.connection_here()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
