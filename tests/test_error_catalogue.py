@@ -433,6 +433,52 @@ def _transaction_lost(tmp_path: Path, made: list[DataFlow]) -> None:
                            "UPDATE {} SET name = name WHERE id = 'x'", in_transaction=True)
 
 
+@scenario("DF-515")
+def _tdd_connection_killed(tmp_path: Path, made: list[DataFlow]) -> None:
+    from dataflow_testing.tdd import end_transaction
+
+    db = postgres_db(made, tdd_mode=True)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
+
+    async def backend_pid() -> int:
+        async with db.connection() as conn:  # the TDD transaction's own connection
+            return int((await conn.fetch("SELECT pg_backend_pid()", []))[0][0])
+
+    killer = postgres_db(made)
+    pid = run_sync(backend_pid())
+
+    async def kill() -> None:
+        async with killer.connection() as conn:
+            await conn.fetch("SELECT pg_terminate_backend($1)", [pid])
+
+    run_sync(kill())
+    run_sync(end_transaction(db))
+
+
+@scenario("DF-516")
+def _tdd_ddl_waits_for_the_test(tmp_path: Path, made: list[DataFlow]) -> None:
+    url = server_url("mysql")
+    writer, other = DataFlow(url, tdd_mode=True), DataFlow(url, tdd_mode=True)
+    made += [writer, other]
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    name = user_model(writer, table)
+    run_node(f"{name}CreateNode", {"id": "a", "name": "A"})  # the test's transaction holds the table now
+    wider = type("Wider", (), {"__annotations__": {"id": str, "name": str, "extra": str}, "extra": "",
+                               "__tablename__": table})
+    other.model(wider)
+    other.schema_manager.wait = 0.3
+    try:
+        run_node("WiderCreateNode", {"id": "b", "name": "B"})
+    finally:
+        writer.close()
+        other.close()
+        with DataFlow(url) as cleaner:
+            from dataflow.testing import raw_execute
+
+            raw_execute(cleaner, f"DROP TABLE IF EXISTS `{table}`")
+
+
 @scenario("DF-512")
 def _statement_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made, statement_timeout=0.2)

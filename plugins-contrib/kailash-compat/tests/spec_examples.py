@@ -225,7 +225,6 @@ async def execute_actual_migration(operation_type, table_name, details):
 }
 """Names the spec's fragments use without defining them: the reader's own set-up, nothing more."""
 
-_TEST_MODE = "test mode, pool clean-up and its metrics come with the testing plugin"
 
 EXPECTED: dict[int, Expectation] = {
     1: Never(
@@ -297,12 +296,12 @@ EXPECTED: dict[int, Expectation] = {
         "`RemovalResult` without importing it)."
     ),
     50: Runs(context=("db", "enterprise"), databases=SERVER, prints=("Migration result: SUCCESS",)),
-    51: Runs(databases=SERVER, note="test_mode= is accepted; what it changes comes with the testing plugin (#16)."),
-    52: Waits(16, _TEST_MODE, databases=SERVER),
+    51: Runs(databases=SERVER, note="test_mode= comes with the testing plugin (dataflow-testing)."),
+    52: Runs(databases=SERVER),
     53: Runs(databases=SERVER),
-    54: Waits(16, _TEST_MODE, context=("db",)),
-    55: Waits(16, _TEST_MODE, context=("db",)),
-    56: Waits(16, _TEST_MODE, context=("db",)),
+    54: Runs(context=("db",)),
+    55: Runs(context=("db",)),
+    56: Runs(context=("db",)),
     57: Runs(note="Defines a fixture and a test (run by pytest, not as a script); see the testing plugin."),
     58: Runs(note="Defines a session fixture (run by pytest)."),
     59: Never(
@@ -315,7 +314,7 @@ EXPECTED: dict[int, Expectation] = {
         context=("db",),
     ),
     61: Runs(note="Defines a fixture (run by pytest)."),
-    62: Waits(16, _TEST_MODE, context=("db",)),
+    62: Runs(context=("db",)),
     63: Runs(note="Defines a fixture (run by pytest)."),
     64: Runs(context=("workflow",)),
     65: Runs(context=("db", "user", "failing_workflow", "runtime"), prints=("Error code: DF-802",)),

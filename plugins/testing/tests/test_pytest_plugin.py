@@ -159,7 +159,11 @@ def test_the_url_comes_from_the_environment_or_a_sqlite_file_of_the_session(pyte
     result.stdout.fnmatch_lines([f"*URL sqlite:///{tmp_path / 'env.db'}*"])
 
 
-def test_the_spec_recommended_fixture_pattern_runs_as_written(pytester: pytest.Pytester, server: str) -> None:
+@pytest.mark.postgresql
+def test_the_spec_recommended_fixture_pattern_runs_as_written(pytester: pytest.Pytester) -> None:
+    from dataflow.testing import server_url
+
+    server = server_url("postgresql")  # the spec writes it against PostgreSQL
     _ini(pytester, "asyncio_mode = auto")
     pytester.makeconftest(textwrap.dedent(f'''
         # tests/conftest.py
@@ -223,8 +227,7 @@ def test_harmless_for_a_project_that_does_not_use_it(pytester: pytest.Pytester) 
     ''')
     pytester.runpytest().assert_outcomes(passed=1)
     pytester.runpytest("-p", "no:dataflow_testing").assert_outcomes(passed=1)
-    help_text = pytester.runpytest("--help").stdout.str()
-    assert "--dataflow-url" in help_text
+    assert pytester.parseconfig("--dataflow-url=sqlite:///x.db").getoption("dataflow_url") == "sqlite:///x.db"
 
 
 def test_with_the_dataflow_plugin_disabled_dataflow_still_works_and_names_the_package(

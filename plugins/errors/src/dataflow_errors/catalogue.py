@@ -427,6 +427,34 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Raise the limit (seconds; 0 means none).",
           'db = DataFlow(url, statement_timeout=900)')],
     ),
+    _entry(
+        "DF-515", "TDD transaction lost",
+        "The transaction that keeps a TDD test's writes (`tdd_mode=True`, the `tdd_dataflow` fixture) could not "
+        "be rolled back, or is no longer held. A lost connection is rolled back by the server itself; a "
+        "transaction committed by hand is not.",
+        ["The database connection was closed or killed during the test (a server restart, "
+         "pg_terminate_backend, KILL).",
+         "The test ran COMMIT by hand through `db.connection()`.",
+         "`tdd_test_context.transaction` was read after its instance was closed."],
+        [("Let DataFlow end the transaction: never COMMIT by hand inside a TDD test.",
+          "def test_signup(tdd_dataflow):\n    ...   # rolled back when the test ends"),
+         ("Check the rows the test wrote are gone, with a fresh instance, if the connection was lost.",
+          'DataFlow(url)  # then count the rows')],
+    ),
+    _entry(
+        "DF-516", "Auto-migration blocked by the test's own transaction",
+        "On MySQL / MariaDB schema changes commit at once, so inside a TDD transaction auto-migration runs on a "
+        "connection of its own; that connection waited for a lock the test's own transaction holds on the "
+        "table (the test already wrote to it) and was stopped rather than left to wait for ever.",
+        ["A model whose table the test already wrote to got a new field (a second model, or a second "
+         "instance, on the same table) inside the same TDD test."],
+        [("Create the tables before the tests write to them: migrations, or a session fixture outside TDD.",
+          "@pytest.fixture(scope=\"session\", autouse=True)\ndef schema():\n"
+          "    with DataFlow(url) as db:\n        declare_models(db)\n"
+          "        for model in db.models.values():\n            asyncio.run(db.ensure_ready(model))"),
+         ("Register every version of a model before the test's first write to its table.",
+          "@db.model\nclass User:  # every field the test needs, declared up front\n    id: str\n    nickname: str = \"\"")],
+    ),
     # ---- 6xx models ----------------------------------------------------------------------------
     _entry(
         "DF-601", "Primary key missing or misnamed",
