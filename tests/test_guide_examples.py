@@ -1,4 +1,5 @@
-"""The guide's examples marked ``<!-- runs -->`` run as written (each in a fresh process and folder)."""
+"""The guide's examples marked ``<!-- runs -->`` (docs/guide.md and the pages it links to, such as
+docs/testing.md) run as written (each in a fresh process and folder)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-GUIDE = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+GUIDE = "\n".join((DOCS / page).read_text() for page in ("guide.md", "testing.md"))
 RUNNABLE = re.findall(r"<!-- runs -->\n```python\n(.*?)```", GUIDE, re.S)
 
 

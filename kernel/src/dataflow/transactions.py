@@ -74,7 +74,7 @@ def current_scope(dialect: SQLDialect) -> Scope | None:
     if scope is _UNSET:
         held = dialect.instance_transaction
         return None if held is None else held.scope
-    return scope  # type: ignore[no-any-return]
+    return scope
 
 
 def activate(scopes: Mapping[Any, Scope | None]) -> contextvars.Token[Mapping[Any, Scope | None]]:

@@ -251,3 +251,15 @@ def test_with_the_dataflow_plugin_disabled_dataflow_still_works_and_names_the_pa
                     DataFlow.enable_test_mode()
     ''')
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_the_guides_first_example_runs_as_a_users_test(pytester: pytest.Pytester) -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "testing.md").read_text()
+    first = re.findall(r"```python\n(.*?)```", page, re.S)[0]
+    assert "def test_signup(tdd_dataflow)" in first
+    _ini(pytester)
+    pytester.makepyfile(test_signup=first)
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -12,9 +12,8 @@ import pytest
 from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
 from dataflow.loop import run_sync
 from dataflow.testing import raises_df
-from dataflow_testing_support import count, drop, item_model, run_node  # type: ignore[import-not-found]
-
 from dataflow_testing import TDDTestContext
+from dataflow_testing_support import count, drop, item_model, run_node  # type: ignore[import-not-found]
 
 
 async def _create_async(name: str, item_id: str) -> None:

@@ -453,7 +453,8 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "    with DataFlow(url) as db:\n        declare_models(db)\n"
           "        for model in db.models.values():\n            asyncio.run(db.ensure_ready(model))"),
          ("Register every version of a model before the test's first write to its table.",
-          "@db.model\nclass User:  # every field the test needs, declared up front\n    id: str\n    nickname: str = \"\"")],
+          "@db.model\nclass User:  # every field the test needs, declared up front\n"
+          "    id: str\n    nickname: str = \"\"")],
     ),
     # ---- 6xx models ----------------------------------------------------------------------------
     _entry(
