@@ -25,8 +25,8 @@ CORE = ("sqlite", "crud", "runtime")
 """The plugins that, with the kernel, make a working product; other plugins' tests run on them."""
 SERVER_DIALECTS = ("postgresql", "mysql")
 """Installed with every plugin too: a plugin's tests run on each database the conformance fixtures name."""
-TEST_TOOLS = ("pytest", "pytest-xdist", "hypothesis", "anyio")
-"""What the tests themselves use (anyio for its pytest plugin: async tests)."""
+TEST_TOOLS = ("pytest", "pytest-xdist", "pytest-asyncio", "hypothesis", "anyio")
+"""What the tests themselves use (anyio and pytest-asyncio for their pytest plugins: async tests)."""
 
 
 def _workspace_deps(folder: Path) -> list[str]:
