@@ -2,6 +2,8 @@
 
 import pytest
 
+pytest_plugins = ["pytester"]  # the testing plugin's tests run users' test files (only the root may ask)
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -12,8 +12,6 @@ import pytest
 from dataflow.testing.fixtures import DIALECTS, anyio_backend, dialect_url  # noqa: F401  (fixtures)
 from dataflow_testing import mode
 
-pytest_plugins = ["pytester"]
-
 # Tests are collected with --import-mode=importlib, which puts no test folder on sys.path.
 _spec = importlib.util.spec_from_file_location("dataflow_testing_support", Path(__file__).with_name("support.py"))
 assert _spec is not None and _spec.loader is not None
