@@ -44,8 +44,10 @@ SERVER_SHARE = 0.1
 
 
 def cases(n: int) -> settings:
-    """``n`` examples, no deadline (the first call creates tables), the fixture reused across examples."""
-    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    """``n`` examples under the ``thorough`` profile, scaled to the one running (``HYPOTHESIS_PROFILE``, see the
+    workspace conftest); no deadline (the first call creates tables), the fixture reused across examples."""
+    return settings(max_examples=max(5, n * settings().max_examples // 160), deadline=None,
+                    suppress_health_check=list(HealthCheck), database=None)
 
 
 # ---- strategies ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A third-party plugin adds a node type and a CLI command without touching the kernel.
 
 The plugin is a tiny package written into ``tmp_path`` with its own ``*.dist-info`` (METADATA and
-``entry_points.txt`` declaring group ``dataflow``): once its folder is on ``sys.path`` (PYTHONPATH for
-a subprocess), ``importlib.metadata`` finds it exactly as it finds a pip-installed plugin. The same
-plugin is then given as an object through the public API, ``DataFlow(plugins=[...])``.
+``entry_points.txt`` declaring group ``dataflow``): once its folder is on ``sys.path``, the
+``dataflow`` entry-point scan finds it exactly as it finds a pip-installed plugin; the CLI runs
+in-process (``dataflow.cli.main``), as the console script would. The same plugin is then given as an
+object through the public API, ``DataFlow(plugins=[...])``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import Any, ClassVar
 
 import pytest
 from dataflow import DataFlow, LocalRuntime, Node, NodeContext, Param, WorkflowBuilder, hookimpl
-from dataflow.cli import make_app
+from dataflow.cli import main, make_app
 from dataflow.plugins import PluginManager, entry_points
 
-SCRIPT = Path(sys.executable).with_name("dataflow")
 CORE = ["sqlite", "crud", "runtime"]
 
 PLUGIN_SOURCE = '''
@@ -83,60 +83,76 @@ def site(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path: Path, site: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DATAFLOW_") and k != "DATABASE_URL"}
-    clean["DATAFLOW_USER_DIR"] = str(tmp_path / "user")
-    clean["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return clean
+def on_path(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The plugin discoverable in this process; forgotten (path, modules, entry-point cache) afterwards."""
+    monkeypatch.syspath_prepend(str(site))
+    entry_points(refresh=True)
+    yield
+    sys.path.remove(str(site))
+    for name in [m for m in sys.modules if m.startswith("acme_dataflow_hello")]:
+        del sys.modules[name]
+    entry_points(refresh=True)
 
 
-def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def cli(tmp_path: Path, on_path: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``cli(*args) -> (exit code, stdout, stderr)``: ``dataflow.cli.main`` in-process, as a user with the
+    plugin installed would run the console script (their own working directory and user directory)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("DATAFLOW_") or k == "DATABASE_URL"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATAFLOW_USER_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
 
 
-def test_the_plugin_is_listed_with_its_distribution_and_hooks(tmp_path: Path, env: dict[str, str]) -> None:
-    result = run_cli(tmp_path, env, "plugins", "list", "--json")
-    assert result.returncode == 0, result.stderr
-    row = {r["name"]: r for r in json.loads(result.stdout)}["acme-hello"]
+def test_the_plugin_is_listed_with_its_distribution_and_hooks(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("plugins", "list", "--json")
+    assert code == 0, err
+    row = {r["name"]: r for r in json.loads(out)}["acme-hello"]
     assert row == {"name": "acme-hello", "distribution": "acme-dataflow-hello", "version": "0.3.0",
                    "status": "active", "hooks": ["dataflow_node_types", "dataflow_register_commands"],
                    "reason": ""}
 
 
-def test_its_command_joins_the_cli(tmp_path: Path, env: dict[str, str]) -> None:
-    result = run_cli(tmp_path, env, "hello", "--name", "Ann")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello, Ann!"
-    assert "Print a greeting from the Acme plugin." in run_cli(tmp_path, env, "--help").stdout
-    assert "Who to greet." in run_cli(tmp_path, env, "hello", "--help").stdout
+def test_its_command_joins_the_cli(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("hello", "--name", "Ann")
+    assert code == 0, err
+    assert out.strip() == "Hello, Ann!"
+    assert "Print a greeting from the Acme plugin." in cli("--help")[1]
+    assert "Who to greet." in cli("hello", "--help")[1]
 
 
-def test_its_node_type_runs_in_a_workflow_with_generated_nodes(tmp_path: Path, env: dict[str, str]) -> None:
-    code = textwrap.dedent(f"""
-        from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
-
-        db = DataFlow({f"sqlite:///{tmp_path / 'acme.db'}"!r})
+def test_its_node_type_runs_in_a_workflow_with_generated_nodes(tmp_path: Path, on_path: None) -> None:
+    db = DataFlow(f"sqlite:///{tmp_path / 'acme.db'}")
+    try:
 
         @db.model
-        class Customer:
+        class AcmeCustomer:
             name: str
 
         wf = WorkflowBuilder()
-        wf.add_node("CustomerCreateNode", "create", {{"name": "Ann"}})
-        wf.add_node("HelloNode", "greet", {{"name": "${{create.name}}"}})
+        wf.add_node("AcmeCustomerCreateNode", "create", {"name": "Ann"})
+        wf.add_node("HelloNode", "greet", {"name": "${create.name}", "db_instance": db})
         results, _ = LocalRuntime().execute(wf.build())
-        print(results["greet"]["greeting"])
+        assert results["greet"]["greeting"] == "Hello, Ann!"
+    finally:
         db.close()
-    """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Hello, Ann!"
 
 
-def test_disabling_it_removes_node_and_command_without_importing_it(tmp_path: Path, env: dict[str, str]) -> None:
-    assert run_cli(tmp_path, env, "plugins", "disable", "acme-hello").returncode == 0
-    assert run_cli(tmp_path, env, "hello").returncode != 0
+def test_disabling_it_removes_node_and_command_without_importing_it(
+        tmp_path: Path, site: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
+    assert cli("plugins", "disable", "acme-hello")[0] == 0
+    assert cli("hello")[0] != 0
+    # What a later program imports needs a fresh interpreter: this one already loaded the plugin.
     code = textwrap.dedent("""
         import sys
         from dataflow import WorkflowBuilder, DataFlowError
@@ -150,22 +166,11 @@ def test_disabling_it_removes_node_and_command_without_importing_it(tmp_path: Pa
             print(exc.code)
         assert "acme_dataflow_hello" not in sys.modules
     """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "DF-701"
-
-
-@pytest.fixture
-def on_path(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The plugin discoverable in this process; forgotten (path, modules, entry-point cache) afterwards."""
-    monkeypatch.syspath_prepend(str(site))
-    entry_points(refresh=True)
-    yield
-    sys.path.remove(str(site))
-    for name in [m for m in sys.modules if m.startswith("acme_dataflow_hello")]:
-        del sys.modules[name]
-    entry_points(refresh=True)
 
 
 @pytest.mark.usefixtures("on_path")

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -39,12 +38,14 @@ def columns_of(db: DataFlow, table: str) -> list[str]:
 # ---- auto-migration ----------------------------------------------------------------------------
 
 
-def test_eight_processes_create_the_table_once(dataflow_url, make_model, db):
+@pytest.mark.slow  # eight interpreters start per database
+def test_eight_processes_create_the_table_once(dataflow_url, make_model, db, tmp_path):
     table = unique_table("t_gadget")
     make_model.tables[table] = db  # dropped at teardown
-    start_at = time.time() + 3.0
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, WORKER, dataflow_url, table, str(start_at)],
+    procs = [subprocess.Popen([sys.executable, WORKER, dataflow_url, table, str(barrier), "8"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(8)]
     outputs = [p.communicate(timeout=120) for p in procs]
