@@ -239,6 +239,11 @@ class SchemaDialect:
         count = int(rows[0][0])
         return RowEstimate(count, exact=count < cap, capped=count >= cap)
 
+    def database_exists(self) -> bool:
+        """Whether the database is there already, answered without connecting (a connection may create
+        it: an SQLite file). Read-only tools refuse to work on a database that is not there."""
+        return True
+
     async def server_info(self) -> ServerInfo:
         """The server's product and version."""
         return ServerInfo.parse(self.name, await self.server_version())

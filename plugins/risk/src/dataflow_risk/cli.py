@@ -58,10 +58,9 @@ def assess(
             print(f"    {row['reason']}  Mitigation: {row['mitigation']}")
         return
     details = dict(item.split("=", 1) for item in detail or () if "=" in item)
-    from dataflow import DataFlow
     from dataflow.loop import run_sync
 
-    db = DataFlow(_existing_database(url, table))
+    db = _existing_database(url, table)
     try:
         report = run_sync(_assess(db, operation, table, column, details))
     finally:
@@ -103,25 +102,24 @@ async def _assess(db: Any, operation: str, table: str, column: str | None, detai
     }
 
 
-def _existing_database(url: str | None, table: str) -> str:
-    """The URL to assess on; a SQLite file that does not exist is refused (DF-304 naming the table), never made."""
+def _existing_database(url: str | None, table: str) -> Any:
+    """The instance to assess on; a database that is not there yet is refused (DF-304 naming the table),
+    never made by connecting to it."""
     import os
 
+    from dataflow import DataFlow
     from dataflow.errors import DataFlowError
-    from dataflow.facade import DEFAULT_SQLITE_FILE
-    from dataflow.url import parse_url
 
-    chosen = url or os.environ.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_FILE}"
-    parsed = parse_url(chosen)
-    path = parsed.database
-    if parsed.scheme == "sqlite" and not parsed.is_memory and not path.startswith("file:") and not os.path.exists(path):
+    db = DataFlow(url or os.environ.get("DATABASE_URL") or None)
+    if not db.dialect.database_exists():
+        db.close()
         raise DataFlowError(
             "DF-304",
-            f"Table {table!r} does not exist: there is no database at {os.path.abspath(path)}.",
-            context={"table": table, "database": path},
+            f"Table {table!r} does not exist: there is no database at {db.url}.",
+            context={"table": table, "database": str(db.url)},
             solutions=["Give the database to assess: dataflow migrate assess … --url postgresql://…"],
         )
-    return chosen
+    return db
 
 
 def register(app: Any) -> None:

@@ -259,6 +259,10 @@ class SQLiteSchema(SchemaDialect):
             raise DataFlowError("DF-301", f"The rebuilt tables leave {len(problems)} rows violating foreign keys.",
                                 context={"violations": len(problems)})
 
+    def database_exists(self) -> bool:
+        """Connecting makes the file: an in-memory database always exists, a file only once made."""
+        return self.uri or os.path.exists(self.path)
+
     # ---- scratch databases and integrity ---------------------------------------------------------------
     def _scratch_path(self, name: str) -> str:
         folder = os.path.dirname(self.path) if not self.uri else os.path.abspath(".")
