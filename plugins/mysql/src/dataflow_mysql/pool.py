@@ -92,15 +92,29 @@ class MySQLConnection:
     without parameters is sent as is, so its text is never run through ``%`` formatting.
     """
 
-    __slots__ = ("log", "raw")
+    __slots__ = ("log", "packet", "raw")
 
-    def __init__(self, raw: aiomysql.Connection, log: StatementLog) -> None:
+    def __init__(self, raw: aiomysql.Connection, log: StatementLog, packet: int | None = None) -> None:
         self.raw = raw
         self.log = log
+        self.packet = packet
+        """The server's ``max_allowed_packet`` (bytes), when known."""
+
+    async def _send(self, cursor: Any, sql: str, params: Sequence[Any]) -> None:
+        """Execute on ``cursor``; a statement the server cut off for being larger than its packet
+        limit is DF-102 naming ``max_allowed_packet`` (the driver only sees a broken exchange:
+        "Packet sequence number wrong", "server has gone away")."""
+        try:
+            await self.log.wrap(cursor.execute(sql, params or None), sql, params)
+        except (pymysql.err.MySQLError, OSError) as exc:
+            size = _statement_size(sql, params)
+            if self.packet and size > self.packet:
+                raise too_large(size, self.packet) from exc
+            raise
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         cursor = await self.raw.cursor()
-        await self.log.wrap(cursor.execute(sql, params or None), sql, params)
+        await self._send(cursor, sql, params)
         rows = await cursor.fetchall()
         await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
@@ -112,7 +126,7 @@ class MySQLConnection:
     async def run(self, sql: str, params: Sequence[Any]) -> Result:
         """Execute and return the full report (the info string carries matched / duplicate counts)."""
         cursor = await self.raw.cursor()
-        await self.log.wrap(cursor.execute(sql, params or None), sql, params)
+        await self._send(cursor, sql, params)
         result = cursor._result  # the OK packet; aiomysql exposes its info string only here
         await _refuse_regex_limits(cursor, sql, params)
         await cursor.close()
@@ -140,6 +154,32 @@ class MySQLConnection:
     @property
     def in_transaction(self) -> bool:
         return bool(self.raw.get_transaction_status())
+
+
+def _statement_size(sql: str, params: Sequence[Any]) -> int:
+    """About how many bytes ``sql`` takes with ``params`` bound (UTF-8 text, bytes as hex); only
+    computed after a failure, so it may be exact rather than fast."""
+    size = len(sql.encode("utf-8", "replace"))
+    for value in params:
+        if isinstance(value, str):
+            size += len(value.encode("utf-8", "replace")) + 2
+        elif isinstance(value, bytes | bytearray):
+            size += 2 * len(value) + 10
+        else:
+            size += 32
+    return size
+
+
+def too_large(size: int, packet: int) -> DataFlowError:
+    """DF-102: a value too large for the server's ``max_allowed_packet``."""
+    return DataFlowError(
+        "DF-102",
+        f"A value is too large for the server: the statement takes about {size:,} bytes and the server's "
+        f"max_allowed_packet is {packet:,} bytes.",
+        context={"max_allowed_packet": packet, "statement_bytes": size},
+        solutions=["Store smaller values (split the document), or raise the server's max_allowed_packet "
+                   "(SET GLOBAL max_allowed_packet = …, in bytes)."],
+    )
 
 
 async def _refuse_regex_limits(cursor: Any, sql: str, params: Sequence[Any]) -> None:
@@ -308,7 +348,7 @@ class PoolManager:
         pool = await self.pool()
         raw = await self._acquire(pool)
         try:
-            yield MySQLConnection(raw, self.log)
+            yield MySQLConnection(raw, self.log, self.server.max_allowed_packet if self.server else None)
         except BaseException as exc:
             if not isinstance(exc, Exception):
                 raw.close()  # cancelled mid-statement: the protocol state is unknown, never reuse it
