@@ -16,8 +16,10 @@ What differs from the generic SQL of the kernel:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -57,6 +59,24 @@ _SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
 """SQLSTATEs of a server ending the session: administrator command, crash of another backend, shutdown."""
 # DDL "IF NOT EXISTS" is not atomic in PostgreSQL: two sessions creating the same table at once can
 # fail with a duplicate-object or catalog unique violation. The object exists afterwards, so retry.
+_copying: contextvars.ContextVar[bool] = contextvars.ContextVar("dataflow_pg_copying", default=False)
+"""True inside a COPY of this dialect (in the task running it)."""
+
+
+class _QuietLostCopy(logging.Filter):
+    """Drops asyncio's "socket.send() raised exception." for a COPY whose connection was lost.
+
+    asyncpg keeps handing COPY data to a transport whose connection the server closed, and asyncio
+    logs that line for every write past the fifth: a killed COPY printed hundreds. The failure itself
+    reaches the caller as a DF-coded error; the same line from anyone else's code still shows.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_copying.get() and record.msg == "socket.send() raised exception.")
+
+
+logging.getLogger("asyncio").addFilter(_QuietLostCopy())
+
 _DDL_RACE_STATES = frozenset({"23505", "42P07", "42710"})
 
 
@@ -420,8 +440,12 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         if not q.rows:
             return [] if q.returning else 0
         if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD:
-            outcome: list[dict[str, Any]] | int = await conn.copy_rows(
-                q.model.table, q.columns, self.encode_rows(q.model, q.columns, q.rows), len(q.rows))
+            token = _copying.set(True)
+            try:
+                outcome: list[dict[str, Any]] | int = await conn.copy_rows(
+                    q.model.table, q.columns, self.encode_rows(q.model, q.columns, q.rows), len(q.rows))
+            finally:
+                _copying.reset(token)
         else:
             outcome = await self._insert_statements(conn, q)
         if "id" in q.columns and q.model.id_is_generated:

@@ -1,0 +1,58 @@
+"""PostgreSQL under hostile conditions: a COPY whose connection the server kills mid-way."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import asyncpg
+import pytest
+from dataflow import DataFlowError
+from dataflow.testing import raw_fetch
+
+
+def test_a_killed_copy_fails_quietly(make_model, run_node, db, dataflow_url, caplog):
+    @make_model
+    class Load:
+        id: str
+        text: str
+        n: int
+
+    table = make_model.table(Load)
+    run_node("LoadCountNode", {})
+    killed = threading.Event()
+
+    def killer() -> None:
+        async def watch() -> None:
+            conn = await asyncpg.connect(dataflow_url)
+            try:
+                for _ in range(1000):
+                    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE query LIKE $1",
+                                            f"COPY%{table}%")
+                    if rows:
+                        await conn.execute("SELECT pg_terminate_backend($1)", rows[0]["pid"])
+                        killed.set()
+                        return
+                    await asyncio.sleep(0.005)
+            finally:
+                await conn.close()
+
+        asyncio.run(watch())
+
+    watcher = threading.Thread(target=killer)
+    watcher.start()
+    data = [{"id": str(i), "text": "x" * 200, "n": i} for i in range(300_000)]
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        try:
+            run_node("LoadBulkCreateNode", {"data": data})
+        except DataFlowError as exc:
+            assert getattr(exc.__cause__, "code", None) == "DF-402"
+        finally:
+            watcher.join()
+    if not killed.is_set():
+        pytest.skip("the COPY finished before it could be killed")
+    lines = [r for r in caplog.records if "socket.send() raised exception" in r.getMessage()]
+    assert not lines, f"{len(lines)} asyncio lines about the lost connection"
+    assert raw_fetch(db, f'SELECT count(*) FROM "{table}"')[0][0] == 0, "all or nothing"
+    assert run_node("LoadCountNode", {})["count"] == 0, "the pool recovered"
