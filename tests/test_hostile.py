@@ -135,3 +135,19 @@ def test_full_mode_prints_an_error_once_in_about_30_lines(make_db: Callable[...,
     assert len(shown) <= 32, "\n".join(shown)
     assert info.value.causes[0].startswith("A misspelled field"), "the cause's own causes come first"
     assert info.value.context["field"] == "nmae"
+
+
+def test_bulk_upsert_names_the_row_clashing_on_another_unique_field(make_db: Callable[..., DataFlow]) -> None:
+    from dataflow.testing.helpers import run_nodes
+
+    db = make_db()
+    model = f"Account{uuid.uuid4().hex[:6]}"
+    db.model(type(model, (), {"__annotations__": {"id": str, "email": str},
+                              "__dataflow__": {"indexes": [{"fields": ["email"], "unique": True}]}}))
+    run_nodes((f"{model}CreateNode", "a", {"id": "a0", "email": "taken@x"}))
+    rows = [{"id": "a0", "email": "taken@x"}, {"id": "a1", "email": "new@x"}, {"id": "a2", "email": "taken@x"}]
+    with pytest.raises(DataFlowError) as info:
+        run_nodes((f"{model}BulkUpsertNode", "up", {"data": rows}))
+    error = info.value.__cause__
+    assert isinstance(error, DataFlowError) and error.code == "DF-704"
+    assert error.context["row"] == 2, "row 0 updates its own stored row: not a clash"

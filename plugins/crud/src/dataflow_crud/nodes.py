@@ -44,7 +44,15 @@ from dataflow.query import (
 )
 from dataflow.values import accepted_type, coerce, stored_type
 
-from dataflow_crud.rows import check_fields, key_of, now, prepare_batch, prepare_row, prepare_update
+from dataflow_crud.rows import (
+    check_fields,
+    key_of,
+    name_clashing_row,
+    now,
+    prepare_batch,
+    prepare_row,
+    prepare_update,
+)
 
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
@@ -588,15 +596,18 @@ class BulkCreateNode(ModelNode):
         skip = params["conflict_resolution"] != "error"
         ids: list[Any] = []
         inserted = 0
-        async with db.transaction() as conn:
-            for chunk in _chunks(rows, params["batch_size"]):
-                outcome = await db.dialect.run(Insert(model, columns, chunk, returning=return_ids,
-                                                      skip_conflicts=skip), conn)
-                if return_ids:
-                    ids += [r["id"] for r in outcome]
-                    inserted += len(outcome)
-                else:
-                    inserted += outcome
+        try:
+            async with db.transaction() as conn:
+                for chunk in _chunks(rows, params["batch_size"]):
+                    outcome = await db.dialect.run(Insert(model, columns, chunk, returning=return_ids,
+                                                          skip_conflicts=skip), conn)
+                    if return_ids:
+                        ids += [r["id"] for r in outcome]
+                        inserted += len(outcome)
+                    else:
+                        inserted += outcome
+        except DataFlowError as exc:
+            raise await name_clashing_row(db, model, columns, rows, exc) from exc.__cause__
         if return_ids:
             result["ids"] = ids
         result["inserted"] = inserted
@@ -734,15 +745,19 @@ class BulkUpsertNode(ModelNode):
         # are for new rows, not a reason to overwrite stored values.
         supplied = {k for r in params["data"] for k in r} | {"updated_at"}
         updating = tuple(c for c in columns if c in supplied)
-        async with db.transaction() as conn:
-            for chunk in _chunks(deduped, params["batch_size"]):
-                if resolution == "update":
-                    inserted, updated = await self._upsert(db, model, columns, chunk, conflict_on, conn, updating)
-                    result["inserted"] += inserted
-                    result["updated"] += updated
-                else:
-                    inserted = await self._insert_missing(db, model, columns, chunk, conflict_on, conn)
-                    result["inserted"] += inserted
+        try:
+            async with db.transaction() as conn:
+                for chunk in _chunks(deduped, params["batch_size"]):
+                    if resolution == "update":
+                        inserted, updated = await self._upsert(db, model, columns, chunk, conflict_on, conn,
+                                                               updating)
+                        result["inserted"] += inserted
+                        result["updated"] += updated
+                    else:
+                        inserted = await self._insert_missing(db, model, columns, chunk, conflict_on, conn)
+                        result["inserted"] += inserted
+        except DataFlowError as exc:
+            raise await name_clashing_row(db, model, columns, rows, exc, conflict_on) from exc.__cause__
         if resolution != "update":
             result["skipped"] = len(rows) - result["inserted"]
         return result

@@ -9,14 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.models import AUTO_FIELDS, FieldSpec, ModelSpec
-from dataflow.query import ColumnBatch, Constant
+from dataflow.query import ColumnBatch, Cond, Constant, Select
 from dataflow.values import ACCEPTED_TYPES, coerce
 
-__all__ = ["check_fields", "in_row", "now", "prepare_batch", "prepare_row", "prepare_update"]
+if TYPE_CHECKING:
+    from dataflow.facade import DataFlow
+
+__all__ = ["check_fields", "in_row", "name_clashing_row", "now", "prepare_batch", "prepare_row", "prepare_update"]
 
 _NONE = type(None)
 
@@ -189,6 +192,53 @@ def in_row(error: DataFlowError, index: int) -> DataFlowError:
         error.message = f"Row {index} of 'data': {error.message}"
         error.args = (error.message,)
     return error
+
+
+async def name_clashing_row(db: DataFlow, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                            error: DataFlowError, conflict_on: Sequence[str] = ()) -> DataFlowError:
+    """A bulk write's DF-704 saying which row of ``data`` clashed (its index), when it can be found.
+
+    Databases name the duplicate value, not the row: the rows are looked through for a unique key
+    they repeat, then the table for keys that already exist (a row whose ``conflict_on`` matches the
+    stored row is an update, not a clash). Best effort: the original error is kept whatever happens.
+    """
+    if error.code != "DF-704" or "row" in error.context:
+        return error
+    try:
+        index = await _first_clash(db, model, columns, rows, tuple(conflict_on))
+    except Exception:  # the lookup must never hide the error being reported
+        return error
+    return in_row(error, index) if index is not None else error
+
+
+async def _first_clash(db: DataFlow, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                       conflict_on: tuple[str, ...]) -> int | None:
+    keys = [("id",)] + [index.fields for index in model.indexes if index.unique]
+    keys = [k for k in dict.fromkeys(keys) if set(k) <= set(columns) and k != conflict_on]
+    own = key_of(columns, conflict_on) if conflict_on else None
+    found: list[int] = []
+    for key in keys:
+        value_of = key_of(columns, key)
+        seen: dict[Any, int] = {}
+        for index, row in enumerate(rows):
+            first = seen.setdefault(value_of(row), index)
+            if first != index and (own is None or own(rows[first]) != own(row)):
+                found.append(index)
+                break
+        if len(key) == 1:
+            field = model.field_map[key[0]]
+            stored = await db.dialect.run(Select(model, Cond(field, "in", tuple(seen)), limit=1000))
+            clashing = {r[key[0]]: r for r in stored}
+            for index, row in enumerate(rows):
+                record = clashing.get(value_of(row))
+                if record is not None and (own is None or tuple(record[c] for c in conflict_on) != _as_tuple(own(row))):
+                    found.append(index)
+                    break
+    return min(found) if found else None
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
 
 
 def _prepare_rows(

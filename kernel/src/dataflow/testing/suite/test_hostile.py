@@ -168,6 +168,32 @@ def test_nul_characters_in_text_are_df102(db, make_model, run_node):
     assert raw_rows(db, item) == before
 
 
+def test_bulk_errors_name_the_row(db, make_model, run_node):
+    class Member:
+        id: str
+        email: str
+        age: int = 0
+        __dataflow__ = {"indexes": [{"fields": ["email"], "unique": True}]}
+
+    member = make_model(Member)
+    run_node("MemberCreateNode", {"id": "m0", "email": "taken@x"})
+    before = raw_rows(db, member)
+    rows = [{"id": f"m{i}", "email": f"e{i}@x", "age": i} for i in range(1, 6)]
+    cases = [
+        ("MemberBulkCreateNode", {"data": [*rows[:3], {**rows[3], "age": "old"}, rows[4]]}, "DF-102", 3),
+        ("MemberBulkCreateNode", {"data": [*rows[:4], {**rows[4], "email": "\x00"}]}, "DF-102", 4),
+        ("MemberBulkCreateNode", {"data": [*rows[:2], {**rows[2], "id": "m1"}, *rows[3:]]}, "DF-704", 2),
+        ("MemberBulkCreateNode", {"data": [*rows[:3], {**rows[3], "email": "taken@x"}]}, "DF-704", 3),
+    ]
+    for node, params, code, index in cases:
+        with raises_df(code) as caught:
+            run_node(node, params)
+        error = caught["error"]
+        assert error.context.get("row") == index, (node, error.message)
+        assert f"Row {index} of 'data'" in error.message
+    assert raw_rows(db, member) == before
+
+
 # ---- regular expressions and statement time --------------------------------------------------------
 def test_invalid_regex_is_df107(make_model, run_node):
     _item(make_model)
