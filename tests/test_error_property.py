@@ -14,9 +14,14 @@ SQLite always; PostgreSQL and MySQL when their plugins and servers are there.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
+import itertools
+import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -312,3 +317,195 @@ def test_workflow_connections_and_templates(target: Target, connections: list[tu
         RUNTIME.execute(wf.build(), parameters=inputs)
 
     target.unchanged_on_failure(run)
+
+
+# ---- hostile inputs: identifiers, long strings, deep and wide filters, regexes, concurrent writers ---
+REFUSAL_BUDGET = float(os.environ.get("DATAFLOW_REFUSAL_BUDGET", "1.0"))
+"""Seconds any generated input may take to be refused (raise it on a machine shared by many runs)."""
+
+
+@contextlib.contextmanager
+def nothing_frozen() -> Iterator[None]:
+    """Fail if another thread could not run for a whole refusal budget while the block ran."""
+    ticks: list[float] = [time.perf_counter()]
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.01)
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
+    ticks.append(time.perf_counter())
+    gap = max(b - a for a, b in itertools.pairwise(ticks))
+    assert gap < REFUSAL_BUDGET + 0.5, f"another thread was frozen for {gap:.2f} s"
+
+
+def refused_in_time(call: Callable[[], Any]) -> DataFlowError | None:
+    """``expect_ok_or_df``, and a refusal must come within the budget, other threads running meanwhile."""
+    started = time.perf_counter()
+    with nothing_frozen():
+        error = expect_ok_or_df(call)
+    took = time.perf_counter() - started
+    if error is not None:
+        assert took < REFUSAL_BUDGET, f"{error.code} took {took:.2f} s to be refused"
+    return error
+
+
+long_text = st.builds(lambda unit, n: unit * n, st.sampled_from(["k", "a:", "@", "a:b@", "x://", "é", "\x00", "$",
+                                                                 "?password=", "a" * 7 + "\n"]),
+                      st.integers(1_000, 120_000))
+hostile_names = st.one_of(
+    st.sampled_from(["name\n", "users\n", "tab\tname", "a b", "na\x00me", "a-b", "1st", "ünï", "x" * 63, "x" * 64,
+                     "y" * 200, "A", "a", "Name", "NAME", "select", "order", "\u202eevil", "x\r", "id\n"]),
+    st.builds(lambda head, tail: head + tail, st.sampled_from(["f", "F", "_", ""]),
+              st.text(alphabet=st.characters(max_codepoint=0x3000), max_size=70)),
+)
+
+
+@cases(80)
+@given(fields=st.lists(hostile_names, min_size=1, max_size=4), table=st.one_of(st.none(), hostile_names),
+       index=st.one_of(st.none(), hostile_names))
+def test_hostile_identifiers(target: Target, fields: list[str], table: str | None, index: str | None) -> None:
+    if not target.within(80):
+        return
+    suffix = uuid.uuid4().hex[:6]
+    options: dict[str, Any] = {"__annotations__": {"id": str, **dict.fromkeys(fields, str)},
+                               "__tablename__": f"m_{suffix}" if table is None else table}
+    if index is not None:
+        options["__dataflow__"] = {"indexes": [{"name": index, "fields": [fields[0]]}]}
+    cls = type(f"H{suffix}", (), options)
+    error = refused_in_time(lambda: target.db.model(cls))
+    if error is None:
+        spec = target.db.models[cls.__name__]
+        if spec.table != f"m_{suffix}":
+            target.db.models.pop(spec.name)  # a generated table name could be another test's: never create it
+            return
+        names = [f.name.lower() for f in spec.fields]
+        assert len(names) == len(set(names)), "names differing only in case were accepted"
+        assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", f.name) for f in spec.fields)
+        expect_ok_or_df(lambda: RUNTIME.execute(_one(f"{spec.name}ListNode", {})))
+    else:
+        assert error.code in ("DF-102", "DF-603", "DF-607", "DF-608"), error
+
+
+def _one(node_type: str, params: dict[str, Any]) -> Any:
+    wf = WorkflowBuilder()
+    wf.add_node(node_type, "n", params)
+    return wf.build()
+
+
+@cases(60)
+@given(text=long_text, where=st.sampled_from(["key", "value", "like", "order_by", "field", "url"]))
+def test_long_strings(target: Target, text: str, where: str) -> None:
+    if not target.within(60):
+        return
+    if where == "url":
+        refused_in_time(lambda: DataFlow(text).dialect.close_sync())
+        return
+    params = {"key": {"filter": {text: 1}}, "value": {"filter": {"name": text}},
+              "like": {"filter": {"name": {"$like": text}}}, "order_by": {"order_by": [text]},
+              "field": {"filter": {"name": {text: 1}}}}[where]
+    refused_in_time(lambda: target.run_one("List", params))
+
+
+def _deep(depth: int, shape: str) -> dict[str, Any]:
+    leaf: dict[str, Any] = {"name": "n0"}
+    for level in range(depth):
+        if shape == "not":
+            leaf = {"$not": leaf}
+        elif shape == "and":
+            leaf = {"$and": [leaf, {"age": {"$gte": 0}}]}
+        else:
+            leaf = {"$or": [{"age": level}, leaf]}
+    return leaf
+
+
+@cases(60)
+@given(depth=st.one_of(st.integers(1, 40), st.integers(40, 3000)), shape=st.sampled_from(["not", "and", "or", "field"]),
+       width=st.one_of(st.integers(1, 50), st.integers(50, 30_000)), wide=st.sampled_from(["eq", "gt", "in", "mixed"]),
+       operation=st.sampled_from(["List", "Count", "BulkUpdate", "BulkDelete"]))
+def test_deep_and_wide_filters(target: Target, depth: int, shape: str, width: int, wide: str, operation: str) -> None:
+    if not target.within(60):
+        return
+    if shape == "field":
+        inner: dict[str, Any] = {"$eq": "n0"}
+        for _ in range(depth):
+            inner = {"$not": inner}
+        deep = {"name": inner}
+    else:
+        deep = _deep(depth, shape)
+    alternatives = {"eq": lambda i: {"age": i}, "gt": lambda i: {"age": {"$gt": i}},
+                    "in": lambda i: {"age": {"$in": [i, i + 1]}},
+                    "mixed": lambda i: {"age": i} if i % 2 else {"name": f"n{i}"}}[wide]
+    for where in (deep, {"$or": [alternatives(i) for i in range(width)]}):
+        params: dict[str, Any] = {"filter": where}
+        if operation == "BulkUpdate":
+            params["fields"] = {"nick": "wide"}
+        started = time.perf_counter()
+        target.unchanged_on_failure(lambda p=params: refused_in_time(lambda: target.run_one(operation, p)))
+        assert time.perf_counter() - started < 30, "an accepted filter must still answer"
+
+
+PATHOLOGICAL = ["^(a+)+$", "(a|aa)+$", "^(a|a?)+$", "(x+x+)+y", "^(\\w+\\s?)*$", "(.*a){12}", "((a*)*)*b",
+                "(a|b|ab)*c", "[", "(", "a{1000}{1000}", "(?<=a+)b", "\\", "*", "(?P<n>a)(?P=n)+$"]
+
+
+@cases(40)
+@given(pattern=st.one_of(st.sampled_from(PATHOLOGICAL),
+                         st.builds(lambda a, q1, q2: f"({a}{q1}){q2}$", st.sampled_from(["a", "a|aa", "a?a", ".*"]),
+                                   st.sampled_from(["+", "*", "{1,30}"]), st.sampled_from(["+", "*", "{2,}"]))),
+       operation=st.sampled_from(["List", "Count", "BulkDelete"]))
+def test_pathological_regexes(target: Target, pattern: str, operation: str) -> None:
+    if not target.within(40):
+        return
+    expect_ok_or_df(lambda: target.run_one("Upsert", {"where": {"id": "patho"},
+                                                      "create": {"id": "patho", "name": "a" * 34 + "!"}}))
+    error = refused_in_time(lambda: target.run_one(operation, {"filter": {"name": {"$regex": pattern}}}))
+    if error is not None:
+        cause = error.__cause__ if isinstance(error, WorkflowExecutionError) else error
+        assert getattr(cause, "code", None) in ("DF-107", "DF-102"), error
+
+
+write = st.tuples(st.sampled_from(["Create", "Update", "BulkUpsert", "BulkCreate", "BulkDelete", "Upsert"]),
+                  st.integers(0, 8), st.one_of(st.integers(-5, 100), odd_text, st.none()))
+
+
+def _write_params(operation: str, key: int, value: Any) -> dict[str, Any]:
+    row = {"id": f"w{key}", "name": f"n{key}", "age": value}
+    return {"Create": row, "Update": {"filter": {"id": f"w{key}"}, "fields": {"age": value}},
+            "BulkUpsert": {"data": [row, {**row, "id": f"w{key + 1}"}]}, "BulkCreate": {"data": [row]},
+            "BulkDelete": {"filter": {"id": {"$in": [f"w{key}", f"w{key + 2}"]}}},
+            "Upsert": {"where": {"id": f"w{key}"}, "create": row, "update": {"age": value}}}[operation]
+
+
+@cases(15)
+@given(writers=st.lists(st.lists(write, min_size=1, max_size=4), min_size=2, max_size=4))
+def test_concurrent_writers(target: Target, writers: list[list[tuple[str, int, Any]]]) -> None:
+    if not target.within(15):
+        return
+    problems: list[BaseException] = []
+
+    def writer(ops: list[tuple[str, int, Any]]) -> None:
+        for operation, key, value in ops:
+            try:
+                expect_ok_or_df(lambda o=operation, k=key, v=value: target.run_one(o, _write_params(o, k, v)))
+            except BaseException as exc:  # collected: a thread's failure must fail the test
+                problems.append(exc)
+
+    with nothing_frozen():
+        threads = [threading.Thread(target=writer, args=(ops,)) for ops in writers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert not any(t.is_alive() for t in threads), "a writer never finished"
+    assert not problems, problems[0]
+    rows = target.snapshot()
+    assert len({r[0] for r in rows}) == len(rows), "ids stay unique"

@@ -447,9 +447,9 @@ class SQLDialect(SchemaDialect):
         if isinstance(expr, Cond):
             return self.compile_cond(b, expr)
         if isinstance(expr, And):
-            return "(" + " AND ".join(self.compile_expr(b, e) for e in expr.items) + ")"
+            return _balanced(" AND ", [self.compile_expr(b, e) for e in expr.items])
         if isinstance(expr, Or):
-            return "(" + " OR ".join(self.compile_expr(b, e) for e in expr.items) + ")"
+            return _balanced(" OR ", [self.compile_expr(b, e) for e in expr.items])
         if isinstance(expr, Not):
             return "(NOT " + self.compile_expr(b, expr.item) + ")"
         raise TypeError(f"not a filter expression: {expr!r}")
@@ -943,6 +943,18 @@ def idle_socket_readable(transport: Any) -> bool:
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     return bool(poller.poll(0))
+
+
+_GROUP = 64
+
+
+def _balanced(joiner: str, parts: list[str]) -> str:
+    """``(a OR b OR …)``, nested in groups of 64 when long: a parser reads ``a OR b OR c …`` as a
+    chain as deep as it is long, and SQLite refuses expressions deeper than 1,000 ("Expression tree
+    is too large"); groups keep a 100,000-term filter about 200 deep."""
+    while len(parts) > _GROUP:
+        parts = ["(" + joiner.join(parts[i : i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
+    return "(" + joiner.join(parts) + ")"
 
 
 def _decode_json(value: Any) -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "CORE_OPERATORS",
     "MAX_FILTER_CONDITIONS",
     "MAX_FILTER_DEPTH",
+    "MAX_FILTER_LIST",
     "MAX_IN_VALUES",
     "And",
     "ColumnBatch",
@@ -48,8 +49,11 @@ _LOGICAL = frozenset({"$or", "$and", "$not"})
 _TEXT_OPERATORS = frozenset({"$like", "$ilike", "$regex"})
 MAX_FILTER_DEPTH = 32
 """The deepest nesting of ``$and`` / ``$or`` / ``$not`` (field-level ``$not`` included) in a filter."""
-MAX_FILTER_CONDITIONS = 100_000
-"""The most conditions (field comparisons) in one filter."""
+MAX_FILTER_CONDITIONS = 10_000
+"""The most conditions (field comparisons) in one filter, counted after a ``$or`` of equalities on one
+field has become one ``$in``: 10,000 ORed range conditions already take SQLite seconds to plan."""
+MAX_FILTER_LIST = 100_000
+"""The most entries in one ``$and`` / ``$or`` list (checked before they are read)."""
 MAX_IN_VALUES = 1_000_000
 """The most values in one ``$in`` / ``$nin`` list (sent as one array parameter where the database can)."""
 
@@ -235,7 +239,8 @@ def parse_filter(
         if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
             return equals(model.field(key, node=node), value, node)
     operators = CORE_OPERATORS | frozenset(extra_operators)
-    return _FilterParser(model, operators, node).mapping(raw, 0)
+    parser = _FilterParser(model, operators, node)
+    return parser.count(parser.mapping(raw, 0))
 
 
 class _FilterParser:
@@ -245,7 +250,6 @@ class _FilterParser:
         self.model = model
         self.ops = ops
         self.node = node
-        self.conditions = 0
 
     def deeper(self, depth: int) -> int:
         """``depth + 1``, or DF-102 naming the limit (checked before descending: no RecursionError)."""
@@ -254,13 +258,26 @@ class _FilterParser:
                        model=self.model.name, node=self.node, limit=MAX_FILTER_DEPTH)
         return depth + 1
 
-    def spend(self, count: int = 1) -> None:
-        self.conditions += count
-        if self.conditions > MAX_FILTER_CONDITIONS:
-            raise _bad(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions (the limit).",
-                       model=self.model.name, node=self.node, limit=MAX_FILTER_CONDITIONS,
-                       solutions=["Use one {'field': {'$in': [...]}} instead of many alternatives, "
-                                  "or split the work into several nodes."])
+    def too_many(self, what: str, limit: int) -> DataFlowError:
+        return _bad(f"The filter has more than {limit} {what} (the limit).", model=self.model.name, node=self.node,
+                    limit=limit, solutions=["Use one {'field': {'$in': [...]}} instead of many alternatives, "
+                                            "or split the work into several nodes."])
+
+    def count(self, expr: Expr | None) -> Expr | None:
+        """``expr`` when it holds at most MAX_FILTER_CONDITIONS conditions; DF-102 otherwise."""
+        conditions = 0
+        stack: list[Expr] = [] if expr is None else [expr]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, Cond):
+                conditions += 1
+            elif isinstance(item, Not):
+                stack.append(item.item)
+            else:
+                stack.extend(item.items)
+        if conditions > MAX_FILTER_CONDITIONS:
+            raise self.too_many("conditions", MAX_FILTER_CONDITIONS)
+        return expr
 
     def mapping(self, raw: Mapping[str, Any], depth: int) -> Expr | None:
         return _parse_mapping(self, raw, depth)
@@ -302,6 +319,8 @@ def _parse_logical(p: _FilterParser, key: str, value: Any, depth: int) -> Expr |
     if not isinstance(value, list | tuple) or not value:
         raise _bad(f"{key} takes a non-empty list of filter dicts.", model=model.name, node=node)
     inner_depth = p.deeper(depth)
+    if len(value) > MAX_FILTER_LIST:
+        raise p.too_many(f"entries in one {key}", MAX_FILTER_LIST)
     parts = []
     for part in value:
         if not isinstance(part, Mapping):
@@ -359,7 +378,6 @@ def _parse_field(p: _FilterParser, field: FieldSpec, value: Any, depth: int) -> 
     if not _is_operator_dict(value):
         if isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value):
             raise _bad(f"Filter on '{field.name}' mixes operators and plain keys.", model=model.name, node=node)
-        p.spend()
         if value is None:
             return [Cond(field, "null", True)]
         return [Cond(field, "eq", _value(field, value, node))]
@@ -378,7 +396,6 @@ def _parse_field(p: _FilterParser, field: FieldSpec, value: Any, depth: int) -> 
                 field=field.name,
                 allowed=", ".join(allowed),
             )
-        p.spend()
         result.append(_condition(p, field, op_key[1:], operand))
     return result
 
