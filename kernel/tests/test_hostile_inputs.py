@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 
@@ -18,10 +19,10 @@ ADVERSARIAL = ["k" * 100_000, "a:" * 50_000, "@" * 100_000, "a:b@" * 25_000, "x:
 
 @pytest.mark.parametrize("text", ADVERSARIAL, ids=lambda t: repr(t[:10]))
 def test_redaction_is_linear(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a machine busy with other work does not count
     redact_url(text)
     DataFlowError("DF-102", text, context={"value": text})
-    assert time.perf_counter() - started < 0.5  # 100,000 characters took minutes (quadratic) before
+    assert time.process_time() - started < 0.5  # 100,000 characters took minutes (quadratic) before
 
 
 def test_redaction_never_freezes_other_threads() -> None:
@@ -42,7 +43,7 @@ def test_redaction_never_freezes_other_threads() -> None:
         stop.set()
         thread.join()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert max(gaps, default=0) < 1.0
+    assert max(gaps, default=0) < max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 @pytest.mark.parametrize("url, secrets", [
@@ -92,10 +93,10 @@ def test_filter_limits_name_themselves() -> None:
         parse_filter(spec, deep)
     assert info.value.code == "DF-102"
     wide = {"$or": [{"k": {"$gt": i}} for i in range(MAX_FILTER_CONDITIONS + 1)]}
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(DataFlowError, match=str(MAX_FILTER_CONDITIONS)):
         parse_filter(spec, wide)
-    assert time.perf_counter() - started < 3.0  # about 0.3 s on a quiet machine; CI machines are shared
+    assert time.process_time() - started < 1.0  # CPU seconds: about 0.1 on a quiet machine
 
 
 def test_or_of_equalities_becomes_one_in() -> None:

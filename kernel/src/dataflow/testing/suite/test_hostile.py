@@ -8,6 +8,7 @@ output, however the URL is written.
 """
 
 import itertools
+import os
 import threading
 import time
 import traceback
@@ -22,6 +23,11 @@ from dataflow.testing.fixtures import raises_df, raw_fetch, raw_rows, unique_tab
 from dataflow.testing.suite._support import seed, tests_in
 from dataflow.url import parse_url
 from dataflow.values import MAX_JSON_DEPTH
+
+
+def _load_factor():
+    """How much slower than a quiet machine wall-clock waits are now (runnable processes per core)."""
+    return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
 def _nested(leaf, depth, key="$not"):
@@ -119,7 +125,7 @@ def test_huge_filter_keys_are_refused_fast(make_model, run_node):
     started = time.perf_counter()
     with raises_df("DF-102"):
         run_node("ItemListNode", {"filter": {"k" * 100_000: 1}})
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 1.0 * _load_factor()
 
 
 def test_large_or_and_in_answer_fast(make_model, run_node):
@@ -133,7 +139,7 @@ def test_large_or_and_in_answer_fast(make_model, run_node):
     many = list(range(0, 80000, 2))  # 40,000 values: more than SQLite's placeholders per statement
     assert run_node("ItemCountNode", {"filter": {"k": {"$in": many}}})["count"] == 2500
     assert run_node("ItemCountNode", {"filter": {"k": {"$nin": many}}})["count"] == 2500
-    assert time.perf_counter() - started < 20  # seconds for 10,000-clause filters took minutes before
+    assert time.perf_counter() - started < 20 * _load_factor()  # seconds for 10,000-clause filters took minutes before
 
 
 # ---- values ---------------------------------------------------------------------------------------
@@ -224,11 +230,11 @@ def test_pathological_regex_answers_or_is_refused_fast(make_model, run_node):
                 assert run_node("ItemCountNode", {"filter": {"name": {"$regex": pattern}}})["count"] == 0
             except DataFlowError as exc:
                 assert getattr(exc.__cause__, "code", exc.code) == "DF-107", exc
-            assert time.perf_counter() - started < 2.0, pattern
+            assert time.perf_counter() - started < 2.0 * _load_factor(), pattern
     finally:
         stop.set()
         ticker.join()
-    assert max((b - a for a, b in itertools.pairwise(ticks)), default=0) < 1.0, "another thread was frozen"
+    assert max((b - a for a, b in itertools.pairwise(ticks)), default=0) < _load_factor(), "a thread was frozen"
 
 
 def test_statement_timeout_stops_long_statements(make_model, run_node):
@@ -241,7 +247,7 @@ def test_statement_timeout_stops_long_statements(make_model, run_node):
         raw_fetch(impatient, f"SELECT COUNT(*) FROM {table} a, {table} b, {table} c")
     error = info.value if isinstance(info.value, DataFlowError) else impatient.dialect.translate_error(info.value)
     assert error.code == "DF-512", error
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 10 * _load_factor()
     assert DataFlow(make_model.url).options["statement_timeout"] == 300.0  # the documented default
 
 
