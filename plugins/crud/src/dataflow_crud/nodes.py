@@ -403,6 +403,8 @@ class UpdateNode(ModelNode):
                 return {"updated": False}
             by_id = parse_filter(model, {"id": match["id"]})
             rows = await db.dialect.run(Update(model, by_id, values, returning=True), conn)
+        if not rows:
+            return {"updated": False}  # deleted by a concurrent writer between the match and the update
         record = rows[0]
         record["updated"] = True
         return record
