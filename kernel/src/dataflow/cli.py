@@ -296,12 +296,15 @@ def _split_plugin_switches(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _full_help_for(app: App, argv: Sequence[str]) -> None:
     """Let the command being run show its whole docstring in its ``--help``: the summary a plugin gives
-    when registering by import path is for the listing of commands, where it replaces the docstring."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command is not None and command in set(app):
-        invoked = app[command]  # loads the command's module, which is about to run anyway
-        if invoked.default_command is not None:
-            invoked.help = None
+    when registering by import path is for the listing of commands, where it replaces the docstring.
+    Followed down sub-command groups (``migrate plan``)."""
+    current = app
+    for token in (a for a in argv if not a.startswith("-")):
+        if token not in set(current):
+            return
+        current = current[token]  # loads the command's module, which is about to run anyway
+        if current.default_command is not None:
+            current.help = None
 
 
 def _report_failed_command(plugin: str, exc: Exception) -> None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from cyclopts import App, Parameter
+from cyclopts import Parameter
 from dataflow.cli import ModelsOption, open_instance
 from dataflow.errors import DataFlowError
 from dataflow.loop import run_sync
@@ -24,7 +24,7 @@ from dataflow.types import MigrationPlan, RiskLevel
 from dataflow_migrate import api
 from dataflow_migrate.history import step_to_dict
 
-__all__ = ["register"]
+__all__ = ["apply", "plan", "require", "status"]
 
 # The options the three commands share, with their help text in one place.
 JsonFlag = Annotated[bool, Parameter(name="--json", negative=(), help="Print JSON (for scripts) instead of tables.")]
@@ -222,12 +222,3 @@ def require(target: str, *, backfill: Annotated[str | None, Parameter(
         Console().print(f"[green]{target} is now NOT NULL[/] ({result['backfilled']} row(s) backfilled, "
                         f"history id {result['id']}).")
 
-
-def register(app: App) -> None:
-    """Add the ``migrate`` command group to the ``dataflow`` CLI."""
-    group = App(name="migrate", help="Plan, apply and inspect schema migrations.")
-    group.command(status, name="status")
-    group.command(plan, name="plan")
-    group.command(apply, name="apply")
-    group.command(require, name="require")
-    app.command(group)

@@ -54,8 +54,21 @@ def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
     return methods
 
 
+_COMMANDS = {
+    "status": "Show pending steps for the models and the recent migration history.",
+    "plan": "Show the steps that would bring the database to the models, with their risk.",
+    "apply": "Apply the plan under the migration lock (risky plans need --confirm).",
+    "require": "Make a column NOT NULL: backfill its NULLs, then SET NOT NULL as a locked, recorded migration.",
+}
+"""The ``migrate`` commands (``dataflow_migrate.cli:<name>``) and their one-line summaries."""
+
+
 @hookimpl
 def dataflow_register_commands(app: Any) -> None:
-    from dataflow_migrate.cli import register
+    """The ``migrate`` group, its commands registered by import path: the planner loads when one runs."""
+    from cyclopts import App
 
-    register(app)
+    group = App(name="migrate", help="Plan, apply and inspect schema migrations.")
+    for name, summary in _COMMANDS.items():
+        group.command(f"dataflow_migrate.cli:{name}", name=name, help=summary)
+    app.command(group)
