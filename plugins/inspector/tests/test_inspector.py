@@ -47,6 +47,8 @@ def test_connections_know_the_types_at_both_ends(db: DataFlow) -> None:
     assert isinstance(first, ConnectionInfo) and first.is_valid
     assert (first.source_type, first.target_type) == ("str", "str")
     assert first.show() == "✓ create.id → update.id (str → str)"
+    assert (first.source_node, first.source_parameter, first.target_node, first.target_parameter) == (
+        "create", "id", "update", "id"), "the names Kailash's inspector used"
     template = connections[2]
     assert template.kind == "template" and template.template == "${read.id}"
     assert Inspector(_good()).connections("read") == connections[1:]
@@ -57,6 +59,7 @@ def test_trace_follows_values_upstream(db: DataFlow) -> None:
     trace = inspector.trace_parameter("read", "id")
     assert isinstance(trace, ParameterTrace)
     assert trace.source == "create.id" and trace.origin == "connection"
+    assert (trace.source_node, trace.source_parameter) == ("create", "id")
     assert trace.path == ("create.id", "update.id", "read.id")
     assert trace.value == "u1" and trace.show() == "create.id → update.id → read.id\nValue: 'u1'"
     template = inspector.trace_parameter("order", "user_id")

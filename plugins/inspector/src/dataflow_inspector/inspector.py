@@ -141,6 +141,12 @@ class ConnectionInfo:
     def is_valid(self) -> bool:
         return not self.problems
 
+    # The names Kailash DataFlow's inspector gave the four ends.
+    source_node = property(lambda self: self.source)
+    source_parameter = property(lambda self: self.source_output)
+    target_node = property(lambda self: self.target)
+    target_parameter = property(lambda self: self.target_input)
+
     @property
     def source_path(self) -> str:
         return f"{self.source}.{self.source_output}" if self.source_output else self.source
@@ -196,6 +202,16 @@ class ParameterTrace:
     @property
     def target(self) -> str:
         return f"{self.node}.{self.parameter}"
+
+    @property
+    def source_node(self) -> str | None:
+        """The node at the origin (None when no node feeds the parameter)."""
+        return self.source.partition(".")[0] if self.source else None
+
+    @property
+    def source_parameter(self) -> str | None:
+        """The output at the origin (None when no node feeds the parameter)."""
+        return self.source.partition(".")[2] if self.source else None
 
     def show(self) -> str:
         """``create.id → read.id``, then the value when it is known before the run, or why nothing flows."""
