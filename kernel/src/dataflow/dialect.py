@@ -25,6 +25,7 @@ from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
 from dataflow.query import (
     And,
+    Atomic,
     ColumnBatch,
     Cond,
     Constant,
@@ -500,11 +501,13 @@ class SQLDialect(SchemaDialect):
         return f"{column} ~ {b.bind(pattern)}"
 
     # ---- statements --------------------------------------------------------------------------
-    def select_list(self, model: ModelSpec) -> str:
-        key = (id(model), model.column_names)
+    def select_list(self, model: ModelSpec, columns: tuple[str, ...] | None = None) -> str:
+        """The quoted column list of a SELECT: the model's columns, or ``columns`` (a projection)."""
+        names = model.column_names if columns is None else columns
+        key = (id(model), names)
         cached = self._select_lists.get(key)
         if cached is None:
-            cached = self._select_lists[key] = ", ".join(self.quote(f.name) for f in model.fields)
+            cached = self._select_lists[key] = ", ".join(self.quote(name) for name in names)
         return cached
 
     def _cached(self, kind: str, q: Any, compile: Callable[[Any], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
@@ -525,7 +528,8 @@ class SQLDialect(SchemaDialect):
         limit = getattr(q, "limit", None)
         offset = getattr(q, "offset", 0)
         model = q.model
-        key = (kind, id(model), field_name, op, getattr(q, "order_by", ()), limit is None, bool(offset))
+        key = (kind, id(model), field_name, op, getattr(q, "order_by", ()), limit is None, bool(offset),
+               getattr(q, "columns", None), getattr(q, "distinct", False))
         params = value if limit is None else [*value, int(limit)]
         if offset:
             params.append(int(offset))
@@ -542,7 +546,9 @@ class SQLDialect(SchemaDialect):
 
     def _compile_select(self, q: Select) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
-        sql = f"SELECT {self.select_list(q.model)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
+        distinct = "DISTINCT " if q.distinct else ""
+        sql = (f"SELECT {distinct}{self.select_list(q.model, q.columns)} FROM {self.quote(q.model.table)}"
+               f"{self.compile_where(b, q.where)}")
         if q.order_by:
             fields = q.model.field_map
             sql += " ORDER BY " + ", ".join(
@@ -583,7 +589,11 @@ class SQLDialect(SchemaDialect):
 
     def _compile_count(self, q: Count) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
-        return f"SELECT COUNT(*) FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}", b.params
+        source = f"{self.quote(q.model.table)}{self.compile_where(b, q.where)}"
+        if q.distinct and q.columns:
+            inner = f"SELECT DISTINCT {self.select_list(q.model, q.columns)} FROM {source}"
+            return f"SELECT COUNT(*) FROM ({inner}) {self.quote('df_distinct')}", b.params
+        return f"SELECT COUNT(*) FROM {source}", b.params
 
     def insert_head(self, model: ModelSpec, columns: Sequence[str]) -> str:
         cols = ", ".join(self.quote(c) for c in columns)
@@ -599,11 +609,23 @@ class SQLDialect(SchemaDialect):
     def compile_update(self, q: Update) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
         fields = q.model.field_map
-        sets = ", ".join(f"{self.quote(k)} = {b.bind_field(fields[k], v)}" for k, v in q.values.items())
+        sets = ", ".join(f"{self.quote(k)} = {self.set_value(b, fields[k], v)}" for k, v in q.values.items())
         sql = f"UPDATE {self.quote(q.model.table)} SET {sets}{self.compile_where(b, q.where)}"
         if q.returning:
             sql += self.returning_sql(q.model)
         return sql, b.params
+
+    def set_value(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
+        """The right-hand side of ``SET column = …``: a bound value, or an ``Atomic`` computed in SQL."""
+        if type(value) is Atomic:
+            return self.atomic_sql(b, field, value)
+        return b.bind_field(field, value)
+
+    def atomic_sql(self, b: SQLBuilder, field: FieldSpec, change: Atomic) -> str:
+        """``column + operand`` / ``column * operand`` for an int, float or decimal column (a NULL stays
+        NULL). A dialect storing decimals as text overrides this for them, to stay exact."""
+        operator = "+" if change.op == "add" else "*"
+        return f"{self.quote(field.name)} {operator} {b.bind_field(field, change.operand)}"
 
     def compile_delete(self, q: Delete) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
@@ -613,13 +635,15 @@ class SQLDialect(SchemaDialect):
         return sql, b.params
 
     # ---- rows ----------------------------------------------------------------------------------
-    def row_decoder(self, model: ModelSpec) -> Callable[[Sequence[Any]], dict[str, Any]]:
-        """A function turning a result tuple (all model columns, in order) into a canonical dict."""
-        key = (id(model), model.column_names)
+    def row_decoder(self, model: ModelSpec,
+                    columns: tuple[str, ...] | None = None) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """A function turning a result tuple (all model columns in order, or ``columns``) into a canonical dict."""
+        names = model.column_names if columns is None else columns
+        key = (id(model), names)
         decode = self._row_decoders.get(key)
         if decode is None:
-            names = model.column_names
-            converters = [(f.name, fn) for f in model.fields if (fn := self.decoder(f)) is not None]
+            fields = model.field_map
+            converters = [(name, fn) for name in names if (fn := self.decoder(fields[name])) is not None]
 
             def decode(row: Sequence[Any]) -> dict[str, Any]:
                 record = dict(zip(names, row, strict=False))
@@ -706,7 +730,7 @@ class SQLDialect(SchemaDialect):
 
     async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:
         sql, params = self.compile_select(q)
-        decode = self.row_decoder(q.model)
+        decode = self.row_decoder(q.model, q.columns)
         return [decode(row) for row in await conn.fetch(sql, params)]
 
     async def run_count(self, conn: Connection, q: Count) -> int:

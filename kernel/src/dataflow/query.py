@@ -24,6 +24,7 @@ __all__ = [
     "MAX_FILTER_LIST",
     "MAX_IN_VALUES",
     "And",
+    "Atomic",
     "ColumnBatch",
     "Cond",
     "Constant",
@@ -110,12 +111,20 @@ class Select:
     order_by: tuple[OrderKey, ...] = attrs.field(default=(), converter=order_keys)
     limit: int | None = None
     offset: int = 0
+    columns: tuple[str, ...] | None = None
+    """Only these columns, in this order (a projection); None: every column of the model."""
+    distinct: bool = False
+    """Drop duplicate rows (``SELECT DISTINCT``); used with ``columns``."""
 
 
 @attrs.frozen(hash=False)
 class Count:
+    """Count rows; with ``distinct``, the distinct combinations of ``columns`` among them."""
+
     model: ModelSpec
     where: Expr | None = None
+    columns: tuple[str, ...] | None = None
+    distinct: bool = False
 
 
 @attrs.frozen(hash=False)
@@ -133,8 +142,20 @@ class Insert:
     skip_conflicts: bool = False
 
 
+@attrs.frozen
+class Atomic:
+    """A SET value computed by the database from the stored one, in the UPDATE itself: ``column + operand``
+    (``op="add"``) or ``column * operand`` (``op="mul"``). ``operand`` is a canonical value of the field,
+    so concurrent updates never lose one another's changes (no read-modify-write)."""
+
+    op: str
+    operand: Any
+
+
 @attrs.frozen(hash=False)
 class Update:
+    """Set ``values`` (column → canonical value, or an ``Atomic`` computed in SQL) where ``where`` holds."""
+
     model: ModelSpec
     where: Expr | None
     values: Mapping[str, Any]

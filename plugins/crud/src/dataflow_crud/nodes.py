@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dataflow.errors import DataFlowError
+from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import ModelSpec
 from dataflow.nodes import (
     COMMON_PARAMS,
@@ -71,6 +71,28 @@ def _batch_size() -> Param:
 
 def _filter(description: str = "Which rows (a MongoDB-style filter).") -> Param:
     return Param("filter", dict | None, description=description)
+
+
+def _fields_param() -> Param:
+    return Param("fields", list | None,
+                 description='Only these fields in each record (a projection): ["id", "name"].')
+
+
+def projection(model: ModelSpec, raw: Any, node: str) -> tuple[str, ...] | None:
+    """The checked field names of a ``fields`` projection, in order, without repeats; None for every field."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list | tuple) or not raw:
+        raise DataFlowError("DF-102", f"'fields' must be a non-empty list of field names, got {short_repr(raw)}.",
+                            context={"node": node, "model": model.name, "parameter": "fields"},
+                            solutions=['Pass {"fields": ["id", "name"]}, or leave it out for every field.'])
+    names: dict[str, None] = {}
+    for name in raw:
+        if not isinstance(name, str):
+            raise DataFlowError("DF-102", f"'fields' holds field names (strings), got {short_repr(name)}.",
+                                context={"node": node, "model": model.name, "parameter": "fields"})
+        names[model.field(name, node=node).name] = None
+    return tuple(names)
 
 
 def _static(value: Any) -> bool:
@@ -165,6 +187,9 @@ class ModelNode(Node):
             if name not in COMMON_PARAMS and _static(value):
                 coerce(fields[name], value)
 
+    atomic_updates: ClassVar[bool] = False
+    """Update values may be atomic operators (``{"$inc": 1}``) computed in SQL."""
+
     @classmethod
     def static_fields(cls, fields: Any, node_id: str) -> None:
         """Field names (DF-102 unknown, DF-104 managed) and the values known now (DF-102)."""
@@ -173,7 +198,7 @@ class ModelNode(Node):
         check_fields(cls.model, fields, node_id)
         known = {k: v for k, v in fields.items() if _static(v)}
         if known:
-            prepare_update(cls.model, known, node_id, now())
+            prepare_update(cls.model, known, node_id, now(), atomic=cls.atomic_updates)
 
     @classmethod
     def static_rows(cls, data: Any, node_id: str) -> None:
@@ -233,8 +258,9 @@ class ModelNode(Node):
                                 context={"node": self.node_id, "missing": "filter"})
         return where
 
-    async def single_match(self, db: DataFlow, model: ModelSpec, where: Any, conn: Any) -> dict[str, Any] | None:
-        rows = await db.dialect.run(Select(model, where, limit=2), conn)
+    async def single_match(self, db: DataFlow, model: ModelSpec, where: Any, conn: Any,
+                           columns: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        rows = await db.dialect.run(Select(model, where, limit=2, columns=columns), conn)
         if len(rows) > 1:
             raise DataFlowError(
                 "DF-708",
@@ -317,6 +343,7 @@ class ReadNode(ModelNode):
         "filter": _filter("A filter on a unique field, instead of id."),
         "raise_on_not_found": Param("raise_on_not_found", bool, default=True,
                                     description="DF-703 when no row matches (else found=False)."),
+        "fields": _fields_param(),
     }
 
     returns_row = True
@@ -329,10 +356,13 @@ class ReadNode(ModelNode):
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
         cls.static_identity(params, node_id)
+        if _static(params.get("fields")):
+            projection(cls.model, params["fields"], node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.identify(db, model, params)
-        record = await self.single_match(db, model, where, None)
+        columns = projection(model, params["fields"], self.node_id)
+        record = await self.single_match(db, model, where, None, columns)
         if record is None:
             wanted = params.get("id", params.get("filter"))
             if params["raise_on_not_found"]:
@@ -360,6 +390,7 @@ class UpdateNode(ModelNode):
 
     returns_row = True
     takes_fields = True
+    atomic_updates = True
     result_types = {"updated": bool}
 
     @classmethod
@@ -395,7 +426,7 @@ class UpdateNode(ModelNode):
                 context={"node": self.node_id, "model": model.name, "missing": "fields"},
                 solutions=['Pass {"filter": {"id": ...}, "fields": {"name": "new"}}.'],
             )
-        values = prepare_update(model, fields, self.node_id, now())
+        values = prepare_update(model, fields, self.node_id, now(), atomic=True)
         where = self.identify(db, model, params)
         async with db.transaction() as conn:
             match = await self.single_match(db, model, where, conn)
@@ -453,6 +484,9 @@ class ListNode(ModelNode):
         "include_total": Param("include_total", bool, default=False,
                                description="Add 'total', the count of every matching row."),
         "sort": Param("sort", list | str | dict | None, description="Another name for order_by."),
+        "fields": _fields_param(),
+        "distinct": Param("distinct", bool, default=False,
+                          description="With 'fields': each distinct combination of their values once."),
     }
     result_types = {"records": list[dict[str, Any]], "count": int, "limit": int | None, "offset": int, "total": int}
 
@@ -462,17 +496,39 @@ class ListNode(ModelNode):
         for name in ("order_by", "sort"):
             if _static(params.get(name)):
                 parse_order_by(cls.model, params[name], node=node_id)
+        if _static(params.get("fields")):
+            projection(cls.model, params["fields"], node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.filter_of(db, model, params["filter"])
         raw_order = params["order_by"] if params["order_by"] is not None else params["sort"]
         order = parse_order_by(model, raw_order, node=self.node_id)
         limit, offset = params["limit"], params["offset"] or 0
-        records = await db.dialect.run(Select(model, where, order, limit, offset))
+        columns, distinct = self.projected(model, params, order)
+        records = await db.dialect.run(Select(model, where, order, limit, offset, columns, distinct))
         result: dict[str, Any] = {"records": records, "count": len(records), "limit": limit, "offset": offset}
         if params["include_total"]:
-            result["total"] = await db.dialect.run(Count(model, where))
+            result["total"] = await db.dialect.run(Count(model, where, columns if distinct else None, distinct))
         return result
+
+    def projected(self, model: ModelSpec, params: dict[str, Any],
+                  order: tuple[Any, ...]) -> tuple[tuple[str, ...] | None, bool]:
+        """``(columns, distinct)`` of a list with ``fields`` / ``distinct``."""
+        columns = projection(model, params["fields"], self.node_id)
+        distinct = params["distinct"]
+        if distinct and columns is None:
+            raise DataFlowError("DF-102", "distinct=True needs 'fields': every whole row is distinct already.",
+                                context={"node": self.node_id, "model": model.name, "parameter": "distinct"},
+                                solutions=['Pass {"fields": ["city"], "distinct": True}.'])
+        if distinct and columns is not None:
+            # SQL can only sort distinct rows by what they hold.
+            outside = [name for name, _desc, _nulls in order if name not in columns]
+            if outside:
+                raise DataFlowError(
+                    "DF-102", f"With distinct=True, order_by can only use the listed fields, not {outside[0]!r}.",
+                    context={"node": self.node_id, "model": model.name, "field": outside[0]},
+                    solutions=[f"Add {outside[0]!r} to 'fields', or sort by one of {list(columns)}."])
+        return columns, distinct
 
 
 class CountNode(ModelNode):
@@ -630,6 +686,7 @@ class BulkUpdateNode(ModelNode):
         "batch_size": _batch_size(),
     }
     result_types = {"processed": int, "updated": int, "success": bool}
+    atomic_updates = True
 
     @classmethod
     def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
@@ -646,7 +703,7 @@ class BulkUpdateNode(ModelNode):
         if not fields:
             raise DataFlowError("DF-101", f"{self.type_name} needs 'filter' and 'fields', or 'data'.",
                                 context={"node": self.node_id, "missing": "fields"})
-        values = prepare_update(model, fields, self.node_id, stamp)
+        values = prepare_update(model, fields, self.node_id, stamp, atomic=True)
         where = self.filter_of(db, model, params["filter"])
         if where is None and not params["confirmed"]:
             raise _needs_confirmation(self, model, "update")
@@ -661,7 +718,8 @@ class BulkUpdateNode(ModelNode):
                 raise DataFlowError("DF-101", f"Row {index} of 'data' has no 'id'.",
                                     context={"node": self.node_id, "row": index, "missing": "id"})
             changes = {k: v for k, v in row.items() if k != "id"}
-            plans.append((parse_filter(model, {"id": row["id"]}), prepare_update(model, changes, self.node_id, stamp)))
+            plans.append((parse_filter(model, {"id": row["id"]}),
+                          prepare_update(model, changes, self.node_id, stamp, atomic=True)))
         updated = 0
         async with db.transaction() as conn:
             for where, values in plans:

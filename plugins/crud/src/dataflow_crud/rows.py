@@ -100,8 +100,10 @@ def _coerce(field: FieldSpec, value: Any, node: str, model: ModelSpec) -> Any:
         raise
 
 
-def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp: dt.datetime) -> dict[str, Any]:
-    """Canonical SET values plus ``updated_at``; ``id`` cannot be changed."""
+def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp: dt.datetime, *,
+                   atomic: bool = False) -> dict[str, Any]:
+    """Canonical SET values plus ``updated_at``; ``id`` cannot be changed. ``atomic``: a value may be an
+    operator computed in SQL (``{"$inc": 1}``, see ``dataflow_crud.atomic``)."""
     if not isinstance(fields, Mapping):
         raise DataFlowError("DF-102", f"'fields' must be a dict, got {type(fields).__name__}.",
                             context={"node": node, "model": model.name})
@@ -110,9 +112,24 @@ def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp
         raise DataFlowError("DF-102", "The id of a row cannot be changed by an update.",
                             context={"node": node, "model": model.name},
                             solutions=["Remove 'id' from 'fields'; identify the row in 'filter' instead."])
-    values = {name: _coerce(model.field_map[name], value, node, model) for name, value in fields.items()}
+    if atomic:
+        values = _set_values(model, fields, node)
+    else:
+        values = {name: _coerce(model.field_map[name], value, node, model) for name, value in fields.items()}
     if "updated_at" in model.field_map:  # discovered tables may have no managed timestamps
         values["updated_at"] = stamp
+    return values
+
+
+def _set_values(model: ModelSpec, fields: Mapping[str, Any], node: str) -> dict[str, Any]:
+    """SET values where an atomic operator may stand for a value."""
+    from dataflow_crud.atomic import atomic_value, is_atomic
+
+    values = {}
+    for name, value in fields.items():
+        field = model.field_map[name]
+        values[name] = atomic_value(model, field, value, node) if is_atomic(field, value) else _coerce(
+            field, value, node, model)
     return values
 
 

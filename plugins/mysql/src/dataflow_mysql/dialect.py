@@ -31,7 +31,7 @@ import pymysql.err
 from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.query import Cond, Delete, Expr, Insert, Select, Update, Upsert
+from dataflow.query import Atomic, Cond, Delete, Expr, Insert, Select, Update, Upsert
 from dataflow.types import PoolInfo
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
@@ -322,6 +322,14 @@ class MySQLDialect(MySQLSchema, SQLDialect):
     def bind_compared(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
         mark = b.bind_field(field, value)
         return f"CAST({mark} AS {_DECIMAL_SQL})" if field.kind == "decimal" else mark
+
+    def atomic_sql(self, b: SQLBuilder, field: FieldSpec, change: Atomic) -> str:
+        if field.kind != "decimal":
+            return super().atomic_sql(b, field, change)
+        # Computed as DECIMAL(65, 30), exactly, and stored back as text without the 30-digit padding.
+        operator = "+" if change.op == "add" else "*"
+        computed = f"CAST({self.order_column(field)} {operator} {self.bind_compared(b, field, change.operand)} AS CHAR)"
+        return f"TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {computed}))"
 
     def order_term(self, field: FieldSpec, descending: bool, nulls_first: bool) -> str:
         term = f"{self.order_column(field)} {'DESC' if descending else 'ASC'}"

@@ -36,12 +36,13 @@ import regex
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
-from dataflow.query import ColumnBatch, Cond, Count, Insert, Select, Upsert
+from dataflow.query import Atomic, ColumnBatch, Cond, Count, Insert, Select, Upsert
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.types import PoolInfo
 from dataflow.values import to_json
 
+from dataflow_sqlite import decimals
 from dataflow_sqlite.errors import translate
 from dataflow_sqlite.schema import SQLiteSchema
 
@@ -360,6 +361,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             await raw.set_progress_handler(guard.expired, _PROGRESS_STEPS)
         await raw.create_function("df_lower", 1, _lower, deterministic=True)
         await raw.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
+        await raw._execute(decimals.register, raw._conn)  # aiosqlite has no create_aggregate
         return SQLiteConnection(raw, guard, self.options.statement_timeout, self.sql_log)
 
     def _state(self) -> _LoopState:
@@ -431,7 +433,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             return None
         except Exception as exc:  # as on the aiosqlite path: no raw driver error reaches a user
             raise self.translate_error(exc) from exc
-        decode = self.row_decoder(query.model)
+        decode = self.row_decoder(query.model, query.columns)
         return [decode(row) for row in fetched]
 
     # ---- transactions: the kernel's primitives --------------------------------------------------
@@ -552,6 +554,12 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         if field.kind == "decimal":
             return b.bind(decimal_key(value))
         return b.bind_field(field, value)
+
+    def atomic_sql(self, b: SQLBuilder, field: FieldSpec, change: Atomic) -> str:
+        if field.kind != "decimal":
+            return super().atomic_sql(b, field, change)
+        function = "df_decimal_add" if change.op == "add" else "df_decimal_mul"
+        return f"{function}({self.quote(field.name)}, {b.bind_field(field, change.operand)})"
 
     def row_in(self, columns: str, tuples: str) -> str:
         return f"({columns}) IN (VALUES {tuples})"
