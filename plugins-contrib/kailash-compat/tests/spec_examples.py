@@ -278,8 +278,7 @@ EXPECTED: dict[int, Expectation] = {
     37: Runs(context=("db", "user", "count_workflow"), databases=SERVER),
     38: Runs(databases=SERVER),
     39: Never(
-        "`{...}` is a placeholder (a set holding Ellipsis), not node parameters, and "
-        "`db.reconstruct_models_from_registry()` is provided by nothing yet.",
+        "`{...}` is a placeholder (a set holding Ellipsis), not node parameters.",
         context=("db", "workflow"),
     ),
     40: Runs(context=("db", "enterprise"), databases=SERVER),

@@ -26,6 +26,7 @@ from dataflow.types import MigrationPlan, MigrationStep, RiskLevel
 
 from dataflow_migrate.history import History, now
 from dataflow_migrate.planner import Intent, render
+from dataflow_migrate.registry import record_models
 
 __all__ = ["DEFAULT_SCOPE", "apply_plan", "migration_lock", "refuse_if_risky", "resume", "reverse_plan"]
 
@@ -188,8 +189,12 @@ async def apply_plan(
             return await apply_plan(db, plan, models=models, confirmed=True, kind=kind, progress=progress,
                                     locked=True)
     if db.dialect.capabilities.transactional_ddl:
-        return await _apply_transactional(db, plan, history, checksums, kind, progress)
-    return await _apply_stepwise(db, plan, history, checksums, kind, progress)
+        applied = await _apply_transactional(db, plan, history, checksums, kind, progress)
+    else:
+        applied = await _apply_stepwise(db, plan, history, checksums, kind, progress)
+    # Other processes rebuild these models from the database (db.reconstruct_models_from_registry()).
+    await record_models(db, models)
+    return applied
 
 
 async def _last_failed(db: Any, history_id: str | None) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from dataflow.types import ColumnSchema, TableSchema, type_family
 from dataflow_migrate.introspect import INTERNAL_TABLES, introspect
 from dataflow_migrate.planner import desired_table
 
-__all__ = ["NODE_OPERATIONS", "discover_schema", "model_name_for", "register_schema_as_models", "spec_from_table"]
+__all__ = ["NODE_OPERATIONS", "discover_schema", "model_name_for", "nodes_of", "register_schema_as_models",
+           "spec_from_table"]
 
 NODE_OPERATIONS = {
     "create": "Create", "read": "Read", "update": "Update", "delete": "Delete", "list": "List", "count": "Count",
@@ -76,7 +77,8 @@ async def discover_schema(db: Any, use_real_inspection: bool = True,
     return {name: t.to_dict() for name, t in sorted(live.items()) if name not in INTERNAL_TABLES}
 
 
-def _nodes_of(db: Any, model_name: str) -> dict[str, str]:
+def nodes_of(db: Any, model_name: str) -> dict[str, str]:
+    """``{operation: node name}`` of a registered model (``{"create": "UserCreateNode", …}``)."""
     generated = set(db.state.get("generated", {}).get(model_name, ()))
     nodes = {}
     for op, infix in NODE_OPERATIONS.items():
@@ -103,7 +105,7 @@ async def register_schema_as_models(db: Any, tables: Iterable[str] | None = None
         existing = by_table.get(table_name)
         if existing is not None:
             # Already a model of this instance (declared or discovered before): report its nodes.
-            result["generated_nodes"][existing.name] = _nodes_of(db, existing.name)
+            result["generated_nodes"][existing.name] = nodes_of(db, existing.name)
             result["models"][existing.name] = table_name
             continue
         if table.column("id") is None or table.primary_key != ("id",):
@@ -116,7 +118,7 @@ async def register_schema_as_models(db: Any, tables: Iterable[str] | None = None
         spec = db.register_model(spec_from_table(table, name))
         result["registered_models"].append(spec.name)
         result["models"][spec.name] = table_name
-        result["generated_nodes"][spec.name] = _nodes_of(db, spec.name)
+        result["generated_nodes"][spec.name] = nodes_of(db, spec.name)
     if result["skipped"] and not result["registered_models"] and not result["generated_nodes"]:
         result["success"] = False
     return result

@@ -15,7 +15,7 @@ from dataflow.types import TableSchema
 
 __all__ = ["INTERNAL_TABLES", "introspect", "list_tables"]
 
-INTERNAL_TABLES = frozenset({"dataflow_migrations", "dataflow_migration_locks", LEASE_TABLE})
+INTERNAL_TABLES = frozenset({"dataflow_migrations", "dataflow_migration_locks", "dataflow_model_registry", LEASE_TABLE})
 """DataFlow's own bookkeeping tables: never planned against, never discovered as models."""
 
 

@@ -17,11 +17,12 @@ from dataflow.hookspecs import hookimpl
 
 
 def _async_methods() -> dict[str, Callable[..., Any]]:
-    from dataflow_migrate import api, discovery
+    from dataflow_migrate import api, discovery, registry
 
     return {
         "discover_schema": discovery.discover_schema,
         "register_schema_as_models": discovery.register_schema_as_models,
+        "reconstruct_models_from_registry": registry.reconstruct_models_from_registry,
         "introspect_schema": api.introspect_schema,
         "migrate_plan": api.migrate_plan,
         "migrate_apply": api.migrate_apply,
