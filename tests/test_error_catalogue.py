@@ -479,6 +479,43 @@ def _tdd_ddl_waits_for_the_test(tmp_path: Path, made: list[DataFlow]) -> None:
             raw_execute(cleaner, f"DROP TABLE IF EXISTS `{table}`")
 
 
+@scenario("DF-413")
+def _duckdb_file_in_another_process(tmp_path: Path, made: list[DataFlow]) -> None:
+    import subprocess
+
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; held = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(path)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"open"
+        db = DataFlow(f"duckdb:///{path}")
+        made.append(db)
+        run_node(f"{user_model(db)}CountNode", {})
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@scenario("DF-517")
+def _duckdb_write_conflict(tmp_path: Path, made: list[DataFlow]) -> None:
+    import duckdb
+
+    db = DataFlow(f"duckdb:///{tmp_path / 'conflict.duckdb'}")
+    made.append(db)
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "u1", "name": "A"})
+    table = db.models[name].table
+    outside, ours = db.dialect.database().cursor(), db.dialect.database().cursor()  # connections DataFlow
+    outside.execute("BEGIN")                                                        # does not coordinate
+    outside.execute(f'UPDATE "{table}" SET "name" = \'B\' WHERE "id" = \'u1\'')
+    try:
+        ours.execute(f'UPDATE "{table}" SET "name" = \'C\' WHERE "id" = \'u1\'')
+    except duckdb.Error as exc:
+        raise db.dialect.translate_error(exc) from exc
+    finally:
+        outside.execute("ROLLBACK")
+
+
 @scenario("DF-512")
 def _statement_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made, statement_timeout=0.2)

@@ -329,6 +329,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Install the package the message names, or enable the plugin where it was disabled.",
           "pip install dataflow-inspector\ndataflow plugins enable inspector")],
     ),
+    _entry(
+        "DF-413", "Database file in use by another process",
+        "An embedded database that one process at a time may open for writing (DuckDB) is open in another "
+        "process, so this one cannot open it.",
+        ["A second worker process (gunicorn, uvicorn --workers, multiprocessing) on the same DuckDB file.",
+         "A notebook, the duckdb shell or another program still has the file open."],
+        [("Run one process per DuckDB file, or close the other program first.",
+          'db = DataFlow("duckdb:///analytics.duckdb")  # in a single worker'),
+         ("Use a server database for several processes writing one database.",
+          'db = DataFlow("postgresql://app@localhost:5432/app")')],
+    ),
     # ---- 5xx runtime ---------------------------------------------------------------------------
     _entry(
         "DF-501", "Runtime failure",
@@ -457,6 +468,19 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "    id: str\n    nickname: str = \"\"")],
     ),
     # ---- 6xx models ----------------------------------------------------------------------------
+    _entry(
+        "DF-517", "Write conflict (optimistic concurrency)",
+        "DuckDB aborted a write because another connection changed the same rows, or the same table's schema, "
+        "in a transaction that committed first (DuckDB does not make writers wait for each other). Nothing of "
+        "the aborted transaction was applied. DataFlow's own writers take turns and never meet this; it comes "
+        "from a connection opened outside DataFlow on the same file.",
+        ["Code outside DataFlow (`duckdb.connect` on the same file, in the same process) wrote the same rows "
+         "at the same time."],
+        [("Run the operation again: nothing of it was kept.",
+          "results, run_id = runtime.execute(wf.build())"),
+         ("Write through one DataFlow instance, whose writers wait for each other.",
+          'db = DataFlow("duckdb:///analytics.duckdb")')],
+    ),
     _entry(
         "DF-601", "Primary key missing or misnamed",
         "The primary key is always `id` (str: the caller supplies it; int or absent: generated); the "
