@@ -24,6 +24,7 @@ What DuckDB does not have, and the dialect therefore refuses with DF-308: savepo
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import decimal
@@ -37,7 +38,7 @@ import duckdb
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec, ModelSpec
-from dataflow.query import Cond, Insert, Upsert
+from dataflow.query import Atomic, Cond, Insert, Update, Upsert
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.types import DialectOptions, PoolInfo
@@ -79,31 +80,55 @@ def _verb(sql: str) -> str:
 
 # ---- the write turn ------------------------------------------------------------------------------
 class WriteTurn:
-    """One database's write turn: held by one writer at a time across every thread and event loop of
-    the process (a ``threading.Lock``, taken without blocking the loop)."""
+    """One database's write turn: held by one writer at a time across every thread and event loop of the
+    process. Writers wait in line (first come, first served), each on its own loop without blocking it;
+    the writer giving the turn back hands it to the next in line directly."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._mutex = threading.Lock()
+        self._held = False
+        self._line: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = collections.deque()
 
     @property
     def held(self) -> bool:
-        return self._lock.locked()
+        return self._held
 
     async def take(self, timeout: float, busy: Callable[[], DataFlowError]) -> None:
-        if self._lock.acquire(blocking=False):
-            return
-        deadline = time.monotonic() + timeout
-        delay = 0.0005
-        while True:
-            await asyncio.sleep(delay)
-            if self._lock.acquire(blocking=False):
+        """Wait for the turn, at most ``timeout`` seconds (then ``busy()`` is raised)."""
+        loop = asyncio.get_running_loop()
+        with self._mutex:
+            if not self._held:
+                self._held = True
                 return
-            if time.monotonic() >= deadline:
-                raise busy()
-            delay = min(delay * 2, 0.02)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._line.append((loop, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except BaseException as exc:
+            with self._mutex, contextlib.suppress(ValueError):
+                self._line.remove((loop, waiter))
+            if waiter.done() and not waiter.cancelled():
+                self.give_back()  # handed over just as the wait ended: pass it on
+            if isinstance(exc, TimeoutError):
+                raise busy() from None
+            raise
 
     def give_back(self) -> None:
-        self._lock.release()
+        with self._mutex:
+            while self._line:
+                loop, waiter = self._line.popleft()
+                if loop.is_closed() or waiter.done():
+                    continue
+                loop.call_soon_threadsafe(self._hand_over, waiter)
+                return
+            self._held = False
+
+    def _hand_over(self, waiter: asyncio.Future[None]) -> None:
+        """On the waiter's loop: the turn is its own now, unless it stopped waiting meanwhile."""
+        if waiter.done():
+            self.give_back()
+        else:
+            waiter.set_result(None)
 
 
 _TURNS: dict[str, WriteTurn] = {}
@@ -538,6 +563,51 @@ class DuckDBDialect(DuckDBSchema, SQLDialect):
 
     def offset_without_limit(self) -> str:
         return ""
+
+    # ---- atomic updates of decimals ---------------------------------------------------------------------
+    async def run_update(self, conn: Any, q: Update) -> list[dict[str, Any]] | int:
+        """``$inc`` / ``$mul`` of a decimal field, exactly at any number of digits: DuckDB's DECIMAL holds 38,
+        so the new values are computed in Python from the stored text, row by row, while this writer holds
+        the write turn (no other writer can change the rows in between: nothing is lost)."""
+        fields = q.model.field_map
+        exact = {name: value for name, value in q.values.items()
+                 if type(value) is Atomic and fields[name].kind == "decimal"}
+        if not exact:
+            return await super().run_update(conn, q)
+        if conn.in_transaction:
+            return await self._update_decimals(conn, q, exact)
+        await conn.execute("BEGIN TRANSACTION", [])
+        try:
+            result = await self._update_decimals(conn, q, exact)
+        except BaseException:
+            await conn.execute("ROLLBACK", [])
+            raise
+        await conn.execute("COMMIT", [])
+        return result
+
+    async def _update_decimals(self, conn: Any, q: Update, exact: Mapping[str, Atomic]) -> list[dict[str, Any]] | int:
+        fields = q.model.field_map
+        b = SQLBuilder(self)
+        names = list(exact)
+        rows = await conn.fetch(f"SELECT {self.select_list(q.model, ('id', *names))} FROM {self.quote(q.model.table)}"
+                                f"{self.compile_where(b, q.where)}", b.params)
+        records: list[dict[str, Any]] = []
+        with decimal.localcontext() as context:
+            context.prec = 10_000
+            for row_id, *stored in rows:
+                values = dict(q.values)
+                for name, text in zip(names, stored, strict=True):
+                    change = exact[name]
+                    if text is None:
+                        values[name] = None
+                        continue
+                    current, operand = decimal.Decimal(text), decimal.Decimal(change.operand)
+                    values[name] = current + operand if change.op == "add" else current * operand
+                single = Update(q.model, Cond(fields["id"], "eq", row_id), values, q.returning)
+                outcome = await super().run_update(conn, single)
+                if isinstance(outcome, list):
+                    records += outcome
+        return records if q.returning else len(rows)
 
     # ---- inserts: ids from the table's sequence --------------------------------------------------------
     async def run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
