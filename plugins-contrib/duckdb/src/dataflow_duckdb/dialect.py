@@ -311,9 +311,12 @@ def statement_timed_out(timeout: float) -> DataFlowError:
 class _Pool:
     """The idle cursors of one event loop, and how many are lent out."""
 
-    __slots__ = ("idle", "lent", "released")
+    __slots__ = ("idle", "lent", "loop", "released")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        """Held so that the pool of a loop that closed stays listed (stale) until it is released: the
+        kernel's LoopLocal keys pools by their loop weakly."""
         self.idle: list[DuckDBConnection] = []
         self.lent = 0
         self.released = False
@@ -412,7 +415,7 @@ class DuckDBDialect(DuckDBSchema, SQLDialect):
         if pool is None:
             for stale in self._pools.pop_closed():
                 stale.close()
-            pool = _Pool()
+            pool = _Pool(asyncio.get_running_loop())
             self._pools.set(pool)
         return pool
 
