@@ -148,3 +148,4 @@ def test_close_and_context_managers(make_db: Any) -> None:
     with make_db(Closer(), name="ctx") as db:
         assert db.name == "ctx"
     assert closed == ["ctx"]
+

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import itertools
 import os
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,8 +36,10 @@ DEFAULT_SQLITE_FILE = "dataflow.db"
 
 _instance_numbers = itertools.count(1)
 
-_live: weakref.WeakSet[DataFlow] = weakref.WeakSet()
-"""Instances not yet closed: released at interpreter exit, before the background loop stops."""
+_live: set[DataFlow] = set()
+"""Instances not yet closed: released at interpreter exit, before the background loop stops. Held
+strongly: an open instance stays usable by its node names even when its maker kept no reference (the
+node registry holds instances and their node classes weakly); ``close()`` lets it go."""
 _EXIT_CLOSE_TIMEOUT = 5.0
 
 

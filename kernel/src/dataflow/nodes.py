@@ -546,7 +546,9 @@ class NodeRegistry:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._bound: dict[str, list[tuple[weakref.ref[Any], type[Node]]]] = {}
+        # Both weak: a model node class refers to its instance (``dataflow_instance``), so a strong
+        # reference here would keep every instance that ever declared a model alive for good.
+        self._bound: dict[str, list[tuple[weakref.ref[Any], weakref.ref[type[Node]]]]] = {}
         self._global: dict[str, type[Node]] = {}
         self._global_loaded = False
         self._instances: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -558,7 +560,7 @@ class NodeRegistry:
                 self._global[name] = cls
                 return
             entries = [e for e in self._bound.get(name, []) if e[0]() is not None and e[0]() is not db]
-            entries.append((weakref.ref(db), cls))
+            entries.append((weakref.ref(db), weakref.ref(cls)))
             self._bound[name] = entries
 
     def add_instance(self, db: DataFlow) -> None:
@@ -602,7 +604,8 @@ class NodeRegistry:
         if not isinstance(name, str):
             raise DataFlowError("DF-701", f"A node type must be a name or a Node class, got {name!r}.",
                                 context={"node_id": node_id})
-        entries = [(db, cls) for ref, cls in self._bound.get(name, ()) if (db := ref()) is not None]
+        entries = [(db, cls) for ref, cls_ref in self._bound.get(name, ())
+                   if (db := ref()) is not None and (cls := cls_ref()) is not None]
         if entries:
             if db_instance is None:
                 return entries[-1][1]
