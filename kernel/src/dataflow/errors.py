@@ -17,6 +17,9 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "SHOWN_CONTEXT",
+    "SHOWN_EXAMPLE_LINES",
+    "SHOWN_HINTS",
     "DataFlowError",
     "ErrorHint",
     "WorkflowExecutionError",
@@ -28,8 +31,9 @@ __all__ = [
 _MODES = ("FULL", "MINIMAL", "DISABLED")
 _MAX_VALUE_CHARS = 80
 """Values shown in an error's context (and quoted in its message) are cut to this many characters."""
-_SHOWN_CONTEXT, _SHOWN_HINTS, _SHOWN_EXAMPLE = 8, 3, 4
-"""How much of the context, causes / solutions and example a FULL rendering shows (about 30 lines)."""
+SHOWN_CONTEXT, SHOWN_HINTS, SHOWN_EXAMPLE_LINES = 8, 3, 4
+"""How much of the context, causes / solutions and example a FULL rendering shows (about 30 lines):
+every renderer (the plain text here, the errors plugin's rich panel) keeps to it."""
 _MAX_MESSAGE_CHARS = 2000
 """An error's message is cut to this many characters: a hostile value never floods a log."""
 
@@ -131,13 +135,13 @@ class DataFlowError(Exception):
         lines = [f"{self.code}: {self.title}", "", f"Error: {self.message}"] if self.title else \
             [f"{self.code}: {self.message}"]
         if self.context:
-            lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in list(self.context.items())[:_SHOWN_CONTEXT]]
+            lines += ["", "Context:"] + [f"- {k}: {v}" for k, v in list(self.context.items())[:SHOWN_CONTEXT]]
         if self.causes:
-            lines += ["", "Causes:"] + [f"{i}. {c}" for i, c in enumerate(self.causes[:_SHOWN_HINTS], 1)]
+            lines += ["", "Causes:"] + [f"{i}. {c}" for i, c in enumerate(self.causes[:SHOWN_HINTS], 1)]
         if self.solutions:
-            lines += ["", "Solutions:"] + [f"{i}. {s}" for i, s in enumerate(self.solutions[:_SHOWN_HINTS], 1)]
+            lines += ["", "Solutions:"] + [f"{i}. {s}" for i, s in enumerate(self.solutions[:SHOWN_HINTS], 1)]
         if self.example:
-            lines += ["", "Example:", *("   " + line for line in self.example.splitlines()[:_SHOWN_EXAMPLE])]
+            lines += ["", "Example:", *("   " + line for line in self.example.splitlines()[:SHOWN_EXAMPLE_LINES])]
         if self.docs:
             lines += ["", f"Documentation: {self.docs}"]
         return "\n".join(lines)

@@ -50,3 +50,18 @@ def test_rendering_keeps_the_code_in_every_mode(mode):
         assert lookup("DF-101").title in text
     else:
         assert len(text.strip().splitlines()) == 1
+
+
+def test_a_full_panel_keeps_to_about_thirty_lines_however_much_the_error_carries():
+    error = DataFlowError(
+        "DF-102", "Model 'User' has no field 'emial'.",
+        context={f"key{i}": "value " * 5 for i in range(40)},
+        causes=[f"cause {i}" for i in range(20)],
+        solutions=[*(s.text for s in lookup("DF-102").solutions), *(f"fix {i}" for i in range(20))],
+    )
+    error.mode = "FULL"
+    lines = render_text(error, width=100).splitlines()
+    assert len(lines) <= 34, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "key0" in text and "key39" not in text and "cause 2" in text and "cause 3" not in text
+    assert lookup("DF-102").solutions[0].text[:40] in text

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from dataflow.errors import DataFlowError
+from dataflow.errors import SHOWN_CONTEXT, SHOWN_EXAMPLE_LINES, SHOWN_HINTS, DataFlowError
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -29,13 +29,17 @@ def _numbered(body: Text, items: list[str]) -> None:
 
 
 def _solutions(body: Text, texts: list[str], entry: CatalogueEntry | None) -> None:
-    """Each fix, followed by the catalogue's example for it (matched by text), indented."""
+    """Each fix; the first one the catalogue has an example for is followed by its first lines, indented
+    (the panel keeps to the ~30 lines of a FULL rendering, as the plain text does)."""
     examples = {s.text: s.example for s in entry.solutions} if entry else {}
+    shown_example = False
     for i, text in enumerate(texts, 1):
         body.append(f"{i}. {text}" if i == 1 else f"\n{i}. {text}")
         example = examples.get(text)
-        if example:
-            body.append("\n" + "\n".join("   " + line for line in example.splitlines()), style="cyan")
+        if example and not shown_example:
+            shown_example = True
+            lines = example.splitlines()[:SHOWN_EXAMPLE_LINES]
+            body.append("\n" + "\n".join("   " + line for line in lines), style="cyan")
 
 
 # One styled Text per panel, not a Group of renderables: rich's layout work grows with the number of
@@ -47,13 +51,14 @@ def error_panel(error: DataFlowError) -> Panel:
     body = Text(error.message)
     if error.context:
         _section(body, "Context")
-        body.append("\n".join(f"  {key}: {value}" for key, value in error.context.items()))
+        shown = list(error.context.items())[:SHOWN_CONTEXT]
+        body.append("\n".join(f"  {key}: {value}" for key, value in shown))
     if error.causes:
         _section(body, "Likely causes")
-        _numbered(body, list(error.causes))
+        _numbered(body, list(error.causes[:SHOWN_HINTS]))
     if error.solutions:
         _section(body, "Solutions")
-        _solutions(body, list(error.solutions), entry)
+        _solutions(body, list(error.solutions[:SHOWN_HINTS]), entry)
     docs = error.docs or (entry.docs if entry else "")
     if docs:
         body.append(f"\n\nDocumentation: {docs}", style="dim")
