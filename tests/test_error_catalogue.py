@@ -330,6 +330,12 @@ def _parquet_without_pyarrow(tmp_path: Path, made: list[DataFlow]) -> None:
                 sys.modules[key] = module
 
 
+@scenario("DF-415")
+def _express_operation_the_model_lacks(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.express_sync.call(user_model(db), "archive", {})
+
+
 @scenario("DF-501")
 def _sync_call_inside_loop(tmp_path: Path, made: list[DataFlow]) -> None:
     async def nested() -> None:

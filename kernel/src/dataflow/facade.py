@@ -20,6 +20,7 @@ from typing import Any
 import dataflow.loop  # noqa: F401 - imported first so that its atexit handler runs after ours
 from dataflow.dialect import LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean
+from dataflow.express import Express, ExpressSync
 from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class
 from dataflow.nodes import Node, node_registry
 from dataflow.options import KERNEL_OPTIONS, Options, check_options
@@ -312,6 +313,18 @@ class DataFlow(metaclass=_DataFlowType):
                 scope.on_rollback(lambda: self._schema_cache.invalidate(model.name))
             else:  # made inside the open transaction: ready once it commits, gone if it rolls back
                 scope.tx.on_commit(lambda: self._schema_cache.mark_ready(model))
+
+    # ---- direct calls ------------------------------------------------------------------------
+    @functools.cached_property
+    def express(self) -> Express:
+        """Direct calls of the generated nodes, without a workflow: ``await db.express.read("User", 1)``
+        (see ``dataflow.express``)."""
+        return Express(self)
+
+    @functools.cached_property
+    def express_sync(self) -> ExpressSync:
+        """``db.express`` from synchronous code: ``db.express_sync.read("User", 1)``."""
+        return ExpressSync(self.express)
 
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:

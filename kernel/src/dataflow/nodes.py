@@ -404,6 +404,10 @@ class Node:
     dataflow_instance: ClassVar[DataFlow | None] = None
     model: ClassVar[ModelSpec | None] = None
     operation: ClassVar[str] = ""
+    checks_at_run: ClassVar[bool] = False
+    """True when ``run`` itself checks every parameter ``check_static`` would (the generated CRUD nodes):
+    a direct call (``db.express``) then skips ``check_static``, which it runs on other nodes' parameters
+    as ``build()`` would."""
 
     def __init__(self, node_id: str = "", **config: Any) -> None:
         self.node_id = node_id or self.type_name

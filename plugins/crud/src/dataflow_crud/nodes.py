@@ -111,6 +111,8 @@ class ModelNode(Node):
     """The node's other outputs, by type."""
     takes_fields: ClassVar[bool] = False
     """The model's fields may be passed flat, as parameters (create, update)."""
+    checks_at_run: ClassVar[bool] = True
+    """``run`` checks the parameters and values as ``check_static`` does (the same functions)."""
 
     # ---- the node contract: what build() checks and how the runtimes order it ------------------
     @classmethod

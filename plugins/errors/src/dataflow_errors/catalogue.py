@@ -340,6 +340,19 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Use a server database for several processes writing one database.",
           'db = DataFlow("postgresql://app@localhost:5432/app")')],
     ),
+    _entry(
+        "DF-415", "Operation not available for the model",
+        "A direct call (`db.express`) asked for an operation the model has no node for on this instance; "
+        "the message lists the operations it has.",
+        ["A misspelt operation (`db.express.cout`).",
+         "The node comes from a plugin that is not installed or is disabled (`aggregate` needs the "
+         "plugin that generates `<Model>AggregateNode`).",
+         "The operation is not a name (`db.express.call(\"User\", 7)`)."],
+        [("Use one of the operations the message lists.",
+          'await db.express.count("User", {"active": True})'),
+         ("Check the plugins: the one generating the node must be installed and enabled.",
+          "dataflow plugins list")],
+    ),
     # ---- 5xx runtime ---------------------------------------------------------------------------
     _entry(
         "DF-501", "Runtime failure",
