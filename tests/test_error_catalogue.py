@@ -336,6 +336,16 @@ def _express_operation_the_model_lacks(tmp_path: Path, made: list[DataFlow]) -> 
     db.express_sync.call(user_model(db), "archive", {})
 
 
+@scenario("DF-719")
+def _raw_sql_without_its_parameter(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made).fetch_sync("SELECT :missing AS x", {})
+
+
+@scenario("DF-720")
+def _raw_sql_that_is_not_sql(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made).execute_sync("SELEC 1")
+
+
 @scenario("DF-501")
 def _sync_call_inside_loop(tmp_path: Path, made: list[DataFlow]) -> None:
     async def nested() -> None:

@@ -46,6 +46,8 @@ def test_the_logging_example_logs_statements_without_values(tmp_path: Path) -> N
     ("transaction-example.db", ["DF-802", "[('a', 100), ('b', 0)]"]),
     ("transaction-nodes-example.db", ["committed", "['Ann']"]),
     ("express-example.db", ["Ann", "['Ann', 'Cy']", "3", "updated", "DF-102", "Ann B."]),
+    ("raw-sql-example.db", ["[{'customer': 'ann', 'spent': 35}, {'customer': 'bob', 'spent': 12}]",
+                            "True 2024-03-01T09:30:00+00:00", "2", "DF-719"]),
 ])
 def test_the_transaction_examples_print_what_they_say(tmp_path: Path, marker: str, printed: list[str]) -> None:
     (code,) = [c for c in RUNNABLE if marker in c]

@@ -40,6 +40,7 @@ from dataflow.query import (
     Update,
     Upsert,
 )
+from dataflow.rawsql import RawSQLSyntax
 from dataflow.schema import SchemaDialect
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import InstanceTransaction, Scope, TransactionBlock, current_scope
@@ -323,6 +324,31 @@ class SQLDialect(SchemaDialect):
 
     async def server_version(self) -> str:
         return ""
+
+    # ---- raw SQL (db.fetch / db.execute) ---------------------------------------------------------
+    raw_sql: RawSQLSyntax = RawSQLSyntax()
+    """How this database's SQL text quotes literals and identifiers, for the ``:name`` placeholder
+    scanner of ``dataflow.rawsql`` (which leaves literals, identifiers, comments and casts alone)."""
+    reuses_placeholders = False
+    """True when one numbered placeholder may appear twice (``$1`` on PostgreSQL): a ``:name`` used
+    twice is then bound once."""
+
+    async def fetch_named(self, conn: Connection, sql: str,
+                          params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
+        """``(column names, rows)`` of ``sql``: a dialect's connections offer ``fetch_named`` for raw SQL
+        (``db.fetch``); DF-308 where they do not."""
+        named = getattr(conn, "fetch_named", None)
+        if named is None:
+            raise DataFlowError("DF-308", f"The {self.name} dialect does not return column names, so db.fetch "
+                                          "is not available on it.", context={"dialect": self.name},
+                                solutions=["Use db.connection() and the driver's own calls."])
+        result: tuple[list[str], list[Sequence[Any]]] = await named(sql, params)
+        return result
+
+    def statement_refused(self, exc: BaseException) -> bool:
+        """True when the driver's ``exc`` means the server refused a statement's text (a syntax error,
+        an unknown column or function): raw SQL reports it as DF-720."""
+        return False
 
     # ---- identifiers and values ------------------------------------------------------------
     def quote(self, name: str) -> str:

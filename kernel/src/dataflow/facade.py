@@ -14,10 +14,11 @@ import contextlib
 import functools
 import itertools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import dataflow.loop  # noqa: F401 - imported first so that its atexit handler runs after ours
+from dataflow import rawsql
 from dataflow.dialect import LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.express import Express, ExpressSync
@@ -325,6 +326,41 @@ class DataFlow(metaclass=_DataFlowType):
     def express_sync(self) -> ExpressSync:
         """``db.express`` from synchronous code: ``db.express_sync.read("User", 1)``."""
         return ExpressSync(self.express)
+
+    # ---- raw SQL -------------------------------------------------------------------------------
+    async def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The rows of one SQL statement as dicts: ``await db.fetch("SELECT … WHERE id = :id", {"id": 1})``.
+
+        Named placeholders on every database, values always bound, in the current transaction when
+        there is one; model fields decoded as the nodes decode them (see ``dataflow.rawsql``).
+        """
+        return await rawsql.fetch(self, sql, params)
+
+    async def fetch_one(self, sql: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """The first row of one SQL statement as a dict, or None."""
+        return await rawsql.fetch_one(self, sql, params)
+
+    async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one SQL statement; the number of rows it changed."""
+        return await rawsql.execute(self, sql, params)
+
+    def fetch_sync(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """``fetch`` from synchronous code (inside the caller's ``with db.transaction():``)."""
+        from dataflow.loop import run_sync
+
+        return run_sync(rawsql.fetch(self, sql, params))
+
+    def fetch_one_sync(self, sql: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """``fetch_one`` from synchronous code."""
+        from dataflow.loop import run_sync
+
+        return run_sync(rawsql.fetch_one(self, sql, params))
+
+    def execute_sync(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """``execute`` from synchronous code."""
+        from dataflow.loop import run_sync
+
+        return run_sync(rawsql.execute(self, sql, params))
 
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:

@@ -658,6 +658,33 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Allow replacing the file.",
           'wf.add_node("UserExportNode", "dump", {"path": "users.csv", "overwrite": True})')],
     ),
+    _entry(
+        "DF-719", "Raw SQL parameters do not match",
+        "The parameters of `db.fetch` / `db.fetch_one` / `db.execute` do not match the statement's `:name` "
+        "placeholders: one has no value, a value is used by none, they are not a dict of names, a value "
+        "cannot be bound, or the statement uses the driver's own placeholders (`?`, `$1`).",
+        ["A placeholder misspelt in the statement or in the dict (the message names the closest one).",
+         "A `:name` inside a string literal or a comment, which is text, not a placeholder.",
+         "Positional parameters (a list) or the driver's own placeholder style.",
+         "A list bound as one value on a database without arrays (only PostgreSQL binds lists)."],
+        [("Name every placeholder and pass a dict.",
+          'await db.fetch("SELECT * FROM users WHERE age > :age", {"age": 30})'),
+         ("Give each item of an IN list its own placeholder.",
+          'await db.fetch("SELECT * FROM users WHERE id IN (:a, :b)", {"a": 1, "b": 2})')],
+    ),
+    _entry(
+        "DF-720", "SQL statement refused",
+        "A raw SQL call got something other than one SQL statement, or the database refused the "
+        "statement's text (a syntax error, an unknown column or function).",
+        ["An empty string, or not a string at all.",
+         "Several statements in one call (a `;` followed by more SQL).",
+         "SQL of another database's dialect, or a misspelt column."],
+        [("Run one statement per call; keep several together with a transaction.",
+          'with db.transaction():\n    db.execute_sync("UPDATE a SET n = n + 1")\n    '
+          'db.execute_sync("UPDATE b SET n = n - 1")'),
+         ("Check the names against the model's table.",
+          'await db.fetch("SELECT id, name FROM users")')],
+    ),
     # ---- 8xx workflows -------------------------------------------------------------------------
     _entry(
         "DF-801", "Workflow cannot be built",

@@ -32,6 +32,7 @@ from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
 from dataflow.query import Atomic, Cond, Delete, Expr, Insert, Select, Update, Upsert
+from dataflow.rawsql import RawSQLSyntax
 from dataflow.types import PoolInfo
 from dataflow.url import DatabaseURL
 from dataflow.values import to_json
@@ -232,6 +233,14 @@ class MySQLDialect(MySQLSchema, SQLDialect):
     # ---- types and values ----------------------------------------------------------------------
     def placeholder(self, index: int) -> str:
         return "%s"
+
+    raw_sql = RawSQLSyntax(backslash_escapes=True, hash_comments=True, backtick_identifiers=True,
+                           double_percent=True)
+
+    def statement_refused(self, exc: BaseException) -> bool:
+        # 1064 syntax, 1054 unknown column, 1305 unknown function, 1582/1584 wrong arguments, 1052 ambiguous
+        code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+        return code in (1064, 1054, 1305, 1582, 1584, 1052, 1149) or isinstance(exc, TypeError | KeyError | ValueError)
 
     def column_type(self, field: FieldSpec) -> str:
         if field.primary_key and field.kind == "str":

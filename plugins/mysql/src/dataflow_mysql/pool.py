@@ -120,6 +120,17 @@ class MySQLConnection:
         await cursor.close()
         return list(rows)
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
+        """``(column names, rows)``, for raw SQL (``db.fetch``)."""
+        cursor = await self.raw.cursor()
+        try:
+            await self._send(cursor, sql, params)
+            names = [column[0] for column in cursor.description or ()]
+            rows = await cursor.fetchall()
+        finally:
+            await cursor.close()
+        return names, list(rows)
+
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         return (await self.run(sql, params)).affected
 

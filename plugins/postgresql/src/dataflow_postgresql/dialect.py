@@ -28,6 +28,7 @@ from dataflow.dialect import LIKE_ESCAPE, DialectOptions, LoopLocal, SQLBuilder,
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Count, Delete, Insert, Select, Update, Upsert
+from dataflow.rawsql import RawSQLSyntax
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.types import PoolInfo
@@ -134,6 +135,11 @@ class PGConnection:
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return await self.log.wrap(self.raw.fetch(sql, *params), sql, params)
+
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
+        """``(column names, rows)``, for raw SQL (``db.fetch``)."""
+        records = await self.log.wrap(self.raw.fetch(sql, *params), sql, params)
+        return (list(records[0].keys()) if records else []), records
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         try:
@@ -344,6 +350,15 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     # ---- types and values ------------------------------------------------------------------
     def placeholder(self, index: int) -> str:
         return f"${index}"
+
+    raw_sql = RawSQLSyntax(dollar_quotes=True, native_marks=r"\$\d+", arrays=True)
+    reuses_placeholders = True
+
+    def statement_refused(self, exc: BaseException) -> bool:
+        # SQLSTATE class 42: syntax error or access rule violation (unknown column, function, type …).
+        state = getattr(exc, "sqlstate", None)
+        return (isinstance(state, str) and state.startswith("42") and state != "42P01") or (type(exc).__name__ in (
+            "InterfaceError", "DataError") and "argument" in str(exc))
 
     def column_type(self, field: FieldSpec) -> str:
         return _TYPES[field.kind]

@@ -37,6 +37,7 @@ from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, lik
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
 from dataflow.query import Atomic, ColumnBatch, Cond, Count, Insert, Select, Upsert
+from dataflow.rawsql import RawSQLSyntax
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.types import PoolInfo
@@ -179,6 +180,16 @@ class SQLiteConnection:
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         return list(await self._bounded(self.log.wrap(self.raw.execute_fetchall(sql, params), sql, params)))
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
+        """``(column names, rows)``, for raw SQL (``db.fetch``)."""
+        cursor = await self._bounded(self.log.wrap(self.raw.execute(sql, params), sql, params))
+        try:
+            names = [column[0] for column in cursor.description or ()]
+            rows = await self._bounded(cursor.fetchall())
+        finally:
+            await cursor.close()
+        return names, list(rows)
+
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         cursor = await self._bounded(self.log.wrap(self.raw.execute(sql, params), sql, params))
         count = cursor.rowcount
@@ -308,6 +319,8 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
 
     name = "sqlite"
     max_params = 32766
+    raw_sql = RawSQLSyntax(backtick_identifiers=True, bracket_identifiers=True,
+                           native_marks=r"\?\d*|(?<![\w$])[@$][A-Za-z_]\w*")
     schema_in_transaction = True
     transactional_ddl = True
     fixed_isolation_level = "SERIALIZABLE"
@@ -678,6 +691,14 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         return {r[0] for r in rows} or None
 
     # ---- errors ------------------------------------------------------------------------------
+    def statement_refused(self, exc: BaseException) -> bool:
+        text = str(exc)
+        if isinstance(exc, sqlite3.ProgrammingError):
+            return True  # "Incorrect number of bindings", "You can only execute one statement at a time" …
+        return isinstance(exc, sqlite3.OperationalError) and text.startswith(
+            ("near ", "syntax error", "no such column", "no such function", "incomplete input", "unrecognized token",
+             "wrong number of arguments", "ambiguous column", "misuse of aggregate", "unknown"))
+
     def translate_error(self, exc: BaseException) -> DataFlowError:
         """From SQLite's own result codes (``errors.py``)."""
         return translate(exc, busy(self.busy_timeout, "another connection (another process, or one outside "
