@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import inspect
 import itertools
 import os
 import re
@@ -270,6 +271,51 @@ def test_node_parameters(target: Target, operation: str, params: dict[str, Any])
     if not target.within(500):
         return
     target.unchanged_on_failure(lambda: target.run_one(operation, params))
+
+
+EXPRESS = ["create", "read", "update", "delete", "list", "count", "upsert", "bulk_create", "bulk_update",
+           "bulk_delete", "bulk_upsert", "aggregate", "call"]
+
+
+@cases(300)
+@given(operation=st.one_of(st.sampled_from(EXPRESS), odd_text), model=st.one_of(st.just("model"), odd_text, values),
+       args=st.lists(values, max_size=3), params=st.dictionaries(st.sampled_from(NODE_PARAMS), values, max_size=3))
+def test_direct_calls(target: Target, operation: str, model: Any, args: list[Any], params: dict[str, Any]) -> None:
+    """``db.express_sync.<operation>(model, *args, **params)``: works or is a DF error, the table unchanged."""
+    if not target.within(300):
+        return
+    chosen = target.model if model == "model" else model
+    call = getattr(target.db.express_sync, operation, None)
+    if call is None:  # not an operation name at all (an attribute error is Python's own answer)
+        return
+    try:
+        inspect.signature(call).bind(chosen, *args, **params)
+    except TypeError:  # a call the signature does not allow: Python's own answer, as for any function
+        return
+    target.unchanged_on_failure(lambda: call(chosen, *args, **params))
+
+
+raw_sql = st.one_of(
+    st.sampled_from(["SELECT name FROM {t} WHERE id = :id", "SELECT * FROM {t} WHERE name = :a OR name = ':a'",
+                     "UPDATE {t} SET nick = :v WHERE id = :id", "DELETE FROM {t} WHERE name = :name",
+                     "SELECT :x::int", "SELECT ? FROM {t}", "SELECT $1", "SELECT 1; DROP TABLE {t}",
+                     "SELECT 1 -- :c", "SELECT '\\' AS b, :b", "/* :x */ SELECT :y", "", "SELEC 1",
+                     "SELECT name FROM {t} WHERE tags = :tags", "SELECT \"na:me\" FROM {t}", "SELECT `x`"]),
+    odd_text, st.builds(lambda a, b: f"SELECT {a} FROM {{t}} WHERE name = {b}", odd_text, odd_text), values)
+raw_params = st.one_of(st.dictionaries(st.one_of(st.sampled_from(["id", "a", "v", "name", "x", "y", "b", "tags"]),
+                                                 odd_text, st.integers()), values, max_size=3), values)
+
+
+@cases(300)
+@given(sql=raw_sql, params=raw_params, how=st.sampled_from(["fetch", "fetch_one", "execute"]))
+def test_raw_sql(target: Target, sql: Any, params: Any, how: str) -> None:
+    """``db.fetch_sync`` / ``fetch_one_sync`` / ``execute_sync``: works or is a DF error; a refused call
+    leaves the table unchanged."""
+    if not target.within(300):
+        return
+    text = sql.replace("{t}", target.db.dialect.quote(target.table)) if isinstance(sql, str) else sql
+    call = getattr(target.db, f"{how}_sync")
+    target.unchanged_on_failure(lambda: call(text, params))
 
 
 @cases(500)
