@@ -150,4 +150,14 @@ def test_express_calls_join_the_current_transaction(make_model, run_node):
     assert [r["name"] for r in db.express_sync.list("Person")["records"]] == ["kept"]
 
 
+def test_express_aggregate_returns_the_aggregate_nodes_output(make_model, run_node):
+    db = make_model.db
+    person = person_model(make_model)
+    if "PersonAggregateNode" not in db._nodes:
+        pytest.skip("no plugin generating <Model>AggregateNode is enabled")
+    seed(run_node, person, PEOPLE)
+    params = {"group_by": ["age"], "aggregates": {"n": {"$count": "*"}}, "order_by": ["age"]}
+    assert db.express_sync.aggregate("Person", **params) == run_node("PersonAggregateNode", params)
+
+
 __all__ = tests_in(globals())
