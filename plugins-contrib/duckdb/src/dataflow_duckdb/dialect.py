@@ -39,6 +39,7 @@ from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, lik
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.query import Atomic, Cond, Insert, Update, Upsert
+from dataflow.rawsql import RawSQLSyntax
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
 from dataflow.types import DialectOptions, PoolInfo
@@ -191,6 +192,12 @@ class DuckDBConnection:
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
         return await self.log.wrap(self._statement(sql, params, _count), sql, params)
 
+    async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
+        """``(column names, rows)``, for raw SQL (``db.fetch``)."""
+        named: tuple[list[str], list[Sequence[Any]]] = await self.log.wrap(
+            self._statement(sql, params, _fetch_named), sql, params)
+        return named
+
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         width = len(rows[0]) if rows else 0
         await self.log.wrap(self._statement(sql, rows, _many), sql, len(rows) * width, rows=len(rows))
@@ -272,6 +279,12 @@ class DuckDBConnection:
 
 def _fetch_all(raw: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[Any]:
     return raw.execute(sql, params).fetchall()
+
+
+def _fetch_named(raw: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Any]]:
+    cursor = raw.execute(sql, params)
+    names = [column[0] for column in cursor.description or ()]
+    return names, cursor.fetchall()
 
 
 def _count(raw: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> int:
@@ -505,6 +518,15 @@ class DuckDBDialect(DuckDBSchema, SQLDialect):
     def placeholder(self, index: int) -> str:
         # Numbered: a bound value may appear several times in one statement (the decimal key).
         return f"${index}"
+
+    raw_sql = RawSQLSyntax(dollar_quotes=True, native_marks=r"\$\d+|\?")
+    reuses_placeholders = True
+
+    def statement_refused(self, exc: BaseException) -> bool:
+        if isinstance(exc, duckdb.ParserException | duckdb.BinderException):
+            return True
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return isinstance(exc, duckdb.CatalogException) and "Function" in text
 
     def column_type(self, field: FieldSpec) -> str:
         return _TYPES[field.kind]
