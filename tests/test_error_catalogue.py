@@ -532,6 +532,26 @@ def _duckdb_write_conflict(tmp_path: Path, made: list[DataFlow]) -> None:
         outside.execute("ROLLBACK")
 
 
+@scenario("DF-414")
+def _replicas_not_a_list(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made, read_replicas="postgresql://replica/app")
+
+
+@scenario("DF-518")
+def _no_usable_replica(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = postgres_db(made, read_replicas=["postgresql://root@127.0.0.1:1/test"], replica_fallback="error",
+                     connect_timeout=1.0)
+    db.check_replicas()  # the replica cannot be reached: not usable
+    name = user_model(db)
+    run_node(f"{name}ListNode", {})
+
+
+@scenario("DF-519")
+def _primary_listed_as_replica(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = postgres_db(made, read_replicas=[server_url("postgresql")])
+    db.check_replicas()
+
+
 @scenario("DF-512")
 def _statement_timeout(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made, statement_timeout=0.2)

@@ -29,6 +29,7 @@ from dataflow.builtin import BasicSchemaManager
 from dataflow.dialect import DialectInfo, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError, ErrorHint
 from dataflow.hookspecs import hookimpl
+from dataflow.loop import run_sync
 from dataflow.migration import MigrationPlan, MigrationStep, RiskFinding, RiskLevel
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.nodes import Node, NodeContext, Param
@@ -216,6 +217,52 @@ def test_hook_dataflow_column_type(make_db: Callable[..., DataFlow], tmp_path: P
     assert types["code"] == "VARCHAR(12)"
     assert types["label"] != "VARCHAR(12)"
     assert ("code", db.dialect.name) in seen
+
+
+def test_hook_dataflow_read_router(make_db: Callable[..., DataFlow], tmp_path: Path) -> None:
+    """Installed on the dialect (firstresult): shown every statement; a read it takes runs where it says."""
+    copy = tmp_path / "copy.sqlite"
+    seen: list[str] = []
+
+    class Router:
+        def __init__(self, db: DataFlow) -> None:
+            self.elsewhere = db.make_dialect(f"sqlite:///{copy}")
+            self.wrote_count = 0
+
+        def route(self, query: Any, conn: Any) -> Any:
+            seen.append(type(query).__name__)
+            if type(query).__name__ in ("Select", "Count") and conn is None:
+                return self.elsewhere.run(query)
+            return None
+
+        def wrote(self) -> None:
+            self.wrote_count += 1
+
+    class ReadRouter:
+        @hookimpl
+        def dataflow_read_router(self, db: DataFlow) -> Any:
+            return Router(db)
+
+    db = make_db(ReadRouter())
+    router = db.dialect.read_router
+    assert isinstance(router, Router)
+
+    @db.model
+    class Note:
+        text: str
+
+    run(("NoteCreateNode", "c", {"text": "on the primary"}))
+    with contextlib.closing(sqlite3.connect(copy)) as conn:  # the "replica": same table, another row
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT, created_at TEXT, updated_at TEXT)")
+        conn.execute("INSERT INTO notes (id, text) VALUES (7, 'on the copy')")
+        conn.commit()
+    found = run(("NoteListNode", "l", {}))["l"]["records"]
+    assert [r["text"] for r in found] == ["on the copy"]
+    assert "Insert" in seen and "Select" in seen
+    with db.transaction():
+        pass
+    assert router.wrote_count == 1, "opening a transaction counts as a write"
+    run_sync(router.elsewhere.close())
 
 
 def test_hook_dataflow_filter_operators(make_db: Callable[..., DataFlow]) -> None:

@@ -41,6 +41,7 @@ from dataflow.query import (
     Upsert,
 )
 from dataflow.rawsql import RawSQLSyntax
+from dataflow.routing import ReadRouter
 from dataflow.schema import SchemaDialect
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import InstanceTransaction, Scope, TransactionBlock, current_scope
@@ -182,6 +183,9 @@ class SQLDialect(SchemaDialect):
         self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._select_lists: dict[tuple[int, tuple[str, ...]], str] = {}
         self._statements: dict[tuple[Any, ...], tuple[ModelSpec, str]] = {}
+        self.read_router: ReadRouter | None = None
+        """Shown every statement first (``dataflow.routing``): set by the instance from the
+        ``dataflow_read_router`` hook. A dialect that overrides ``run`` keeps that step."""
 
     # ---- connections: a dialect must provide these -------------------------------------------
     def connection(self) -> Any:
@@ -687,8 +691,11 @@ class SQLDialect(SchemaDialect):
         """Run a query description; driver errors come out as DF-coded errors (see ``recover``).
 
         Without ``conn``, the statement joins the transaction open in this context, if any, else runs
-        on a pooled connection (autocommit). A dialect that overrides ``run`` keeps that first step.
+        on a pooled connection (autocommit). A dialect that overrides ``run`` keeps these first steps
+        (the read router, then the transaction).
         """
+        if self.read_router is not None and (routed := self.read_router.route(query, conn)) is not None:
+            return await routed
         if conn is None:
             scope = current_scope(self)
             if scope is not None:

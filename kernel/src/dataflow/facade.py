@@ -161,6 +161,8 @@ class DataFlow(metaclass=_DataFlowType):
         self.plugins.hook.dataflow_node_types(register=self._register_node_type)
         self.schema_manager = self.plugins.hook.dataflow_schema_manager(db=self)
         self.plugins.hook.dataflow_configure.call_historic(kwargs={"db": self})
+        # After configure: a router may need what the plugins set up there.
+        self.dialect.read_router = self.plugins.hook.dataflow_read_router(db=self)
         node_registry.add_instance(self)
         _live.add(self)
 
@@ -168,6 +170,15 @@ class DataFlow(metaclass=_DataFlowType):
     def dialect_infos(self) -> list[tuple[str, DialectInfo]]:
         """(plugin name, DialectInfo) for every dialect the enabled plugins offer."""
         return dialect_infos(self.plugins)
+
+    def make_dialect(self, url: DatabaseURL | str) -> SQLDialect:
+        """A new dialect for ``url`` built as this instance's was (its plugins, its options, its filter
+        operators), with pools of its own: a read replica's, for instance. The caller closes it."""
+        try:
+            parsed = url if isinstance(url, DatabaseURL) else parse_url(url)
+        except DataFlowError as exc:
+            raise self.enhance(exc) from None
+        return resolve_dialect(self.plugins, parsed, self.options.kernel.dialect_options(), self.error)
 
     def _collect_methods(self) -> dict[str, Any]:
         methods: dict[str, Any] = {}
@@ -365,7 +376,9 @@ class DataFlow(metaclass=_DataFlowType):
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:
         """``async with db.connection() as conn``: the connection of the transaction open here (this
-        task or thread), else a pooled one."""
+        task or thread), else a pooled one — always the primary's, never a read replica's."""
+        if self.dialect.read_router is not None:
+            self.dialect.read_router.wrote()  # raw SQL may write: later reads here see it
         return self.dialect.scoped_connection()
 
     def transaction(self, isolation_level: str | None = None, *, timeout: float | None = None) -> TransactionBlock:
@@ -377,6 +390,8 @@ class DataFlow(metaclass=_DataFlowType):
         (None: the database's default; SQLite is always serializable). ``timeout``: seconds, checked
         before each statement and at commit (DF-805).
         """
+        if self.dialect.read_router is not None:
+            self.dialect.read_router.wrote()  # its reads run in it, on the primary, and so do later ones here
         return self.dialect.transaction(isolation_level, timeout=timeout)
 
     async def close_async(self) -> None:

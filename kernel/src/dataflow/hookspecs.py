@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dataflow.facade import DataFlow
     from dataflow.models import FieldSpec, ModelSpec
     from dataflow.nodes import Node, NodeContext
+    from dataflow.routing import ReadRouter
     from dataflow.types import (
         DialectInfo,
         MigrationPlan,
@@ -124,6 +125,21 @@ def dataflow_dialects() -> Iterable[DialectInfo] | None:
         @hookimpl
         def dataflow_dialects():
             return [DialectInfo("duckdb", ("duckdb",), DuckDBDialect, package="dataflow-duckdb")]
+    """
+
+
+@hookspec(firstresult=True)
+def dataflow_read_router(db: DataFlow) -> ReadRouter | None:
+    """A router shown every statement of ``db``'s dialect, which may run reads elsewhere (replicas).
+
+    Stops at the first non-None result. See ``dataflow.routing.ReadRouter``: ``route(query, conn)``
+    returns a coroutine running a read elsewhere, or None to run the statement on the primary.
+
+    Example::
+
+        @hookimpl
+        def dataflow_read_router(db):
+            return ReplicaRouter(db) if db.options.get("read_replicas") else None
     """
 
 

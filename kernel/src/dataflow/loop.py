@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from dataflow.errors import DataFlowError
+from dataflow.routing import set_origin
 
 __all__ = ["background_loop", "run_sync"]
 
@@ -58,6 +59,7 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             solutions=["Inside async code, use AsyncLocalRuntime and the async methods (close_async …)."],
         )
     context = contextvars.copy_context()
+    set_origin(context)  # read-your-writes: this thread is who asked (dataflow.routing.origin)
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
     started: list[asyncio.Task[T]] = []
 

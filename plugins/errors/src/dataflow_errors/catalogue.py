@@ -341,6 +341,20 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'db = DataFlow("postgresql://app@localhost:5432/app")')],
     ),
     _entry(
+        "DF-414", "Invalid read-replica settings",
+        "The read-replica options cannot work as given: `read_replicas` is not a list of URLs, a replica is "
+        "another kind of database than the primary, the database has no replicas (SQLite), or a number "
+        "(`max_replica_lag`, `read_your_writes_window`, `replica_check_interval`) is out of range.",
+        ["A single URL given where a list is expected.",
+         "A replica URL of another scheme (a MySQL replica for a PostgreSQL primary).",
+         "`db.replica_metrics()` on an instance made without `read_replicas`."],
+        [("Give the replicas as a list of URLs of the same database kind.",
+          'db = DataFlow("postgresql://primary/app", read_replicas=["postgresql://replica1/app"], '
+          "max_replica_lag=2.0)"),
+         ("Numbers are seconds: lag and window ≥ 0, check interval > 0.",
+          'DataFlow(url, read_replicas=[r1], read_your_writes_window=5, replica_check_interval=1)')],
+    ),
+    _entry(
         "DF-415", "Operation not available for the model",
         "A direct call (`db.express`) asked for an operation the model has no node for on this instance; "
         "the message lists the operations it has.",
@@ -493,6 +507,31 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "results, run_id = runtime.execute(wf.build())"),
          ("Write through one DataFlow instance, whose writers wait for each other.",
           'db = DataFlow("duckdb:///analytics.duckdb")')],
+    ),
+    _entry(
+        "DF-518", "No usable read replica",
+        "Every read replica is down, not replicating, or further behind the primary than `max_replica_lag`. "
+        "Reads then run on the primary (logged once as a warning until a replica is usable again); with "
+        "`replica_fallback=\"error\"` the read raises this error instead.",
+        ["The replicas are stopped or unreachable.",
+         "Replication is paused or broken (PostgreSQL: replay paused; MariaDB: the slave SQL thread stopped).",
+         "A burst of writes put the replicas further behind than `max_replica_lag`."],
+        [("See each replica's state and last measured lag.",
+          "print(db.replica_metrics())"),
+         ("Allow more lag if the replicas are only a little behind.",
+          "db = DataFlow(url, read_replicas=[r1, r2], max_replica_lag=10)")],
+    ),
+    _entry(
+        "DF-519", "Not a read replica",
+        "A URL given in `read_replicas` points at a server that replicates from no primary (PostgreSQL: "
+        "`pg_is_in_recovery()` is false; MariaDB: `SHOW SLAVE STATUS` is empty). Its rows may be anything, "
+        "so it is never read from; `db.check_replicas()` raises this error naming it.",
+        ["The primary's own URL, or another primary's, listed as a replica.",
+         "A replica that was promoted (failover) and no longer follows the primary."],
+        [("List only streaming replicas of this primary.",
+          'db = DataFlow(primary_url, read_replicas=["postgresql://replica1/app"])'),
+         ("After a failover, point the primary URL at the new primary and the replicas at its replicas.",
+          "db.check_replicas()  # raises DF-519 while one is not a replica")],
     ),
     _entry(
         "DF-601", "Primary key missing or misnamed",

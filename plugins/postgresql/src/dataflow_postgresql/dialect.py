@@ -253,6 +253,8 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         method = self._runners.get(type(query))
         if method is None:
             raise TypeError(f"not a query: {query!r}")
+        if self.read_router is not None and (routed := self.read_router.route(query, conn)) is not None:
+            return await routed
         pool = raw = None
         if conn is None:
             scope = current_scope(self)

@@ -25,6 +25,7 @@ import anyio
 from dataflow.errors import DataFlowError, WorkflowExecutionError, did_you_mean
 from dataflow.loop import run_sync
 from dataflow.nodes import NodeContext
+from dataflow.routing import running
 from dataflow.runtime import RunState, default_manager, invoke_node, node_parameters
 from dataflow.transactions import activate, deactivate
 from dataflow.workflow import Workflow, WorkflowBuilder
@@ -113,6 +114,12 @@ async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: in
         raise
     state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
+    with running(state):  # read-your-writes knows the run and who started it
+        return await _run_all(state, built, given, results, max_concurrency, transaction)
+
+
+async def _run_all(state: RunState, built: Workflow, given: Mapping[str, Any], results: dict[str, Any],
+                   max_concurrency: int | None, transaction: bool) -> tuple[dict[str, Any], str]:
     try:
         if transaction:
             for db in built.instances:

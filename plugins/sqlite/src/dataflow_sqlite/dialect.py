@@ -399,6 +399,8 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         Only autocommit statements run on the shared connection, so a read there never sees another
         task's uncommitted rows (transactions have connections of their own).
         """
+        if self.read_router is not None and (routed := self.read_router.route(query, conn)) is not None:
+            return await routed
         if conn is None:
             scope = current_scope(self)
             if scope is not None:
