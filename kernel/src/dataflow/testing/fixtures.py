@@ -44,6 +44,7 @@ __all__ = [
     "FIXTURE_NAMES",
     "ModelFactory",
     "anyio_backend",
+    "dataflow_options",
     "db",
     "dialect_url",
     "execute",
@@ -60,7 +61,7 @@ __all__ = [
     "unique_table",
 ]
 
-FIXTURE_NAMES = ("db", "make_model", "run", "run_node")
+FIXTURE_NAMES = ("dataflow_options", "db", "make_model", "run", "run_node")
 """The fixtures a module gets from ``from dataflow.testing.suite import *`` (besides the tests)."""
 
 _SERVERS: dict[str, tuple[str, str, int]] = {
@@ -193,9 +194,11 @@ class ModelFactory:
     makes another DataFlow on the same URL, closed at teardown after its tables are dropped.
     """
 
-    def __init__(self, db: DataFlow, url: str) -> None:
+    def __init__(self, db: DataFlow, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.db = db
         self.url = url
+        self.options = dict(options or {})
+        """The suite's ``dataflow_options``: every ``new_db`` gets them too."""
         self.tables: dict[str, DataFlow] = {}
         self.instances: list[DataFlow] = []
 
@@ -216,7 +219,7 @@ class ModelFactory:
 
     def new_db(self, **options: Any) -> DataFlow:
         """Another instance on the suite's URL (the same database, except for ``:memory:``)."""
-        instance = DataFlow(self.url, **options)
+        instance = DataFlow(self.url, **{**self.options, **options})
         self.instances.append(instance)
         return instance
 
@@ -252,9 +255,16 @@ class ModelFactory:
 
 # ---- fixtures ------------------------------------------------------------------------------
 @pytest.fixture
-def db(dataflow_url: str) -> Iterator[DataFlow]:
-    """A DataFlow instance on the dialect's URL, closed after the test."""
-    instance = DataFlow(dataflow_url)
+def dataflow_options() -> dict[str, Any]:
+    """Options every instance of the suite is made with (``db``, ``make_model.new_db``): none by default;
+    a dialect's module overrides it to run the suite in a mode of its own (``postgres_compat="portable"``)."""
+    return {}
+
+
+@pytest.fixture
+def db(dataflow_url: str, dataflow_options: dict[str, Any]) -> Iterator[DataFlow]:
+    """A DataFlow instance on the dialect's URL (with ``dataflow_options``), closed after the test."""
+    instance = DataFlow(dataflow_url, **dataflow_options)
     try:
         yield instance
     finally:
@@ -262,9 +272,9 @@ def db(dataflow_url: str) -> Iterator[DataFlow]:
 
 
 @pytest.fixture
-def make_model(db: DataFlow, dataflow_url: str) -> Iterator[ModelFactory]:
+def make_model(db: DataFlow, dataflow_url: str, dataflow_options: dict[str, Any]) -> Iterator[ModelFactory]:
     """Declare models with unique tables (``@make_model class Item: ...``); tables dropped afterwards."""
-    factory = ModelFactory(db, dataflow_url)
+    factory = ModelFactory(db, dataflow_url, dataflow_options)
     try:
         yield factory
     finally:

@@ -11,6 +11,14 @@ What differs from the generic SQL of the kernel:
   count, so asyncpg's per-connection prepared-statement cache is hit), ``ON CONFLICT … DO UPDATE``
   with ``xmax = 0`` to tell created rows from updated ones, ``= ANY($1)`` for ``$in``.
 - Errors: SQLSTATEs mapped to DF codes (``errors.py``).
+
+Portable mode (``DataFlow(url, postgres_compat="portable")``) is for PostgreSQL-compatible distributed
+databases (CockroachDB, YugabyteDB, Citus): no binary COPY and no ``unnest`` arrays (multi-row
+``INSERT … VALUES`` batches), upserts without the ``xmax`` trick (the conflict keys that exist are read
+first, in the same transaction), the lease-row migration lock instead of advisory locks, and identity
+sequences moved forward with ``setval``/``nextval`` only (no ``pg_sequence_last_value``).
+``postgres_compat="auto"`` asks the server what it is (``version()``) at the first write and uses the
+portable forms on CockroachDB and YugabyteDB, the native ones on PostgreSQL (Citus included).
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ class _QuietLostCopy(logging.Filter):
 logging.getLogger("asyncio").addFilter(_QuietLostCopy())
 
 _DDL_RACE_STATES = frozenset({"23505", "42P07", "42710"})
+PORTABLE_FLAVORS = frozenset({"cockroachdb", "yugabytedb"})
+"""Servers ``postgres_compat="auto"`` runs in portable mode."""
 
 
 def _rowcount(status: str) -> int:
@@ -195,6 +205,37 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         rest = url.raw.strip().partition("://")[2]
         self.dsn = f"postgresql://{rest}"  # drops a "+asyncpg" driver suffix; asyncpg parses the rest
         self.target = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+        self.compat = "native"
+        self.server_flavor: str | None = None
+        """What the server said it is (``postgresql``, ``cockroachdb``, ``yugabytedb``, ``citus``), once probed."""
+
+    # ---- portable mode -------------------------------------------------------------------------
+    def set_compat(self, mode: str) -> None:
+        """``native`` (default), ``portable`` or ``auto`` (see the module docstring)."""
+        self.compat = mode
+        self.portable = mode == "portable"
+
+    async def probe_server(self, conn: Any) -> str:
+        """Ask the server what it is (once); in ``auto`` mode this decides portable mode."""
+        if self.server_flavor is None:
+            version = str((await conn.fetch("SELECT version()", []))[0][0])
+            if "CockroachDB" in version:
+                flavor = "cockroachdb"
+            elif "-YB-" in version or "Yugabyte" in version:
+                flavor = "yugabytedb"
+            elif await conn.fetch("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'", []):
+                flavor = "citus"
+            else:
+                flavor = "postgresql"
+            self.server_flavor = flavor
+            if self.compat == "auto":
+                self.portable = flavor in PORTABLE_FLAVORS
+        return self.server_flavor
+
+    async def _portable(self, conn: Any) -> bool:
+        if self.compat == "auto" and self.server_flavor is None:
+            await self.probe_server(conn)
+        return self.portable
 
     # ---- connections -------------------------------------------------------------------------
     def loop_pool(self) -> ConnectionPool:
@@ -416,7 +457,10 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
 
     # ---- inserts -----------------------------------------------------------------------------
     def unnest_ok(self, model: ModelSpec, columns: Sequence[str]) -> bool:
-        """Rows can be sent as one array per column (not for list fields: arrays of arrays flatten)."""
+        """Rows can be sent as one array per column (not for list fields: arrays of arrays flatten; not
+        in portable mode, where multi-row ``VALUES`` is the form every compatible engine takes)."""
+        if self.portable:
+            return False
         fields = model.field_map
         return all(fields[c].kind != "array" for c in columns)
 
@@ -438,14 +482,15 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
 
     def rows_source(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str],
                     rows: Sequence[tuple[Any, ...]]) -> str:
-        """``VALUES (…)`` for one row, ``SELECT * FROM unnest($1::t[], …)`` for many."""
-        if len(rows) > 1:
+        """``VALUES (…)`` for one row, ``SELECT * FROM unnest($1::t[], …)`` for many (multi-row ``VALUES``
+        where arrays cannot carry them, and in portable mode)."""
+        if len(rows) > 1 and self.unnest_ok(model, columns):
             fields = model.field_map
             arrays = ", ".join(f"{b.bind(values)}::{self.column_type(fields[name])}[]"
                                for name, values in zip(columns, self.encoded_columns(model, columns, rows),
                                                        strict=True))
             return f" SELECT * FROM unnest({arrays})"
-        return " VALUES " + self.row_marks(b, model, columns, rows[0])
+        return " VALUES " + ", ".join(self.row_marks(b, model, columns, row) for row in rows)
 
     def statement_batches(self, q: Insert | Upsert) -> Sequence[Sequence[tuple[Any, ...]]]:
         """All rows in one statement when they can go as arrays, else batches of VALUES rows."""
@@ -456,7 +501,8 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     async def run_insert(self, conn: Any, q: Insert) -> list[dict[str, Any]] | int:
         if not q.rows:
             return [] if q.returning else 0
-        if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD:
+        portable = await self._portable(conn)
+        if not q.returning and not q.skip_conflicts and len(q.rows) >= COPY_THRESHOLD and not portable:
             token = _copying.set(True)
             try:
                 outcome: list[dict[str, Any]] | int = await conn.copy_rows(
@@ -491,6 +537,14 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         The sequence only ever moves forward.
         """
         table = self.quote(model.table)
+        if self.portable:
+            # Forward only without pg_sequence_last_value: nextval() (one number skipped) is the floor.
+            await conn.fetch(
+                f"SELECT setval(s.seq, GREATEST(s.m, nextval(s.seq))) FROM (SELECT pg_get_serial_sequence($1, 'id') "
+                f"AS seq, MAX({self.quote('id')}) AS m FROM {table}) AS s WHERE s.seq IS NOT NULL AND s.m IS NOT NULL",
+                [table],
+            )
+            return
         await conn.fetch(
             f"SELECT setval(s.seq, s.m) FROM (SELECT pg_get_serial_sequence($1, 'id') AS seq, "
             f"MAX({self.quote('id')}) AS m FROM {table}) AS s WHERE s.seq IS NOT NULL AND "
@@ -514,6 +568,13 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
                 "SELECT COUNT(*) FILTER (WHERE i), COUNT(*) FILTER (WHERE NOT i) FROM r"), b.params
 
     async def run_upsert(self, conn: Any, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
+        if await self._portable(conn):
+            # The kernel's portable form: the existing conflict keys are read first (callers run
+            # upserts in a transaction), then ON CONFLICT … DO UPDATE without the xmax column.
+            outcome = await SQLDialect.run_upsert(self, conn, q)
+            if "id" in q.columns and q.model.id_is_generated:
+                await self.sync_identity(conn, q.model)
+            return outcome
         records: list[dict[str, Any]] = []
         inserted = updated = 0
         decode = self.row_decoder(q.model)

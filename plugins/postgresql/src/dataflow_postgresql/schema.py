@@ -413,11 +413,18 @@ class PostgreSQLSchema(SchemaDialect):
             with contextlib.suppress(Exception):
                 await raw.close(timeout=5)
 
+    portable = False
+    """Portable mode (``postgres_compat="portable"``): the lease-row lock instead of advisory locks."""
+
     def migration_lock(self, name: str, timeout: float, *,
                        lease: float | None = None) -> contextlib.AbstractAsyncContextManager[None]:
+        if self.portable:  # CockroachDB accepts pg_advisory_lock and does nothing: never trust it there
+            return super().migration_lock(name, timeout, lease=lease)
         return self._advisory(name, timeout)
 
     async def lock_is_held(self, name: str) -> bool:
+        if self.portable:
+            return await super().lock_is_held(name)
         classid, objid = _pg_parts(advisory_key(name, self.url.database))
         async with self.connection() as conn:
             rows = await conn.fetch(
