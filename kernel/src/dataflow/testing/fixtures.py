@@ -261,10 +261,19 @@ def dataflow_options() -> dict[str, Any]:
     return {}
 
 
+def _suite_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ``dataflow_options`` fixture's value where the test module has one, else no options (a module
+    may import ``db`` and ``make_model`` without it)."""
+    try:
+        return dict(request.getfixturevalue("dataflow_options"))
+    except pytest.FixtureLookupError:
+        return {}
+
+
 @pytest.fixture
-def db(dataflow_url: str, dataflow_options: dict[str, Any]) -> Iterator[DataFlow]:
+def db(dataflow_url: str, request: pytest.FixtureRequest) -> Iterator[DataFlow]:
     """A DataFlow instance on the dialect's URL (with ``dataflow_options``), closed after the test."""
-    instance = DataFlow(dataflow_url, **dataflow_options)
+    instance = DataFlow(dataflow_url, **_suite_options(request))
     try:
         yield instance
     finally:
@@ -272,9 +281,9 @@ def db(dataflow_url: str, dataflow_options: dict[str, Any]) -> Iterator[DataFlow
 
 
 @pytest.fixture
-def make_model(db: DataFlow, dataflow_url: str, dataflow_options: dict[str, Any]) -> Iterator[ModelFactory]:
+def make_model(db: DataFlow, dataflow_url: str, request: pytest.FixtureRequest) -> Iterator[ModelFactory]:
     """Declare models with unique tables (``@make_model class Item: ...``); tables dropped afterwards."""
-    factory = ModelFactory(db, dataflow_url, dataflow_options)
+    factory = ModelFactory(db, dataflow_url, _suite_options(request))
     try:
         yield factory
     finally:

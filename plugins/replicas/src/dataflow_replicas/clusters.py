@@ -58,12 +58,13 @@ def _run(args: list[str], *, user: str | None = None, check: bool = True, timeou
 
 
 class PostgresPair:
-    """A private PostgreSQL primary and its streaming replica (see the module docstring)."""
+    """A private PostgreSQL primary and its streaming replica (``replicas=2``: two), see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, replicas: int = 1) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="df-pg-replicas-"))
         self.primary_port = free_port()
-        self.replica_port = free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
+        self.replica_port = self.replica_ports[0]
         self.user = "postgres" if os.geteuid() == 0 else None
         self.started: list[Path] = []
 
@@ -90,6 +91,10 @@ class PostgresPair:
     def replica_url(self) -> str:
         return f"postgresql://root@127.0.0.1:{self.replica_port}/test"
 
+    @property
+    def replica_urls(self) -> list[str]:
+        return [f"postgresql://root@127.0.0.1:{port}/test" for port in self.replica_ports]
+
     def _dir(self, name: str) -> Path:
         return self.base / name
 
@@ -111,10 +116,11 @@ class PostgresPair:
             self._pg_ctl(primary, self.primary_port, "start")
             _run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "root", "-d",
                   "postgres", "-c", "CREATE DATABASE test"], user=self.user)
-            replica = self._dir("replica")
-            _run([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "root",
-                  "-D", str(replica), "-R", "-c", "fast", "-X", "stream"], user=self.user)
-            self._pg_ctl(replica, self.replica_port, "start")
+            for index, port in enumerate(self.replica_ports):
+                replica = self._dir("replica" if index == 0 else f"replica{index + 1}")
+                _run([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.primary_port), "-U", "root",
+                      "-D", str(replica), "-R", "-c", "fast", "-X", "stream"], user=self.user)
+                self._pg_ctl(replica, port, "start")
             return self
         except BaseException:
             self.stop()
