@@ -10,10 +10,10 @@
    on this machine; ``--tasks`` concurrent asyncio tasks reading (a count over a ``--rows`` table, by
    a random range: work on the server, little on the client) for ``--seconds`` each, first with the
    primary alone, then with ``read_replicas=[r1, r2]``. Each server gets the same connection budget
-   (16). Printed: reads/s of each, the ratio (target ≥ 1.6×), and the reads each server answered.
+   (16). Printed: reads/s of each, the ratio (target ≥ 1.6x), and the reads each server answered.
 
 All servers run on this machine's cores, so replicas add servers but not CPUs: when the primary alone
-already keeps every core busy, the ratio is capped near 1× by the machine, which is printed with the
+already keeps every core busy, the ratio is capped near 1x by the machine, which is printed with the
 load average. Figures are printed, not asserted.
 """
 
@@ -163,7 +163,7 @@ def main() -> None:
             after = spread.replica_metrics()
             print(f"  primary alone                 {primary_rate:10.0f} reads/s")
             print(f"  primary + 2 replicas          {replica_rate:10.0f} reads/s   "
-                  f"ratio {replica_rate / primary_rate:.2f}× (target ≥ 1.6×)")
+                  f"ratio {replica_rate / primary_rate:.2f}x (target ≥ 1.6x)")
             for old, new in zip(before.replicas, after.replicas, strict=True):
                 print(f"    {new.url:<44} {(new.reads - old.reads) / args.seconds:8.0f} reads/s "
                       f"(lag {new.lag or 0:.2f} s)")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import itertools
 import logging
@@ -149,6 +150,8 @@ class ReplicaRouter:
         self._samples: collections.deque[tuple[float, Any]] = collections.deque(
             maxlen=max(4, math.ceil(2 * max_lag / interval) + 2))
         self._checking = asyncio.Lock()
+        self._first_check: concurrent.futures.Future[None] = concurrent.futures.Future()
+        """Done once the first check has ended (whatever it found): reads before it wait for it."""
 
     # ---- routing -------------------------------------------------------------------------------
     def route(self, query: Any, conn: Any) -> Coroutine[Any, Any, Any] | None:
@@ -163,6 +166,8 @@ class ReplicaRouter:
             return None
         if self._checker is None:
             self._start_checker()
+        if not self._first_check.done():
+            return self._after_first_check(query)  # only the very first reads wait (one check, milliseconds)
         replicas = self.replicas
         count = len(replicas)
         turn = next(self._turn)
@@ -175,6 +180,10 @@ class ReplicaRouter:
                 return self._read_on(replica, query)
         self._no_replica()
         return None
+
+    async def _after_first_check(self, query: Any) -> Any:
+        await asyncio.wrap_future(self._first_check)
+        return await self.primary.run(query)  # routed again, now that the replicas' states are known
 
     def wrote(self) -> None:
         """Keep this run's, and for ``window`` seconds this origin's, reads on the primary."""
@@ -262,14 +271,22 @@ class ReplicaRouter:
         loop.call_soon_threadsafe(start)
 
     async def _check_forever(self) -> None:
-        while not self._closed:
-            try:
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a check must never stop the checks
-                log.exception("Checking the read replicas failed")
-            await asyncio.sleep(self.interval)
+        try:
+            while not self._closed:
+                try:
+                    await self.check()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a check must never stop the checks
+                    log.exception("Checking the read replicas failed")
+                self._checked()
+                await asyncio.sleep(self.interval)
+        finally:
+            self._checked()
+
+    def _checked(self) -> None:
+        if not self._first_check.done():
+            self._first_check.set_result(None)
 
     async def check(self) -> ReplicaMetrics:
         """Check every replica now (reachability, replication, lag); the metrics afterwards."""
@@ -286,6 +303,7 @@ class ReplicaRouter:
             if position is not None:
                 self._samples.append((sampled_at, position))
             await asyncio.gather(*(self._check_one(r, position) for r in self.replicas))
+        self._checked()
         return self.metrics()
 
     @property
@@ -335,6 +353,7 @@ class ReplicaRouter:
     # ---- closing --------------------------------------------------------------------------------
     async def close(self) -> None:
         self._closed = True
+        self._checked()
         checker, loop = self._checker, self._checker_loop
         if isinstance(checker, asyncio.Task) and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(checker.cancel)
