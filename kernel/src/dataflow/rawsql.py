@@ -290,6 +290,8 @@ async def fetch_one(db: DataFlow, sql: Any, params: Any = None) -> dict[str, Any
 async def execute(db: DataFlow, sql: Any, params: Any = None) -> int:
     """Run ``sql``; the number of rows it changed (as the driver reports it)."""
     statement = bind_named(db.dialect, sql, params)
+    if db.dialect.read_router is not None:
+        db.dialect.read_router.wrote()  # a raw write: this task's next reads see it (read-your-writes)
     count: int = await _run(db, statement, fetching=False)
     return count
 
