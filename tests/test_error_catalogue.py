@@ -330,6 +330,11 @@ def _parquet_without_pyarrow(tmp_path: Path, made: list[DataFlow]) -> None:
                 sys.modules[key] = module
 
 
+@scenario("DF-411")
+def _bad_protection_rule(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made, write_protection=[{"level": "galaxy", "read_only": True}])
+
+
 @scenario("DF-415")
 def _express_operation_the_model_lacks(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
@@ -660,6 +665,13 @@ def _import_missing_file(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
     name = user_model(db)
     run_node(f"{name}ImportNode", {"path": str(tmp_path / "missing.csv")})
+
+
+@scenario("DF-716")
+def _write_refused(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, write_protection=[{"level": "global", "read_only": True}])
+    name = user_model(db)
+    run_node(f"{name}CreateNode", {"id": "u1", "name": "A"})
 
 
 @scenario("DF-801")

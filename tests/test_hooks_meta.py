@@ -393,6 +393,32 @@ def test_hook_dataflow_execute_node(make_db: Callable[..., DataFlow]) -> None:
     assert seen == ["before c", "after c"]
 
 
+def test_hook_dataflow_connection(make_db: Callable[..., DataFlow]) -> None:
+    statements: list[str] = []
+
+    class Counting:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+
+        async def execute(self, sql: str, params: Any) -> Any:
+            statements.append(sql)
+            return await self.conn.execute(sql, params)
+
+    class Wrap:
+        @hookimpl
+        def dataflow_connection(self, connection: Any, db: DataFlow) -> Any:
+            return Counting(connection)
+
+    db = make_db(Wrap())
+
+    async def raw() -> None:
+        async with db.connection() as conn:
+            await conn.execute("CREATE TABLE hooked (id TEXT)", [])
+
+    asyncio.run(raw())
+    assert statements == ["CREATE TABLE hooked (id TEXT)"]
+
+
 def test_hook_dataflow_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataflow
     import dataflow.runtime

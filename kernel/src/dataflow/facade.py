@@ -70,6 +70,8 @@ KNOWN_PLUGIN_ATTRIBUTES = {
     "cleanup_stale_pools": "dataflow-testing",
     "cleanup_all_pools": "dataflow-testing",
     "get_cleanup_metrics": "dataflow-testing",
+    "protection": "dataflow-protect",
+    "audit_context": "dataflow-protect",
 }
 """Attributes first-party plugins add (``dataflow_db_methods`` / ``dataflow_class_methods``): when the
 plugin is missing, the AttributeError names the package."""
@@ -155,6 +157,7 @@ class DataFlow(metaclass=_DataFlowType):
         self.dialect: SQLDialect = resolve_dialect(self.plugins, self.url, kernel.dialect_options(), self.error)
         self._ensure_locks: LoopLocal[dict[str, asyncio.Lock]] = LoopLocal()
         self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
+        self._wrap_connections = self.plugins.has_impls("dataflow_connection")
         self._methods = self._collect_methods()
         # Node types of this instance's plugins (plugin objects given in plugins= included) resolve by
         # name while it lives; the process-wide loader only sees the installed entry points.
@@ -376,10 +379,13 @@ class DataFlow(metaclass=_DataFlowType):
     # ---- connections -------------------------------------------------------------------------
     def connection(self) -> Any:
         """``async with db.connection() as conn``: the connection of the transaction open here (this
-        task or thread), else a pooled one — always the primary's, never a read replica's."""
+        task or thread), else a pooled one — always the primary's, never a read replica's; as the plugins'
+        ``dataflow_connection`` wrap it."""
         if self.dialect.read_router is not None:
             self.dialect.read_router.wrote()  # raw SQL may write: later reads here see it
-        return self.dialect.scoped_connection()
+        if not self._wrap_connections:
+            return self.dialect.scoped_connection()
+        return _PluginConnection(self)
 
     def transaction(self, isolation_level: str | None = None, *, timeout: float | None = None) -> TransactionBlock:
         """``with db.transaction():`` or ``async with db.transaction() as conn:`` — one transaction.
@@ -423,6 +429,27 @@ class DataFlow(metaclass=_DataFlowType):
 
     def __repr__(self) -> str:
         return f"DataFlow(name={self.name!r}, url={str(self.url)!r}, models={list(self.models)})"
+
+
+class _PluginConnection:
+    """``db.connection()`` when plugins wrap connections: the dialect's scoped connection, handed out
+    as the ``dataflow_connection`` implementations wrap it."""
+
+    def __init__(self, db: DataFlow) -> None:
+        self._db = db
+        self._scoped: Any = None
+
+    async def __aenter__(self) -> Any:
+        self._scoped = self._db.dialect.scoped_connection()
+        conn = await self._scoped.__aenter__()
+        try:
+            return self._db.plugins.call_chain("dataflow_connection", conn, db=self._db)
+        except BaseException as exc:
+            await self._scoped.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._scoped.__aexit__(*exc)
 
 
 def run_in_background(fn: Callable[..., Any]) -> Callable[..., Any]:

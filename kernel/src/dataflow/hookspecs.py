@@ -39,7 +39,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 PER_PLUGIN_HOOKS = frozenset({
     "dataflow_options", "dataflow_db_methods", "dataflow_class_methods", "dataflow_close", "dataflow_dialects",
     "dataflow_filter_operators", "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps",
-    "dataflow_assess_migration", "dataflow_error_hints", "dataflow_register_commands",
+    "dataflow_assess_migration", "dataflow_error_hints", "dataflow_register_commands", "dataflow_connection",
 })
 """Hooks DataFlow calls plugin by plugin (to know who gave what, or to isolate failures): a wrapper
 (``@hookimpl(wrapper=True)``) on one of them is refused when the plugin is registered."""
@@ -192,6 +192,16 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
 
     Wrappers (``@hookimpl(wrapper=True)``) receive the inner coroutine from ``yield`` and return a
     coroutine wrapping it: timing, write protection, tenancy, schema caching.
+    """
+
+
+@hookspec
+def dataflow_connection(connection: Any, db: DataFlow) -> Any | None:
+    """A connection ``db.connection()`` hands out: return an object to hand out instead, or None.
+
+    The object wraps ``connection`` and offers the same ``fetch`` / ``execute`` / ``executemany``
+    (write protection refuses raw writes there). Implementations are chained: each receives the
+    previous one's result as ``connection``.
     """
 
 

@@ -330,6 +330,19 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "pip install dataflow-inspector\ndataflow plugins enable inspector")],
     ),
     _entry(
+        "DF-411", "Invalid protection or audit setting",
+        "A write-protection rule or an audit setting of dataflow-protect cannot be used: an unknown level or "
+        "key, a value of the wrong type, a window that is not a time range, a rule naming a model or field "
+        "the instance does not have, or a runtime rule whose 'when' raised (the write is then refused).",
+        ["A typo in a level, key, model or field name (the message names the closest one).",
+         "A runtime rule with both 'when' and 'window', or neither.",
+         "A rule's 'when' function failed on the context it was given."],
+        [("Give each rule its level and what it says at that level.",
+          'DataFlow(url, write_protection=[{"level": "model", "model": "Invoice", "read_only": True}])'),
+         ("Spell a window as days and a time range.",
+          'db.protection.add_rule(level="runtime", window="Mon-Fri 09:00-17:00", tz="UTC", allow_inside=True)')],
+    ),
+    _entry(
         "DF-413", "Database file in use by another process",
         "An embedded database that one process at a time may open for writing (DuckDB) is open in another "
         "process, so this one cannot open it.",
@@ -696,6 +709,19 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'wf.add_node("UserExportNode", "dump", {"path": "exports/users.jsonl"})  # mkdir exports'),
          ("Allow replacing the file.",
           'wf.add_node("UserExportNode", "dump", {"path": "users.csv", "overwrite": True})')],
+    ),
+    _entry(
+        "DF-716", "Write refused by protection",
+        "A write-protection rule refused the write before any SQL ran: the database is unchanged. The message "
+        "names the write, the rule (its id, level and what it says) and how to change that.",
+        ["A global, connection or model rule makes the data read-only.",
+         "An operation rule refuses this kind of write (a 'delete' rule covers the bulk delete too).",
+         "A field rule: the field is immutable after the row is created.",
+         "A runtime rule: writes are refused at this time."],
+        [("Remove the rule by the id the message gives.",
+          "db.protection.remove_rule(3)"),
+         ("Allow one model under a broader read-only rule (a more specific rule wins).",
+          'db.protection.add_rule(level="model", model="AuditNote", allow=True)')],
     ),
     _entry(
         "DF-719", "Raw SQL parameters do not match",
