@@ -674,6 +674,15 @@ def _write_refused(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node(f"{name}CreateNode", {"id": "u1", "name": "A"})
 
 
+@scenario("DF-717")
+def _audit_trail_broken(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, audit_log=True)
+    name = user_model(db)
+    run_node(f"{name}BulkCreateNode", {"data": [{"id": "u1", "name": "A"}, {"id": "u2", "name": "B"}]})
+    raw_sqlite(db, "UPDATE dataflow_audit SET actor = 'mallory' WHERE seq = 1")
+    db.audit.require_intact()
+
+
 @scenario("DF-801")
 def _duplicate_node_id(tmp_path: Path, made: list[DataFlow]) -> None:
     wf = WorkflowBuilder()

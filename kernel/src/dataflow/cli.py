@@ -238,6 +238,7 @@ KNOWN_PLUGIN_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "dataflow-export"),
     "import": ("export", "dataflow-export"),
     "compat": ("kailash-compat", "dataflow-kailash-compat"),
+    "audit": ("protect", "dataflow-protect"),
 }
 """Commands of first-party and contributed plugins: command → (plugin, distribution). Known without
 the plugin installed, so ``dataflow errors`` in a minimal install says what to install."""

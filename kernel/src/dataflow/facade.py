@@ -72,6 +72,7 @@ KNOWN_PLUGIN_ATTRIBUTES = {
     "get_cleanup_metrics": "dataflow-testing",
     "protection": "dataflow-protect",
     "audit_context": "dataflow-protect",
+    "audit": "dataflow-protect",
 }
 """Attributes first-party plugins add (``dataflow_db_methods`` / ``dataflow_class_methods``): when the
 plugin is missing, the AttributeError names the package."""

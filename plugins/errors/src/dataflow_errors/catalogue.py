@@ -724,6 +724,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'db.protection.add_rule(level="model", model="AuditNote", allow=True)')],
     ),
     _entry(
+        "DF-717", "Audit trail broken",
+        "The audit trail's hash chain does not verify: a row was changed, removed or inserted after it was "
+        "written, or the chain head no longer matches the last row. The message names the first bad row.",
+        ["Someone edited or deleted rows of the audit table by hand.",
+         "The audit table was restored from a backup older than its chain head (or the reverse)."],
+        [("Verify the chain and see the first bad row.",
+          "dataflow audit verify --url postgresql://app@db/app"),
+         ("Verify from Python (require_intact() raises DF-717 instead).",
+          "report = db.audit.verify()\nprint(report.ok, report.first_bad, report.reason)")],
+    ),
+    _entry(
         "DF-719", "Raw SQL parameters do not match",
         "The parameters of `db.fetch` / `db.fetch_one` / `db.execute` do not match the statement's `:name` "
         "placeholders: one has no value, a value is used by none, they are not a dict of names, a value "

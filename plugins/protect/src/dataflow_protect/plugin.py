@@ -17,6 +17,7 @@ from dataflow.hookspecs import hookimpl
 from dataflow.nodes import Node, NodeContext, resolve_model_instance
 from dataflow.types import OptionInfo
 
+from dataflow_protect.audit import AuditTrail
 from dataflow_protect.context import AuditContext
 from dataflow_protect.guard import READS, ProtectedConnection, confirm_change, node_intent, raw_writes
 from dataflow_protect.manager import ProtectionManager
@@ -32,9 +33,10 @@ class ProtectState:
     def __init__(self, db: Any) -> None:
         self.protection = ProtectionManager(db)
         self.audit_context = AuditContext()
-        self.audit: Any = None
+        self.audit = AuditTrail(db)
 
-    async def run_write(self, node: Node, params: dict[str, Any], ctx: NodeContext, coro: Any) -> Any:
+    async def run_write(self, node: Node, params: dict[str, Any], ctx: NodeContext, coro: Any,
+                        hide_ids: bool = False) -> Any:
         """Check the node's write, then run it (with its audit rows when the trail is on)."""
         try:
             db, model = resolve_model_instance(node, dict(params))
@@ -59,9 +61,9 @@ class ProtectState:
         except BaseException:
             coro.close()
             raise
-        if state.audit is None:
+        if not state.audit.enabled:
             return await coro
-        return await state.audit.record(db, model, node, params, coro, actor)
+        return await state.audit.record(db, model, node, params, coro, actor, hide_ids)
 
     async def check_raw(self, db: Any, sql: str) -> None:
         """DF-716 when a raw statement through ``db.connection()`` writes where the rules refuse it."""
@@ -99,13 +101,15 @@ def dataflow_options() -> Iterable[OptionInfo]:
     return [
         OptionInfo("write_protection", "Write-protection rules (a list of dicts: global, connection, model, "
                                        "operation, field and runtime levels).", None),
+        OptionInfo("audit_log", "Record every written row in a hash-chained audit table (True / False).", False),
+        OptionInfo("audit_table", "The audit trail's table (its chain head is <table>_head).", "dataflow_audit"),
     ]
 
 
 @hookimpl
 def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
     state = state_of(db)
-    return {"protection": state.protection, "audit_context": state.audit_context}
+    return {"protection": state.protection, "audit_context": state.audit_context, "audit": state.audit}
 
 
 @hookimpl
@@ -123,22 +127,37 @@ def dataflow_configure(db: Any) -> None:
                 state.protection.add_rule(make_rule(rule, f"write_protection[{len(state.protection.rules)}]"))
         except DataFlowError as exc:
             raise db.enhance(exc) from exc.__cause__
+    audit = db.options["audit_log"]
+    if not isinstance(audit, bool):
+        raise db.enhance(invalid(f"audit_log= takes True or False, got {audit!r}.", option="audit_log"))
+    try:
+        state.audit.use_table(db.options["audit_table"])
+    except DataFlowError as exc:
+        raise db.enhance(exc) from None
+    state.audit.enabled = audit
 
 
 @hookimpl(wrapper=True)
 def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) -> Generator[None, Any, Any]:
+    hide_ids = False
+    if node.operation == "bulk_create" and not params.get("return_ids"):
+        # Before the node's coroutine is made: an audited bulk create needs the new rows' ids.
+        owner = type(node).dataflow_instance
+        found = owner.state.get(STATE_KEY) if owner is not None else None
+        if found is not None and found.audit.enabled:
+            params["return_ids"] = hide_ids = True
     coro = yield
     if node.operation in _FAST_READS:
         return coro
     db = type(node).dataflow_instance
     state = db.state.get(STATE_KEY) if db is not None else None
     try:
-        if state is None or (state.audit is None and not state.protection.active):
+        if state is None or (not state.audit.enabled and not state.protection.active):
             return coro
     except BaseException:
         coro.close()  # a rule naming an unknown model (DF-411): nothing runs
         raise
-    return state.run_write(node, params, ctx, coro)
+    return state.run_write(node, params, ctx, coro, hide_ids)
 
 
 @hookimpl
@@ -154,3 +173,12 @@ def dataflow_close(db: Any) -> None:
     state = db.state.get(STATE_KEY)
     if state is not None:
         state.protection.close()
+
+
+@hookimpl
+def dataflow_register_commands(app: Any) -> None:
+    from cyclopts import App
+
+    audit = App(name="audit", help="The audit trail of dataflow-protect.")
+    audit.command("dataflow_protect.cli:verify", name="verify", help="Check the audit trail's hash chain.")
+    app.command(audit)
