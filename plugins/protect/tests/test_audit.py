@@ -178,3 +178,23 @@ def test_require_intact_raises_df_717(audited: Any, one: Any) -> None:
     raw_execute(db, f"UPDATE {q(db.audit.table)} SET {q('actor')} = 'mallory'")
     with raises_df("DF-717", match="row 1"):
         db.audit.require_intact()
+
+
+def test_generated_ids_and_skipped_rows_are_audited_by_what_was_inserted(audited: Any, one: Any) -> None:
+    db = audited()
+    table = f"p_notes_{uuid.uuid4().hex[:8]}"
+    db.model(type("Note", (), {"__annotations__": {"title": str}, "__tablename__": table}))
+    try:
+        out = one("NoteBulkCreateNode", {"data": [{"title": "a"}, {"title": "b"}]})
+        assert "ids" not in out and out["inserted"] == 2
+        one("InvoiceCreateNode", {"id": "i1"})
+        out = one("InvoiceBulkCreateNode", {"data": [{"id": "i1"}, {"id": "i2"}], "conflict_resolution": "skip"})
+        assert out["inserted"] == 1
+        rows = db.audit.rows()
+        assert [(r["model"], r["action"]) for r in rows] == [("Note", "create"), ("Note", "create"),
+                                                              ("Invoice", "create"), ("Invoice", "create")]
+        assert json.loads(rows[0]["after_values"])["title"] == "a"
+        assert [r["record_id"] for r in rows[2:]] == ["i1", "i2"]
+        assert db.audit.verify().ok
+    finally:
+        raw_execute(db, f"DROP TABLE IF EXISTS {db.dialect.quote(table)}")

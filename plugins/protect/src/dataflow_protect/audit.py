@@ -33,7 +33,7 @@ from dataflow.query import Select, parse_filter
 
 from dataflow_protect.rules import invalid
 
-__all__ = ["GENESIS", "AuditTrail", "VerifyReport", "row_hash"]
+__all__ = ["GENESIS", "AuditTrail", "VerifyReport", "row_hash", "rows_identified"]
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first row."""
@@ -286,6 +286,9 @@ class AuditTrail:
             action = "create" if out.get("created") else "update"
             return [_Entry(action, record["id"], before.get(record["id"]), _row(record, fields))]
         if operation == "bulk_create":
+            if "ids" not in out and rows_identified(params):
+                # Every row carries its id and all were inserted (or the node failed): the rows as given.
+                return [_Entry("create", row["id"], None, dict(row)) for row in params["data"]]
             after = await self._by_ids(db, model, out.get("ids") or ())
             return [_Entry("create", rid, None, row) for rid, row in after.items()]
         if operation in ("bulk_update", "bulk_delete", "bulk_upsert"):
@@ -378,6 +381,14 @@ class AuditTrail:
                                 f"the chain head says {int(head[0][0])} rows but the table ends at row {last_seq} "
                                 f"(rows removed from the end)", self.table)
         return VerifyReport(True, checked, None, "", self.table)
+
+
+def rows_identified(params: Mapping[str, Any]) -> bool:
+    """Whether a bulk create's rows each carry their id and none may be skipped (so every row given is a
+    row inserted, and the audit needs no ids back from the database)."""
+    data = params.get("data")
+    return (params.get("conflict_resolution", "error") == "error" and isinstance(data, list)
+            and all(isinstance(row, Mapping) and row.get("id") is not None for row in data))
 
 
 def _row(record: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:

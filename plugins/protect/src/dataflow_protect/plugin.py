@@ -17,7 +17,7 @@ from dataflow.hookspecs import hookimpl
 from dataflow.nodes import Node, NodeContext, resolve_model_instance
 from dataflow.types import OptionInfo
 
-from dataflow_protect.audit import AuditTrail
+from dataflow_protect.audit import AuditTrail, rows_identified
 from dataflow_protect.context import AuditContext
 from dataflow_protect.guard import READS, ProtectedConnection, confirm_change, node_intent, raw_writes
 from dataflow_protect.manager import ProtectionManager
@@ -141,10 +141,11 @@ def dataflow_configure(db: Any) -> None:
 def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) -> Generator[None, Any, Any]:
     hide_ids = False
     if node.operation == "bulk_create" and not params.get("return_ids"):
-        # Before the node's coroutine is made: an audited bulk create needs the new rows' ids.
+        # Before the node's coroutine is made: an audited bulk create whose rows do not all carry their
+        # id (or that may skip some) needs the ids of the rows it inserted.
         owner = type(node).dataflow_instance
         found = owner.state.get(STATE_KEY) if owner is not None else None
-        if found is not None and found.audit.enabled:
+        if found is not None and found.audit.enabled and not rows_identified(params):
             params["return_ids"] = hide_ids = True
     coro = yield
     if node.operation in _FAST_READS:
