@@ -42,7 +42,7 @@ def test_protect_refuses_every_write_before_sql(make_model, run_node):
     run_node("LedgerBulkCreateNode", {"data": [{"id": "a", "amount": 1}, {"id": "b", "amount": 2}],
                                       "db_instance": db})
     before = raw_rows(db, ledger, "id, amount, memo")
-    writes = [
+    writes: list[tuple[str, dict]] = [
         ("LedgerCreateNode", {"id": "c"}),
         ("LedgerUpdateNode", {"id": "a", "fields": {"amount": 5}}),
         ("LedgerDeleteNode", {"id": "a"}),
