@@ -115,6 +115,7 @@ KNOWN_PLUGIN_OPTIONS = {
     "tenant_field": "dataflow-tenancy",
     "write_protection": "dataflow-protect",
     "audit_log": "dataflow-protect",
+    "audit_table": "dataflow-protect",
 }
 """Options of first-party plugins that may not be installed: the error names the package."""
 

@@ -21,7 +21,7 @@ from dataflow.values import coerce
 
 from dataflow_protect.rules import WriteIntent
 
-__all__ = ["READS", "ProtectedConnection", "changed_fields", "confirm_change", "raw_writes"]
+__all__ = ["READS", "ProtectedConnection", "changed_fields", "confirm_change", "node_intent", "raw_writes"]
 
 READS = frozenset({"read", "list", "count", "export", ""})
 """Operations of generated nodes that never write (the empty operation: a node that declares none,
