@@ -198,3 +198,10 @@ def test_generated_ids_and_skipped_rows_are_audited_by_what_was_inserted(audited
         assert db.audit.verify().ok
     finally:
         raw_execute(db, f"DROP TABLE IF EXISTS {db.dialect.quote(table)}")
+
+
+def test_rows_limit_is_checked(tmp_path: Any) -> None:
+    with DataFlow(f"sqlite:///{tmp_path / 'a.db'}", audit_log=True) as db:
+        assert db.audit.rows(limit=5) == []
+        with raises_df("DF-411", match="limit"):
+            db.audit.rows(limit="5; DROP TABLE x")  # type: ignore[arg-type]

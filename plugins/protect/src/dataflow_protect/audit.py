@@ -140,6 +140,9 @@ class AuditTrail:
         """The trail's rows in order (the first ``limit`` of them), as dicts, for reports and tests."""
         from dataflow.loop import run_sync
 
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise invalid(f"rows(limit=) takes a whole number of rows (0 or more), got {limit!r}.", key="limit")
+
         async def fetch() -> list[dict[str, Any]]:
             db = self._instance()
             q = db.dialect.quote
