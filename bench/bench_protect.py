@@ -7,7 +7,7 @@ of these (a field rule on the model, a delete rule, a runtime ``when``, a read-o
 model). Both run:
 
 1. **A read by id** (a one-node workflow with ``ReadNode``): single reads in pairs, one on each side, the
-   side going first alternating; the medians compared (200 × ``--repeats`` pairs);
+   side going first alternating; the medians compared (200 times ``--repeats`` pairs);
 2. **A 10,000-row bulk create** (``BulkCreateNode``; the table is emptied between samples, untimed).
 
 Target: the protected instance within 5 % of the unprotected one (ratio ≤ 1.05). Bulk samples
