@@ -38,7 +38,10 @@ def verify(*, url: Annotated[str | None, Parameter(help="The database URL (defau
         console.print(f"[green]✓ audit trail intact[/green]: {report.rows} rows in {report.table!r}, every hash "
                       f"matches.")
         return 0
-    where = f"first bad row: {report.first_bad}; " if report.first_bad is not None else ""
+    if report.first_bad is None:
+        console.print(f"[red]✗ no audit trail[/red]: {report.reason}.")
+        return 1
+    where = f"first bad row: {report.first_bad}; "
     console.print(f"[red]✗ audit trail broken[/red] in {report.table!r}: {where}{report.reason}. "
                   f"{report.rows} rows before it verified.")
     return 1
