@@ -1,99 +1,28 @@
-"""The protect plugin's hooks: its options, ``db.protection`` / ``db.audit_context``, the node wrapper that
-checks (and audits) every write before it runs, the ``db.connection()`` wrapper and ``dataflow audit``.
+"""The protect plugin's hooks: its options, ``db.protection`` / ``db.audit_context`` / ``db.audit``, the node
+wrapper that checks (and audits) every write before it runs, the ``db.connection()`` wrapper and
+``dataflow audit``.
 
 Every write of a model node goes through ``dataflow_execute_node``: reads pass untouched; a write is
 checked against the rules before its coroutine starts (so a refused write sends no SQL at all), then,
-with ``audit_log=True``, runs in one transaction with its audit rows.
+with ``audit_log=True``, runs in one transaction with its audit rows. The module's top level imports
+only the hook markers and records, so ``dataflow --help`` does not pay for the rest.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dataflow.errors import DataFlowError
 from dataflow.hookspecs import hookimpl
-from dataflow.nodes import Node, NodeContext, resolve_model_instance
 from dataflow.types import OptionInfo
 
-from dataflow_protect.audit import AuditTrail, rows_identified
-from dataflow_protect.context import AuditContext
-from dataflow_protect.guard import READS, ProtectedConnection, confirm_change, node_intent, raw_writes
-from dataflow_protect.manager import ProtectionManager
-from dataflow_protect.rules import WriteIntent, invalid, make_rule
+if TYPE_CHECKING:
+    from dataflow.nodes import Node, NodeContext
 
 STATE_KEY = "protect"
-_FAST_READS = READS - {""}
-
-
-class ProtectState:
-    """What the plugin keeps on one instance (``db.state["protect"]``)."""
-
-    def __init__(self, db: Any) -> None:
-        self.protection = ProtectionManager(db)
-        self.audit_context = AuditContext()
-        self.audit = AuditTrail(db)
-
-    async def run_write(self, node: Node, params: dict[str, Any], ctx: NodeContext, coro: Any,
-                        hide_ids: bool = False) -> Any:
-        """Check the node's write, then run it (with its audit rows when the trail is on)."""
-        try:
-            db, model = resolve_model_instance(node, dict(params))
-        except DataFlowError:
-            return await coro  # the node refuses the same parameters itself, before any SQL
-        state: ProtectState = db.state.get(STATE_KEY) or self
-        if not node.operation and not any(t.writes for t in (type(node).touches(params) or ())):
-            return await coro
-        try:
-            actor = state.audit_context.for_run(ctx.inputs)
-            if state.protection.active:
-                intent = node_intent(node, model, params, actor)
-
-                async def confirm(field: str) -> bool:
-                    return await confirm_change(db, model, node, params, field)
-
-                await state.protection.check(intent, confirm)
-        except DataFlowError as exc:
-            coro.close()
-            exc.context.setdefault("node", node.node_id)
-            raise db.enhance(exc) from exc.__cause__
-        except BaseException:
-            coro.close()
-            raise
-        if not state.audit.enabled:
-            return await coro
-        return await state.audit.record(db, model, node, params, coro, actor, hide_ids)
-
-    async def check_raw(self, db: Any, sql: str) -> None:
-        """DF-716 when a raw statement through ``db.connection()`` writes where the rules refuse it."""
-        writes = raw_writes(sql)
-        if not writes:
-            return
-        by_table = {spec.table.lower(): spec for spec in db.models.values()}
-        actor = self.audit_context.current
-        for operation, table, set_part in writes:
-            # A target that cannot be told (a procedure call, a DO block …): every model's rules must allow it.
-            targets = [None, *db.models.values()] if table is None else [by_table.get(table)]
-            for spec in targets:
-                fields = None if spec is None or operation in ("write", "schema") else frozenset(
-                    name for name in spec.field_map if _assigned(name, set_part))
-                intent = WriteIntent(spec.name if spec is not None else None, operation, fields, None, actor)
-                try:
-                    await self.protection.check(intent)
-                except DataFlowError as exc:
-                    raise db.enhance(exc) from None
-
-
-def _assigned(field: str, set_part: str) -> bool:
-    return re.search(rf"(?<![\w$])[`\"\[]?{re.escape(field)}[`\"\]]?\s*=", set_part, re.I) is not None
-
-
-def state_of(db: Any) -> ProtectState:
-    state = db.state.get(STATE_KEY)
-    if state is None:
-        state = db.state[STATE_KEY] = ProtectState(db)
-    return state
+"""Where the plugin keeps its state on an instance (``db.state``); ``dataflow_protect.state`` agrees."""
+_FAST_READS = frozenset({"read", "list", "count", "export"})
+"""Operations that never write: passed through at once."""
 
 
 @hookimpl
@@ -108,12 +37,19 @@ def dataflow_options() -> Iterable[OptionInfo]:
 
 @hookimpl
 def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
+    from dataflow_protect.state import state_of
+
     state = state_of(db)
     return {"protection": state.protection, "audit_context": state.audit_context, "audit": state.audit}
 
 
 @hookimpl
 def dataflow_configure(db: Any) -> None:
+    from dataflow.errors import DataFlowError
+
+    from dataflow_protect.rules import invalid, make_rule
+    from dataflow_protect.state import state_of
+
     state = state_of(db)
     rules = db.options["write_protection"]
     if rules is not None:
@@ -145,7 +81,7 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
         # id (or that may skip some) needs the ids of the rows it inserted.
         owner = type(node).dataflow_instance
         found = owner.state.get(STATE_KEY) if owner is not None else None
-        if found is not None and found.audit.enabled and not rows_identified(params):
+        if found is not None and found.audit.enabled and not _rows_identified(params):
             params["return_ids"] = hide_ids = True
     coro = yield
     if node.operation in _FAST_READS:
@@ -166,7 +102,15 @@ def dataflow_connection(connection: Any, db: Any) -> Any:
     state = db.state.get(STATE_KEY)
     if state is None or not state.protection.active:
         return None
+    from dataflow_protect.guard import ProtectedConnection
+
     return ProtectedConnection(connection, db, state)
+
+
+def _rows_identified(params: Mapping[str, Any]) -> bool:
+    from dataflow_protect.audit import rows_identified
+
+    return rows_identified(params)
 
 
 @hookimpl
