@@ -205,3 +205,23 @@ def test_rows_limit_is_checked(tmp_path: Any) -> None:
         assert db.audit.rows(limit=5) == []
         with raises_df("DF-411", match="limit"):
             db.audit.rows(limit="5; DROP TABLE x")  # type: ignore[arg-type]
+
+
+def test_first_audited_write_inside_a_transaction_that_already_wrote(audited: Any, one: Any) -> None:
+    db = audited()
+
+    async def raw_then_node() -> None:
+        from dataflow import AsyncLocalRuntime
+
+        async with db.transaction() as conn:
+            q = db.dialect.quote
+            await conn.execute(f"INSERT INTO {q(db.models['User'].table)} (id, email, name, created_at, updated_at) "
+                               f"VALUES ('r1', 'r@x', '', '2026-01-01 00:00:00', '2026-01-01 00:00:00')", [])
+            wf = WorkflowBuilder()
+            wf.add_node("InvoiceCreateNode", "n", {"id": "i1"})
+            await AsyncLocalRuntime().execute_workflow_async(wf.build())
+
+    one("UserCountNode", {})  # the table exists before the raw insert
+    asyncio.run(raw_then_node())
+    assert [r["record_id"] for r in db.audit.rows()] == ["i1"]
+    assert db.audit.verify().ok

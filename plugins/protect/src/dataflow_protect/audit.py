@@ -158,11 +158,15 @@ class AuditTrail:
 
     # ---- the tables ------------------------------------------------------------------------------
     async def ensure(self, db: Any) -> None:
-        """Create the audit table and its head (once per instance; on a connection of their own, since
-        MySQL commits the open transaction at any DDL)."""
+        """Create the audit table and its head, once per instance: on a connection of their own (MySQL
+        commits the open transaction at any DDL), except where the database has one writer at a time
+        (SQLite) and a transaction is open here: there they are made in it, and known ready once it
+        commits (as the kernel makes model tables)."""
         if self._ready:
             return
         dialect = db.dialect
+        scope = dialect.current_transaction()
+        inside = scope is not None and dialect.schema_in_transaction
         q = dialect.quote
         text = "LONGTEXT" if dialect.name == "mysql" else "TEXT"
         short = "VARCHAR(255)"
@@ -172,7 +176,7 @@ class AuditTrail:
                    f"{q('after_values')} {text}", f"{q('prev_hash')} CHAR(64) NOT NULL",
                    f"{q('row_hash')} CHAR(64) NOT NULL"]
         suffix = dialect.table_suffix()
-        async with dialect.connection() as conn:
+        async with (dialect.scoped_connection() if inside else dialect.connection()) as conn:
             await conn.execute(f"CREATE TABLE IF NOT EXISTS {q(self.table)} ({', '.join(columns)}){suffix}", [])
             await conn.execute(f"CREATE TABLE IF NOT EXISTS {q(self.head)} ({q('id')} INTEGER NOT NULL PRIMARY KEY, "
                                f"{q('seq')} BIGINT NOT NULL, {q('row_hash')} CHAR(64) NOT NULL){suffix}", [])
@@ -186,6 +190,12 @@ class AuditTrail:
                 except Exception:  # another instance made it first: the row is there either way
                     if not await conn.fetch(f"SELECT {q('seq')} FROM {q(self.head)} WHERE {q('id')} = 1", []):
                         raise
+        if inside:
+            scope.tx.on_commit(self._made)
+        else:
+            self._ready = True
+
+    def _made(self) -> None:
         self._ready = True
 
     # ---- recording ---------------------------------------------------------------------------------
