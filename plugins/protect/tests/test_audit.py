@@ -225,3 +225,10 @@ def test_first_audited_write_inside_a_transaction_that_already_wrote(audited: An
     asyncio.run(raw_then_node())
     assert [r["record_id"] for r in db.audit.rows()] == ["i1"]
     assert db.audit.verify().ok
+
+
+def test_the_first_write_to_a_new_table_is_audited(audited: Any, one: Any) -> None:
+    db = audited(write_protection=[{"level": "field", "model": "User", "field": "email", "immutable": True}])
+    one("InvoiceUpsertNode", {"where": {"id": "i1"}, "create": {"total": 1.0}, "update": {"total": 1.0}})
+    one("UserUpdateNode", {"id": "nobody", "fields": {"email": "e@x"}})  # no such row: nothing to refuse
+    assert [r["record_id"] for r in db.audit.rows()] == ["i1"]

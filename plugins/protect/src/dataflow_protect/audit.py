@@ -204,6 +204,7 @@ class AuditTrail:
         """Run the node's write and its audit rows in one transaction; return the node's output."""
         try:
             await self.ensure(db)
+            await db.ensure_ready(model)  # the reads before the write need the model's table
         except BaseException:
             coro.close()
             raise

@@ -44,6 +44,7 @@ class ProtectState:
                 intent = node_intent(node, model, params, actor)
 
                 async def confirm(field: str) -> bool:
+                    await db.ensure_ready(model)  # the read comparing stored values needs the table
                     return await confirm_change(db, model, node, params, field)
 
                 await state.protection.check(intent, confirm)
