@@ -329,12 +329,14 @@ class AuditTrail:
         """Append ``entries`` to the chain, under the head's row lock, in the current transaction."""
         dialect = db.dialect
         q, p = dialect.quote, dialect.placeholder
-        lock = "" if dialect.name == "sqlite" else " FOR UPDATE"
         written_at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         async with dialect.scoped_connection() as conn:
-            head = await conn.fetch(f"SELECT {q('seq')}, {q('row_hash')} FROM {q(self.head)} WHERE {q('id')} = 1{lock}",
-                                    [])
-            seq, prev = int(head[0][0]), str(head[0][1])
+            # A real change to the head row takes its lock on every database (an UPDATE reads the latest
+            # committed row and waits for another writer's lock; no dialect-specific FOR UPDATE), and the
+            # row then read back is this transaction's own version: the latest seq + 1, the latest hash.
+            await conn.execute(f"UPDATE {q(self.head)} SET {q('seq')} = {q('seq')} + 1 WHERE {q('id')} = 1", [])
+            head = await conn.fetch(f"SELECT {q('seq')}, {q('row_hash')} FROM {q(self.head)} WHERE {q('id')} = 1", [])
+            seq, prev = int(head[0][0]) - 1, str(head[0][1])
             rows: list[tuple[Any, ...]] = []
             for entry in entries:
                 seq += 1
