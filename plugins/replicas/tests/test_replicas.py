@@ -186,6 +186,19 @@ def test_async_tasks_have_windows_of_their_own(make: Callable[..., DataFlow], pa
     db.close()
 
 
+def test_express_calls_read_their_own_writes(make: Callable[..., DataFlow], pair: Any) -> None:
+    db, _writer = ready(make, read_your_writes_window=30, max_replica_lag=3600)
+    with replay_paused(pair):
+        db.express_sync.create("Item", {"id": "express-row", "name": "e"})
+        found = db.express_sync.list("Item", {"id": "express-row"})
+        assert [r["id"] for r in found["records"]] == ["express-row"], "the writer's thread reads the primary"
+        seen: list[Any] = []
+        other = threading.Thread(target=lambda: seen.append(db.express_sync.count("Item", {"id": "express-row"})))
+        other.start()
+        other.join()
+        assert seen == [{"count": 0}], "another thread reads the replica, which has not applied the row"
+
+
 def test_transactions_and_raw_connections_use_the_primary(make: Callable[..., DataFlow], pair: Any) -> None:
     db, writer = ready(make, max_replica_lag=3600)
     with replay_paused(pair):

@@ -19,6 +19,8 @@ DEFAULT_MAX_LAG = 2.0
 DEFAULT_WINDOW = 5.0
 DEFAULT_INTERVAL = 1.0
 FALLBACKS = ("primary", "error")
+EMBEDDED = frozenset({"sqlite", "duckdb"})
+"""Dialects of database files read in place: no replicas to route to."""
 _KEY = "replica_router"
 
 
@@ -80,7 +82,7 @@ def make_router(db: Any) -> Any:
         raise _bad(db, f"replica_fallback= is 'primary' or 'error', got {fallback!r}.", "replica_fallback")
     if not urls:
         return None
-    if not db.dialect.lists_pools or db.dialect.name == "sqlite":
+    if not db.dialect.lists_pools or db.dialect.name in EMBEDDED:
         raise _bad(db, f"The {db.dialect.name} dialect has no read replicas (a file database is read where it is).",
                    "read_replicas")
     from dataflow_replicas.router import ReplicaRouter
