@@ -307,6 +307,8 @@ async def _run(db: DataFlow, statement: BoundStatement, *, fetching: bool) -> An
         await db.ensure_ready(model)  # as a node would: the model's table exists before it is used
     try:
         async with dialect.scoped_connection() as conn:
+            if db._wrap_connections:  # as db.connection() hands it out: plugins check raw statements there
+                conn = db.plugins.call_chain("dataflow_connection", conn, db=db)
             if fetching:
                 return await dialect.fetch_named(conn, statement.sql, statement.values)
             return await conn.execute(statement.sql, statement.values)

@@ -210,6 +210,12 @@ def test_raw_writes_through_db_connection_are_checked(make: Any, one: Any) -> No
     assert len(run_sync(raw(f"SELECT id FROM {invoice} WHERE id <> 'DELETE FROM {invoice}'", fetch=True))) == 2
     run_sync(raw(f"UPDATE {user} SET name = {p(1)} WHERE email = {p(2)}", ["Annie", "ann@example.com"]))
     assert one("UserReadNode", {"id": "u1"})["name"] == "Annie"
+    # The raw SQL API: db.execute / db.fetch (a write with RETURNING is a write too).
+    with raises_df("DF-716"):
+        db.execute_sync(f"DELETE FROM {invoice} WHERE id = :id", {"id": "i1"})
+    with raises_df("DF-716"):
+        db.fetch_sync(f"UPDATE {invoice} SET total = 0 WHERE id = 'i1' RETURNING id")
+    assert len(db.fetch_sync(f"SELECT id FROM {invoice}")) == 2
     db.protection.clear()
     run_sync(raw(f"DELETE FROM {invoice} WHERE id = 'i2'"))
     assert [r[0] for r in invoices(db)] == ["i1"]

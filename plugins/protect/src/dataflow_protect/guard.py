@@ -225,4 +225,12 @@ class ProtectedConnection:
         return await self._conn.executemany(sql, rows)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+        found = getattr(self._conn, name)  # AttributeError when the connection lacks it, as unwrapped
+        if name != "fetch_named":
+            return found
+
+        async def fetch_named(sql: str, params: Any = ()) -> Any:  # raw SQL's db.fetch
+            await self._check(sql)
+            return await found(sql, params)
+
+        return fetch_named
