@@ -168,3 +168,22 @@ def test_a_second_process_on_the_file_is_df413(dataflow_url, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_basic_schema_manager_adds_a_field_to_an_indexed_table(dataflow_url):
+    """Without the migrate plugin, the kernel adds the column with a plain ALTER TABLE … ADD COLUMN: the
+    dialect drops and remakes the table's indexes around it, in one transaction."""
+    with DataFlow(dataflow_url, disable_plugins=["migrate"]) as old:
+        _item(old, "items")
+        created = _node(old, "ItemCreateNode", {"name": "before"})
+    with DataFlow(dataflow_url, disable_plugins=["migrate"]) as new:
+        _item(new, "items", qty=7)
+        assert _node(new, "ItemReadNode", {"id": created["id"]})["qty"] is None  # added nullable
+        _node(new, "ItemCreateNode", {"name": "after", "qty": 1})
+        assert _node(new, "ItemListNode", {"filter": {"name": "after"}})["count"] == 1
+
+        async def indexes():
+            async with new.connection() as conn:
+                return await conn.fetch("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'items'", [])
+
+        assert len(run_sync(indexes())) == 1, "the index was made again"

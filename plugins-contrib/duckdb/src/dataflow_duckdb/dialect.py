@@ -29,6 +29,7 @@ import concurrent.futures
 import contextlib
 import decimal
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +74,13 @@ _WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_pre
 """Where DuckDB's blocking calls run (DuckDB releases the GIL while a statement runs)."""
 _KEEP_IDLE = 4
 """Idle cursors kept per event loop."""
+
+
+_ADD_COLUMN = re.compile(r'^\s*ALTER\s+TABLE\s+("(?:[^"]|"")+"|\w+)\s+ADD\s+COLUMN\b', re.I)
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _verb(sql: str) -> str:
@@ -190,6 +198,9 @@ class DuckDBConnection:
         return await self.log.wrap(self._statement(sql, params, _fetch_all), sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
+        adding = _ADD_COLUMN.match(sql)
+        if adding is not None and not params:
+            return await self._add_column(sql, _unquote(adding.group(1)))
         return await self.log.wrap(self._statement(sql, params, _count), sql, params)
 
     async def fetch_named(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Sequence[Any]]]:
@@ -197,6 +208,32 @@ class DuckDBConnection:
         named: tuple[list[str], list[Sequence[Any]]] = await self.log.wrap(
             self._statement(sql, params, _fetch_named), sql, params)
         return named
+
+    async def _add_column(self, sql: str, table: str) -> int:
+        """``ALTER TABLE … ADD COLUMN``, which DuckDB refuses on a table with indexes: the indexes are
+        dropped and made again around it, in one transaction (so whoever adds a column — the kernel's
+        basic schema manager, a user's own DDL — needs to know nothing of it)."""
+        indexes = await self.fetch("SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = $1 "
+                                   "AND schema_name = current_schema() AND database_name = current_database()",
+                                   [table])
+        if not indexes:
+            return await self.log.wrap(self._statement(sql, [], _count), sql, [])
+        own = not self.in_transaction
+        if own:
+            await self.execute("BEGIN TRANSACTION", [])
+        try:
+            for name, _definition in indexes:
+                await self.execute(f'DROP INDEX "{name.replace(chr(34), chr(34) * 2)}"', [])
+            await self.log.wrap(self._statement(sql, [], _count), sql, [])
+            for _name, definition in indexes:
+                await self.execute(definition, [])
+        except BaseException:
+            if own:
+                await self.execute("ROLLBACK", [])
+            raise
+        if own:
+            await self.execute("COMMIT", [])
+        return 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         width = len(rows[0]) if rows else 0
