@@ -91,11 +91,17 @@ def _verb(sql: str) -> str:
 class WriteTurn:
     """One database's write turn: held by one writer at a time across every thread and event loop of the
     process. Writers wait in line (first come, first served), each on its own loop without blocking it;
-    the writer giving the turn back hands it to the next in line directly."""
+    the writer giving the turn back hands it to the next in line directly.
+
+    ``busy_timeout`` bounds how long one writer may keep the line waiting: a waiter gives up (DF-508) when
+    the turn has not changed hands for that long, however long the line ahead of it moves.
+    """
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._held = False
+        self._handovers = 0
+        """How many times the turn was taken or passed on (a waiter sees the line move)."""
         self._line: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = collections.deque()
 
     @property
@@ -103,27 +109,35 @@ class WriteTurn:
         return self._held
 
     async def take(self, timeout: float, busy: Callable[[], DataFlowError]) -> None:
-        """Wait for the turn, at most ``timeout`` seconds (then ``busy()`` is raised)."""
+        """Wait for the turn; ``busy()`` is raised once it stays with one holder for ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         with self._mutex:
             if not self._held:
                 self._held = True
+                self._handovers += 1
                 return
             waiter: asyncio.Future[None] = loop.create_future()
             self._line.append((loop, waiter))
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except BaseException as exc:
+            while True:
+                seen = self._handovers
+                done, _ = await asyncio.wait({waiter}, timeout=timeout)
+                if done:
+                    return
+                if self._handovers == seen:
+                    raise busy()
+        except BaseException:
             with self._mutex, contextlib.suppress(ValueError):
                 self._line.remove((loop, waiter))
             if waiter.done() and not waiter.cancelled():
                 self.give_back()  # handed over just as the wait ended: pass it on
-            if isinstance(exc, TimeoutError):
-                raise busy() from None
+            else:
+                waiter.cancel()  # a hand-over already on its way passes the turn on
             raise
 
     def give_back(self) -> None:
         with self._mutex:
+            self._handovers += 1
             while self._line:
                 loop, waiter = self._line.popleft()
                 if loop.is_closed() or waiter.done():
