@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+from dataflow.aggregates import Aggregate, HavingCond, Measure, average
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
 from dataflow.query import (
@@ -753,7 +754,7 @@ class SQLDialect(SchemaDialect):
         return lost if lost is not None else self.translate_error(exc)
 
     _RUNNERS = {Select: "run_select", Count: "run_count", Insert: "run_insert", Update: "run_update",
-                Delete: "run_delete", Upsert: "run_upsert"}
+                Delete: "run_delete", Upsert: "run_upsert", Aggregate: "run_aggregate"}
 
     def _dispatch(self, conn: Connection, query: Query) -> Any:
         runner = self._RUNNERS.get(type(query))
@@ -764,6 +765,134 @@ class SQLDialect(SchemaDialect):
     async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:
         sql, params = self.compile_select(q)
         decode = self.row_decoder(q.model, q.columns)
+        return [decode(row) for row in await conn.fetch(sql, params)]
+
+    # ---- aggregates ----------------------------------------------------------------------------
+    def numeric_column(self, field: FieldSpec) -> str:
+        """A column as an exact number for SUM / AVG / MIN / MAX (a dialect storing decimals as text casts)."""
+        return self.quote(field.name)
+
+    def measure_sql(self, m: Measure) -> str:
+        """The SQL aggregate of one measure (``SUM("amount")`` …); the same text in SELECT, HAVING, ORDER BY."""
+        if m.field is None:
+            return "COUNT(*)"
+        if m.func == "count":
+            return f"COUNT({self.quote(m.field.name)})"
+        if m.func == "count_distinct":
+            return f"COUNT(DISTINCT {self.order_column(m.field)})"
+        return f"{m.func.upper()}({self.numeric_column(m.field)})"
+
+    def measure_compared(self, m: Measure) -> str:
+        """What HAVING compares and ORDER BY sorts for a measure (``measure_sql`` unless a dialect keys it)."""
+        return self.measure_sql(m)
+
+    def bind_measure(self, b: SQLBuilder, m: Measure, value: Any) -> str:
+        """A HAVING operand, in the form ``measure_compared`` gives."""
+        if m.field is not None and m.kind == "decimal":
+            return self.bind_compared(b, m.field, value)
+        return b.bind(value)
+
+    def group_sql(self, field: FieldSpec) -> tuple[str, str]:
+        """``(grouped by, selected)`` for a group field: a field compared through an expression
+        (decimals stored as text) is grouped by its value and shown by one of its stored forms."""
+        column, compared = self.quote(field.name), self.order_column(field)
+        return (compared, f"MIN({column})") if compared != column else (column, column)
+
+    def compile_having(self, b: SQLBuilder, expr: Any) -> str:
+        if isinstance(expr, HavingCond):
+            left = self.measure_compared(expr.measure)
+            if expr.op in ("in", "nin"):
+                if not expr.value:
+                    return "1=0" if expr.op == "in" else "1=1"
+                marks = ", ".join(self.bind_measure(b, expr.measure, v) for v in expr.value)
+                return f"{left} IN ({marks})" if expr.op == "in" else f"({left} NOT IN ({marks}) OR {left} IS NULL)"
+            sql = f"{left} {self._COMPARISONS[expr.op]} {self.bind_measure(b, expr.measure, expr.value)}"
+            return f"({sql} OR {left} IS NULL)" if expr.op == "ne" else sql
+        if isinstance(expr, And | Or):
+            joiner = " AND " if isinstance(expr, And) else " OR "
+            return _balanced(joiner, [self.compile_having(b, e) for e in expr.items])
+        if isinstance(expr, Not):
+            return "(NOT " + self.compile_having(b, expr.item) + ")"
+        raise TypeError(f"not a having expression: {expr!r}")
+
+    def compile_aggregate(self, q: Aggregate) -> tuple[str, list[Any]]:
+        """One ``SELECT … GROUP BY …``; an average selects its sum and count (divided exactly after)."""
+        b = SQLBuilder(self)
+        grouped = [self.group_sql(f) for f in q.group_by]
+        selected = [shown for _by, shown in grouped] + list(self._measure_columns(q))
+        sql = f"SELECT {', '.join(selected)} FROM {self.quote(q.model.table)}{self.compile_where(b, q.where)}"
+        if grouped:
+            sql += " GROUP BY " + ", ".join(by for by, _shown in grouped)
+        if q.having is not None:
+            sql += " HAVING " + self.compile_having(b, q.having)
+        fields = {f.name: f for f in q.group_by}
+        measures = {m.alias: m for m in q.measures}
+        terms = []
+        for name, descending in q.order_by or [(f.name, False) for f in q.group_by]:
+            if name in fields:
+                terms.append(self.order_term(fields[name], descending, descending))
+            else:
+                measure = measures[name]
+                expr = self.measure_compared(measure)
+                direction = "DESC" if descending else "ASC"
+                if measure.func in ("count", "count_distinct"):  # never NULL
+                    terms.append(f"{expr} {direction}")
+                else:  # NULLs as larger than every value, as in order_by everywhere
+                    terms.append(f"CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END {direction}, {expr} {direction}")
+        if terms:
+            sql += " ORDER BY " + ", ".join(terms)
+        if q.limit is not None:
+            sql += f" LIMIT {b.bind(int(q.limit))}"
+        return sql, b.params
+
+    def _measure_columns(self, q: Aggregate) -> dict[str, list[str]]:
+        """The SQL of the measures' columns, each once (an average selects its sum and count, which a
+        ``$sum`` or ``$count`` of the same field shares), mapped to the aliases using it."""
+        columns: dict[str, list[str]] = {}
+        for m in q.measures:
+            if m.func == "avg" and m.field is not None:
+                parts = [self.measure_sql(Measure(m.alias, "sum", m.field)),
+                         self.measure_sql(Measure(m.alias, "count", m.field))]
+            else:
+                parts = [self.measure_sql(m)]
+            for part in parts:
+                columns.setdefault(part, []).append(m.alias)
+        return columns
+
+    def aggregate_decoder(self, q: Aggregate) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """A result row of ``compile_aggregate`` as ``{group field: value, alias: value}``, canonical types."""
+        # (output name, its columns, the function decoding their values)
+        steps: list[tuple[str, tuple[int, ...], Callable[..., Any]]] = []
+        for position, field in enumerate(q.group_by):
+            steps.append((field.name, (position,), _or_none(self.decoder(field) or _same)))
+        first = len(q.group_by)
+        position_of = {sql: first + i for i, sql in enumerate(self._measure_columns(q))}
+        for m in q.measures:
+            if m.func == "avg" and m.field is not None:
+                total = Measure(m.alias, "sum", m.field)
+                count = Measure(m.alias, "count", m.field)
+                at = (position_of[self.measure_sql(total)], position_of[self.measure_sql(count)])
+                steps.append((m.alias, at, _averaging(self._measure_decoder(total), m)))
+            else:
+                steps.append((m.alias, (position_of[self.measure_sql(m)],), self._measure_decoder(m)))
+
+        def decode(row: Sequence[Any]) -> dict[str, Any]:
+            return {name: fn(*[row[i] for i in at]) for name, at, fn in steps}
+
+        return decode
+
+    def _measure_decoder(self, m: Measure) -> Callable[[Any], Any]:
+        kind = m.kind
+        if kind == "int":
+            return _int_or_none
+        if kind == "float":
+            return _float_or_none
+        decode = self.decoder(m.field) if m.field is not None else None
+        return _or_none(decode) if decode is not None else _same
+
+    async def run_aggregate(self, conn: Connection, q: Aggregate) -> list[dict[str, Any]]:
+        sql, params = self.compile_aggregate(q)
+        decode = self.aggregate_decoder(q)
         return [decode(row) for row in await conn.fetch(sql, params)]
 
     async def run_count(self, conn: Connection, q: Count) -> int:
@@ -951,7 +1080,7 @@ def like_pattern(pattern: str) -> str:
     return "".join(char if wild or char not in "%_!" else LIKE_ESCAPE + char for char, wild in like_tokens(pattern))
 
 
-_READS = (Select, Count)
+_READS = (Select, Count, Aggregate)
 """Queries that change nothing, so can run again after their connection was lost."""
 
 
@@ -1012,6 +1141,32 @@ def _balanced(joiner: str, parts: list[str]) -> str:
     while len(parts) > _GROUP:
         parts = ["(" + joiner.join(parts[i : i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
     return "(" + joiner.join(parts) + ")"
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _int_or_none(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _float_or_none(value: Any) -> Any:
+    return None if value is None else float(value)
+
+
+def _or_none(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def decoded(value: Any) -> Any:
+        return None if value is None else decode(value)
+
+    return decoded
+
+
+def _averaging(total: Callable[[Any], Any], measure: Measure) -> Callable[[Any, Any], Any]:
+    def average_of(summed: Any, count: Any) -> Any:
+        return average(total(summed), count, measure)
+
+    return average_of
 
 
 def _decode_json(value: Any) -> Any:

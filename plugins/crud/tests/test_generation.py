@@ -1,11 +1,11 @@
-"""The crud plugin generates exactly the eleven nodes of API.md, bound to their instance."""
+"""The crud plugin generates exactly the eleven nodes of API.md and the aggregate node, bound to their instance."""
 
 from __future__ import annotations
 
 from dataflow import DataFlow
 
 
-def test_eleven_nodes_per_model(tmp_path):
+def test_twelve_nodes_per_model(tmp_path):
     # Only the core: other installed plugins (the export plugin) may generate more nodes per model.
     db = DataFlow(f"sqlite:///{tmp_path / 'gen.db'}", plugins=["sqlite", "crud", "runtime"])
 
@@ -16,7 +16,7 @@ def test_eleven_nodes_per_model(tmp_path):
 
     expected = {f"OrderItem{op}Node" for op in (
         "Create", "Read", "Update", "Delete", "List", "Count", "Upsert",
-        "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert")}
+        "BulkCreate", "BulkUpdate", "BulkDelete", "BulkUpsert", "Aggregate")}
     assert set(db.state["generated"]["OrderItem"]) == expected
     assert expected <= set(db._nodes)
     assert all(db._nodes[name].dataflow_instance is db for name in expected)

@@ -1,4 +1,4 @@
-"""dataflow-crud: the eleven workflow nodes DataFlow generates for every model."""
+"""dataflow-crud: the eleven workflow nodes DataFlow generates for every model, and its aggregate node."""
 
 from dataflow.plugins import lazy_exports
 

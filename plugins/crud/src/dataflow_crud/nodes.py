@@ -1,4 +1,4 @@
-"""The eleven nodes generated for every model, with the parameters and outputs of API.md.
+"""The eleven nodes generated for every model, with the parameters and outputs of API.md, and the aggregate node.
 
 Each node declares its parameters once (``Param``: type, default, allowed values, bounds); the
 kernel's ``check_parameters`` checks them at ``build()`` (static values) and again when the node
@@ -61,7 +61,7 @@ __all__ = ["OPERATIONS", "make_nodes"]
 
 _MAX_INT64 = 2**63 - 1
 """The largest limit / offset / batch size every database accepts as an integer."""
-_READS = frozenset({"read", "list", "count"})
+_READS = frozenset({"read", "list", "count", "aggregate"})
 
 
 def _batch_size() -> Param:
@@ -548,6 +548,44 @@ class CountNode(ModelNode):
         return {"count": await db.dialect.run(Count(model, self.filter_of(db, model, params["filter"])))}
 
 
+class AggregateNode(ModelNode):
+    """Group rows matching ``filter`` by ``group_by`` and compute ``aggregates`` per group, in one statement."""
+
+    operation = "aggregate"
+    parameters = {
+        "filter": _filter("Which rows to aggregate (a MongoDB-style filter)."),
+        "group_by": Param("group_by", list | str | None, description='The fields to group by: ["region"].'),
+        "aggregates": Param("aggregates", dict | None,
+                            description='alias → function of a field: {"total": {"$sum": "amount"}, '
+                                        '"n": {"$count": "*"}} ($count $count_distinct $sum $avg $min $max).'),
+        "having": Param("having", dict | None, description='A filter over the aliases: {"total": {"$gt": 100}}.'),
+        "order_by": Param("order_by", list | str | dict | None,
+                          description='Sort by group fields and aliases: ["-total"] (default: the group fields).'),
+        "limit": Param("limit", int | None, default=None, minimum=0, maximum=_MAX_INT64,
+                       description="At most this many groups (None: all)."),
+    }
+    result_types = {"groups": list[dict[str, Any]]}
+
+    @classmethod
+    def check_model_values(cls, params: Mapping[str, Any], node_id: str) -> None:
+        names = ("filter", "group_by", "aggregates", "having", "order_by")
+        if all(params.get(n) is None or _static(params.get(n)) for n in names):
+            cls.aggregate_query(cls.dataflow_instance, cls.model, params, node_id)
+
+    @staticmethod
+    def aggregate_query(db: DataFlow | None, model: ModelSpec, params: Mapping[str, Any], node_id: str) -> Any:
+        from dataflow.aggregates import parse_aggregate
+
+        limit = params.get("limit")
+        return parse_aggregate(model, filter=params.get("filter"), group_by=params.get("group_by"),
+                               aggregates=params.get("aggregates"), having=params.get("having"),
+                               order_by=params.get("order_by"), limit=limit if isinstance(limit, int) else None,
+                               extra_operators=db.dialect.operators if db is not None else (), node=node_id)
+
+    async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
+        return {"groups": await db.dialect.run(self.aggregate_query(db, model, params, self.node_id))}
+
+
 def unique_on(model: ModelSpec, columns: tuple[str, ...]) -> bool:
     """True when the primary key or a unique index covers exactly ``columns``."""
     wanted = set(columns)
@@ -875,11 +913,12 @@ OPERATIONS: dict[str, type[ModelNode]] = {
     "BulkUpdate": BulkUpdateNode,
     "BulkDelete": BulkDeleteNode,
     "BulkUpsert": BulkUpsertNode,
+    "Aggregate": AggregateNode,
 }
 
 
 def make_nodes(model: ModelSpec) -> dict[str, type[ModelNode]]:
-    """The eleven node classes of ``model``, by name (``UserCreateNode`` …)."""
+    """The node classes of ``model`` (the eleven of API.md and ``…AggregateNode``), by name (``UserCreateNode`` …)."""
     made = {}
     for operation, base in OPERATIONS.items():
         name = f"{model.name}{operation}Node"

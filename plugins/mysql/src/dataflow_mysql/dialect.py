@@ -332,6 +332,9 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         mark = b.bind_field(field, value)
         return f"CAST({mark} AS {_DECIMAL_SQL})" if field.kind == "decimal" else mark
 
+    def numeric_column(self, field: FieldSpec) -> str:
+        return self.order_column(field)  # decimals: CAST to DECIMAL(65, 30), exact
+
     def atomic_sql(self, b: SQLBuilder, field: FieldSpec, change: Atomic) -> str:
         if field.kind != "decimal":
             return super().atomic_sql(b, field, change)

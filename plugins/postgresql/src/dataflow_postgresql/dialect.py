@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import asyncpg
+from dataflow.aggregates import Aggregate
 from dataflow.dialect import LIKE_ESCAPE, DialectOptions, LoopLocal, SQLBuilder, SQLDialect, like_pattern
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, ModelSpec
@@ -319,7 +320,7 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     # By name, so that overrides (here and in subclasses) are the ones called.
     _runners: ClassVar[dict[type, str]] = {
         Select: "run_select", Count: "run_count", Insert: "run_insert",
-        Update: "run_update", Delete: "run_delete", Upsert: "run_upsert",
+        Update: "run_update", Delete: "run_delete", Upsert: "run_upsert", Aggregate: "run_aggregate",
     }
 
     @staticmethod

@@ -55,6 +55,24 @@ class _Sum:
         return _text(self.total)
 
 
+class _Avg(_Sum):
+    """``df_decimal_avg(column)``: the average at 28 significant digits, as text (what HAVING compares)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def step(self, value: Any) -> None:
+        if _number(value) is not None:
+            self.count += 1
+        super().step(value)
+
+    def finalize(self) -> str | None:
+        if self.total is None or not self.count:
+            return None
+        return _text(decimal.Context(prec=28).divide(self.total, decimal.Decimal(self.count)))
+
+
 class _Extreme:
     """Base of ``df_decimal_min`` / ``df_decimal_max``: the stored text of the smallest / largest value."""
 
@@ -88,5 +106,6 @@ def register(conn: sqlite3.Connection) -> None:
     conn.create_function("df_decimal_add", 2, _add, deterministic=True)
     conn.create_function("df_decimal_mul", 2, _mul, deterministic=True)
     conn.create_aggregate("df_decimal_sum", 1, _Sum)  # type: ignore[arg-type]  # typeshed wants a Protocol
+    conn.create_aggregate("df_decimal_avg", 1, _Avg)  # type: ignore[arg-type]
     conn.create_aggregate("df_decimal_min", 1, _Min)  # type: ignore[arg-type]
     conn.create_aggregate("df_decimal_max", 1, _Max)  # type: ignore[arg-type]

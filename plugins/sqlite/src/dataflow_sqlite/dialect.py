@@ -33,6 +33,7 @@ from typing import Any
 import aiosqlite
 import attrs
 import regex
+from dataflow.aggregates import Aggregate, Measure
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
@@ -62,7 +63,7 @@ _TYPES = {
     "array": "TEXT",
 }
 _UTC = dt.UTC
-_SINGLE_STATEMENT = (Select, Count)
+_SINGLE_STATEMENT = (Select, Count, Aggregate)
 _INLINE_IN_VALUES = 1000
 """``$in`` lists longer than this are sent as one JSON array (``json_each``), not one placeholder each."""
 _INLINE_BUSY_TIMEOUT = 0.05
@@ -575,6 +576,15 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             return super().atomic_sql(b, field, change)
         function = "df_decimal_add" if change.op == "add" else "df_decimal_mul"
         return f"{function}({self.quote(field.name)}, {b.bind_field(field, change.operand)})"
+
+    def measure_sql(self, m: Measure) -> str:
+        if m.field is None or m.field.kind != "decimal" or m.func not in ("sum", "avg", "min", "max"):
+            return super().measure_sql(m)
+        return f"df_decimal_{m.func}({self.quote(m.field.name)})"  # exact, on the stored text
+
+    def measure_compared(self, m: Measure) -> str:
+        sql = self.measure_sql(m)
+        return f"df_decimal_key({sql})" if m.kind == "decimal" else sql
 
     def row_in(self, columns: str, tuples: str) -> str:
         return f"({columns}) IN (VALUES {tuples})"
