@@ -639,6 +639,23 @@ def _foreign_key(tmp_path: Path, made: list[DataFlow]) -> None:
     run_node(f"{name}CreateNode", {"id": "a", "name": "A"})
 
 
+@scenario("DF-711")
+def _relation_broken(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+
+    @db.model
+    class Writer:
+        name: str
+
+    @db.model
+    class Story:
+        title: str
+        writer_id: int
+        __dataflow__ = {"foreign_keys": {"writer_id": "Writer"}}
+
+    run_node("StoryCreateNode", {"title": "t", "writer_id": 404})
+
+
 @scenario("DF-708")
 def _ambiguous_filter(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)

@@ -445,7 +445,8 @@ class SQLDialect(SchemaDialect):
     def create_table_sql(self, model: ModelSpec, column_types: Mapping[str, str] | None = None) -> list[str]:
         """``CREATE TABLE IF NOT EXISTS`` and its indexes."""
         types = column_types or {}
-        columns = ", ".join(self.column_sql(f, types.get(f.name)) for f in model.fields)
+        columns = ", ".join([self.column_sql(f, types.get(f.name)) for f in model.fields]
+                            + self.model_foreign_key_clauses(model))
         statements = [f"CREATE TABLE IF NOT EXISTS {self.quote(model.table)} ({columns}){self.table_suffix()}"]
         statements += [self.create_index_sql(model, index) for index in model.indexes]
         return statements

@@ -22,7 +22,7 @@ from dataflow import rawsql
 from dataflow.dialect import LoopLocal, SQLDialect
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.express import Express, ExpressSync
-from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class
+from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class, resolve_relations
 from dataflow.nodes import Node, node_registry
 from dataflow.options import KERNEL_OPTIONS, Options, check_options
 from dataflow.plugins import PluginManager
@@ -245,6 +245,7 @@ class DataFlow(metaclass=_DataFlowType):
         spec = self.plugins.call_chain("dataflow_register_model", spec, db=self)
         try:
             check_name_clashes(spec, self.models.values())  # plugins may have added columns
+            spec = resolve_relations(spec, self.models)
         except DataFlowError as exc:
             raise self.enhance(exc) from None
         self.models[spec.name] = spec

@@ -57,7 +57,10 @@ SCALAR_TYPES: dict[type, str] = {
 
 ARRAY_ELEMENT_KINDS = {str: "str", int: "int", float: "float"}
 AUTO_FIELDS = ("created_at", "updated_at")
-_DATAFLOW_KEYS = {"indexes", "table", "primary_key", "use_native_arrays", "multi_tenant", "soft_delete"}
+_DATAFLOW_KEYS = {"indexes", "table", "primary_key", "use_native_arrays", "multi_tenant", "soft_delete",
+                  "foreign_keys"}
+ON_DELETE = {"cascade": "CASCADE", "set_null": "SET NULL", "restrict": "RESTRICT"}
+"""The ``on_delete`` choices of a relation, and their SQL."""
 MAX_IDENTIFIER_LENGTH = 63
 """The longest table, column or index name: PostgreSQL keeps 63 bytes (and silently truncates longer
 names, so two long names could share a table), MySQL / MariaDB 64 characters."""
@@ -114,6 +117,30 @@ class IndexSpec:
 
 
 @attrs.frozen
+class RelationSpec:
+    """A foreign key declared in ``__dataflow__["foreign_keys"]``: ``field`` holds the id of a ``target``
+    model's row; ``name`` (the field without ``_id``) is the relation's name in ``include``.
+
+    ``ref_table`` is the target's table, known once the model is registered on an instance that has
+    the target (``resolve_relations``); ``constraint`` the foreign key's name in the database.
+    """
+
+    field: str
+    target: str
+    on_delete: str = "restrict"
+    ref_table: str = ""
+    constraint: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.field[:-3]
+
+    @property
+    def on_delete_sql(self) -> str:
+        return ON_DELETE[self.on_delete]
+
+
+@attrs.frozen
 class ModelSpec:
     """A model: its name, table, fields in declaration order, indexes and options.
 
@@ -130,6 +157,8 @@ class ModelSpec:
     indexes: tuple[IndexSpec, ...] = ()
     options: Mapping[str, Any] = attrs.field(factory=dict)
     source: Any = attrs.field(default=None, eq=False, repr=False)
+    relations: tuple[RelationSpec, ...] = ()
+    """Declared foreign keys (``__dataflow__["foreign_keys"]``)."""
 
     @functools.cached_property
     def field_map(self) -> dict[str, FieldSpec]:
@@ -169,7 +198,11 @@ class ModelSpec:
         """A stable digest of the columns and indexes (for schema caches and migration history)."""
         import hashlib
 
-        text = repr((self.table, [(f.name, f.kind, f.nullable, f.element_kind) for f in self.fields], self.indexes))
+        parts: tuple[Any, ...] = (self.table, [(f.name, f.kind, f.nullable, f.element_kind) for f in self.fields],
+                                  self.indexes)
+        if self.relations:  # only then: the digests of models without relations stay as they were
+            parts += (self.relations,)
+        text = repr(parts)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -336,9 +369,73 @@ def model_spec_from_class(cls: type) -> ModelSpec:
     table = getattr(cls, "__tablename__", None) or options.get("table") or table_name_for(name)
     check_identifier(name, "table", table)
     indexes = tuple(_read_index(name, table, entry, {f.name for f in fields}) for entry in options.get("indexes", ()))
-    spec = ModelSpec(name, table, tuple(fields), indexes, options, source=cls)
+    relations = _read_relations(name, table, options.get("foreign_keys"), {f.name: f for f in fields})
+    spec = ModelSpec(name, table, tuple(fields), indexes, options, source=cls, relations=relations)
     check_name_clashes(spec)
     return spec
+
+
+def _read_relations(model: str, table: str, raw: Any, fields: Mapping[str, FieldSpec]) -> tuple[RelationSpec, ...]:
+    """``{"author_id": "User"}`` or ``{"author_id": {"model": "User", "on_delete": "cascade"}}`` → RelationSpecs."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise _model_error(model, f"__dataflow__['foreign_keys'] of {model} must be a dict of field → model, "
+                                  f"got {short_repr(raw)}.")
+    relations = []
+    for field_name, entry in raw.items():
+        field = fields.get(field_name) if isinstance(field_name, str) else None
+        if field is None:
+            raise _model_error(model, f"The foreign key {short_repr(field_name)} of {model} is not one of its fields."
+                                      f"{did_you_mean(str(field_name), fields)}")
+        if field.primary_key or field.auto or field.kind not in ("int", "str"):
+            raise _model_error(model, f"The foreign key field '{field_name}' of {model} must be an int or str field "
+                                      "holding the other row's id.")
+        if not field_name.endswith("_id") or len(field_name) == 3:
+            raise _model_error(model, f"The foreign key field '{field_name}' of {model} must end in '_id' "
+                                      "(the relation is named by the rest: author_id → author).")
+        spec = {"model": entry} if isinstance(entry, str) else entry
+        valid = isinstance(spec, Mapping) and not set(spec) - {"model", "on_delete"}
+        if not valid or not isinstance(spec.get("model"), str):
+            raise _model_error(model, f"The foreign key '{field_name}' of {model} must be a model name or "
+                                      f"{{'model': ..., 'on_delete': ...}}, got {short_repr(entry)}.")
+        on_delete = spec.get("on_delete", "restrict")
+        if on_delete not in ON_DELETE:
+            raise _model_error(model, f"on_delete of '{field_name}' in {model} must be one of "
+                                      f"{', '.join(ON_DELETE)}, got {short_repr(on_delete)}.")
+        if on_delete == "set_null" and not field.nullable:
+            raise _model_error(model, f"on_delete='set_null' needs '{field_name}' of {model} to be optional "
+                                      f"({field_name}: int | None = None).")
+        check_identifier(model, "model", spec["model"])
+        relations.append(RelationSpec(field_name, spec["model"], on_delete,
+                                      constraint=_constraint_name(table, field_name)))
+    return tuple(relations)
+
+
+def _constraint_name(table: str, field: str) -> str:
+    """``fk_<table>_<field>``, shortened with a digest like index names."""
+    return "fk" + _index_name(table, (field,))[2:]
+
+
+def resolve_relations(spec: ModelSpec, models: Mapping[str, ModelSpec]) -> ModelSpec:
+    """``spec`` with each relation's target table filled in from ``models`` (the instance's, plus
+    ``spec`` itself for a relation to its own table); DF-102 for a target not declared yet, or whose
+    id has another type than the field."""
+    if not spec.relations:
+        return spec
+    resolved = []
+    for relation in spec.relations:
+        target = spec if relation.target == spec.name else models.get(relation.target)
+        if target is None:
+            raise _model_error(spec.name, f"The foreign key '{relation.field}' of {spec.name} refers to model "
+                                          f"{relation.target!r}, which is not declared on this instance (declare it "
+                                          f"first).{did_you_mean(relation.target, models)}")
+        field = spec.field_map[relation.field]
+        if target.id_field.kind != field.kind:
+            raise _model_error(spec.name, f"'{relation.field}' of {spec.name} is a {field.kind} field but the id of "
+                                          f"{target.name} is {target.id_field.kind}.")
+        resolved.append(attrs.evolve(relation, ref_table=target.table))
+    return attrs.evolve(spec, relations=tuple(resolved))
 
 
 def _index_name(table: str, fields: tuple[str, ...]) -> str:

@@ -342,7 +342,16 @@ class SchemaDialect:
             columns.append(ColumnSchema(field.name, column_types[field.name], nullable, self.field_default_sql(field),
                                         field.primary_key, field.primary_key and field.generated, kind=field.kind))
         indexes = tuple(IndexSchema(i.name, tuple(i.fields), i.unique) for i in model.indexes)
-        return TableSchema(model.table, tuple(columns), ("id",), indexes)
+        return TableSchema(model.table, tuple(columns), ("id",), indexes, self.model_foreign_keys(model))
+
+    def model_foreign_keys(self, model: ModelSpec) -> tuple[ForeignKeySchema, ...]:
+        """The foreign keys a model declares (``__dataflow__["foreign_keys"]``), as records."""
+        return tuple(ForeignKeySchema(r.constraint, (r.field,), r.ref_table, ("id",), r.on_delete_sql, None,
+                                      model.table) for r in model.relations if r.ref_table)
+
+    def model_foreign_key_clauses(self, model: ModelSpec) -> list[str]:
+        """The ``CONSTRAINT … FOREIGN KEY …`` clauses of a model's CREATE TABLE."""
+        return [f"{self._constraint(fk.name)}{self.foreign_key_clause(fk)}" for fk in self.model_foreign_keys(model)]
 
     def index_sql(self, table: str, index: IndexSchema) -> str:
         """``CREATE [UNIQUE] INDEX`` for a record (the server's own text when it kept one)."""

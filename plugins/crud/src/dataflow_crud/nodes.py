@@ -44,6 +44,7 @@ from dataflow.query import (
 )
 from dataflow.values import accepted_type, coerce, stored_type
 
+from dataflow_crud.relations import attach, parse_include, relation_error, written_fields
 from dataflow_crud.rows import (
     check_fields,
     key_of,
@@ -93,6 +94,32 @@ def projection(model: ModelSpec, raw: Any, node: str) -> tuple[str, ...] | None:
                                 context={"node": node, "model": model.name, "parameter": "fields"})
         names[model.field(name, node=node).name] = None
     return tuple(names)
+
+
+def _include_param() -> Param:
+    return Param("include", list | str | None,
+                 description='Related rows to nest in each record: ["author"] (a foreign key field without '
+                             '_id) or ["posts"] (the table of a model referring to this one).')
+
+
+def fetched_columns(columns: tuple[str, ...] | None, includes: Sequence[Any]) -> tuple[str, ...] | None:
+    """The projection plus the fields the included relations are read through."""
+    if columns is None:
+        return None
+    return columns + tuple(dict.fromkeys(i.needs for i in includes if i.needs not in columns))
+
+
+async def with_includes(db: DataFlow, records: list[dict[str, Any]], includes: Sequence[Any],
+                        columns: tuple[str, ...] | None) -> None:
+    """Nest the included relations in ``records``, then drop the fields fetched only for them."""
+    await attach(db, records, includes)
+    fetched = fetched_columns(columns, includes)
+    if columns is None or fetched is None:
+        return
+    extra = [name for name in fetched if name not in columns]
+    for record in records:
+        for name in extra:
+            record.pop(name, None)
 
 
 def _static(value: Any) -> bool:
@@ -232,6 +259,8 @@ class ModelNode(Node):
                 # nothing of it was applied, so it runs once more (on a fresh connection).
                 return await self.execute(db, model, params)
         except DataFlowError as exc:
+            if exc.code == "DF-706":
+                exc = relation_error(db, model, self.operation, exc, written_fields(params))
             _add_context(exc, self.node_id, self.type_name, model.name)
             raise db.enhance(exc) from exc.__cause__
 
@@ -346,6 +375,7 @@ class ReadNode(ModelNode):
         "raise_on_not_found": Param("raise_on_not_found", bool, default=True,
                                     description="DF-703 when no row matches (else found=False)."),
         "fields": _fields_param(),
+        "include": _include_param(),
     }
 
     returns_row = True
@@ -360,11 +390,16 @@ class ReadNode(ModelNode):
         cls.static_identity(params, node_id)
         if _static(params.get("fields")):
             projection(cls.model, params["fields"], node_id)
+        if _static(params.get("include")):
+            parse_include(cls.dataflow_instance, cls.model, params["include"], node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.identify(db, model, params)
         columns = projection(model, params["fields"], self.node_id)
-        record = await self.single_match(db, model, where, None, columns)
+        includes = parse_include(db, model, params["include"], self.node_id)
+        record = await self.single_match(db, model, where, None, fetched_columns(columns, includes))
+        if record is not None and includes:
+            await with_includes(db, [record], includes, columns)
         if record is None:
             wanted = params.get("id", params.get("filter"))
             if params["raise_on_not_found"]:
@@ -489,6 +524,7 @@ class ListNode(ModelNode):
         "fields": _fields_param(),
         "distinct": Param("distinct", bool, default=False,
                           description="With 'fields': each distinct combination of their values once."),
+        "include": _include_param(),
     }
     result_types = {"records": list[dict[str, Any]], "count": int, "limit": int | None, "offset": int, "total": int}
 
@@ -500,6 +536,8 @@ class ListNode(ModelNode):
                 parse_order_by(cls.model, params[name], node=node_id)
         if _static(params.get("fields")):
             projection(cls.model, params["fields"], node_id)
+        if _static(params.get("include")):
+            parse_include(cls.dataflow_instance, cls.model, params["include"], node_id)
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.filter_of(db, model, params["filter"])
@@ -507,7 +545,14 @@ class ListNode(ModelNode):
         order = parse_order_by(model, raw_order, node=self.node_id)
         limit, offset = params["limit"], params["offset"] or 0
         columns, distinct = self.projected(model, params, order)
-        records = await db.dialect.run(Select(model, where, order, limit, offset, columns, distinct))
+        includes = parse_include(db, model, params["include"], self.node_id)
+        if includes and distinct:
+            raise DataFlowError("DF-102", "include cannot be combined with distinct=True (rows are not records then).",
+                                context={"node": self.node_id, "model": model.name, "parameter": "include"})
+        records = await db.dialect.run(Select(model, where, order, limit, offset, fetched_columns(columns, includes),
+                                              distinct))
+        if includes:
+            await with_includes(db, records, includes, columns)
         result: dict[str, Any] = {"records": records, "count": len(records), "limit": limit, "offset": offset}
         if params["include_total"]:
             result["total"] = await db.dialect.run(Count(model, where, columns if distinct else None, distinct))

@@ -686,6 +686,18 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'wf.add_node("AsyncPythonCodeNode", "fetch", {"code": "result = await get()"})')],
     ),
     _entry(
+        "DF-711", "Relation broken",
+        "A write would break a relation declared in `__dataflow__[\"foreign_keys\"]`: the row refers to a row "
+        "that does not exist, or a row still referenced (`on_delete=\"restrict\"`) was to be deleted. The "
+        "message names the relation; nothing was written.",
+        ["The referenced row was not created first, or the id has a typo.",
+         "The row to delete is still referenced by rows of another model whose relation restricts deletes."],
+        [("Create the referenced row first, and pass its id.",
+          'wf.add_connection("create_user", "id", "create_post", "author_id")'),
+         ("Delete the referencing rows first, or declare the relation with on_delete='cascade' or 'set_null'.",
+          '__dataflow__ = {"foreign_keys": {"author_id": {"model": "User", "on_delete": "cascade"}}}')],
+    ),
+    _entry(
         "DF-712", "Import refused",
         "An import stopped at a line that does not fit the model (a wrong value, an unknown column, a "
         "missing required field, malformed CSV / JSON) or that the database refused (a duplicate id); the "

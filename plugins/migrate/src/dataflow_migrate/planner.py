@@ -34,6 +34,7 @@ from dataflow.errors import DataFlowError
 from dataflow.models import ModelSpec
 from dataflow.types import (
     ColumnSchema,
+    ForeignKeySchema,
     IndexSchema,
     MigrationPlan,
     MigrationStep,
@@ -53,10 +54,11 @@ log = logging.getLogger("dataflow.migrate")
 
 ORDER = (
     "create_table", "rename_table", "rename_column", "add_column", "alter_type", "alter_nullability",
-    "alter_default", "add_index", "add_unique", "add_check", "add_foreign_key", "drop_foreign_key",
+    "alter_default", "add_index", "add_unique", "add_check", "drop_foreign_key", "add_foreign_key",
     "drop_index", "drop_column", "drop_table",
 )
-"""Rendering order: create and widen first, destroy last, so a failure leaves the least behind."""
+"""Rendering order: create and widen first, destroy last, so a failure leaves the least behind (a foreign
+key whose ``on_delete`` changes is dropped just before it is added again, under the same name)."""
 
 
 @attrs.frozen
@@ -182,6 +184,7 @@ def _diff_table(
             out.intents.append(Intent("alter_nullability", model.table, column.name,
                                       {"from": False, "to": True, "reason": "no model field sets it any more"},
                                       model))
+    _diff_foreign_keys(model, want, live, out, additive=additive)
     live_index_names = {i.name for i in live.indexes}
     for index in model.indexes:
         if index.name not in live_index_names:
@@ -195,6 +198,39 @@ def _diff_table(
             # Only indexes DataFlow itself names are DataFlow's to drop; hand-made ones are left alone.
             if live_index.name.startswith(own_prefix) and live_index.name not in declared:
                 out.intents.append(Intent("drop_index", model.table, None, {"name": live_index.name}, model))
+
+
+def _same_key(a: ForeignKeySchema, b: ForeignKeySchema) -> bool:
+    """The same columns pointing at the same columns (names differ: SQLite keeps none)."""
+    return (a.columns, a.ref_table, a.ref_columns) == (b.columns, b.ref_table, b.ref_columns)
+
+
+def _action(fk: ForeignKeySchema) -> str:
+    return (fk.on_delete or "NO ACTION").replace("NO ACTION", "RESTRICT")
+
+
+def _fk_details(fk: ForeignKeySchema) -> dict[str, Any]:
+    return {"name": fk.name, "columns": list(fk.columns), "ref_table": fk.ref_table,
+            "ref_columns": list(fk.ref_columns), "on_delete": fk.on_delete, "foreign_key": fk}
+
+
+def _diff_foreign_keys(model: ModelSpec, want: TableSchema, live: TableSchema, out: _Diff, *, additive: bool) -> None:
+    """Declared foreign keys the table lacks are added (even by additive auto-migration: the model asks
+    for them); one whose ``on_delete`` changed is replaced, and one DataFlow named that the model no
+    longer declares is dropped, by a full migration only."""
+    for wanted in want.foreign_keys:
+        current = next((fk for fk in live.foreign_keys if _same_key(fk, wanted)), None)
+        if current is None:
+            out.intents.append(Intent("add_foreign_key", model.table, wanted.columns[0], _fk_details(wanted), model))
+        elif _action(current) != _action(wanted) and not additive:
+            out.intents.append(Intent("drop_foreign_key", model.table, current.columns[0], _fk_details(current), model))
+            out.intents.append(Intent("add_foreign_key", model.table, wanted.columns[0], _fk_details(wanted), model))
+    if additive:
+        return
+    own_prefix = f"fk_{model.table}_"
+    for current in live.foreign_keys:
+        if (current.name or "").startswith(own_prefix) and not any(_same_key(current, w) for w in want.foreign_keys):
+            out.intents.append(Intent("drop_foreign_key", model.table, current.columns[0], _fk_details(current), model))
 
 
 def _table_rename_candidate(db: Any, model: ModelSpec, live: Mapping[str, TableSchema],
@@ -266,7 +302,7 @@ def _replace_column(table: TableSchema, name: str, column: ColumnSchema | None) 
 
 
 def _step(intent: Intent, sql: Sequence[str]) -> MigrationStep:
-    shown = {k: v for k, v in intent.details.items() if k != "column"}
+    shown = {k: v for k, v in intent.details.items() if k not in ("column", "foreign_key")}
     return MigrationStep(intent.kind, intent.table, intent.column, tuple(sql), shown,
                          intent.model.name if intent.model else None)
 
@@ -304,6 +340,10 @@ def _after(intent: Intent, before: TableSchema) -> TableSchema:
         return attrs.evolve(before, indexes=(*before.indexes, index))
     if kind == "drop_index":
         return attrs.evolve(before, indexes=tuple(i for i in before.indexes if i.name != d["name"]))
+    if kind == "add_foreign_key":
+        return attrs.evolve(before, foreign_keys=(*before.foreign_keys, d["foreign_key"]))
+    if kind == "drop_foreign_key":
+        return attrs.evolve(before, foreign_keys=tuple(f for f in before.foreign_keys if f != d["foreign_key"]))
     raise DataFlowError("DF-301", f"The planner cannot render a {kind!r} step.", context={"step": kind})
 
 
@@ -320,7 +360,8 @@ def render_one(db: Any, intent: Intent, state: dict[str, TableSchema]) -> Migrat
                             context={"table": name, "step": kind})
     after = None if kind == "drop_table" else _after(intent, before)
     sql = db.dialect.schema_change_sql(SchemaChange(kind, name, before, after, intent.column,
-                                                    {k: v for k, v in intent.details.items() if k != "column"}))
+                                                    {k: v for k, v in intent.details.items()
+                                                     if k not in ("column", "foreign_key")}))
     del state[name]
     if after is not None:
         state[after.name] = after

@@ -272,9 +272,11 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         return super().decoder(field)
 
     def _indexed_types(self, model: ModelSpec, column_types: Mapping[str, str] | None) -> dict[str, str]:
-        """Column types with indexed string fields narrowed to VARCHAR (our LONGTEXT cannot be indexed)."""
+        """Column types with indexed string fields (foreign keys included) narrowed to VARCHAR (our LONGTEXT
+        cannot be indexed)."""
         types = dict(column_types or {})
         indexed = {name for index in model.indexes for name in index.fields}
+        indexed |= {relation.field for relation in model.relations}  # a foreign key column is indexed too
         for field in model.fields:
             chosen = types.get(field.name) or self.column_type(field)
             if field.name in indexed and chosen == _TYPES["str"]:
@@ -293,6 +295,7 @@ class MySQLDialect(MySQLSchema, SQLDialect):
         types = self._indexed_types(model, column_types)
         parts = [self.column_sql(f, types[f.name]) for f in model.fields]
         parts += [self._index_clause(index) for index in model.indexes]
+        parts += self.model_foreign_key_clauses(model)
         return [f"CREATE TABLE IF NOT EXISTS {self.quote(model.table)} ({', '.join(parts)}){self.table_suffix()}"]
 
     def _index_clause(self, index: IndexSpec) -> str:

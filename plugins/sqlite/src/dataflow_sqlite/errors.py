@@ -3,8 +3,9 @@
 Every ``sqlite3.Error`` carries SQLite's extended result code and its name (``sqlite_errorcode``,
 ``sqlite_errorname``: ``SQLITE_CONSTRAINT_UNIQUE``, ``SQLITE_BUSY_SNAPSHOT`` …). The DF code is
 decided by that name, or by the primary code (the low byte) for a family (every ``SQLITE_BUSY_*`` is
-busy); the message text is only shown, never matched, with one exception: SQLite reports a missing
-table as the generic ``SQLITE_ERROR`` (1), with nothing but its message to tell it apart.
+busy); the message text is only shown, never matched, with two exceptions: SQLite reports a missing
+table as the generic ``SQLITE_ERROR`` (1), and a delete refused by ``ON DELETE RESTRICT`` as
+``SQLITE_CONSTRAINT_TRIGGER``, with nothing but their messages to tell them apart.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def translate(exc: BaseException, busy: DataFlowError) -> DataFlowError:
         known = _BY_NAME.get(name)
         if known is not None:
             code, what, fix = known
+            return DataFlowError(code, f"{what} ({text}).", context={"sqlite_error": name, "detail": text},
+                                 solutions=[fix])
+        if name == "SQLITE_CONSTRAINT_TRIGGER" and "FOREIGN KEY" in text:
+            code, what, fix = _BY_NAME["SQLITE_CONSTRAINT_FOREIGNKEY"]
             return DataFlowError(code, f"{what} ({text}).", context={"sqlite_error": name, "detail": text},
                                  solutions=[fix])
         if primary in (_BUSY, _LOCKED):
