@@ -297,6 +297,10 @@ class DataFlow(metaclass=_DataFlowType):
         """
         if self._schema_cache.is_ready(model):
             return
+        for relation in model.relations:  # a foreign key needs the table it refers to first
+            target = self.models.get(relation.target)
+            if target is not None and target.name != model.name:
+                await self.ensure_ready(target)
         dialect = self.dialect
         scope = dialect.current_transaction()
         if scope is not None and not (dialect.schema_in_transaction

@@ -99,6 +99,7 @@ def parse_include(db: DataFlow | None, model: ModelSpec, raw: Any, node: str) ->
 async def attach(db: DataFlow, records: Sequence[dict[str, Any]], includes: Sequence[Include]) -> None:
     """Load each included relation for every record (one query per relation) and nest it in the records."""
     for include in includes:
+        await db.ensure_ready(include.other)
         if include.reverse:
             await _attach_reverse(db, records, include)
         else:

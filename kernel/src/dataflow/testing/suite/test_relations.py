@@ -115,6 +115,17 @@ def test_include_is_one_query_per_relation(make_model, run_node):
     assert list(out["records"][0]) == ["title", "author", make_model.table(comment)]
 
 
+def test_tables_are_made_in_the_order_relations_need(make_model, run_node):
+    author, post, comment = _blog(make_model)
+    with raises_df("DF-711"):  # the first node used is the child's: the parent table is made first
+        run_node("PostCreateNode", {"title": "early", "author_id": 1})
+    (ann,) = seed(run_node, author, [{"name": "Ann"}])
+    (first,) = seed(run_node, post, [{"title": "t", "author_id": ann}])
+    out = run_node("PostReadNode", {"id": first, "include": [make_model.table(comment)]})  # no comments table yet
+    assert out[make_model.table(comment)] == []
+    assert raw_rows(make_model.db, comment) == []
+
+
 def test_relations_between_str_ids(make_model, run_node):
     @make_model
     class Team:
