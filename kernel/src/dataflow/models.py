@@ -136,8 +136,10 @@ class RelationSpec:
         return self.field[:-3]
 
     @property
-    def on_delete_sql(self) -> str:
-        return ON_DELETE[self.on_delete]
+    def on_delete_sql(self) -> str | None:
+        """The action as SQL; None for ``restrict``: the default action (NO ACTION), which refuses the
+        delete as RESTRICT does for immediate constraints, on every database (DuckDB knows no other)."""
+        return None if self.on_delete == "restrict" else ON_DELETE[self.on_delete]
 
 
 @attrs.frozen

@@ -18,6 +18,10 @@ EXCLUDED = {
     "test_an_instance_transaction_is_joined_from_every_context_and_rolled_back": "savepoints",
     # DuckDB names constraints itself and keeps no name given in DDL — test_constraint_names_are_duckdbs.
     "test_checks_are_read": "constraint names",
+    # DuckDB foreign keys have no ON DELETE actions: a relation declared with on_delete="cascade" or
+    # "set_null" is DF-308 when its table is made (restrict relations work) — test_foreign_key_actions_are_df308.
+    "test_on_delete_cascade_and_set_null": "foreign key actions",
+    "test_relations_between_str_ids": "foreign key actions",
 }
 """Suite tests DuckDB cannot pass, with the limitation each one meets."""
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import duckdb
+from dataflow.aggregates import Measure
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec, ModelSpec
@@ -613,6 +614,23 @@ class DuckDBDialect(DuckDBSchema, SQLDialect):
     def order_column(self, field: FieldSpec) -> str:
         column = self.quote(field.name)
         return decimal_key_sql(column) if field.kind == "decimal" else column
+
+    def numeric_column(self, field: FieldSpec) -> str:
+        # Sums and averages of decimals as DECIMAL(38, 18): exact within 20 digits before the point and 18 after.
+        column = self.quote(field.name)
+        return f"CAST({column} AS DECIMAL(38, 18))" if field.kind == "decimal" else column
+
+    def measure_sql(self, m: Measure) -> str:
+        if m.field is not None and m.field.kind == "decimal" and m.func in ("min", "max"):
+            column = self.quote(m.field.name)  # the stored text of the smallest / largest value
+            return f"arg_{m.func}({column}, {decimal_key_sql(column)})"
+        return super().measure_sql(m)
+
+    def measure_compared(self, m: Measure) -> str:
+        sql = self.measure_sql(m)
+        if m.kind == "decimal":
+            return decimal_key_sql(f"CAST({sql} AS VARCHAR)")
+        return sql
 
     def bind_compared(self, b: SQLBuilder, field: FieldSpec, value: Any) -> str:
         if field.kind == "decimal":

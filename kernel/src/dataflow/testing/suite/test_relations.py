@@ -11,7 +11,7 @@ from dataflow.testing.fixtures import raises_df, raw_rows
 from dataflow.testing.suite._support import seed, strip, tests_in
 
 
-def _blog(make_model, on_delete="cascade", editor="set_null"):
+def _blog(make_model, on_delete="restrict", editor="restrict"):
     @make_model
     class Author:
         name: str
@@ -60,7 +60,7 @@ def test_a_write_to_a_missing_row_is_df711_naming_the_relation(make_model, run_n
 
 
 def test_on_delete_cascade_and_set_null(make_model, run_node):
-    (_author, post, comment), ids, posts = _seeded(make_model, run_node)
+    (_author, post, comment), ids, posts = _seeded(make_model, run_node, on_delete="cascade", editor="set_null")
     assert run_node("AuthorDeleteNode", {"id": ids["bob"]})["deleted"] is True
     left = run_node("PostListNode", {"order_by": ["title"], "fields": ["title", "editor_id"]})["records"]
     assert left == [{"title": "a1", "editor_id": None}, {"title": "a2", "editor_id": None}]
@@ -73,7 +73,7 @@ def test_on_delete_cascade_and_set_null(make_model, run_node):
 
 
 def test_on_delete_restrict(make_model, run_node):
-    (author, _post, _comment), ids, _posts = _seeded(make_model, run_node, on_delete="restrict")
+    (author, _post, _comment), ids, _posts = _seeded(make_model, run_node)
     with raises_df("DF-711") as caught:
         run_node("AuthorDeleteNode", {"id": ids["ann"]})
     assert caught["error"].context["relation"] == "author"
@@ -171,7 +171,7 @@ def test_auto_migration_adds_the_foreign_key_to_an_existing_table(make_model, ru
     class Pet2:
         name: str
         owner_id: int
-        __dataflow__ = {"foreign_keys": {"owner_id": {"model": "Owner2", "on_delete": "cascade"}}}
+        __dataflow__ = {"foreign_keys": {"owner_id": "Owner2"}}
 
     make_model(Owner2, db=later, table=make_model.table(Owner))
     make_model(Pet2, db=later, table=make_model.table(Pet))
@@ -186,8 +186,11 @@ def test_auto_migration_adds_the_foreign_key_to_an_existing_table(make_model, ru
         run_later("Pet2CreateNode", {"name": "stray", "owner_id": 404})
     cause = info.value.__cause__ if info.value.code == "DF-802" else info.value
     assert getattr(cause, "code", None) == "DF-711"
-    run_later("Owner2DeleteNode", {"id": owner})
-    assert run_later("Pet2CountNode", {}) == {"count": 0}
+    with pytest.raises(DataFlowError) as info:
+        run_later("Owner2DeleteNode", {"id": owner})
+    cause = info.value.__cause__ if info.value.code == "DF-802" else info.value
+    assert getattr(cause, "code", None) == "DF-711"
+    assert run_later("Pet2CountNode", {}) == {"count": 1}
 
 
 @pytest.mark.parametrize("include", [["nope"], ["author_id"], ["Author"], [1], [None], [["author"]], {"author": 1},
