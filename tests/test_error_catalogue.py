@@ -313,6 +313,11 @@ def _command_of_a_plugin_that_is_off(tmp_path: Path, made: list[DataFlow]) -> No
     check_command(App(name="dataflow"), ["analyze", "flow.py"], PluginManager(autoload=False))
 
 
+@scenario("DF-410")
+def _schema_per_tenant_on_sqlite(tmp_path: Path, made: list[DataFlow]) -> None:
+    sqlite_db(tmp_path, made, multi_tenant=True, tenant_isolation="schema")
+
+
 @scenario("DF-407")
 def _parquet_without_pyarrow(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
@@ -682,6 +687,21 @@ def _import_missing_file(tmp_path: Path, made: list[DataFlow]) -> None:
     db = sqlite_db(tmp_path, made)
     name = user_model(db)
     run_node(f"{name}ImportNode", {"path": str(tmp_path / "missing.csv")})
+
+
+@scenario("DF-714")
+def _tenant_model_without_a_tenant(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, multi_tenant=True)
+    name = user_model(db)
+    run_node(f"{name}ListNode", {})
+
+
+@scenario("DF-715")
+def _row_of_another_tenant(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made, multi_tenant=True)
+    name = user_model(db)
+    with db.tenant_context.switch("acme"):
+        run_node(f"{name}CreateNode", {"id": "u1", "name": "Ann", "tenant_id": "globex"})
 
 
 @scenario("DF-716")

@@ -419,6 +419,86 @@ def test_hook_dataflow_connection(make_db: Callable[..., DataFlow]) -> None:
     assert statements == ["CREATE TABLE hooked (id TEXT)"]
 
 
+def test_hook_dataflow_model_scope(make_db: Callable[..., DataFlow]) -> None:
+    """A scope amends node parameters before the node reads them and sees every query on its model's
+    table (each once, a transaction's statements included); a model it returns None for is untouched."""
+    from dataflow.query import Select, Update
+    from dataflow.scopes import ModelScope
+
+    queries: list[str] = []
+
+    class Capped(ModelScope):
+        def node_params(self, node: Node, params: dict[str, Any]) -> dict[str, Any]:
+            if node.operation == "list":
+                return {**params, "limit": 1}  # a new dict: the kernel puts it in place of the old one
+            return params
+
+        def query(self, query: Any) -> Any:
+            queries.append(type(query).__name__)
+            if isinstance(query, Update) and "title" in query.values:
+                raise DataFlowError("DF-102", "titles are frozen")
+            if isinstance(query, Select) and query.limit is None:
+                return attrs.evolve(query, limit=5)
+            return query
+
+    class Scoping:
+        @hookimpl
+        def dataflow_model_scope(self, model: ModelSpec, db: DataFlow) -> ModelScope | None:
+            return Capped() if model.name == "Note" else None
+
+    db = make_db(Scoping())
+
+    @db.model
+    class Note:
+        title: str
+
+    @db.model
+    class Tag:
+        label: str
+
+    assert db.model_scopes.keys() == {"Note"}
+    run(("NoteBulkCreateNode", "b", {"data": [{"title": f"n{i}"} for i in range(3)]}))
+    assert queries == ["Insert"], "a statement joining the node's transaction passes the scope once"
+    assert run(("NoteListNode", "l", {"limit": 10}))["l"]["count"] == 1
+    with pytest.raises(DataFlowError, match="titles are frozen"):
+        run(("NoteUpdateNode", "u", {"id": 1, "fields": {"title": "new"}}))
+    assert queries == ["Insert", "Select", "Select", "Update"]
+    run(("TagCreateNode", "t", {"label": "x"}), ("TagListNode", "tl", {}))
+    assert queries == ["Insert", "Select", "Select", "Update"], "an unscoped model's queries pass untouched"
+
+
+def test_hook_dataflow_run_parameters(make_db: Callable[..., DataFlow]) -> None:
+    """A declared run keyword reaches every node through run_context(); an undeclared one is DF-102."""
+    from dataflow import LocalRuntime, WorkflowBuilder
+    from dataflow.runtime import run_context
+
+    seen: list[Any] = []
+
+    class Actor:
+        @hookimpl
+        def dataflow_run_parameters(self) -> Iterable[OptionInfo]:
+            return [OptionInfo("actor", "Who runs the workflow.")]
+
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            seen.append(run_context().get("actor"))
+            return (yield)
+
+    db = make_db(Actor())
+
+    @db.model
+    class Memo:
+        text: str
+
+    wf = WorkflowBuilder()
+    wf.add_node("MemoCreateNode", "c", {"text": "hi"})
+    LocalRuntime().execute(wf.build(), actor="ann")
+    assert seen == ["ann"] and dict(run_context()) == {}
+    with pytest.raises(DataFlowError) as info:
+        LocalRuntime().execute(wf.build(), actr="ann")
+    assert info.value.code == "DF-102" and "Did you mean 'actor'?" in info.value.message
+
+
 def test_hook_dataflow_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
     import dataflow
     import dataflow.runtime

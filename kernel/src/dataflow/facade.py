@@ -24,10 +24,11 @@ from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.express import Express, ExpressSync
 from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class, resolve_relations
 from dataflow.nodes import Node, node_registry
-from dataflow.options import KERNEL_OPTIONS, Options, check_options
+from dataflow.options import KERNEL_OPTIONS, Options, check_options, missing_plugin
 from dataflow.plugins import PluginManager
 from dataflow.resolve import dialect_infos, resolve_dialect
 from dataflow.schema_cache import SchemaCache
+from dataflow.scopes import ModelScope, scope_queries
 from dataflow.transactions import Scope, TransactionBlock, activate, deactivate
 from dataflow.types import DialectInfo
 from dataflow.url import DatabaseURL, parse_url
@@ -151,13 +152,14 @@ class DataFlow(metaclass=_DataFlowType):
         self.models: dict[str, ModelSpec] = {}
         self._nodes: dict[str, type[Node]] = {}
         self.state: dict[str, Any] = {}
+        self.model_scopes: dict[str, tuple[ModelScope, ...]] = {}
+        """The scopes plugins put on each model (``dataflow_model_scope``), by model name."""
         self._closed = False
         kernel = self.options.kernel
         self._schema_cache = SchemaCache(enabled=kernel.schema_cache_enabled, ttl=kernel.schema_cache_ttl,
                                          max_size=kernel.schema_cache_max_size)
         self.dialect: SQLDialect = resolve_dialect(self.plugins, self.url, kernel.dialect_options(), self.error)
         self._ensure_locks: LoopLocal[dict[str, asyncio.Lock]] = LoopLocal()
-        self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
         self._wrap_connections = self.plugins.has_impls("dataflow_connection")
         self._methods = self._collect_methods()
         # Node types of this instance's plugins (plugin objects given in plugins= included) resolve by
@@ -167,6 +169,8 @@ class DataFlow(metaclass=_DataFlowType):
         self.plugins.hook.dataflow_configure.call_historic(kwargs={"db": self})
         # After configure: a router may need what the plugins set up there.
         self.dialect.read_router = self.plugins.hook.dataflow_read_router(db=self)
+        # After configure: a plugin may register a plugin object of its own on this instance there.
+        self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
         node_registry.add_instance(self)
         _live.add(self)
 
@@ -242,6 +246,11 @@ class DataFlow(metaclass=_DataFlowType):
         if spec.name in self.models:
             raise self.error("DF-602", f"A model named {spec.name!r} is already registered on this instance.",
                              model=spec.name, solutions=["Give the model another class name, or use another instance."])
+        needs = missing_plugin(spec.options, self.options)
+        if needs is not None:
+            raise self.error("DF-401", f"Model {spec.name} sets {needs[0]}=True, which needs the {needs[1]} plugin; "
+                                       f"it is not installed or is disabled.", model=spec.name,
+                             solutions=[f"pip install {needs[1]}, or enable it (`dataflow plugins list`)."])
         spec = self.plugins.call_chain("dataflow_register_model", spec, db=self)
         try:
             check_name_clashes(spec, self.models.values())  # plugins may have added columns
@@ -259,6 +268,10 @@ class DataFlow(metaclass=_DataFlowType):
 
         self.plugins.hook.dataflow_generate_nodes(model=spec, db=self, register=register)
         self.state.setdefault("generated", {})[spec.name] = generated
+        scopes = tuple(scope for _plugin, scope in self.plugins.results("dataflow_model_scope", model=spec, db=self))
+        if scopes:
+            self.model_scopes[spec.name] = scopes
+            scope_queries(self.dialect, self.model_scopes)
         return spec
 
     def _register_node_type(self, node_name: str, node_cls: type[Node]) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dataflow.models import FieldSpec, ModelSpec
     from dataflow.nodes import Node, NodeContext
     from dataflow.routing import ReadRouter
+    from dataflow.scopes import ModelScope
     from dataflow.types import (
         DialectInfo,
         MigrationPlan,
@@ -40,6 +41,7 @@ PER_PLUGIN_HOOKS = frozenset({
     "dataflow_options", "dataflow_db_methods", "dataflow_class_methods", "dataflow_close", "dataflow_dialects",
     "dataflow_filter_operators", "dataflow_register_model", "dataflow_runtimes", "dataflow_migration_steps",
     "dataflow_assess_migration", "dataflow_error_hints", "dataflow_register_commands", "dataflow_connection",
+    "dataflow_model_scope", "dataflow_run_parameters",
 })
 """Hooks DataFlow calls plugin by plugin (to know who gave what, or to isolate failures): a wrapper
 (``@hookimpl(wrapper=True)``) on one of them is refused when the plugin is registered."""
@@ -182,6 +184,25 @@ def dataflow_generate_nodes(model: ModelSpec, db: DataFlow, register: Callable[[
 
 
 @hookspec
+def dataflow_model_scope(model: ModelSpec, db: DataFlow) -> ModelScope | None:
+    """A scope for ``model`` on ``db`` (``dataflow.scopes.ModelScope``), or None to leave it alone.
+
+    Asked once per model, when it is registered (after its nodes are generated). The scope's
+    ``node_params(node, params)`` amends the parameters of every node of the model before the node
+    reads them; its ``query(query)`` amends or refuses (raises a ``DataFlowError``) every query the
+    instance's dialect runs on the model's table, whoever built it. Several plugins' scopes apply in
+    plugin-name order, each seeing the previous one's result; a model nobody scopes costs nothing.
+
+    Example::
+
+        @hookimpl
+        def dataflow_model_scope(model, db):
+            if model.options.get("read_only"):
+                return ReadOnlyScope(model)  # its query() raises on Insert / Update / Delete / Upsert
+    """
+
+
+@hookspec
 def dataflow_node_types(register: Callable[[str, type[Node]], None]) -> None:
     """Register node types that belong to no model (``PythonCodeNode`` …) with ``register(name, cls)``."""
 
@@ -202,6 +223,21 @@ def dataflow_connection(connection: Any, db: DataFlow) -> Any | None:
     The object wraps ``connection`` and offers the same ``fetch`` / ``execute`` / ``executemany``
     (write protection refuses raw writes there). Implementations are chained: each receives the
     previous one's result as ``connection``.
+    """
+
+
+@hookspec
+def dataflow_run_parameters() -> Iterable[OptionInfo] | None:
+    """Keyword arguments a workflow run accepts beside its parameters (``runtime.execute(wf, tenant_id="acme")``).
+
+    Nodes and plugins read a run's values with ``dataflow.runtime.run_context()``. A keyword no
+    enabled plugin declares is a DF-102 naming the closest declared one.
+
+    Example::
+
+        @hookimpl
+        def dataflow_run_parameters():
+            return [OptionInfo("tenant_id", "The tenant every node of the run acts for.")]
     """
 
 

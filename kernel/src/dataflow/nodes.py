@@ -499,7 +499,7 @@ def resolve_model_instance(node: Node, params: dict[str, Any]) -> tuple[DataFlow
     same node type; ``model_name`` must name the node's own model (DF-102 otherwise). The model spec
     returned is the instance's own registration (plugins may have amended it). Node plugins that
     generate per-model nodes call this first in ``run``, so every model node honours both parameters
-    the same way.
+    the same way. The model's scopes (``dataflow_model_scope``) then amend ``params`` in place.
     """
     db = node.dataflow_instance
     chosen = params.pop("db_instance", None)
@@ -519,6 +519,14 @@ def resolve_model_instance(node: Node, params: dict[str, Any]) -> tuple[DataFlow
             context={"node": node.node_id, "model": model.name, "parameter": "model_name"},
             solutions=[f"Use model_name={model.name!r}, or the {model_name}… node."],
         )
+    scopes = db.model_scopes.get(model.name)
+    if scopes:
+        scoped = params
+        for scope in scopes:
+            scoped = scope.node_params(node, scoped)
+        if scoped is not params:
+            params.clear()
+            params.update(scoped)
     return db, db.models.get(model.name, model)
 
 

@@ -21,7 +21,8 @@ import attrs
 from dataflow.errors import DataFlowError, did_you_mean
 from dataflow.types import DialectOptions, OptionInfo
 
-__all__ = ["ERROR_MODES", "KERNEL_OPTIONS", "KNOWN_PLUGIN_OPTIONS", "KernelOptions", "Options", "check_options"]
+__all__ = ["ERROR_MODES", "KERNEL_OPTIONS", "KNOWN_PLUGIN_OPTIONS", "PLUGIN_FLAGS", "KernelOptions", "Options",
+           "check_options", "missing_plugin"]
 
 ERROR_MODES = ("FULL", "MINIMAL", "DISABLED")
 
@@ -113,11 +114,28 @@ KNOWN_PLUGIN_OPTIONS = {
     "tdd_mode": "dataflow-testing",
     "use_native_arrays": "dataflow-native-arrays",
     "tenant_field": "dataflow-tenancy",
+    "tenant_isolation": "dataflow-tenancy",
     "write_protection": "dataflow-protect",
     "audit_log": "dataflow-protect",
     "audit_table": "dataflow-protect",
 }
 """Options of first-party plugins that may not be installed: the error names the package."""
+
+
+PLUGIN_FLAGS = {"multi_tenant": ("tenant_field", "dataflow-tenancy")}
+"""Flags of the spec (``DataFlow(multi_tenant=True)``, ``__dataflow__ = {"multi_tenant": True}``) that
+only a plugin carries out: flag → (an option that plugin declares, its package). Set while the plugin
+is absent or disabled, they are DF-401: a database that silently ignored ``multi_tenant`` would
+serve every tenant's rows to every other."""
+
+
+def missing_plugin(flags: Mapping[str, Any], declared: Mapping[str, Any] | frozenset[str]) -> tuple[str, str] | None:
+    """``(flag, package)`` for the first flag set true in ``flags`` whose plugin did not declare its
+    option in ``declared``; None when every flag set has its plugin."""
+    for flag, (marker, package) in PLUGIN_FLAGS.items():
+        if flags.get(flag) and marker not in declared:
+            return flag, package
+    return None
 
 
 class Options(Mapping[str, Any]):
@@ -179,6 +197,11 @@ def check_options(given: Mapping[str, Any], declared: Mapping[str, OptionInfo],
         else:
             raise error("DF-401", f"Unknown DataFlow option {name!r}.{did_you_mean(name, known)}", option=name,
                         solutions=[f"Known options: {', '.join(sorted(known))}."])
+    needs = missing_plugin(given, declared)
+    if needs is not None:
+        raise error("DF-401", f"{needs[0]}=True needs the {needs[1]} plugin, which is not installed or is disabled "
+                              f"(without it every query would be unfiltered).", option=needs[0],
+                    solutions=[f"pip install {needs[1]}, or enable it (`dataflow plugins list` shows why it is off)."])
     kernel = KernelOptions(**{k: v for k, v in given.items() if k in _KERNEL_FIELDS})
     plugin_values = {name: given.get(name, info.default) for name, info in declared.items()
                      if name not in _KERNEL_FIELDS}

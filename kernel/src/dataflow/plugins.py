@@ -457,6 +457,13 @@ class PluginManager:
                     error.add_hint(hint)
         return error
 
+    def results(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """(plugin name, result) for each plugin's non-None result, in plugin-name order; a failure propagates."""
+        out: list[tuple[str, Any]] = []
+        for plugin, caller in self._each_plugin(hook_name):
+            out += [(plugin, result) for result in caller(**kwargs) if result is not None]
+        return out
+
     def collect(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """(plugin name, item) for every item of a collection hook, in plugin-name order."""
         out: list[tuple[str, Any]] = []

@@ -12,7 +12,8 @@ import contextlib
 import contextvars
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import attrs
@@ -28,11 +29,15 @@ __all__ = [
     "RunState",
     "RunTransaction",
     "Runtime",
+    "check_run_context",
     "default_manager",
     "find_runtime_object",
     "invoke_node",
     "node_parameters",
     "observe_nodes",
+    "run_context",
+    "run_parameter_names",
+    "using_run_context",
 ]
 
 
@@ -242,6 +247,57 @@ def node_parameters(
     if isinstance(override, Mapping):
         params.update(override)
     return params
+
+
+_run_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "dataflow_run_context", default=MappingProxyType({}))
+
+
+def run_context() -> Mapping[str, Any]:
+    """The keyword values of the workflow run in progress here (``runtime.execute(wf, tenant_id="acme")``
+    gives ``{"tenant_id": "acme"}``); empty outside a run. Every node of the run, in any task, sees them."""
+    return _run_context.get()
+
+
+def run_parameter_names(instances: Iterable[Any]) -> dict[str, Any]:
+    """The run keywords declared (``dataflow_run_parameters``) by the plugins of ``instances`` and the
+    installed ones: name → ``OptionInfo``."""
+    declared: dict[str, Any] = {}
+    for manager in (*(db.plugins for db in instances), default_manager()):
+        for _plugin, info in manager.collect("dataflow_run_parameters"):
+            declared.setdefault(info.name, info)
+    return declared
+
+
+def check_run_context(values: Mapping[str, Any], instances: Iterable[Any] = ()) -> None:
+    """DF-102 for a run keyword (``runtime.execute(wf, tenant_id=...)``) that no plugin of ``instances``,
+    nor any installed plugin, declares (``dataflow_run_parameters``), naming the closest declared one."""
+    if not values:
+        return
+    declared = run_parameter_names(instances)
+    for name in values:
+        if name not in declared:
+            raise DataFlowError(
+                "DF-102",
+                f"A workflow run takes no keyword {name!r}.{did_you_mean(name, declared)}",
+                context={"parameter": name, "declared": ", ".join(sorted(declared))},
+                solutions=["Run parameters go in parameters={...}; keywords such as tenant_id= come with the "
+                           "plugin that declares them (`dataflow plugins list`)."],
+            )
+
+
+@contextlib.contextmanager
+def using_run_context(values: Mapping[str, Any]) -> Iterator[None]:
+    """Make ``values`` the run context (``run_context()``) inside the block, over any outer one; a
+    runtime wraps each run in it, after ``check_run_context``."""
+    if not values:
+        yield
+        return
+    token = _run_context.set(MappingProxyType({**_run_context.get(), **values}))
+    try:
+        yield
+    finally:
+        _run_context.reset(token)
 
 
 NodeObserver = Callable[[NodeContext, float, float, "BaseException | None"], None]

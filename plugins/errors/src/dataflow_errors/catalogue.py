@@ -330,6 +330,17 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           "pip install dataflow-inspector\ndataflow plugins enable inspector")],
     ),
     _entry(
+        "DF-410", "Tenant isolation not available",
+        "`tenant_isolation=\"schema\"` (a schema per tenant) was asked of a database that cannot keep "
+        "one: only PostgreSQL has schemas that a connection can switch between. Nothing was set up.",
+        ["The instance is on SQLite or MySQL / MariaDB.",
+         "The option was copied from a PostgreSQL deployment."],
+        [("Keep a tenant column in shared tables instead (the default).",
+          'db = DataFlow(url, multi_tenant=True, tenant_isolation="row")'),
+         ("Use PostgreSQL for schema-per-tenant isolation.",
+          'db = DataFlow("postgresql://app@db/saas", multi_tenant=True, tenant_isolation="schema")')],
+    ),
+    _entry(
         "DF-411", "Invalid protection or audit setting",
         "A write-protection rule or an audit setting of dataflow-protect cannot be used: an unknown level or "
         "key, a value of the wrong type, a window that is not a time range, a rule naming a model or field "
@@ -721,6 +732,34 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
           'wf.add_node("UserExportNode", "dump", {"path": "exports/users.jsonl"})  # mkdir exports'),
          ("Allow replacing the file.",
           'wf.add_node("UserExportNode", "dump", {"path": "users.csv", "overwrite": True})')],
+    ),
+    _entry(
+        "DF-714", "No current tenant",
+        "A node or query used a tenant model (`multi_tenant=True`) while no tenant was current. DataFlow "
+        "never reads or writes a tenant model's rows unfiltered: nothing ran.",
+        ["The call is outside any `db.tenant_context.switch(...)` / `aswitch(...)` block.",
+         "A thread or task started elsewhere does not inherit the tenant (context variables follow the "
+         "code that set them).",
+         "The workflow was run without `tenant_id=`."],
+        [("Act for a tenant around the call.",
+          'with db.tenant_context.switch("acme"):\n    runtime.execute(wf.build())'),
+         ("Or name the run's tenant.",
+          'runtime.execute(wf.build(), tenant_id="acme")'),
+         ("A table every tenant shares is not a tenant model.",
+          '@db.model\nclass Plan:\n    name: str\n    __dataflow__ = {"multi_tenant": False}')],
+    ),
+    _entry(
+        "DF-715", "Another tenant's rows refused",
+        "A node or query named another tenant than the current one: a row, a filter or an update that sets "
+        "the tenant column to another tenant's id. Tenants only ever see and change their own rows: "
+        "nothing was written.",
+        ["The data carries a tenant id from elsewhere (an import, another tenant's request).",
+         "An update tried to move a row to another tenant.",
+         "The wrong tenant is current."],
+        [("Leave the tenant column out: DataFlow sets it to the current tenant.",
+          'wf.add_node("CustomerCreateNode", "c", {"email": "a@x.io"})  # tenant_id is stamped'),
+         ("Act for the other tenant explicitly.",
+          'with db.tenant_context.switch("globex"):\n    runtime.execute(wf.build())')],
     ),
     _entry(
         "DF-716", "Write refused by protection",

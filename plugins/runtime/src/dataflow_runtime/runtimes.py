@@ -26,7 +26,14 @@ from dataflow.errors import DataFlowError, WorkflowExecutionError, did_you_mean
 from dataflow.loop import run_sync
 from dataflow.nodes import NodeContext
 from dataflow.routing import running
-from dataflow.runtime import RunState, default_manager, invoke_node, node_parameters
+from dataflow.runtime import (
+    RunState,
+    check_run_context,
+    default_manager,
+    invoke_node,
+    node_parameters,
+    using_run_context,
+)
 from dataflow.transactions import activate, deactivate
 from dataflow.workflow import Workflow, WorkflowBuilder
 
@@ -97,21 +104,30 @@ async def _in_run_transactions(state: RunState, cls: Any, node_id: str, params: 
 
 
 async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: int | None = None,
-                       transaction: bool = False) -> tuple[dict[str, Any], str]:
+                       transaction: bool = False,
+                       context: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
     """Run every node of ``workflow``; return ``(results by node id, run id)``.
 
     ``transaction=True``: one transaction per DataFlow instance the nodes declare they touch, committed
     one after the other once the last node has succeeded; after a failure all are rolled back and the
-    DF-802 says so.
+    DF-802 says so. ``context``: the run's keywords (``tenant_id=`` …) that plugins declare
+    (``dataflow_run_parameters``); nodes read them with ``dataflow.runtime.run_context()``.
     """
     built = _as_workflow(workflow)
     given = _as_inputs(inputs)
     try:
         built.check_inputs(given)
+        check_run_context(context or {}, built.instances)
     except DataFlowError as exc:
         if exc.effective_mode() != "DISABLED":  # hints from the process-wide plugins, as build() gives them
             default_manager().apply_error_hints(exc)
         raise
+    with using_run_context(context or {}):
+        return await _run(built, given, max_concurrency, transaction)
+
+
+async def _run(built: Workflow, given: Mapping[str, Any], max_concurrency: int | None,
+               transaction: bool) -> tuple[dict[str, Any], str]:
     state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
     with running(state):  # read-your-writes knows the run and who started it
@@ -213,28 +229,33 @@ class AsyncLocalRuntime:
     def __init__(self, **options: Any) -> None:
         self.options = _check_options(type(self).__name__, options)
 
-    def _run(self, workflow: Any, inputs: Any, transaction: Any) -> Coroutine[Any, Any, tuple[dict[str, Any], str]]:
+    def _run(self, workflow: Any, inputs: Any, transaction: Any,
+             context: Mapping[str, Any]) -> Coroutine[Any, Any, tuple[dict[str, Any], str]]:
         if not isinstance(transaction, bool):
             raise DataFlowError("DF-102", f"transaction= takes True or False, got {transaction!r}.",
                                 context={"parameter": "transaction"})
         return run_workflow(workflow, inputs, max_concurrency=self.options.get("max_concurrency"),
-                            transaction=transaction)
+                            transaction=transaction, context=context)
 
     async def execute_workflow_async(self, workflow: Any, inputs: Mapping[str, Any] | None = None, *,
                                      transaction: bool = False, **kwargs: Any) -> tuple[dict[str, Any], str]:
-        """Run ``workflow``; ``inputs`` feed ``${name}`` templates and per-node overrides."""
-        return await self._run(workflow, inputs if inputs is not None else kwargs.get("parameters"), transaction)
+        """Run ``workflow``; ``inputs`` feed ``${name}`` templates and per-node overrides; other keywords
+        (``tenant_id=`` …) are the run's context (see ``run_workflow``)."""
+        parameters = kwargs.pop("parameters", None)
+        return await self._run(workflow, inputs if inputs is not None else parameters, transaction, kwargs)
 
     async def execute_async(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
                             inputs: Mapping[str, Any] | None = None, *,
-                            transaction: bool = False) -> tuple[dict[str, Any], str]:
-        return await self._run(workflow, parameters if parameters is not None else inputs, transaction)
+                            transaction: bool = False, **context: Any) -> tuple[dict[str, Any], str]:
+        return await self._run(workflow, parameters if parameters is not None else inputs, transaction, context)
 
     def execute(self, workflow: Any, parameters: Mapping[str, Any] | None = None,
-                inputs: Mapping[str, Any] | None = None, *, transaction: bool = False) -> tuple[dict[str, Any], str]:
+                inputs: Mapping[str, Any] | None = None, *, transaction: bool = False,
+                **context: Any) -> tuple[dict[str, Any], str]:
         """Run ``workflow`` and wait (on DataFlow's background loop, in the caller's context);
-        ``parameters`` feed ``${name}`` templates and per-node overrides."""
-        return run_sync(self._run(workflow, parameters if parameters is not None else inputs, transaction))
+        ``parameters`` feed ``${name}`` templates and per-node overrides; other keywords (``tenant_id=``
+        …) are the run's context, declared by plugins (``dataflow_run_parameters``)."""
+        return run_sync(self._run(workflow, parameters if parameters is not None else inputs, transaction, context))
 
 
 class LocalRuntime(AsyncLocalRuntime):

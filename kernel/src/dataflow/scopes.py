@@ -1,0 +1,83 @@
+"""Model scopes: what a plugin puts between a model's callers and its table (tenancy, protection).
+
+A plugin's ``dataflow_model_scope(model, db)`` hook returns a ``ModelScope`` for the models it guards.
+The kernel then passes through it:
+
+- ``node_params(node, params)``: the parameters of every node generated for the model, when the node
+  resolves its instance (``dataflow.nodes.resolve_model_instance``), before it reads them;
+- ``query(query)``: every query description the instance's dialect runs on the model's table
+  (``db.dialect.run``), whoever built it: generated nodes, other plugins' nodes, user code.
+
+The query path is the safety net: a plugin that must never let a query through unguarded (a tenant
+filter, a read-only rule) relies on it, since nothing reaches the table without passing ``run``.
+A model no plugin scopes costs nothing, and neither does an instance without scoped models.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dataflow.dialect import SQLDialect
+    from dataflow.nodes import Node
+    from dataflow.query import Query
+
+__all__ = ["ModelScope", "scope_queries"]
+
+
+class ModelScope:
+    """What ``dataflow_model_scope`` returns; override either method (the defaults change nothing).
+
+    Either method may raise a ``DataFlowError`` to refuse: the node (or the statement) then does
+    nothing at all.
+    """
+
+    def node_params(self, node: Node, params: dict[str, Any]) -> dict[str, Any]:
+        """The parameters ``node`` (a node of the scoped model) runs with: ``params`` amended, or a new dict.
+
+        ``db_instance`` and ``model_name`` are already taken out; values are the caller's, not yet
+        checked against the node's declarations (the node checks what this returns).
+        """
+        return params
+
+    def query(self, query: Query) -> Query:
+        """The query description to run instead of ``query`` (``Select``, ``Count``, ``Insert``,
+        ``Update``, ``Delete`` or ``Upsert`` on the scoped model); return it unchanged to let it pass."""
+        return query
+
+
+_handed_on: contextvars.ContextVar[Any] = contextvars.ContextVar("dataflow_scoped_query", default=None)
+"""The scoped query being run here: a transaction handing it on to ``run`` again is not scoped twice."""
+
+
+def scope_queries(dialect: SQLDialect, scopes: Mapping[str, tuple[ModelScope, ...]]) -> None:
+    """Make every query ``dialect`` runs on a model named in ``scopes`` pass through that model's scopes.
+
+    ``scopes`` is read at each call (models registered later are covered). Installed once per
+    dialect, as an instance attribute over ``run``, so dialects that override ``run`` are covered
+    without cooperating. A statement that joins a transaction passes ``run`` twice (the transaction
+    hands it on to the dialect with its connection): the second pass, in the same task, is
+    recognised and not scoped again. (From another event loop, a held transaction's statement may
+    be seen twice: a scope returns a query it already scoped unchanged.)
+    """
+    if "run" in vars(dialect):
+        return
+    unscoped_run = dialect.run
+
+    async def run(query: Any, conn: Any = None) -> Any:
+        model = getattr(query, "model", None)
+        chain = scopes.get(model.name) if model is not None else None
+        if not chain or _handed_on.get() is query:
+            return await unscoped_run(query, conn)
+        for scope in chain:
+            query = scope.query(query)
+        token = _handed_on.set(query)
+        try:
+            return await unscoped_run(query, conn)
+        finally:
+            _handed_on.reset(token)
+
+    run.__doc__ = unscoped_run.__doc__
+    dialect.run = run  # type: ignore[method-assign]
