@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec, ModelSpec
 from dataflow.nodes import Node
@@ -109,28 +110,24 @@ class TenantScope(ModelScope):
     def query(self, query: Any) -> Any:
         tenant = self.context.require(self.model_name)
         kind = type(query)
-        if kind is Select:
-            return Select(query.model, self._where(query.where, tenant), query.order_by, query.limit, query.offset)
-        if kind is Count:
-            return Count(query.model, self._where(query.where, tenant))
+        # attrs.evolve keeps whatever else a query carries (projections, flags added later).
+        if kind is Select or kind is Count or kind is Delete:
+            return attrs.evolve(query, where=self._where(query.where, tenant))
         if kind is Update:
             self._check_values(query.values, tenant, "An update")
-            return Update(query.model, self._where(query.where, tenant), query.values, query.returning)
-        if kind is Delete:
-            return Delete(query.model, self._where(query.where, tenant), query.returning)
+            return attrs.evolve(query, where=self._where(query.where, tenant))
         if kind is Insert:
             columns, rows = self._rows(query.columns, query.rows, tenant)
-            return Insert(query.model, columns, rows, query.returning, query.skip_conflicts)
+            return attrs.evolve(query, columns=columns, rows=rows)
         if kind is Upsert:
             columns, rows = self._rows(query.columns, query.rows, tenant)
             if query.update:
                 self._check_values(query.update, tenant, "An upsert's update")
-            conflict_on = self._conflict_with_tenant(query.conflict_on, None)
             update_columns = query.update_columns
             if update_columns is not None:
                 update_columns = tuple(c for c in update_columns if c != self.field_name)
-            return Upsert(query.model, columns, rows, tuple(conflict_on), query.update, query.returning,
-                          update_columns)
+            return attrs.evolve(query, columns=columns, rows=rows, update_columns=update_columns,
+                                conflict_on=tuple(self._conflict_with_tenant(query.conflict_on, None)))
         raise DataFlowError("DF-715", f"A {kind.__name__} query on the tenant model {self.model_name} cannot be "
                                       f"scoped to a tenant, so it is refused.",
                             context={"model": self.model_name, "query": kind.__name__})
