@@ -543,18 +543,28 @@ class SQLDialect(SchemaDialect):
         return cached
 
     def _cached(self, kind: str, q: Any, compile: Callable[[Any], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
-        """Reuse the SQL of a statement whose filter is one plain comparison (reads by id, counts …).
+        """Reuse the SQL of a statement whose filter is one plain comparison, or a few ANDed (reads by
+        id, counts …).
 
         The text depends only on the statement's shape; the values are bound afresh each time. A
         shape whose compiled form does not bind exactly the comparison's value is never cached.
         """
         where = q.where
+        field_name: Any
+        op: Any
         if where is None:
             field_name = op = None
             value = []
         elif type(where) is Cond and where.op in self._COMPARISONS and where.op != "ne":
             field_name, op = where.field.name, where.op
             value = [self.encode(where.field, where.value)]
+        elif type(where) is And and len(where.items) <= 4 and all(
+                type(c) is Cond and c.op in self._COMPARISONS and c.op != "ne" for c in where.items):
+            # A few plain comparisons ANDed: a read by id scoped to a tenant, a count by two fields.
+            conds: list[Cond] = where.items  # type: ignore[assignment]
+            field_name = tuple(c.field.name for c in conds)
+            op = tuple(c.op for c in conds)
+            value = [self.encode(c.field, c.value) for c in conds]
         else:
             return compile(q)
         limit = getattr(q, "limit", None)

@@ -37,7 +37,7 @@ from dataflow.aggregates import Aggregate, Measure
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
-from dataflow.query import Atomic, ColumnBatch, Cond, Count, Insert, Select, Upsert
+from dataflow.query import And, Atomic, ColumnBatch, Cond, Count, Insert, Select, Upsert
 from dataflow.rawsql import RawSQLSyntax
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
@@ -71,9 +71,16 @@ _INLINE_BUSY_TIMEOUT = 0.05
 
 
 def _is_point_read(query: Any) -> bool:
-    """A Select whose filter is ``id = value``: one row found by the primary key's index."""
+    """A Select whose filter is ``id = value`` (possibly ANDed with other equalities, such as a tenant's):
+    at most one row, found by the primary key's index."""
+    if type(query) is not Select:
+        return False
     where = query.where
-    return type(query) is Select and type(where) is Cond and where.op == "eq" and where.field.primary_key
+    if type(where) is And:
+        conds = where.items
+        return all(type(c) is Cond and c.op == "eq" for c in conds) and any(
+            c.field.primary_key for c in conds)  # type: ignore[union-attr]
+    return type(where) is Cond and where.op == "eq" and where.field.primary_key
 
 
 def _close_reader(state: _LoopState) -> None:

@@ -110,15 +110,14 @@ class TenantScope(ModelScope):
     def query(self, query: Any) -> Any:
         tenant = self.context.require(self.model_name)
         kind = type(query)
-        # attrs.evolve keeps whatever else a query carries (projections, flags added later).
         if kind is Select or kind is Count or kind is Delete:
-            return attrs.evolve(query, where=self._where(query.where, tenant))
+            return _replace(query, where=self._where(query.where, tenant))
         if kind is Update:
             self._check_values(query.values, tenant, "An update")
-            return attrs.evolve(query, where=self._where(query.where, tenant))
+            return _replace(query, where=self._where(query.where, tenant))
         if kind is Insert:
             columns, rows = self._rows(query.columns, query.rows, tenant)
-            return attrs.evolve(query, columns=columns, rows=rows)
+            return _replace(query, columns=columns, rows=rows)
         if kind is Upsert:
             columns, rows = self._rows(query.columns, query.rows, tenant)
             if query.update:
@@ -126,8 +125,8 @@ class TenantScope(ModelScope):
             update_columns = query.update_columns
             if update_columns is not None:
                 update_columns = tuple(c for c in update_columns if c != self.field_name)
-            return attrs.evolve(query, columns=columns, rows=rows, update_columns=update_columns,
-                                conflict_on=tuple(self._conflict_with_tenant(query.conflict_on, None)))
+            return _replace(query, columns=columns, rows=rows, update_columns=update_columns,
+                            conflict_on=tuple(self._conflict_with_tenant(query.conflict_on, None)))
         raise DataFlowError("DF-715", f"A {kind.__name__} query on the tenant model {self.model_name} cannot be "
                                       f"scoped to a tenant, so it is refused.",
                             context={"model": self.model_name, "query": kind.__name__})
@@ -140,9 +139,13 @@ class TenantScope(ModelScope):
 
     def _where(self, where: Expr | None, tenant: str) -> Expr:
         cond = self._condition(tenant)
-        if where is None or where == cond or (type(where) is And and where.items[0] == cond):
-            return where if where is not None else cond  # scoped already (a statement handed on twice)
+        if where is None:
+            return cond
+        if where is cond or (type(where) is And and any(item is cond for item in where.items[:2])):
+            return where  # scoped already (a held transaction's statement, handed on from another loop)
         self._check_filter(where, tenant)
+        if type(where) is Cond:
+            return And((where, cond))  # by id first: the shape the dialects' fast paths know
         return And((cond, where))
 
     def _check_filter(self, where: Expr, tenant: str) -> None:
@@ -183,3 +186,18 @@ class TenantScope(ModelScope):
                 raise other_tenant(self.model_name, field, value, tenant, "A row")
         return columns, rows
 
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _replace(query: Any, **changes: Any) -> Any:
+    """``query`` with ``changes``, keeping every other attribute it has (projections, flags added later).
+
+    ``attrs.evolve`` does the same, several times slower: this is on the path of every query.
+    """
+    kind = type(query)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(a.name for a in attrs.fields(kind))
+    return kind(*[changes[name] if name in changes else getattr(query, name) for name in names])
