@@ -142,3 +142,28 @@ def test_a_model_may_opt_out_or_in(dataflow_url: str, make_model: Any, run_one: 
         run_one("CountryCreateNode", {"name": "FR"})  # no tenant needed
         with raises_df("DF-714"):
             run_one("PlanCreateNode", {"name": "gold"})
+
+
+def test_an_id_held_by_another_tenant_is_a_duplicate_never_an_update(tenant_db: DataFlow, make_model: Any,
+                                                                     run_one: Any) -> None:
+    class Account:
+        id: str
+        name: str
+
+    make_model(Account)
+    run_one("AccountCreateNode", {"id": "u1", "name": "acme's"}, tenant_id="acme")
+    with tenant_db.tenant_context.switch("globex"):
+        for node, params in (
+            ("AccountCreateNode", {"id": "u1", "name": "mine"}),
+            ("AccountUpsertNode", {"where": {"id": "u1"}, "update": {"name": "mine"}, "create": {"name": "mine"}}),
+            ("AccountBulkUpsertNode", {"data": [{"id": "u1", "name": "mine"}]}),
+        ):
+            with raises_df("DF-704"):
+                run_one(node, params)
+        out = run_one("AccountBulkCreateNode", {"data": [{"id": "u1", "name": "mine"}, {"id": "u2", "name": "two"}],
+                                                "conflict_resolution": "skip"})
+        assert (out["inserted"], out["skipped"]) == (1, 1)
+    table = tenant_db.models["Account"].table
+    q = tenant_db.dialect.quote
+    stored = raw_fetch(tenant_db, f"SELECT {q('id')}, {q('tenant_id')}, {q('name')} FROM {q(table)} ORDER BY {q('id')}")
+    assert [tuple(r) for r in stored] == [("u1", "acme", "acme's"), ("u2", "globex", "two")]
