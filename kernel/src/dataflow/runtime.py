@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import functools
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -264,9 +265,21 @@ def run_parameter_names(instances: Iterable[Any]) -> dict[str, Any]:
     installed ones: name → ``OptionInfo``."""
     declared: dict[str, Any] = {}
     for manager in (*(db.plugins for db in instances), default_manager()):
-        for _plugin, info in manager.collect("dataflow_run_parameters"):
+        for info in _declared_run_parameters(manager):
             declared.setdefault(info.name, info)
     return declared
+
+
+_run_parameters: weakref.WeakKeyDictionary[PluginManager, tuple[int, list[Any]]] = weakref.WeakKeyDictionary()
+
+
+def _declared_run_parameters(manager: PluginManager) -> list[Any]:
+    """One manager's declared run keywords, asked again only when its plugins change (runs pay nothing)."""
+    plugins = len(manager.pm.get_plugins())
+    known = _run_parameters.get(manager)
+    if known is None or known[0] != plugins:
+        known = _run_parameters[manager] = (plugins, [info for _p, info in manager.collect("dataflow_run_parameters")])
+    return known[1]
 
 
 def check_run_context(values: Mapping[str, Any], instances: Iterable[Any] = ()) -> None:
