@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.errors import DataFlowError
 from dataflow.hookspecs import hookimpl
-from dataflow.models import MAX_IDENTIFIER_LENGTH, FieldSpec, IndexSpec, ModelSpec, check_identifier
 from dataflow.types import OptionInfo
 
-from dataflow_tenancy.context import RUN_KEYWORD, TenantContext
+if TYPE_CHECKING:
+    from dataflow.models import ModelSpec
+
+    from dataflow_tenancy.context import TenantContext
+
+# Loading the plugin stays cheap (``dataflow --help`` loads every plugin): the modules doing the work,
+# and the kernel modules they need, are imported when an instance first uses them.
 
 STATE_KEY = "tenancy"
 ISOLATIONS = ("row", "schema")
@@ -52,12 +56,14 @@ def dataflow_options() -> Iterable[OptionInfo]:
 
 @hookimpl
 def dataflow_run_parameters() -> Iterable[OptionInfo]:
-    return [OptionInfo(RUN_KEYWORD, "The tenant every node of the run acts for (dataflow-tenancy).")]
+    return [OptionInfo("tenant_id", "The tenant every node of the run acts for (dataflow-tenancy).")]
 
 
 @hookimpl
 def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
     # Methods are collected before dataflow_configure runs: the state (and its context) is made here.
+    from dataflow_tenancy.context import TenantContext
+
     isolation = db.options["tenant_isolation"]
     context = TenantContext(db.name, schema_safe=isolation == "schema")
     db.state[STATE_KEY] = TenancyState(context, db.options["tenant_field"], isolation)
@@ -66,6 +72,9 @@ def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
 
 @hookimpl
 def dataflow_configure(db: Any) -> None:
+    from dataflow.errors import DataFlowError
+    from dataflow.models import check_identifier
+
     state = state_of(db)
     try:
         check_identifier("tenant_field", "field", state.field)
@@ -108,6 +117,8 @@ def dataflow_register_model(model: ModelSpec, db: Any) -> ModelSpec | None:
     state.models[model.name] = field
     if state.isolation == "schema":
         return None  # the schema is the boundary: the table itself stays as declared
+    from dataflow.models import FieldSpec, IndexSpec
+
     column = FieldSpec(field, "str", str, nullable=False, generated=True)
     managed = [f for f in model.fields if f.auto]
     fields = (*(f for f in model.fields if not f.auto), column, *managed)
@@ -119,6 +130,8 @@ def dataflow_register_model(model: ModelSpec, db: Any) -> ModelSpec | None:
 
 def _index_name(table: str, field: str) -> str:
     """``ix_<table>_<field>_id``; one too long keeps its head and a digest of the rest."""
+    from dataflow.models import MAX_IDENTIFIER_LENGTH
+
     name = f"ix_{table}_{field}_id"
     if len(name) <= MAX_IDENTIFIER_LENGTH:
         return name
