@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from dataflow import DataFlow
 from dataflow.loop import run_sync
+from dataflow.query import Count
 from dataflow.testing import raises_df, raw_execute, raw_fetch, server_url, unique_table
 
 pytestmark = pytest.mark.postgresql
@@ -66,6 +67,8 @@ def test_each_tenant_has_its_own_tables(schema_db: DataFlow, run_one: Any) -> No
     assert raw_fetch(schema_db, f'SELECT count(*) FROM "{table}"') == [(0,)]  # the shared table stays empty
     with raises_df("DF-714"):
         run_one("ItemCountNode", {})
+    with ctx.switch(acme), raises_df("DF-714", match="outside its nodes"):
+        run_sync(schema_db.dialect.run(Count(schema_db.models["Item"])))  # would reach the shared table
 
 
 def test_raw_sql_in_the_tenants_schema(schema_db: DataFlow, run_one: Any) -> None:
