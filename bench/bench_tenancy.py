@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import alternate, one_node  # noqa: E402
-from dataflow import AsyncLocalRuntime, DataFlow  # noqa: E402
-from dataflow.testing.fixtures import _probe  # noqa: E402
-from dataflow.url import parse_url  # noqa: E402
+from common import alternate, one_node
+from dataflow import AsyncLocalRuntime, DataFlow
+from dataflow.testing.fixtures import _probe
+from dataflow.url import parse_url
 
 SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test", 5432),
            "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", 3306)}
