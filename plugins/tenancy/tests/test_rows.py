@@ -73,6 +73,8 @@ def test_every_node_reads_and_writes_only_its_tenant(tenant_db: DataFlow, make_m
                                                           {"email": "9@x.io", "name": "nine"}],
                                                  "conflict_on": ["email"]})
         assert (out["inserted"], out["updated"]) == (1, 1)
+        groups = run_one("CustomerAggregateNode", {"aggregates": {"n": {"$count": "*"}}})["groups"]
+        assert groups == [{"n": 5}]  # acme's rows only (aggregates are filtered like every read)
     with ctx.switch("globex"):
         listed = run_one("CustomerListNode", {"order_by": ["email"]})["records"]
         assert [(r["email"], r["name"], r["age"]) for r in listed] == [

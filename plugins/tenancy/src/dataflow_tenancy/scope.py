@@ -110,7 +110,8 @@ class TenantScope(ModelScope):
     def query(self, query: Any) -> Any:
         tenant = self.context.require(self.model_name)
         kind = type(query)
-        if kind is Select or kind is Count or kind is Delete:
+        if kind is Select or kind is Count or kind is Delete or (kind not in _WRITES and hasattr(query, "where")):
+            # Reads of other shapes (an Aggregate …) are filtered alike: anything with a 'where'.
             return _replace(query, where=self._where(query.where, tenant))
         if kind is Update:
             self._check_values(query.values, tenant, "An update")
@@ -188,6 +189,7 @@ class TenantScope(ModelScope):
 
 
 
+_WRITES = (Insert, Update, Upsert)
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
