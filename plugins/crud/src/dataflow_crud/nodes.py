@@ -31,7 +31,9 @@ from dataflow.nodes import (
     without_templates,
 )
 from dataflow.query import (
+    And,
     ColumnBatch,
+    Cond,
     Count,
     Delete,
     Insert,
@@ -465,6 +467,21 @@ class UpdateNode(ModelNode):
             )
         values = prepare_update(model, fields, self.node_id, now(), atomic=True)
         where = self.identify(db, model, params)
+        if identifies_one(model, where):
+            # At most one row can match: one UPDATE … RETURNING, with no match to check first. On its
+            # own it is atomic; inside a transaction it runs in the node's savepoint, so that a failed
+            # update leaves the caller's transaction usable, as every node does.
+            query = Update(model, where, values, returning=True)
+            if db.dialect.current_transaction() is None:
+                rows = await db.dialect.run(query)
+            else:
+                async with db.transaction() as conn:
+                    rows = await db.dialect.run(query, conn)
+            if not rows:
+                return {"updated": False}
+            record = rows[0]
+            record["updated"] = True
+            return record
         async with db.transaction() as conn:
             match = await self.single_match(db, model, where, conn)
             if match is None:
@@ -629,6 +646,21 @@ class AggregateNode(ModelNode):
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         return {"groups": await db.dialect.run(self.aggregate_query(db, model, params, self.node_id))}
+
+
+def identifies_one(model: ModelSpec, where: Any) -> bool:
+    """True when ``where`` holds equalities on the primary key or on every field of a unique index,
+    so that at most one row can match it (no need to check for a second)."""
+    if type(where) is Cond:
+        conditions: tuple[Any, ...] = (where,)
+    elif type(where) is And:
+        conditions = where.items
+    else:
+        return False
+    equal = {c.field.name for c in conditions if type(c) is Cond and c.op == "eq"}
+    if any(c.field.primary_key for c in conditions if type(c) is Cond and c.op == "eq"):
+        return True
+    return any(ix.unique and set(ix.fields) <= equal for ix in model.indexes)
 
 
 def unique_on(model: ModelSpec, columns: tuple[str, ...]) -> bool:

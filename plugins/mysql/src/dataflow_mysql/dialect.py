@@ -13,7 +13,9 @@ What differs from the kernel's generic SQL:
   warnings); upserts with ``ON DUPLICATE KEY UPDATE``, whose affected-row count and info string tell
   inserted from updated rows without a pre-select.
 - ``RETURNING`` where the server has it (MariaDB ≥ 10.5, INSERT and DELETE); elsewhere, and for
-  UPDATE everywhere, rows are selected by their ids inside the same transaction.
+  UPDATE everywhere, rows are selected by their ids inside the same transaction. An UPDATE of the
+  row with a given id (the single-row update node's) sends UPDATE and SELECT as one multi-statement
+  text, wrapped in its own transaction when none is open: one round trip, atomic.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pymysql.err
 from dataflow.dialect import Connection, DialectOptions, SQLBuilder, SQLDialect
 from dataflow.errors import DataFlowError
 from dataflow.models import FieldSpec, IndexSpec, ModelSpec
-from dataflow.query import Atomic, Cond, Delete, Expr, Insert, Select, Update, Upsert
+from dataflow.query import And, Atomic, Cond, Delete, Expr, Insert, Select, Update, Upsert
 from dataflow.rawsql import RawSQLSyntax
 from dataflow.types import PoolInfo
 from dataflow.url import DatabaseURL
@@ -469,9 +471,12 @@ class MySQLDialect(MySQLSchema, SQLDialect):
 
     @staticmethod
     def _single_id(where: Expr | None) -> Any:
-        """The id when the filter is exactly ``id = value`` (the single-row nodes' case), else None."""
-        if isinstance(where, Cond) and where.op == "eq" and where.field.name == "id":
-            return where.value
+        """The id when the filter pins it (``id = value``, alone or ANDed with more conditions: the
+        single-row nodes' case), else None."""
+        conditions = (where,) if isinstance(where, Cond) else where.items if isinstance(where, And) else ()
+        for cond in conditions:
+            if isinstance(cond, Cond) and cond.op == "eq" and cond.field.primary_key:
+                return cond.value
         return None
 
     async def _locked_ids(self, conn: Connection, model: ModelSpec, where: Expr | None) -> list[Any]:
@@ -487,19 +492,32 @@ class MySQLDialect(MySQLSchema, SQLDialect):
             sql, params = self.compile_update(q)
             return _matched(await conn.run(sql, params))
         one = self._single_id(q.where)
+        if one is not None:
+            return await self._update_one(conn, q, one)
         async with _atomic(conn):
-            if one is not None:
-                ids = [one]
-                sql, params = self.compile_update(Update(q.model, q.where, q.values))
-                if _matched(await conn.run(sql, params)) == 0:
-                    return []
-            else:
-                ids = await self._locked_ids(conn, q.model, q.where)
-                if not ids:
-                    return []
-                sql, params = self.compile_update(Update(q.model, self._by_ids(q.model, ids), q.values))
-                await conn.run(sql, params)
+            ids = await self._locked_ids(conn, q.model, q.where)
+            if not ids:
+                return []
+            sql, params = self.compile_update(Update(q.model, self._by_ids(q.model, ids), q.values))
+            await conn.run(sql, params)
             return await self.run_select(conn, Select(q.model, self._by_ids(q.model, ids)))
+
+    async def _update_one(self, conn: MySQLConnection, q: Update, one: Any) -> list[dict[str, Any]]:
+        """The row of id ``one`` updated and read back in one round trip, atomically."""
+        update_sql, params = self.compile_update(Update(q.model, q.where, q.values))
+        select_sql, select_params = self.compile_select(Select(q.model, Cond(q.model.id_field, "eq", one)))
+        began = not conn.in_transaction
+        try:
+            matched, rows = await conn.update_then_select(update_sql, select_sql, [*params, *select_params])
+        except Exception as exc:
+            if began and self.lost_connection(exc):
+                # The text carried its own COMMIT, which may have run before the session ended.
+                raise self.lost_error(exc, writing=True, table=q.model.table) from exc
+            raise
+        if not matched:
+            return []
+        decode = self.row_decoder(q.model)
+        return [decode(row) for row in rows]
 
     async def run_delete(self, conn: Connection, q: Delete) -> list[dict[str, Any]] | int:
         assert isinstance(conn, MySQLConnection)

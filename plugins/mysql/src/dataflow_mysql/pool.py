@@ -151,6 +151,36 @@ class MySQLConnection:
             int(duplicates.group(1)) if duplicates else None,
         )
 
+    async def update_then_select(self, update: str, select: str, params: Sequence[Any]) -> tuple[int, list[Any]]:
+        """``update`` then ``select`` in one round trip (one multi-statement text, in a transaction
+        of its own unless one is open): the rows the UPDATE matched and the SELECT's rows.
+
+        MariaDB has no ``UPDATE … RETURNING``; this reads the row back without a second exchange.
+        A failed statement stops the text there, so the transaction it began is rolled back.
+        """
+        own = not self.in_transaction
+        sql = f"START TRANSACTION; {update}; {select}; COMMIT" if own else f"{update}; {select}"
+        cursor = await self.raw.cursor()
+        try:
+            await self._send(cursor, sql, params)
+            if own:
+                await cursor.nextset()
+            message = getattr(cursor._result, "message", b"") or b""
+            found = _MATCHED.search(message)
+            matched = int(found.group(1)) if found else max(cursor.rowcount, 0)
+            await cursor.nextset()
+            rows = list(await cursor.fetchall())
+            while await cursor.nextset():
+                pass
+        except BaseException:
+            if own:
+                with suppress(Exception):
+                    await self.raw.rollback()
+            raise
+        finally:
+            await cursor.close()
+        return matched, rows
+
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cursor = await self.raw.cursor()
         width = len(rows[0]) if rows else 0

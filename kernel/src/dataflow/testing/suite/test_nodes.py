@@ -108,6 +108,39 @@ def test_update_no_match(make_model, run_node):
     assert sorted(r[0] for r in raw_rows(make_model.db, person, "age")) == sorted(p["age"] for p in PEOPLE)
 
 
+def test_update_by_id_with_another_condition_that_does_not_hold(make_model, run_node):
+    _person, ids = seed_people(make_model, run_node)
+    out = run_node("PersonUpdateNode", {"filter": {"id": ids["Alice"], "age": 99}, "fields": {"age": 1}})
+    assert out == {"updated": False}
+    out = run_node("PersonUpdateNode", {"filter": {"id": ids["Alice"], "age": 30}, "fields": {"age": 31}})
+    assert out["updated"] is True and out["age"] == 31
+
+
+def test_update_of_the_unique_field_it_is_found_by_returns_the_new_row(make_model, run_node):
+    _person, ids = seed_people(make_model, run_node)
+    out = run_node("PersonUpdateNode", {"filter": {"email": "bob@example.com"}, "fields": {"email": "rob@example.com"}})
+    assert out["updated"] is True and out["id"] == ids["Bob"] and out["email"] == "rob@example.com"
+    assert run_node("PersonReadNode", {"id": ids["Bob"]})["email"] == "rob@example.com"
+
+
+def test_update_by_a_filter_matching_several_rows_is_df708_and_changes_nothing(make_model, run_node):
+    person, _ids = seed_people(make_model, run_node)
+    before = raw_rows(make_model.db, person)
+    with raises_df("DF-708"):
+        run_node("PersonUpdateNode", {"filter": {"age": 25}, "fields": {"city": "Rome"}})
+    assert raw_rows(make_model.db, person) == before
+    out = run_node("PersonUpdateNode", {"filter": {"age": 40}, "fields": {"city": "Rome"}})
+    assert out["updated"] is True and out["name"] == "Eve" and out["city"] == "Rome"
+
+
+def test_update_by_id_clashing_on_a_unique_field_is_df704_and_changes_nothing(make_model, run_node):
+    person, ids = seed_people(make_model, run_node)
+    before = raw_rows(make_model.db, person)
+    with raises_df("DF-704"):
+        run_node("PersonUpdateNode", {"id": ids["Bob"], "fields": {"email": "alice@example.com", "age": 1}})
+    assert raw_rows(make_model.db, person) == before
+
+
 def test_delete_by_id(make_model, run_node):
     _person, ids = seed_people(make_model, run_node)
     out = run_node("PersonDeleteNode", {"id": ids["Carol"]})

@@ -309,3 +309,26 @@ def test_transaction_node_misuse_is_df803(make_model, run):
 
 
 __all__ = tests_in(globals())
+
+
+def test_a_failed_update_by_id_inside_a_transaction_leaves_it_usable(make_model, run_node):
+    """A single-row update is one statement, run in the node's savepoint inside a transaction: its
+    failure is undone alone, and the caller's transaction goes on (then commits or rolls back whole)."""
+    person, ids = seed_people(make_model, run_node)
+    db = make_model.db
+    runtime = LocalRuntime()
+    with db.transaction():
+        runtime.execute(_workflow(("PersonUpdateNode", "a", {"id": ids["Alice"], "fields": {"age": 77}})))
+        with pytest.raises(WorkflowExecutionError) as info:
+            runtime.execute(_workflow(("PersonUpdateNode", "b", {"id": ids["Bob"],
+                                                                 "fields": {"email": "alice@example.com"}})))
+        assert info.value.cause_code == "DF-704"
+        runtime.execute(_workflow(("PersonUpdateNode", "c", {"id": ids["Carol"], "fields": {"age": 78}})))
+    assert run_node("PersonReadNode", {"id": ids["Alice"]})["age"] == 77
+    assert run_node("PersonReadNode", {"id": ids["Bob"]})["email"] == "bob@example.com"
+    assert run_node("PersonReadNode", {"id": ids["Carol"]})["age"] == 78
+    before = raw_rows(db, person)
+    with pytest.raises(KeyError), db.transaction():
+        runtime.execute(_workflow(("PersonUpdateNode", "d", {"id": ids["Dave"], "fields": {"age": 1}})))
+        raise KeyError("undo")
+    assert raw_rows(db, person) == before
