@@ -43,6 +43,7 @@ __all__ = [
     "SessionAdmin",
     "test_a_lost_read_runs_again_on_a_fresh_connection",
     "test_a_lost_session_in_a_users_transaction_is_df511",
+    "test_a_lost_update_by_id_on_its_own_is_df510",
     "test_a_lost_write_on_its_own_is_df510",
     "test_a_node_whose_own_transaction_lost_its_session_runs_again",
     "test_an_idle_connection_the_server_ended_is_never_used",
@@ -205,11 +206,23 @@ def test_a_node_whose_own_transaction_lost_its_session_runs_again(make_model: An
     _item(make_model)
     run_node("ItemCreateNode", {"id": "x", "name": "before"})
     # Another transaction has updated row "x" and not committed: an update of "x" waits for it. The
-    # update node's own transaction loses its session, is rolled back by the server, and runs again.
+    # update node's own transaction (a filter on a field that is not unique: match, then update) loses
+    # its session, is rolled back by the server, and runs again. An update by id is one statement on its
+    # own: losing it is DF-510, as for any single write.
     update = "UPDATE {} SET name = name WHERE id = 'x'"
     asyncio.run(_write_blocked_by_a_row_lock(make_model, session_admin, "ItemUpdateNode",
-                                             {"filter": {"id": "x"}, "fields": {"name": "after"}}, update))
+                                             {"filter": {"name": "before"}, "fields": {"name": "after"}}, update))
     assert run_node("ItemReadNode", {"id": "x"})["name"] == "after"
+
+
+def test_a_lost_update_by_id_on_its_own_is_df510(make_model: Any, run_node: Any,
+                                                 session_admin: SessionAdmin) -> None:
+    _item(make_model)
+    run_node("ItemCreateNode", {"id": "x", "name": "before"})
+    update = "UPDATE {} SET name = name WHERE id = 'x'"
+    with raises_df("DF-510"):
+        asyncio.run(_write_blocked_by_a_row_lock(make_model, session_admin, "ItemUpdateNode",
+                                                 {"filter": {"id": "x"}, "fields": {"name": "after"}}, update))
 
 
 def test_a_lost_session_in_a_users_transaction_is_df511(make_model: Any, run_node: Any,
