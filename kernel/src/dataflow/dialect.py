@@ -543,36 +543,26 @@ class SQLDialect(SchemaDialect):
         return cached
 
     def _cached(self, kind: str, q: Any, compile: Callable[[Any], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
-        """Reuse the SQL of a statement whose filter is one plain comparison, or a few ANDed (reads by
-        id, counts …).
+        """Reuse the SQL of a statement whose filter is made of comparisons, ``$in`` / ``$nin`` lists and
+        NULL tests, combined with ``$and`` / ``$or`` / ``$not`` (every list and count an application
+        repeats with other values).
 
-        The text depends only on the statement's shape; the values are bound afresh each time. A
-        shape whose compiled form does not bind exactly the comparison's value is never cached.
+        The text depends only on the statement's shape (``filter_shape``); the values are bound afresh
+        each time. A shape whose compiled form does not bind exactly the values ``filter_shape``
+        predicts is never cached, nor one holding a pattern or a plugin's operator.
         """
         where = q.where
-        field_name: Any
-        op: Any
-        if where is None:
-            field_name = op = None
-            value = []
-        elif type(where) is Cond and where.op in self._COMPARISONS and where.op != "ne":
-            field_name, op = where.field.name, where.op
-            value = [self.encode(where.field, where.value)]
-        elif type(where) is And and len(where.items) <= 4 and all(
-                type(c) is Cond and c.op in self._COMPARISONS and c.op != "ne" for c in where.items):
-            # A few plain comparisons ANDed: a read by id scoped to a tenant, a count by two fields.
-            conds: list[Cond] = where.items  # type: ignore[assignment]
-            field_name = tuple(c.field.name for c in conds)
-            op = tuple(c.op for c in conds)
-            value = [self.encode(c.field, c.value) for c in conds]
-        else:
+        shape: list[Any] = []
+        params: list[Any] = []
+        if where is not None and not self.filter_shape(where, shape, params):
             return compile(q)
         limit = getattr(q, "limit", None)
         offset = getattr(q, "offset", 0)
         model = q.model
-        key = (kind, id(model), field_name, op, getattr(q, "order_by", ()), limit is None, bool(offset),
+        key = (kind, id(model), tuple(shape), getattr(q, "order_by", ()), limit is None, bool(offset),
                getattr(q, "columns", None), getattr(q, "distinct", False))
-        params = value if limit is None else [*value, int(limit)]
+        if limit is not None:
+            params.append(int(limit))
         if offset:
             params.append(int(offset))
         cached = self._statements.get(key)
@@ -582,6 +572,40 @@ class SQLDialect(SchemaDialect):
         if compiled_params == params and len(self._statements) < 4096:
             self._statements[key] = (model, sql)
         return sql, compiled_params
+
+    def filter_shape(self, expr: Expr, shape: list[Any], params: list[Any]) -> bool:
+        """Add ``expr``'s shape to ``shape`` and the values its SQL binds to ``params``, in order; False
+        when its SQL may depend on more than the shape (patterns, plugin operators)."""
+        kind = type(expr)
+        if kind is Cond:
+            op = expr.op  # type: ignore[union-attr]
+            field = expr.field  # type: ignore[union-attr]
+            value = expr.value  # type: ignore[union-attr]
+            if op in self._COMPARISONS:
+                shape.append((field.name, op))
+                params.append(self.encode(field, value))
+                return True
+            if op == "null":
+                shape.append((field.name, op, bool(value)))
+                return True
+            if op in ("in", "nin"):
+                shape.append((field.name, op, len(value)))
+                params.extend(self.list_operands(field, value))
+                return True
+            return False
+        if kind is And or kind is Or:
+            items = expr.items  # type: ignore[union-attr]
+            shape.append((kind.__name__, len(items)))
+            return all(self.filter_shape(item, shape, params) for item in items)
+        if kind is Not:
+            shape.append("not")
+            return self.filter_shape(expr.item, shape, params)  # type: ignore[union-attr]
+        return False
+
+    def list_operands(self, field: FieldSpec, values: Sequence[Any]) -> list[Any]:
+        """What an ``$in`` / ``$nin`` list binds (a parameter per value here; one array on PostgreSQL)."""
+        encode = self.encode
+        return [encode(field, v) for v in values]
 
     def compile_select(self, q: Select) -> tuple[str, list[Any]]:
         return self._cached("select", q, self._compile_select)

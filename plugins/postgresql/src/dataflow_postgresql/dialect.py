@@ -450,6 +450,10 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
             return self.compile_like(b, column, cond.value, insensitive=op == "ilike")
         return super().compile_cond(b, cond)
 
+    def list_operands(self, field: FieldSpec, values: Sequence[Any]) -> list[Any]:
+        encode = self.encode
+        return [[encode(field, v) for v in values]] if values else []
+
     def compile_like(self, b: SQLBuilder, column: str, pattern: str, *, insensitive: bool) -> str:
         return f"{column} {'ILIKE' if insensitive else 'LIKE'} {b.bind(like_pattern(pattern))} ESCAPE '{LIKE_ESCAPE}'"
 

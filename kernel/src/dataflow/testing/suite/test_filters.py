@@ -76,6 +76,29 @@ def test_filter_selects_exact_rows(make_model, run_node, flt, expected):
     assert run_node("PersonCountNode", {"filter": flt}) == {"count": len(expected)}
 
 
+SAME_SHAPES = [
+    # each group: one filter shape with other values (statements are reused by shape)
+    [({"age": {"$gte": 30}, "city": "Paris"}, ["Alice"]), ({"age": {"$gte": 25}, "city": "paris"}, ["Dave"]),
+     ({"age": {"$gte": 36}, "city": "Paris"}, [])],
+    [({"age": {"$in": [25, 40]}}, ["Bob", "Dave", "Eve"]), ({"age": {"$in": [30, 35]}}, ["Alice", "Carol"])],
+    [({"$or": [{"age": 25}, {"city": "Berlin"}]}, ["Bob", "Carol", "Dave"]),
+     ({"$or": [{"age": 40}, {"city": "Paris"}]}, ["Alice", "Eve"])],
+    [({"$not": {"age": 25}}, ["Alice", "Carol", "Eve"]), ({"$not": {"age": 30}}, ["Bob", "Carol", "Dave", "Eve"])],
+    [({"email": None, "age": {"$lt": 36}}, ["Carol"]), ({"email": {"$ne": None}, "age": {"$lt": 26}}, ["Bob", "Dave"])],
+]
+
+
+def test_one_filter_shape_with_other_values_selects_their_own_rows(make_model, run_node):
+    person, _ = seed_people(make_model, run_node)
+    for _ in range(2):  # the second pass reuses every statement of the first
+        for group in SAME_SHAPES:
+            for flt, expected in group:
+                assert list_names(run_node, person, flt) == expected, flt
+                assert run_node("PersonCountNode", {"filter": flt}) == {"count": len(expected)}, flt
+        for flt, expected in CASES:
+            assert list_names(run_node, person, flt) == expected, flt
+
+
 def test_filter_ne_keeps_null_rows(make_model, run_node):
     person, _ = seed_people(make_model, run_node)
     assert "Bob" in list_names(run_node, person, {"city": {"$ne": "Paris"}})
