@@ -19,6 +19,7 @@ import select
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
 from typing import Any, Generic, Protocol, TypeVar
 
 from dataflow.aggregates import Aggregate, HavingCond, Measure, average
@@ -182,6 +183,7 @@ class SQLDialect(SchemaDialect):
         """Where this dialect's statements are logged (``dataflow.sqllog``): connections ask ``sql_log.on()``."""
         self.operators: dict[str, OperatorCompiler] = {}
         self._row_decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._column_plans: dict[tuple[int, tuple[str, ...]], tuple[ModelSpec, list[Any]]] = {}
         self._select_lists: dict[tuple[int, tuple[str, ...]], str] = {}
         self._statements: dict[tuple[Any, ...], tuple[ModelSpec, str]] = {}
         self.read_router: ReadRouter | None = None
@@ -799,8 +801,34 @@ class SQLDialect(SchemaDialect):
 
     async def run_select(self, conn: Connection, q: Select) -> list[dict[str, Any]]:
         sql, params = self.compile_select(q)
-        decode = self.row_decoder(q.model, q.columns)
-        return [decode(row) for row in await conn.fetch(sql, params)]
+        return self.decode_rows(q.model, await conn.fetch(sql, params), q.columns)
+
+    def decode_rows(self, model: ModelSpec, rows: Sequence[Sequence[Any]],
+                    columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """Result tuples (all model columns in order, or ``columns``) as canonical dicts, converted
+        column by column.
+
+        Each column that needs converting is converted with ``map`` over the column (no per-row Python
+        frame); a value repeated down an immutable column (a batch's shared timestamp) is converted
+        once. The dicts are made by ``dict(zip(names, row))`` at C speed.
+        """
+        if len(rows) < 2:
+            decode = self.row_decoder(model, columns)
+            return [decode(row) for row in rows]
+        names = model.column_names if columns is None else columns
+        key = (id(model), names)
+        plan = self._column_plans.get(key)
+        if plan is None or plan[0] is not model:
+            fields = model.field_map
+            converters = [(i, fn, fields[name].kind in _IMMUTABLE_KINDS) for i, name in enumerate(names)
+                          if (fn := self.decoder(fields[name])) is not None]
+            plan = self._column_plans[key] = (model, converters)
+        if not plan[1]:
+            return list(map(dict, map(zip, repeat(names), rows)))
+        data: list[Any] = list(zip(*rows, strict=True))
+        for index, fn, immutable in plan[1]:
+            data[index] = _convert_column(fn, data[index], immutable)
+        return list(map(dict, map(zip, repeat(names), zip(*data, strict=True))))
 
     # ---- aggregates ----------------------------------------------------------------------------
     def numeric_column(self, field: FieldSpec) -> str:
@@ -1202,6 +1230,25 @@ def _averaging(total: Callable[[Any], Any], measure: Measure) -> Callable[[Any, 
         return average(total(summed), count, measure)
 
     return average_of
+
+
+_IMMUTABLE_KINDS = frozenset({"datetime", "date", "decimal", "bool", "float", "bytes", "int", "str"})
+"""Kinds whose canonical values are immutable, so one converted value may stand for every equal one."""
+
+
+def _convert_column(fn: Callable[[Any], Any], column: Sequence[Any], immutable: bool) -> list[Any]:
+    """``fn`` over one column's values, NULLs kept."""
+    if immutable:
+        try:
+            distinct = set(column)
+        except TypeError:  # a driver value that cannot be hashed: convert one by one
+            distinct = None
+        if distinct is not None and len(distinct) * 2 <= len(column):
+            converted = {v: None if v is None else fn(v) for v in distinct}
+            return list(map(converted.__getitem__, column))
+    if None in column:
+        return [None if v is None else fn(v) for v in column]
+    return list(map(fn, column))
 
 
 def _decode_json(value: Any) -> Any:

@@ -140,7 +140,8 @@ async def _run_all(state: RunState, built: Workflow, given: Mapping[str, Any], r
         if transaction:
             for db in built.instances:
                 await state.begin(db)
-        if max_concurrency == 1 or _chooses_instance_late(built, given):
+        if max_concurrency == 1 or len(built.nodes) == 1 or _chooses_instance_late(built, given):
+            # One node needs no task group (whose set-up is a measurable share of a one-row read).
             for node_id in built.order:
                 await _run_node(state, node_id, results)
         elif built.nodes:

@@ -4,6 +4,8 @@ The rows are ``PEOPLE`` (see ``_support``): ages 30, 25, 35, 25, 40; two NULL em
 two NULL cities (Bob, Eve), cities "Paris" and "paris" to tell case-sensitive from insensitive.
 """
 
+from typing import Any
+
 import pytest
 
 from dataflow.testing.fixtures import raises_df
@@ -76,7 +78,7 @@ def test_filter_selects_exact_rows(make_model, run_node, flt, expected):
     assert run_node("PersonCountNode", {"filter": flt}) == {"count": len(expected)}
 
 
-SAME_SHAPES = [
+SAME_SHAPES: list[list[tuple[dict[str, Any], list[str]]]] = [
     # each group: one filter shape with other values (statements are reused by shape)
     [({"age": {"$gte": 30}, "city": "Paris"}, ["Alice"]), ({"age": {"$gte": 25}, "city": "paris"}, ["Dave"]),
      ({"age": {"$gte": 36}, "city": "Paris"}, [])],
@@ -95,8 +97,8 @@ def test_one_filter_shape_with_other_values_selects_their_own_rows(make_model, r
             for flt, expected in group:
                 assert list_names(run_node, person, flt) == expected, flt
                 assert run_node("PersonCountNode", {"filter": flt}) == {"count": len(expected)}, flt
-        for flt, expected in CASES:
-            assert list_names(run_node, person, flt) == expected, flt
+        for case, rows in CASES:
+            assert list_names(run_node, person, case) == rows, case
 
 
 def test_filter_ne_keeps_null_rows(make_model, run_node):
