@@ -91,7 +91,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark in bench/: DataFlow against the raw driver, ratios from one run."""
+    """Every benchmark in bench/: DataFlow against the raw driver (and, in bench_peers.py, SQLAlchemy Core
+    and Tortoise: the root pyproject's ``bench`` dependency group, installed here only), ratios from one run."""
     _install(session, *[f"plugins/{n}" for n in PLUGINS])
+    session.install(*tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["bench"])
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script.relative_to(ROOT)), *session.posargs)
