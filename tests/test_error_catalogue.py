@@ -606,6 +606,20 @@ def _fields_differing_in_case(tmp_path: Path, made: list[DataFlow]) -> None:
     db.model(type("Point", (), {"__annotations__": {"id": str, "a": int, "A": int}}))
 
 
+@scenario("DF-609")
+def _native_arrays_on_sqlite(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Memory", (), {"__annotations__": {"id": str, "tags": list[str]},
+                                 "__dataflow__": {"use_native_arrays": True}}))
+
+
+@scenario("DF-610")
+def _gin_index_on_sqlite(tmp_path: Path, made: list[DataFlow]) -> None:
+    db = sqlite_db(tmp_path, made)
+    db.model(type("Tagged", (), {"__annotations__": {"id": str, "tags": list[str]},
+                                 "__dataflow__": {"indexes": [{"fields": ["tags"], "using": "gin"}]}}))
+
+
 @scenario("DF-605")
 def _unknown_model(tmp_path: Path, made: list[DataFlow]) -> None:
     sqlite_db(tmp_path, made).get_model("Nobody")

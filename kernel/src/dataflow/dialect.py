@@ -175,6 +175,9 @@ class SQLDialect(SchemaDialect):
     supports_returning = True
     max_params = 32766
     """The most bound parameters in one statement (batches of multi-row statements are sized by it)."""
+    index_methods: frozenset[str] = frozenset()
+    """Index methods a model may ask for with ``"using"`` (``{"gin", …}`` on PostgreSQL); none by default.
+    Another method is DF-610 at model registration."""
 
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         self.url = url
@@ -459,7 +462,10 @@ class SQLDialect(SchemaDialect):
     def create_index_sql(self, model: ModelSpec, index: IndexSpec) -> str:
         unique = "UNIQUE " if index.unique else ""
         cols = ", ".join(self.quote(f) for f in index.fields)
-        return f"CREATE {unique}INDEX IF NOT EXISTS {self.quote(index.name)} ON {self.quote(model.table)} ({cols})"
+        # ``using`` is one of ``index_methods`` (checked when the model was registered).
+        using = f" USING {index.using}" if index.using else ""
+        return (f"CREATE {unique}INDEX IF NOT EXISTS {self.quote(index.name)} ON {self.quote(model.table)}{using} "
+                f"({cols})")
 
     def add_column_sql(self, model: ModelSpec, field: FieldSpec, column_type: str | None = None) -> str:
         """An additive column: nullable, since existing rows have no value for it."""

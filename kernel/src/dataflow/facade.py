@@ -257,6 +257,14 @@ class DataFlow(metaclass=_DataFlowType):
             spec = resolve_relations(spec, self.models)
         except DataFlowError as exc:
             raise self.enhance(exc) from None
+        self._check_index_methods(spec)
+        if spec.options.get("use_native_arrays") is True and not any(f.native_array for f in spec.fields) \
+                and any(f.kind == "array" for f in spec.fields):
+            # No plugin took the option: the lists would silently be JSON, which the model says it does not want.
+            raise self.error("DF-407", f"Model {spec.name} asks for use_native_arrays, which comes with the "
+                                       "dataflow-native-arrays plugin (not installed, or disabled).",
+                             model=spec.name, solutions=["pip install dataflow-native-arrays (PostgreSQL only), or "
+                                                         "remove use_native_arrays to store lists as JSON."])
         self.models[spec.name] = spec
         generated: list[str] = []
 
@@ -273,6 +281,20 @@ class DataFlow(metaclass=_DataFlowType):
             self.model_scopes[spec.name] = scopes
             scope_queries(self.dialect, self.model_scopes)
         return spec
+
+    def _check_index_methods(self, spec: ModelSpec) -> None:
+        """DF-610 for an index ``"using"`` a method this database does not have (before any DDL)."""
+        methods = self.dialect.index_methods
+        for index in spec.indexes:
+            if index.using is not None and index.using not in methods:
+                available = ", ".join(sorted(methods)) or "none"
+                raise self.error(
+                    "DF-610",
+                    f"Index {index.name!r} of {spec.name} asks for the index method {index.using!r}, which "
+                    f"{self.dialect.name} does not have (methods it has: {available}).",
+                    model=spec.name, index=index.name, using=index.using, dialect=self.dialect.name,
+                    solutions=["Drop \"using\" from the index to get the database's default index, or declare "
+                               "the index on a database that has the method (GIN: PostgreSQL)."])
 
     def _register_node_type(self, node_name: str, node_cls: type[Node]) -> None:
         self._nodes[node_name] = node_cls

@@ -81,6 +81,9 @@ class FieldSpec:
     :param primary_key: True only for ``id``.
     :param element_kind: for ``List[str|int|float]``, the element kind.
     :param auto: True for ``created_at`` / ``updated_at`` (managed by DataFlow).
+    :param native_array: stored in the database's own array type (``TEXT[]``) rather than as JSON; set
+        by a plugin (dataflow-native-arrays) on ``array`` fields, for dialects whose
+        ``capabilities.native_arrays`` is True, which then send and read such values as Python lists.
     """
 
     name: str
@@ -92,6 +95,7 @@ class FieldSpec:
     element_kind: str | None = None
     auto: bool = False
     generated: bool = False
+    native_array: bool = False
 
     @property
     def required(self) -> bool:
@@ -109,11 +113,16 @@ class FieldSpec:
 
 @attrs.frozen
 class IndexSpec:
-    """An index declared in ``__dataflow__["indexes"]``."""
+    """An index declared in ``__dataflow__["indexes"]``.
+
+    :param using: the index method (``"gin"``) when one is asked for, lower case; None for the
+        database's default. A dialect lists the methods it has in ``SQLDialect.index_methods``.
+    """
 
     name: str
     fields: tuple[str, ...]
     unique: bool = False
+    using: str | None = None
 
 
 @attrs.frozen
@@ -200,11 +209,15 @@ class ModelSpec:
         """A stable digest of the columns and indexes (for schema caches and migration history)."""
         import hashlib
 
-        parts: tuple[Any, ...] = (self.table, [(f.name, f.kind, f.nullable, f.element_kind) for f in self.fields],
-                                  self.indexes)
-        if self.relations:  # only then: the digests of models without relations stay as they were
-            parts += (self.relations,)
-        text = repr(parts)
+        # Native arrays, index methods and relations only add to the text, so the checksums of models using
+        # none of them stay what they were before these existed (migration history compares them).
+        fields = [(f.name, f.kind, f.nullable, f.element_kind, *(("native",) if f.native_array else ()))
+                  for f in self.fields]
+        indexes = "(" + "".join(f"IndexSpec(name={i.name!r}, fields={i.fields!r}, unique={i.unique!r}"
+                                + (f", using={i.using!r}" if i.using else "") + "), " for i in self.indexes)
+        indexes = indexes[:-2] + ",)" if len(self.indexes) == 1 else indexes.rstrip(", ") + ")"
+        relations = f", {self.relations!r}" if self.relations else ""
+        text = f"({self.table!r}, {fields!r}, {indexes}{relations})"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -460,4 +473,10 @@ def _read_index(model: str, table: str, entry: Any, field_names: set[str]) -> In
             raise _model_error(model, f"Index of {model} names unknown field {f!r}.{did_you_mean(f, field_names)}")
     index_name = entry.get("name") or _index_name(table, index_fields)
     check_identifier(model, "index", index_name)
-    return IndexSpec(index_name, index_fields, bool(entry.get("unique", False)))
+    using = entry.get("using")
+    if using is not None:
+        if not isinstance(using, str) or not _IDENTIFIER.match(using):
+            raise _model_error(model, f"The 'using' of an index of {model} must be an index method name such as "
+                                      f"'gin', got {short_repr(using)}.")
+        using = using.lower()
+    return IndexSpec(index_name, index_fields, bool(entry.get("unique", False)), using)

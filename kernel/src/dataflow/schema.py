@@ -341,7 +341,7 @@ class SchemaDialect:
             nullable = (field.nullable or field.auto) and not field.primary_key
             columns.append(ColumnSchema(field.name, column_types[field.name], nullable, self.field_default_sql(field),
                                         field.primary_key, field.primary_key and field.generated, kind=field.kind))
-        indexes = tuple(IndexSchema(i.name, tuple(i.fields), i.unique) for i in model.indexes)
+        indexes = tuple(IndexSchema(i.name, tuple(i.fields), i.unique, method=i.using) for i in model.indexes)
         return TableSchema(model.table, tuple(columns), ("id",), indexes, self.model_foreign_keys(model))
 
     def model_foreign_keys(self, model: ModelSpec) -> tuple[ForeignKeySchema, ...]:
@@ -359,7 +359,8 @@ class SchemaDialect:
             return index.definition
         unique = "UNIQUE " if index.unique else ""
         columns = self.columns_sql(index.columns)
-        return f"CREATE {unique}INDEX {self.quote(index.name)} ON {self.quote(table)} ({columns})"
+        using = f" USING {index.method}" if index.method else ""
+        return f"CREATE {unique}INDEX {self.quote(index.name)} ON {self.quote(table)}{using} ({columns})"
 
     def create_view_sql(self, view: ViewSchema) -> str:
         return f"CREATE VIEW {self.quote(view.name)} AS {view.query}"

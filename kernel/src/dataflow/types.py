@@ -221,6 +221,7 @@ class IndexSchema:
 
     :param constraint: it backs a UNIQUE constraint (dropped and recreated as the constraint).
     :param definition: the server's own ``CREATE INDEX`` text where it keeps one (exact re-creation).
+    :param method: the index method when it is not the database's default (``gin``), lower case.
     """
 
     name: str
@@ -228,6 +229,7 @@ class IndexSchema:
     unique: bool = False
     constraint: bool = False
     definition: str | None = None
+    method: str | None = None
 
 
 @attrs.frozen

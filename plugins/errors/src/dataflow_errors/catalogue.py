@@ -624,6 +624,30 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
          ("Give each index a distinct name.",
           '__dataflow__ = {"indexes": [{"name": "ix_orders_email", "fields": ["email"]}]}')],
     ),
+    _entry(
+        "DF-609", "Native arrays not available on this database",
+        "A model (its `__dataflow__`) or the instance asks for `use_native_arrays`, but the database has no "
+        "array columns: only PostgreSQL stores `List[str]` / `List[int]` / `List[float]` as `TEXT[]` / "
+        "`INTEGER[]` / `REAL[]`. Refused when the model is registered (the instance option when the instance "
+        "is made), before any table is touched.",
+        ["`use_native_arrays: True` on a SQLite or MySQL / MariaDB instance.",
+         "A model written for PostgreSQL run against another database in development or tests."],
+        [("Leave the option out: lists are stored as JSON, and `$contains` / `$overlap` / `$any` still work.",
+          '@db.model\nclass Post:\n    id: str\n    tags: List[str]'),
+         ("Or turn it on only where the database is PostgreSQL.",
+          '__dataflow__ = {"use_native_arrays": db.url.scheme.startswith("postgres")}')],
+    ),
+    _entry(
+        "DF-610", "Index method not available",
+        "An index asks for an index method (`\"using\": \"gin\"`) the database does not have, or one that "
+        "does not serve the field (GIN indexes list and JSON fields). Refused at model registration.",
+        ["A GIN index declared on SQLite or MySQL / MariaDB (GIN is PostgreSQL's).",
+         "A GIN index on a text or number field."],
+        [("Use the database's default index (drop `using`).",
+          '__dataflow__ = {"indexes": [{"fields": ["name"]}]}'),
+         ("Keep GIN for list and JSON fields on PostgreSQL.",
+          '__dataflow__ = {"use_native_arrays": True, "indexes": [{"fields": ["tags"], "using": "gin"}]}')],
+    ),
     # ---- 7xx nodes -----------------------------------------------------------------------------
     _entry(
         "DF-701", "Unknown node type",

@@ -61,6 +61,30 @@ def validate(db: Any, models: Sequence[ModelSpec], live: dict[str, TableSchema])
     return warnings
 
 
+def refuse_array_mismatch(db: Any, models: Sequence[ModelSpec], live: dict[str, TableSchema]) -> None:
+    """DF-305 when a list field is a native array in the model and JSON in the table, or the other way.
+
+    Auto-migration never retypes a column, and values of one kind cannot be written to the other:
+    the conversion is a planned, risk-assessed step of ``dataflow migrate plan`` / ``apply --confirm``.
+    """
+    for model in models:
+        table = live.get(model.table)
+        if table is None:
+            continue
+        for wanted in desired_columns(db, model):
+            current = table.column(wanted.name)
+            if current is not None and wanted.kind == "array" and not types_match(current, wanted):
+                raise db.error(
+                    "DF-305",
+                    f"Column {model.table}.{wanted.name} is {current.type}, but model {model.name} stores it as "
+                    f"{wanted.type}; auto-migration does not convert a column's type.",
+                    model=model.name, table=model.table, column=wanted.name,
+                    solutions=["Convert it as a planned migration: `dataflow migrate plan` shows the step and its "
+                               "risk, `dataflow migrate apply --confirm` (db.migrate_apply(confirmed=True)) runs it.",
+                               "Or set use_native_arrays back to what the table was made with."],
+                )
+
+
 class MigrateSchemaManager:
     """Planned, locked, recorded schema changes for the models an instance uses."""
 
@@ -74,6 +98,7 @@ class MigrateSchemaManager:
             for warning in validate(db, models, live):
                 log.info("%s", warning)
             return
+        refuse_array_mismatch(db, models, live)
         if (await plan_migration(db, models, live, additive=True, assess=False)).is_empty:
             return
         async with migration_lock(db):

@@ -92,6 +92,8 @@ def desired_columns(db: Any, model: ModelSpec) -> list[ColumnSchema]:
 def types_match(live: ColumnSchema, wanted: ColumnSchema) -> bool:
     """Same type, by spelling or by family: ``varchar(255)`` serves a str field as well as ``text``, and a
     hand-made ``BOOLEAN`` serves a bool field that DataFlow would store as ``INTEGER`` on SQLite."""
+    if (live.family == "array") != (wanted.family == "array"):
+        return False  # a native array and JSON hold the same lists, but one is no substitute for the other
     return (normalise_type(live.type) == normalise_type(wanted.type) or live.family == wanted.family
             or live.family == wanted.kind)
 
@@ -188,9 +190,10 @@ def _diff_table(
     live_index_names = {i.name for i in live.indexes}
     for index in model.indexes:
         if index.name not in live_index_names:
-            out.intents.append(Intent("add_index", model.table, None,
-                                      {"name": index.name, "columns": list(index.fields), "unique": index.unique},
-                                      model))
+            details = {"name": index.name, "columns": list(index.fields), "unique": index.unique}
+            if index.using:
+                details["using"] = index.using
+            out.intents.append(Intent("add_index", model.table, None, details, model))
     if not additive:
         declared = {i.name for i in model.indexes}
         own_prefix = f"ix_{model.table}_"
@@ -336,7 +339,7 @@ def _after(intent: Intent, before: TableSchema) -> TableSchema:
         return _replace_column(before, column.name, attrs.evolve(column, **{field: d["to"]}))
     if kind in ("add_index", "add_unique"):
         index = IndexSchema(d["name"], tuple(d["columns"]), bool(d.get("unique", kind == "add_unique")),
-                            constraint=kind == "add_unique")
+                            constraint=kind == "add_unique", method=d.get("using"))
         return attrs.evolve(before, indexes=(*before.indexes, index))
     if kind == "drop_index":
         return attrs.evolve(before, indexes=tuple(i for i in before.indexes if i.name != d["name"]))

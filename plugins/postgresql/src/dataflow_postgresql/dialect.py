@@ -27,6 +27,7 @@ import asyncio
 import contextvars
 import datetime as dt
 import json
+import struct
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -106,6 +107,47 @@ def _naive_to_utc(value: Any) -> Any:
 def _decode_json(value: Any) -> Any:
     # JSONB arrives as text; a plugin-provided native column (TEXT[] …) arrives already decoded.
     return json.loads(value) if isinstance(value, str) else value
+
+
+_INT4 = (-(2**31), 2**31 - 1)
+_REAL_MAX = 3.4028234663852886e38
+
+
+def native_array(field: FieldSpec, value: Any) -> list[Any]:
+    """A list for a native array column (``TEXT[]``, ``INTEGER[]``, ``REAL[]``), its elements checked
+    against the column's range: DF-102 naming the element, rather than the server's bare overflow."""
+    items = list(value)
+    if field.element_kind == "int":
+        for item in items:
+            if not _INT4[0] <= item <= _INT4[1]:
+                raise _out_of_range(field, item, "INTEGER[] holds whole numbers from -2147483648 to 2147483647")
+    elif field.element_kind == "float":
+        for item in items:
+            if abs(item) > _REAL_MAX:
+                raise _out_of_range(field, item, "REAL[] holds numbers up to about 3.4e38 in size")
+    return items
+
+
+def _out_of_range(field: FieldSpec, item: Any, rule: str) -> DataFlowError:
+    return DataFlowError("DF-102", f"Field '{field.name}' holds {item!r}, out of range: {rule}.",
+                         context={"field": field.name},
+                         solutions=["Store the list as JSON instead (leave use_native_arrays off for this model)."])
+
+
+def _decode_real_array(value: Any) -> Any:
+    """A REAL[] read back with each element's shortest decimal form (4.8 stays 4.8, not 4.800000190734863)."""
+    if value is None:
+        return None
+    return [None if v is None else _shortest_float32(v) for v in value]
+
+
+def _shortest_float32(value: float) -> float:
+    stored = struct.pack("<f", value)
+    for digits in range(6, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.pack("<f", candidate) == stored:
+            return candidate
+    return value
 
 
 def jsonb_text(value: Any) -> str:
@@ -196,6 +238,7 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     name = "postgresql"
     max_params = 32767
     transactional_ddl = True
+    index_methods = frozenset({"btree", "hash", "gin", "gist", "brin", "spgist"})
 
     def __init__(self, url: DatabaseURL, options: DialectOptions) -> None:
         super().__init__(url, options)
@@ -423,12 +466,16 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         kind = field.kind
         if kind == "datetime":
             return _naive_to_utc(value)
+        if kind == "array" and field.native_array:
+            return native_array(field, value)
         if kind == "json" or kind == "array":
             return jsonb_text(value)
         return value
 
     def decoder(self, field: FieldSpec) -> Callable[[Any], Any] | None:
         # asyncpg returns canonical values for everything else (aware UTC datetimes, Decimal, bytes …).
+        if field.native_array and field.element_kind == "float":
+            return _decode_real_array
         return _decode_json if field.kind in ("json", "array") else None
 
     # ---- filters -----------------------------------------------------------------------------

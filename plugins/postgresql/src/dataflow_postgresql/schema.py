@@ -85,6 +85,27 @@ def _split(text: str | None) -> tuple[str, ...]:
     return tuple(text.split(_SEP)) if text else ()
 
 
+_ARRAY_ELEMENTS = {"text": "text", "integer": "integer", "int4": "integer", "real": "real", "float4": "real",
+                   "bigint": "bigint", "int8": "bigint", "double precision": "double precision"}
+
+
+def _array_conversion(old_type: str, new_type: str) -> tuple[str, str] | None:
+    """(function, its CREATE statement) turning a JSONB list into the array ``new_type``, when the change
+    is from ``jsonb`` to one of the arrays native-array fields use; None otherwise.
+
+    A JSON NULL column value stays NULL, an empty list becomes an empty array, and an element that does
+    not convert (a word in an INTEGER[]) fails the statement, so the migration rolls back whole.
+    """
+    element = _ARRAY_ELEMENTS.get(new_type.strip().lower().removesuffix("[]").strip())
+    if old_type.strip().lower() != "jsonb" or not new_type.strip().endswith("[]") or element is None:
+        return None
+    name = "pg_temp.dataflow_jsonb_to_" + element.replace(" ", "_") + "_array"
+    body = (f"CREATE OR REPLACE FUNCTION {name}(j jsonb) RETURNS {element}[] LANGUAGE sql IMMUTABLE STRICT AS "
+            f"$f$ SELECT COALESCE(array_agg(e::{element} ORDER BY n), '{{}}') "
+            f"FROM jsonb_array_elements_text(j) WITH ORDINALITY AS x(e, n) $f$")
+    return name, body
+
+
 class PostgreSQLSchema(SchemaDialect):
     """The schema contract on PostgreSQL (see the module docstring)."""
 
@@ -149,14 +170,16 @@ class PostgreSQLSchema(SchemaDialect):
         for r in await conn.fetch(
             f"SELECT c.relname, i.relname, ix.indisunique, ix.indisprimary, {_names('ix.indkey', 'ix.indrelid')}, "
             "pg_get_indexdef(ix.indexrelid), EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = ix.indexrelid "
-            "AND k.contype = 'u') FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
+            "AND k.contype = 'u'), (SELECT am.amname FROM pg_am am WHERE am.oid = i.relam) "
+            "FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid "
             "JOIN pg_class c ON c.oid = ix.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
             f"WHERE {where} ORDER BY c.relname, i.relname", params,
         ):
             if r[3]:
                 pks[r[0]] = _split(r[4])
             else:
-                indexes[r[0]].append(IndexSchema(r[1], _split(r[4]), bool(r[2]), bool(r[6]), r[5]))
+                indexes[r[0]].append(IndexSchema(r[1], _split(r[4]), bool(r[2]), bool(r[6]), r[5],
+                                                 None if r[7] == "btree" else r[7]))
         foreign_keys: dict[str, list[ForeignKeySchema]] = defaultdict(list)
         checks: dict[str, list[CheckSchema]] = defaultdict(list)
         for r in await conn.fetch(
@@ -283,15 +306,28 @@ class PostgreSQLSchema(SchemaDialect):
         # The server's text names the schema the index was read from: write plain indexes afresh, so a
         # copy made in another schema (a staging copy) indexes its own table.
         if index.columns and index.definition and " WHERE " not in index.definition:
-            return super().index_sql(table, IndexSchema(index.name, index.columns, index.unique, index.constraint))
+            return super().index_sql(table, IndexSchema(index.name, index.columns, index.unique, index.constraint,
+                                                        method=index.method))
         return super().index_sql(table, index)
 
     def alter_column_sql(self, change: SchemaChange, old: ColumnSchema, new: ColumnSchema) -> list[str]:
         table, column = self.quote(change.table), self.quote(new.name)
         statements = []
         if old.type != new.type:
-            using = change.details.get("using") or f"{column}::{new.type}"
+            converter = _array_conversion(old.type, new.type)
+            if converter:
+                default_using = f"{converter[0]}({column})"
+            elif old.type.strip().endswith("[]") and new.type.strip().lower() == "jsonb":
+                default_using = f"to_jsonb({column})"  # an array has no cast to jsonb, but a function
+            else:
+                default_using = f"{column}::{new.type}"
+            using = change.details.get("using") or default_using
+            if converter and not change.details.get("using"):
+                # USING takes no subquery: a JSON list becomes an array through a function of the session.
+                statements.append(converter[1])
             statements.append(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {new.type} USING {using}")
+            if converter and not change.details.get("using"):
+                statements.append(f"DROP FUNCTION {converter[0]}(jsonb)")
         if old.nullable != new.nullable:
             statements.append(f"ALTER TABLE {table} ALTER COLUMN {column} "
                               f"{'DROP NOT NULL' if new.nullable else 'SET NOT NULL'}")

@@ -27,7 +27,7 @@ MODULES = ("test_nodes", "test_filters", "test_types", "test_safety", "test_sche
            "test_wiring_types", "test_transactions", "test_introspection", "test_ddl", "test_locking",
            "test_instance_transactions", "test_projections", "test_atomic_updates", "test_express",
            "test_rawsql", "test_sqllog", "test_protection", "test_aggregates", "test_relations",
-           "test_scopes")
+           "test_scopes", "test_list_operators")
 """The suite's modules, in the order their tests are collected."""
 
 
