@@ -1,4 +1,4 @@
-"""use_native_arrays where there are no array columns (DF-609), wrong values (DF-603 / DF-401), index methods (DF-610)."""
+"""use_native_arrays without array columns (DF-609), wrong values (DF-603 / DF-401), index methods (DF-610)."""
 
 from __future__ import annotations
 

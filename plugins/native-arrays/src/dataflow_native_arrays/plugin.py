@@ -56,7 +56,8 @@ def _refused(db: Any, where: str, model: str | None = None) -> DataFlowError:
 
 def _flag(db: Any, value: Any, where: str, model: str | None = None) -> bool:
     if not isinstance(value, bool):
-        raise db.error("DF-603" if model else "DF-401", f"use_native_arrays {where} takes True or False, got {value!r}.",
+        raise db.error("DF-603" if model else "DF-401",
+                       f"use_native_arrays {where} takes True or False, got {value!r}.",
                        model=model, option="use_native_arrays")
     return value
 

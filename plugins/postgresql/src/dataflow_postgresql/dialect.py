@@ -27,8 +27,8 @@ import asyncio
 import contextvars
 import datetime as dt
 import json
-import struct
 import logging
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
