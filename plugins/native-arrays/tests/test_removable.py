@@ -9,7 +9,7 @@ from dataflow.testing import raises_df
 
 @pytest.fixture
 def bare(tmp_path):
-    instance = DataFlow(f"sqlite:///{tmp_path / 'bare.db'}", disable_plugins=["native_arrays"])
+    instance = DataFlow(f"sqlite:///{tmp_path / 'bare.db'}", disable_plugins=["native-arrays"])
     yield instance
     instance.close()
 
@@ -42,4 +42,4 @@ def test_asking_for_native_arrays_names_the_package(bare, tmp_path):
     with raises_df("DF-407", match="dataflow-native-arrays"):
         bare.model(Memory)
     with raises_df("DF-401", match="dataflow-native-arrays"):
-        DataFlow(f"sqlite:///{tmp_path / 'x.db'}", disable_plugins=["native_arrays"], use_native_arrays=True)
+        DataFlow(f"sqlite:///{tmp_path / 'x.db'}", disable_plugins=["native-arrays"], use_native_arrays=True)
