@@ -524,6 +524,45 @@ def test_hook_dataflow_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---- schema and migrations ----------------------------------------------------------------
 
 
+def test_hook_dataflow_schema_cache(make_db: Callable[..., DataFlow]) -> None:
+    calls: list[tuple[str, str | None]] = []
+
+    class Memo:
+        def __init__(self) -> None:
+            self.ready: set[str] = set()
+
+        def is_ready(self, model: ModelSpec) -> bool:
+            calls.append(("is_ready", model.name))
+            return model.name in self.ready
+
+        def mark_ready(self, model: ModelSpec) -> None:
+            calls.append(("mark_ready", model.name))
+            self.ready.add(model.name)
+
+        def invalidate(self, model_name: str | None = None) -> None:
+            calls.append(("invalidate", model_name))
+            self.ready.discard(model_name or "")
+
+    memo = Memo()
+
+    class SchemaCache:
+        @hookimpl
+        def dataflow_schema_cache(self, db: DataFlow) -> Any:
+            return memo
+
+    db = make_db(SchemaCache())
+
+    @db.model
+    class Item:
+        name: str
+
+    run(("ItemCreateNode", "a", {"name": "x"}))
+    run(("ItemCountNode", "n", {}))
+    assert ("mark_ready", "Item") in calls and calls.count(("is_ready", "Item")) >= 3
+    db.forget_schema([db.get_model("Item").table])
+    assert calls[-1] == ("invalidate", "Item") and "Item" not in memo.ready
+
+
 def test_hook_dataflow_schema_manager(make_db: Callable[..., DataFlow]) -> None:
     ensured: list[list[str]] = []
 

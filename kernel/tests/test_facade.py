@@ -72,7 +72,7 @@ def test_unavailable_dialect_is_df403_naming_its_package() -> None:
 
 
 def test_spec_options_are_accepted_with_defaults(make_db: Any) -> None:
-    db = make_db(pool_size=5, auto_migrate=False, schema_cache_ttl=2.5)
+    db = make_db(pool_size=5, auto_migrate=False, connect_timeout=2.5)
     assert db.options["pool_size"] == 5
     assert db.options["auto_migrate"] is False
     assert db.options["max_overflow"] == 10

@@ -26,14 +26,14 @@ from dataflow.models import ModelSpec, check_name_clashes, model_spec_from_class
 from dataflow.nodes import Node, node_registry
 from dataflow.options import KERNEL_OPTIONS, Options, check_options, missing_plugin
 from dataflow.plugins import PluginManager
+from dataflow.ready import ReadyTables, ReadyTablesLike
 from dataflow.resolve import dialect_infos, resolve_dialect
-from dataflow.schema_cache import SchemaCache
 from dataflow.scopes import ModelScope, scope_queries
 from dataflow.transactions import Scope, TransactionBlock, activate, deactivate
 from dataflow.types import DialectInfo
 from dataflow.url import DatabaseURL, parse_url
 
-__all__ = ["KERNEL_OPTIONS", "DataFlow", "SchemaCache", "run_in_background"]
+__all__ = ["KERNEL_OPTIONS", "DataFlow", "run_in_background"]
 
 DEFAULT_SQLITE_FILE = "dataflow.db"
 
@@ -74,6 +74,7 @@ KNOWN_PLUGIN_ATTRIBUTES = {
     "protection": "dataflow-protect",
     "audit_context": "dataflow-protect",
     "audit": "dataflow-protect",
+    "_schema_cache": "dataflow-schema-cache",
 }
 """Attributes first-party plugins add (``dataflow_db_methods`` / ``dataflow_class_methods``): when the
 plugin is missing, the AttributeError names the package."""
@@ -156,9 +157,8 @@ class DataFlow(metaclass=_DataFlowType):
         """The scopes plugins put on each model (``dataflow_model_scope``), by model name."""
         self._closed = False
         kernel = self.options.kernel
-        self._schema_cache = SchemaCache(enabled=kernel.schema_cache_enabled, ttl=kernel.schema_cache_ttl,
-                                         max_size=kernel.schema_cache_max_size)
         self.dialect: SQLDialect = resolve_dialect(self.plugins, self.url, kernel.dialect_options(), self.error)
+        self._ready_tables: ReadyTablesLike = self.plugins.hook.dataflow_schema_cache(db=self) or ReadyTables()
         self._ensure_locks: LoopLocal[dict[str, asyncio.Lock]] = LoopLocal()
         self._wrap_connections = self.plugins.has_impls("dataflow_connection")
         self._methods = self._collect_methods()
@@ -324,13 +324,13 @@ class DataFlow(metaclass=_DataFlowType):
 
     # ---- schema --------------------------------------------------------------------------
     async def ensure_ready(self, model: ModelSpec) -> None:
-        """Make ``model``'s table ready (create / add columns, per the options); cached once known.
+        """Make ``model``'s table ready (create / add columns, per the options); remembered once known.
 
         One task per event loop and model does the work; the others wait for it. Without this, many
         tasks meeting a new table at once each hold a pooled connection while they queue for the
         schema, and the pool runs dry (DF-507) before any of them finishes.
         """
-        if self._schema_cache.is_ready(model):
+        if self._ready_tables.is_ready(model):
             return
         for relation in model.relations:  # a foreign key needs the table it refers to first
             target = self.models.get(relation.target)
@@ -357,18 +357,28 @@ class DataFlow(metaclass=_DataFlowType):
             locks = {}
             self._ensure_locks.set(locks)
         async with locks.setdefault(model.name, asyncio.Lock()):
-            if self._schema_cache.is_ready(model):
+            if self._ready_tables.is_ready(model):
                 return
             await self.schema_manager.ensure(self, [model])
             if scope is None:
-                self._schema_cache.mark_ready(model)
+                self._ready_tables.mark_ready(model)
             elif scope.tx.held:
                 # Every statement of the instance runs in an instance transaction: the table is ready
                 # for all of them now, and gone again if what made it is rolled back.
-                self._schema_cache.mark_ready(model)
-                scope.on_rollback(lambda: self._schema_cache.invalidate(model.name))
+                self._ready_tables.mark_ready(model)
+                scope.on_rollback(lambda: self._ready_tables.invalidate(model.name))
             else:  # made inside the open transaction: ready once it commits, gone if it rolls back
-                scope.tx.on_commit(lambda: self._schema_cache.mark_ready(model))
+                scope.tx.on_commit(lambda: self._ready_tables.mark_ready(model))
+
+    def forget_schema(self, tables: Iterable[str] | None = None) -> None:
+        """Forget that the models of ``tables`` (every model when None) are ready, in this instance and in
+        every other instance of this process on the same database: their next operation checks the
+        schema again. Migrations call it for the tables they change."""
+        wanted = None if tables is None else set(tables)
+        for db in [self, *(d for d in list(_live) if d is not self and d.url == self.url)]:
+            for model in list(db.models.values()):
+                if wanted is None or model.table in wanted:
+                    db._ready_tables.invalidate(model.name)
 
     # ---- direct calls ------------------------------------------------------------------------
     @functools.cached_property

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dataflow.facade import DataFlow
     from dataflow.models import FieldSpec, ModelSpec
     from dataflow.nodes import Node, NodeContext
+    from dataflow.ready import ReadyTablesLike
     from dataflow.routing import ReadRouter
     from dataflow.scopes import ModelScope
     from dataflow.types import (
@@ -257,6 +258,16 @@ def dataflow_schema_manager(db: DataFlow) -> SchemaManager | None:
 
     Stops at the first non-None result; the kernel's own (create missing tables, add missing
     columns) is used when no plugin offers one.
+    """
+
+
+@hookspec(firstresult=True)
+def dataflow_schema_cache(db: DataFlow) -> ReadyTablesLike | None:
+    """The memo of which models' tables are ready: an object with ``is_ready(model)``,
+    ``mark_ready(model)`` and ``invalidate(model_name=None)``, thread-safe.
+
+    Stops at the first non-None result; the kernel's plain memo (``dataflow.ready.ReadyTables``) is
+    used when no plugin offers one.
     """
 
 

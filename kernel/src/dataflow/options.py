@@ -59,11 +59,6 @@ class KernelOptions:
     auto_migrate: bool = _flag(True, "Create missing tables and add missing columns on first use.")
     existing_schema_mode: bool = _flag(False, "Use the live schema as it is; validate models, change nothing.")
     enable_model_persistence: bool = _flag(False, "Keep model declarations across processes.")
-    schema_cache_enabled: bool = _flag(True, "Remember which tables are ready, so no operation checks twice.")
-    schema_cache_ttl: Any = attrs.field(default=None, metadata=_meta("Seconds before a cached table check "
-                                                                     "expires (None: never)."))
-    schema_cache_max_size: int = _count(10000, "Most tables the schema cache remembers.")
-    schema_cache_validation: bool = _flag(False, "Re-check cached tables against the database.")
     error_enhancement_mode: Any = attrs.field(default=None, metadata=_meta(
         "FULL, MINIMAL or DISABLED (default: DATAFLOW_ERROR_ENHANCER_MODE, else FULL)."))
     multi_tenant: bool = _flag(False, "Isolate rows by tenant.")
@@ -113,6 +108,10 @@ KNOWN_PLUGIN_OPTIONS = {
     "test_mode_aggressive_cleanup": "dataflow-testing",
     "tdd_mode": "dataflow-testing",
     "use_native_arrays": "dataflow-native-arrays",
+    "schema_cache_enabled": "dataflow-schema-cache",
+    "schema_cache_ttl": "dataflow-schema-cache",
+    "schema_cache_max_size": "dataflow-schema-cache",
+    "schema_cache_validation": "dataflow-schema-cache",
     "tenant_field": "dataflow-tenancy",
     "tenant_isolation": "dataflow-tenancy",
     "write_protection": "dataflow-protect",

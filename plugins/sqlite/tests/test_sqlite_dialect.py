@@ -130,11 +130,7 @@ def test_tables_are_created_on_first_use_and_not_rechecked(tmp_path, closing, mo
     _create(db, "a")
     assert table_columns(db, "items") == {"id", "name", "created_at", "updated_at"}
     checks.clear()
-    before = db._schema_cache.get_metrics()
     for i in range(5):
         _create(db, f"n{i}")
     assert _count(db) == 6
-    after = db._schema_cache.get_metrics()
-    assert checks == []  # no further schema checks, whichever plugin manages the schema
-    assert after["misses"] == before["misses"] and after["hits"] == before["hits"] + 6
-    assert after["cached_tables"] == 1
+    assert checks == []  # no further schema checks, whichever plugins manage the schema and remember it

@@ -188,13 +188,24 @@ async def apply_plan(
         async with migration_lock(db):
             return await apply_plan(db, plan, models=models, confirmed=True, kind=kind, progress=progress,
                                     locked=True)
-    if db.dialect.capabilities.transactional_ddl:
-        applied = await _apply_transactional(db, plan, history, checksums, kind, progress)
-    else:
-        applied = await _apply_stepwise(db, plan, history, checksums, kind, progress)
+    try:
+        if db.dialect.capabilities.transactional_ddl:
+            applied = await _apply_transactional(db, plan, history, checksums, kind, progress)
+        else:
+            applied = await _apply_stepwise(db, plan, history, checksums, kind, progress)
+    finally:
+        forget_tables(db, plan)
     # Other processes rebuild these models from the database (db.reconstruct_models_from_registry()).
     await record_models(db, models)
     return applied
+
+
+def forget_tables(db: Any, plan: MigrationPlan) -> None:
+    """The tables ``plan`` touched (applied, failed or rolled back alike) are checked again on next use,
+    by every instance of this process on the database (``DataFlow.forget_schema``)."""
+    tables = {step.table for step in plan.steps}
+    tables |= {str(step.details["to"]) for step in plan.steps if step.kind == "rename_table" and "to" in step.details}
+    db.forget_schema(tables)
 
 
 async def _last_failed(db: Any, history_id: str | None) -> dict[str, Any]:
@@ -213,8 +224,11 @@ async def resume(db: Any, history_id: str | None = None, *, progress: Progress |
     async with migration_lock(db):
         row = await _last_failed(db, history_id)
         plan = MigrationPlan(row["dialect"], list(History.steps_of(row)))
-        return await _apply_stepwise(db, plan, History(db), row["models"], row["kind"], progress,
-                                     row_id=row["id"], start=int(row["checkpoint"]))
+        try:
+            return await _apply_stepwise(db, plan, History(db), row["models"], row["kind"], progress,
+                                         row_id=row["id"], start=int(row["checkpoint"]))
+        finally:
+            forget_tables(db, plan)
 
 
 _INVERSE = {

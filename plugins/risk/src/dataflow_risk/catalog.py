@@ -116,7 +116,14 @@ class Catalog:
 
     async def execute(self, statements: Sequence[str], *, transaction: bool = True) -> None:
         """Run DDL statements as a migration does: prepared by the dialect, in one transaction where the
-        database makes DDL transactional (and ``transaction``), checked before the commit."""
+        database makes DDL transactional (and ``transaction``), checked before the commit. Afterwards
+        (whatever the outcome) every model's table is checked again on its next use (``forget_schema``)."""
+        try:
+            await self._execute(statements, transaction=transaction)
+        finally:
+            self.db.forget_schema()
+
+    async def _execute(self, statements: Sequence[str], *, transaction: bool) -> None:
         with self.translated_errors():
             async with self.dialect.prepare_schema_changes(statements) as own:
                 if transaction and self.transactional_ddl:
