@@ -11,7 +11,7 @@ from .test_schema_cache import create
 
 
 def test_the_kernel_checks_each_table_once_without_the_plugin(make_instance, sqlite_url):
-    db, counting = make_instance(sqlite_url, disable_plugins=["schema_cache"])
+    db, counting = make_instance(sqlite_url, disable_plugins=["schema-cache"])
     model = declare(db)
     for i in range(3):
         create(db, model, str(i))
@@ -22,4 +22,4 @@ def test_the_kernel_checks_each_table_once_without_the_plugin(make_instance, sql
 
 def test_its_options_name_the_package(sqlite_url):
     with raises_df("DF-401", match="dataflow-schema-cache"):
-        DataFlow(sqlite_url, disable_plugins=["schema_cache"], schema_cache_ttl=300)
+        DataFlow(sqlite_url, disable_plugins=["schema-cache"], schema_cache_ttl=300)
