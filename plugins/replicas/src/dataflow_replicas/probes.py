@@ -3,7 +3,8 @@
 Lag is never guessed from the age of the last replayed transaction alone: on an idle primary that age
 grows for ever while the replica is perfectly current. Each probe compares positions instead:
 
-- PostgreSQL: the primary's current WAL position (``pg_current_wal_lsn()``), sampled just before the
+- PostgreSQL: the primary's WAL insert position (``pg_current_wal_insert_lsn()``: every commit,
+  flushed or not, as ``synchronous_commit = off`` leaves them), sampled just before the
   replica is asked, against the replica's replayed position. Replayed at least as far: no lag. Behind,
   and holding WAL it has received but not replayed (replay paused or slow): the age of its last
   replayed transaction. Behind without having received it (streaming interrupted): the time since it
@@ -54,7 +55,7 @@ def _lsn(text: Any) -> int | None:
 
 
 async def _pg_primary(conn: Any) -> int | None:
-    rows = await conn.fetch("SELECT pg_current_wal_lsn()::text", [])
+    rows = await conn.fetch("SELECT pg_current_wal_insert_lsn()::text", [])
     return _lsn(rows[0][0])
 
 
