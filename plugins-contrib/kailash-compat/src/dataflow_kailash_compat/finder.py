@@ -16,7 +16,6 @@ Rules it keeps:
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -77,7 +76,10 @@ def _resolve(alias_name: str, target: str) -> Any:
                                 alias_name) from exc
 
 
-class AliasLoader(importlib.abc.Loader):
+# The loader and the finder follow importlib's protocols without subclassing ``importlib.abc``: that
+# module pulls in ``importlib.resources`` (tens of milliseconds), and this file loads at the start of
+# every Python process of the environment.
+class AliasLoader:
     """Fills an alias module: lazy exports or delegation, ``__all__``, ``__dir__``."""
 
     def __init__(self, alias: Alias) -> None:
@@ -115,7 +117,7 @@ class AliasLoader(importlib.abc.Loader):
             module.__dict__["__all__"] = sorted(exports)
 
 
-class AliasFinder(importlib.abc.MetaPathFinder):
+class AliasFinder:
     """Finds the modules of ``ALIASES`` (and nothing else)."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
@@ -128,7 +130,8 @@ class AliasFinder(importlib.abc.MetaPathFinder):
             raise missing_component(
                 f"{fullname} is served by the {PLUGIN_NAME} plugin ({DISTRIBUTION}), which is installed but "
                 f"disabled ({reason}).", DISTRIBUTION, fullname)
-        return importlib.util.spec_from_loader(fullname, AliasLoader(alias), is_package=alias.package)
+        loader: Any = AliasLoader(alias)  # the protocol (create_module, exec_module), not its ABC
+        return importlib.util.spec_from_loader(fullname, loader, is_package=alias.package)
 
 
 def _disabled_reason() -> str | None:
