@@ -1,6 +1,7 @@
-"""Direct calls and the plugins: an operation another plugin generates is callable (``aggregate`` runs
-``<Model>AggregateNode`` when a plugin makes it), and every call passes through the plugins'
-``dataflow_execute_node`` wrappers, as a workflow's nodes do (tenancy, protection, timing)."""
+"""Direct calls and the plugins: an operation another plugin generates is callable (``archive`` runs
+``<Model>ArchiveNode`` when a plugin makes it, as ``aggregate`` runs the crud plugin's
+``<Model>AggregateNode``), and every call passes through the plugins' ``dataflow_execute_node``
+wrappers, as a workflow's nodes do (tenancy, protection, timing)."""
 
 from __future__ import annotations
 
@@ -14,23 +15,23 @@ from dataflow import DataFlow, Node, Param, hookimpl
 from dataflow.testing import raises_df
 
 
-class AggregatePlugin:
-    """Generates ``<Model>AggregateNode`` (a stand-in returning its parameters) and wraps every node run."""
+class ArchivePlugin:
+    """Generates ``<Model>ArchiveNode`` (returning its parameters) and wraps every node run."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, dict[str, Any]]] = []
 
     @hookimpl
     def dataflow_generate_nodes(self, model: Any, db: Any, register: Any) -> None:
-        class AggregateNode(Node):
-            type_name = f"{model.name}AggregateNode"
-            parameters = {"group_by": Param("group_by", list | None), "aggregates": Param("aggregates", dict | None)}
+        class ArchiveNode(Node):
+            type_name = f"{model.name}ArchiveNode"
+            parameters = {"before": Param("before", str | None), "fields": Param("fields", list | None)}
 
             async def run(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-                return {"groups": [], "asked": {k: v for k, v in params.items() if v is not None}}
+                return {"archived": 0, "asked": {k: v for k, v in params.items() if v is not None}}
 
-        AggregateNode.model = model
-        register(AggregateNode.type_name, AggregateNode)
+        ArchiveNode.model = model
+        register(ArchiveNode.type_name, ArchiveNode)
 
     @hookimpl(wrapper=True)
     def dataflow_execute_node(self, node: Any, params: dict[str, Any], ctx: Any) -> Any:
@@ -49,8 +50,8 @@ class AggregatePlugin:
 
 
 @pytest.fixture
-def plugged(tmp_path: Path) -> Iterator[tuple[DataFlow, AggregatePlugin]]:
-    plugin = AggregatePlugin()
+def plugged(tmp_path: Path) -> Iterator[tuple[DataFlow, ArchivePlugin]]:
+    plugin = ArchivePlugin()
     db = DataFlow(f"sqlite:///{tmp_path / 'x.db'}", plugins=[plugin])
 
     @db.model
@@ -62,14 +63,25 @@ def plugged(tmp_path: Path) -> Iterator[tuple[DataFlow, AggregatePlugin]]:
     db.close()
 
 
-def test_aggregate_calls_the_models_aggregate_node(plugged):
+def test_an_operation_another_plugin_generates_is_callable(plugged):
     db, _ = plugged
-    out = db.express_sync.aggregate("Sale", group_by=["region"], aggregates={"n": {"$count": "*"}})
-    assert out == {"groups": [], "asked": {"group_by": ["region"], "aggregates": {"n": {"$count": "*"}}}}
-    assert asyncio.run(db.express.call("Sale", "aggregate", {"group_by": ["region"]}))["asked"] == {
-        "group_by": ["region"]}
+    out = db.express_sync.archive("Sale", before="2026-01-01", fields=["region"])
+    assert out == {"archived": 0, "asked": {"before": "2026-01-01", "fields": ["region"]}}
+    assert asyncio.run(db.express.call("Sale", "archive", {"before": "x"}))["asked"] == {"before": "x"}
     with raises_df("DF-102"):  # the node's own parameter checks
-        db.express_sync.aggregate("Sale", group_by="region", having={})
+        db.express_sync.archive("Sale", before=3)
+
+
+def test_aggregate_calls_the_models_aggregate_node(plugged):
+    db, plugin = plugged
+    db.express_sync.bulk_create("Sale", [{"region": "eu", "amount": 2}, {"region": "eu", "amount": 3},
+                                         {"region": "us", "amount": 1}])
+    out = db.express_sync.aggregate("Sale", group_by=["region"], aggregates={"n": {"$count": "*"},
+                                                                            "total": {"$sum": "amount"}})
+    assert out["groups"] == [{"region": "eu", "n": 2, "total": 5}, {"region": "us", "n": 1, "total": 1}]
+    assert plugin.seen[-1][0] == "SaleAggregateNode"
+    with raises_df("DF-102"):  # the node's own parameter checks
+        db.express_sync.aggregate("Sale", group_by=["no_such_field"])
 
 
 def test_express_calls_go_through_the_node_wrappers(plugged):
@@ -83,15 +95,16 @@ def test_express_calls_go_through_the_node_wrappers(plugged):
     assert db.express_sync.count("Sale") == {"count": 1}
 
 
-def test_without_the_plugin_aggregate_is_df_415_naming_the_operations(tmp_path):
+def test_without_the_plugin_its_operation_is_df_415_naming_the_operations(tmp_path):
     with DataFlow(f"sqlite:///{tmp_path / 'y.db'}") as db:
         @db.model
         class Sale:
             region: str
 
-        with raises_df("DF-415", match="no 'aggregate' operation") as caught:
-            db.express_sync.aggregate("Sale", group_by=["region"])
+        with raises_df("DF-415", match="no 'archive' operation") as caught:
+            db.express_sync.archive("Sale", before="2026-01-01")
         assert "bulk_create" in caught["error"].context["operations"]
+        assert "aggregate" in caught["error"].context["operations"]
         assert "Express" in repr(db.express) or "express" in repr(db.express)
         with pytest.raises(AttributeError):
             db.express._private  # noqa: B018 - attribute access is the test
