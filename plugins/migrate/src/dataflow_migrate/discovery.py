@@ -20,8 +20,8 @@ from dataflow.types import ColumnSchema, TableSchema, type_family
 from dataflow_migrate.introspect import INTERNAL_TABLES, introspect
 from dataflow_migrate.planner import desired_table
 
-__all__ = ["NODE_OPERATIONS", "discover_schema", "model_name_for", "nodes_of", "register_schema_as_models",
-           "spec_from_table"]
+__all__ = ["NODE_OPERATIONS", "PYTHON_TYPES", "discover_schema", "model_name_for", "nodes_of",
+           "register_schema_as_models", "spec_from_table"]
 
 NODE_OPERATIONS = {
     "create": "Create", "read": "Read", "update": "Update", "delete": "Delete", "list": "List", "count": "Count",
@@ -30,7 +30,7 @@ NODE_OPERATIONS = {
 }
 """Operation key → node-name infix (``UserBulkCreateNode``)."""
 
-_PYTHON_TYPES: dict[str, Any] = {
+PYTHON_TYPES: dict[str, Any] = {
     "str": str, "int": int, "float": float, "bool": bool, "datetime": dt.datetime, "date": dt.date,
     "decimal": decimal.Decimal, "bytes": bytes, "json": dict, "array": list,
 }
@@ -49,10 +49,10 @@ def _field(column: ColumnSchema) -> FieldSpec:
         element = type_family(column.element_type)
         kind, element = ("array", element) if element in ("str", "int", "float") else ("json", None)
     if column.primary_key:
-        return FieldSpec(column.name, kind, _PYTHON_TYPES[kind], primary_key=True,
+        return FieldSpec(column.name, kind, PYTHON_TYPES[kind], primary_key=True,
                          generated=column.autoincrement and kind == "int")
     # A server default fills the column when a create leaves it out: not required, and not sent.
-    return FieldSpec(column.name, kind, _PYTHON_TYPES[kind], column.nullable, MISSING, False, element,
+    return FieldSpec(column.name, kind, PYTHON_TYPES[kind], column.nullable, MISSING, False, element,
                      generated=column.default is not None)
 
 

@@ -24,20 +24,13 @@ from typing import Any
 
 from dataflow.models import MISSING, FieldSpec, IndexSpec, ModelSpec
 
-from dataflow_migrate.discovery import nodes_of
+from dataflow_migrate.discovery import PYTHON_TYPES, nodes_of
 
 __all__ = ["REGISTRY_TABLE", "reconstruct_models_from_registry", "record_models", "spec_from_json", "spec_to_json"]
 
 REGISTRY_TABLE = "dataflow_model_registry"
 
 log = logging.getLogger("dataflow.migrate")
-
-_PYTHON_TYPES: dict[str, Any] = {
-    "str": str, "int": int, "float": float, "bool": bool, "datetime": dt.datetime, "date": dt.date,
-    "decimal": decimal.Decimal, "bytes": bytes, "json": dict, "array": list,
-}
-"""Field kind → the Python type a reconstructed field is annotated with."""
-
 
 def _encode_value(value: Any) -> Any:
     """A default as JSON: tagged where JSON has no such type (a Decimal keeps its digits)."""
@@ -99,7 +92,7 @@ def spec_to_json(spec: ModelSpec) -> str:
 def spec_from_json(text: str) -> ModelSpec:
     data = json.loads(text)
     fields = tuple(
-        FieldSpec(f["name"], f["kind"], _PYTHON_TYPES.get(f["kind"]), f["nullable"],
+        FieldSpec(f["name"], f["kind"], PYTHON_TYPES.get(f["kind"]), f["nullable"],
                   _decode_value(f["default"]) if "default" in f else MISSING, f["primary_key"],
                   f["element_kind"], f["auto"], f["generated"])
         for f in data["fields"]
@@ -133,15 +126,15 @@ class _Registry:
             await conn.execute(f"INSERT INTO {q(REGISTRY_TABLE)} ({cols}) VALUES ({marks})",
                                [spec.name, spec.table, spec.checksum(), spec_to_json(spec), stamp])
 
-    async def load(self, conn: Any) -> list[tuple[str, str, bool]]:
-        """``(name, spec JSON, table exists)`` of every recorded table's model, by model name (none when
-        nothing was ever recorded). A table dropped outside DataFlow leaves a stale entry behind."""
+    async def load(self, conn: Any) -> list[tuple[str, str, str]]:
+        """``(name, spec JSON, table)`` of every recorded table's model, by model name (none when nothing
+        was ever recorded)."""
         if await self.dialect.table_columns(conn, REGISTRY_TABLE) is None:
             return []
         q = self.q
         rows = await conn.fetch(f"SELECT {q('name')}, {q('spec')}, {q('table_name')} FROM {q(REGISTRY_TABLE)} "
                                 f"ORDER BY {q('name')}, {q('table_name')}", [])
-        return [(row[0], row[1], await self.dialect.table_columns(conn, row[2]) is not None) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def record_models(db: Any, specs: Iterable[ModelSpec]) -> None:
@@ -176,14 +169,18 @@ async def reconstruct_models_from_registry(db: Any, models: Iterable[str] | None
     if wanted is not None and not all(isinstance(name, str) for name in wanted):
         raise db.error("DF-102", f"'models' takes model names (str); got {sorted(map(repr, wanted))}.",
                        solutions=["Pass a list of model names: models=['User', 'Order']."])
-    async with db.dialect.connection() as conn:
-        recorded = await _Registry(db).load(conn)
     result: dict[str, Any] = {"success": True, "reconstructed_models": [], "generated_nodes": {}, "models": {},
                               "skipped": {}}
-    for name, text, table_exists in recorded:
+    async with db.dialect.connection() as conn:
+        recorded = await _Registry(db).load(conn)
+        # Only the entries to be registered are checked: a table dropped outside DataFlow leaves one behind.
+        gone = {table for name, _, table in recorded
+                if (wanted is None or name in wanted) and name not in db.models
+                and await db.dialect.table_columns(conn, table) is None}
+    for name, text, table in recorded:
         if wanted is not None and name not in wanted:
             continue
-        if not table_exists and name not in db.models:
+        if table in gone:
             result["skipped"][name] = "its table no longer exists"
             continue
         if name not in db.models:
