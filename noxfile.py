@@ -5,7 +5,7 @@
     nox -s contrib           every plugin under plugins-contrib/
     nox -s tests             everything installed, the whole suite
     nox -s lint typecheck    ruff; mypy
-    nox -s bench             framework vs raw driver ratios for every dialect
+    nox -s bench             framework vs raw driver ratios for every dialect (-- NAME… for some)
 """
 
 from __future__ import annotations
@@ -92,8 +92,16 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark in bench/: DataFlow against the raw driver (and, in bench_peers.py, SQLAlchemy Core
-    and Tortoise: the root pyproject's ``bench`` dependency group, installed here only), ratios from one run."""
-    _install(session, *[f"plugins/{n}" for n in PLUGINS])
+    and Tortoise: the root pyproject's ``bench`` dependency group, installed here only), ratios from one run.
+    The contributed plugins are installed too (bench_export.py measures the export plugin, Parquet included).
+
+    ``nox -s bench -- peers workflows`` runs only bench_peers.py and bench_workflows.py; other arguments
+    (``--rounds 1``) go to every script that runs."""
+    contrib = [f"plugins-contrib/{n}" + ("[parquet]" if n == "export" else "") for n in CONTRIB]
+    _install(session, *[f"plugins/{n}" for n in PLUGINS], *contrib)
     session.install(*tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["bench"])
-    for script in sorted((ROOT / "bench").glob("bench_*.py")):
-        session.run("python", str(script.relative_to(ROOT)), *session.posargs)
+    scripts = {p.stem.removeprefix("bench_"): p for p in sorted((ROOT / "bench").glob("bench_*.py"))}
+    chosen = [a for a in session.posargs if a in scripts]
+    passed = [a for a in session.posargs if a not in scripts]
+    for name in chosen or scripts:
+        session.run("python", str(scripts[name].relative_to(ROOT)), *passed)
