@@ -105,6 +105,24 @@ def test_every_bad_parameter_of_a_node_is_reported() -> None:
     assert any("ratio" in m for m in messages)
 
 
+def test_nodes_of_one_type_with_equal_values_are_each_judged_by_the_value_they_hold() -> None:
+    # check() checks a node type's static values once per set of values: 1, 1.0 and True are equal
+    # and hash alike, but only some of them fit a parameter, and every refused node is reported.
+    wf = WorkflowBuilder()
+    wf.add_node(Typed, "int_ok", {"needed": "x", "number": 1})
+    wf.add_node(Typed, "float_bad", {"needed": "x", "number": 1.0})
+    wf.add_node(Typed, "bool_bad", {"needed": "x", "number": True})
+    wf.add_node(Typed, "int_again", {"needed": "x", "number": 1})
+    wf.add_node(Typed, "bool_again", {"needed": "x", "number": True})
+    findings = wf.check().findings
+    assert [(f.kind, f.node_id) for f in findings] == [
+        (PARAMETER, "float_bad"), (PARAMETER, "bool_bad"), (PARAMETER, "bool_again")]
+    assert all(f.code == "DF-102" and f.error.context["node_id"] == f.node_id for f in findings)
+    with pytest.raises(DataFlowError) as info:
+        wf.build()
+    assert info.value.code == "DF-102" and info.value.context["node_id"] == "float_bad"
+
+
 def test_cycles_are_listed_in_order_and_nodes_waiting_for_them_are_left_out_of_the_order() -> None:
     wf = _wf(("free", {}), ("a", {}), ("b", {}), ("c", {}), ("after", {}), ("x", {}), ("y", {}),
              connections=(("a", "text", "b", "text"), ("b", "text", "c", "text"), ("c", "text", "a", "text"),

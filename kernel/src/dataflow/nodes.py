@@ -134,6 +134,11 @@ def holds_template(value: Any, _depth: int = 0) -> bool:
     A value nested deeper than any parameter sensibly is counts as holding one: it is left to the
     node's own checks at run time, which refuse it with a DF code.
     """
+    kind = type(value)
+    if kind is str:
+        return ("${" in value or "{{" in value) and TEMPLATE.search(value) is not None
+    if kind in _SCALARS:
+        return False  # the common case, answered before the (slower) abstract-class checks below
     if isinstance(value, str):
         return ("${" in value or "{{" in value) and TEMPLATE.search(value) is not None
     if _depth > _MAX_DEPTH:
@@ -146,6 +151,7 @@ def holds_template(value: Any, _depth: int = 0) -> bool:
 
 
 _MAX_DEPTH = 64
+_SCALARS = frozenset({int, float, bool, type(None), bytes})
 
 
 def without_templates(value: Any) -> Any:

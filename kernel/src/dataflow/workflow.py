@@ -152,6 +152,21 @@ def _find_templates(value: Any, location: tuple[Any, ...], found: list[Template]
 
 _SCAN_SHORTCUT = 32
 _PLAIN = (int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
+_NONE: frozenset[str] = frozenset()
+
+
+def _plain_params(params: Mapping[str, Any]) -> bool:
+    """True when no value of ``params`` can hold a template (numbers, booleans, None, strings without
+    ``${`` or ``{{``): most nodes' parameters, answered without walking them."""
+    for value in params.values():
+        kind = type(value)
+        if kind is str:
+            if "${" in value or "{{" in value:
+                return False
+        elif kind not in _PLAIN_TYPES:
+            return False
+    return True
 
 
 def _may_hold_template(rows: list[Any] | tuple[Any, ...]) -> bool:
@@ -167,7 +182,7 @@ def _may_hold_template(rows: list[Any] | tuple[Any, ...]) -> bool:
             if kind is str:
                 if "{" in value:
                     return True
-            elif kind in _PLAIN:
+            elif kind in _PLAIN_TYPES:
                 continue
             elif isinstance(value, Mapping | list | tuple):
                 return True
@@ -208,9 +223,9 @@ class WorkflowBuilder:
         if params is not None and not isinstance(params, Mapping):
             raise DataFlowError("DF-102", f"Node parameters must be a dict, got {type(params).__name__}.",
                                 context={"node_id": node_id})
-        merged = {**(params or {}), **kwargs}
+        merged = {**params, **kwargs} if params else kwargs
         for key in merged:
-            if not isinstance(key, str):
+            if type(key) is not str and not isinstance(key, str):
                 raise DataFlowError("DF-102", f"Parameter names are strings, got {key!r}.",
                                     context={"node_id": node_id})
         self._nodes[node_id] = (node_type, merged)
@@ -218,10 +233,13 @@ class WorkflowBuilder:
 
     def add_connection(self, source: str, source_output: str, target: str, target_input: str) -> WorkflowBuilder:
         """Connect ``source``'s output (a dotted path such as ``result.filter``) to ``target``'s input."""
-        for label, value in (("source", source), ("source_output", source_output),
-                             ("target", target), ("target_input", target_input)):
-            if not isinstance(value, str) or not value:
-                raise DataFlowError("DF-201", f"add_connection: {label} must be a non-empty string, got {value!r}.")
+        if not (type(source) is type(source_output) is type(target) is type(target_input) is str
+                and source and source_output and target and target_input):
+            for label, value in (("source", source), ("source_output", source_output),
+                                 ("target", target), ("target_input", target_input)):
+                if not isinstance(value, str) or not value:
+                    raise DataFlowError("DF-201",
+                                        f"add_connection: {label} must be a non-empty string, got {value!r}.")
         self._connections.append(Connection(source, source_output, target, target_input))
         return self
 
@@ -255,7 +273,10 @@ class WorkflowBuilder:
         incoming: dict[str, list[Connection]] = {i: [] for i in nodes}
         deps: dict[str, set[str]] = {i: set() for i in nodes}
         for conn in self._connections:
-            unknown = [end for end in (conn.source, conn.target) if end not in nodes]
+            if conn.source in nodes and conn.target in nodes:
+                unknown: tuple[str, ...] = ()
+            else:
+                unknown = tuple(end for end in (conn.source, conn.target) if end not in nodes)
             for end in unknown:
                 findings.append(Finding(UNKNOWN_NODE, DataFlowError(
                     "DF-801",
@@ -277,10 +298,13 @@ class WorkflowBuilder:
         templates: dict[str, tuple[Template, ...]] = {}
         touches: dict[str, tuple[Touch, ...] | None] = {}
         inputs: dict[str, list[tuple[str, str]]] = {}
+        passed: set[tuple[Any, ...]] = set()  # static parameters check_static accepted (see _static_key)
         for node_id, (node_type, params) in nodes.items():
-            connected = {_head(c.target_input) for c in incoming[node_id]}
+            into = incoming[node_id]
+            connected = {_head(c.target_input) for c in into} if into else _NONE
             found: list[Template] = []
-            _find_templates(params, (), found)
+            if not _plain_params(params):
+                _find_templates(params, (), found)
             templates[node_id] = tuple(found)
             late = set(connected)
             for template in found:
@@ -291,7 +315,8 @@ class WorkflowBuilder:
                     else:
                         inputs.setdefault(root, []).append((node_id, template.text))
             db_choice = params.get("db_instance", db)
-            if "db_instance" in connected or (isinstance(db_choice, str) and TEMPLATE.search(db_choice)):
+            if db_choice is not None and ("db_instance" in connected
+                                          or (isinstance(db_choice, str) and TEMPLATE.search(db_choice))):
                 db_choice = None
             try:
                 cls = node_registry.resolve(node_type, db_choice, node_id)
@@ -300,30 +325,53 @@ class WorkflowBuilder:
                 touches[node_id] = None
                 continue
             classes[node_id] = cls
-            for conn in incoming[node_id]:
-                problem = _input_problem(cls, node_id, _head(conn.target_input))
-                if problem is not None:
-                    findings.append(Finding(INPUT, problem, node_id, conn))
+            if into:
+                accepted = cls.input_names()
+                for conn in into:
+                    name = _head(conn.target_input)
+                    if accepted is not None and name not in accepted:
+                        findings.append(Finding(INPUT, _input_error(cls, node_id, name, accepted), node_id, conn))
             static = {k: v for k, v in params.items() if k not in connected} if connected else params
-            findings += [Finding(PARAMETER, exc, node_id) for exc in _static_problems(cls, static, node_id)]
+            key = _static_key(cls, static)
+            if key is None or key not in passed:
+                problems = _static_problems(cls, static, node_id)
+                if problems:
+                    findings += [Finding(PARAMETER, exc, node_id) for exc in problems]
+                elif key is not None:
+                    passed.add(key)
             if late:
                 touches[node_id] = cls.touches({**{k: (UNKNOWN if k in late else v) for k, v in params.items()},
                                                 **dict.fromkeys(connected, UNKNOWN)})
             else:
                 touches[node_id] = cls.touches(params)
+        # Whether an output fits an input depends only on the two classes and the two names: a chain of
+        # nodes of the same types asks the same question once ("output": never produced; "type": the
+        # types never fit; "": fine).
+        verdicts: dict[tuple[type[Node], str, type[Node], str], str] = {}
         for conn in self._connections:
-            if conn.source in classes and conn.target in classes and conn.source != conn.target:
-                source_cls = classes[conn.source]
+            source_cls, target_cls = classes.get(conn.source), classes.get(conn.target)
+            if source_cls is None or target_cls is None or conn.source == conn.target:
+                continue
+            key = (source_cls, conn.source_output, target_cls, conn.target_input)
+            verdict = verdicts.get(key)
+            if verdict is None:
                 if not _produces(source_cls, conn.source_output):
-                    findings.append(Finding(OUTPUT, _output_error(source_cls, conn.source, conn.source_output,
-                                                                  _describe(conn)), conn.source, conn))
-                    continue
+                    verdict = OUTPUT
+                elif not type_accepts(input_type(target_cls, conn.target_input),
+                                      output_type(source_cls, conn.source_output)):
+                    verdict = TYPE
+                else:
+                    verdict = ""
+                verdicts[key] = verdict
+            if verdict == OUTPUT:
+                findings.append(Finding(OUTPUT, _output_error(source_cls, conn.source, conn.source_output,
+                                                              _describe(conn)), conn.source, conn))
+            elif verdict == TYPE:
                 given = output_type(source_cls, conn.source_output)
-                expected = input_type(classes[conn.target], conn.target_input)
-                if not type_accepts(expected, given):
-                    findings.append(Finding(TYPE, _type_error(given, expected, f"{conn.source}.{conn.source_output}",
-                                                              conn.target, conn.target_input, _describe(conn)),
-                                            conn.target, conn))
+                expected = input_type(target_cls, conn.target_input)
+                findings.append(Finding(TYPE, _type_error(given, expected, f"{conn.source}.{conn.source_output}",
+                                                          conn.target, conn.target_input, _describe(conn)),
+                                        conn.target, conn))
         for node_id, found_templates in templates.items():
             for template in found_templates:
                 for root, rest in template.refs:
@@ -444,9 +492,14 @@ class WorkflowCheck:
         order = list(self.order)
         after = _order_edges(order, self.touches)
         dependents: dict[str, list[str]] = {i: [] for i in self.params}
+        depends_on = self.depends_on
         for node_id in order:
-            for upstream in self.depends_on[node_id] | after[node_id]:
-                dependents[upstream].append(node_id)
+            upstream = depends_on[node_id]
+            for source in upstream:
+                dependents[source].append(node_id)
+            for source in after[node_id]:
+                if source not in upstream:
+                    dependents[source].append(node_id)
         entries = {
             node_id: NodeEntry(node_id, getattr(self.classes[node_id], "type_name", self.classes[node_id].__name__),
                                self.classes[node_id], params, self.templates[node_id], self.incoming[node_id],
@@ -455,8 +508,25 @@ class WorkflowCheck:
             for index, (node_id, params) in enumerate(self.params.items())
         }
         touched = (t.db for ts in self.touches.values() if ts for t in ts if t.db is not None)
-        return Workflow(entries, self.connections, _generations(order, entries), self.order,
+        return Workflow(entries, self.connections, _generations(order, depends_on, after), self.order,
                         tuple(dict.fromkeys(touched)), self.inputs)
+
+
+def _static_key(cls: type[Node], params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What ``check_static``'s verdict on ``params`` depends on, when every value is a plain scalar
+    (``None`` otherwise): nodes of one type given the same values are checked once per ``check()``.
+
+    Each value goes with its exact type, since ``1``, ``1.0`` and ``True`` are equal but a parameter
+    may take only one of them. Only an acceptance is remembered: a refusal names its node, so each
+    refused node is checked (and reported) on its own.
+    """
+    items = []
+    for name, value in params.items():
+        kind = type(value)
+        if kind is not str and kind not in _PLAIN_TYPES:
+            return None
+        items.append((name, kind, value))
+    return (cls, *items)
 
 
 def _static_problems(cls: type[Node], params: Mapping[str, Any], node_id: str) -> list[DataFlowError]:
@@ -482,10 +552,8 @@ def _static_problems(cls: type[Node], params: Mapping[str, Any], node_id: str) -
     return problems
 
 
-def _input_problem(cls: type[Node], node_id: str, name: str) -> DataFlowError | None:
-    accepted = cls.input_names()
-    if accepted is None or name in accepted:
-        return None
+def _input_error(cls: type[Node], node_id: str, name: str, accepted: frozenset[str]) -> DataFlowError:
+    """DF-201: a connection feeds ``name``, which ``cls`` (taking only ``accepted``) does not take."""
     return DataFlowError(
         "DF-201",
         f"A connection feeds '{name}' of node {node_id!r}, but {cls.type_name} does not take it."
@@ -654,7 +722,8 @@ def _order_edges(order: list[str], touches: Mapping[str, tuple[Touch, ...] | Non
     for node_id in order:
         declared = touches[node_id]
         waits = after[node_id]
-        if declared is None or any(t.db is None for t in declared):
+        if declared is None or (declared[0].db is None if len(declared) == 1
+                                else any(t.db is None for t in declared)):
             waits.update(since_barrier)
             if barrier is not None:
                 waits.add(barrier)
@@ -684,12 +753,17 @@ def _order_edges(order: list[str], touches: Mapping[str, tuple[Touch, ...] | Non
     return after
 
 
-def _generations(order: list[str], entries: Mapping[str, NodeEntry]) -> tuple[tuple[str, ...], ...]:
+def _generations(order: list[str], depends_on: Mapping[str, frozenset[str]], after: Mapping[str, set[str]]
+                 ) -> tuple[tuple[str, ...], ...]:
     """Nodes grouped by depth (a node's depth is one more than its deepest predecessor's)."""
     depth: dict[str, int] = {}
     levels: list[list[str]] = []
     for node_id in order:
-        level = max((depth[d] + 1 for d in entries[node_id].waits_for), default=0)
+        level = 0
+        for waits in (depends_on[node_id], after[node_id]):
+            for upstream in waits:
+                if depth[upstream] >= level:
+                    level = depth[upstream] + 1
         depth[node_id] = level
         if level == len(levels):
             levels.append([])

@@ -146,9 +146,15 @@ class ModelNode(Node):
     # ---- the node contract: what build() checks and how the runtimes order it ------------------
     @classmethod
     def touches(cls, params: Mapping[str, Any]) -> tuple[Touch, ...]:
-        chosen = params.get("db_instance")
-        db = None if chosen is UNKNOWN else cls.dataflow_instance  # build() resolved the class by db_instance
-        return (Touch(db, cls.operation not in _READS, (cls.model.name,)),)
+        if params.get("db_instance") is UNKNOWN:
+            return (Touch(None, cls.operation not in _READS, (cls.model.name,)),)
+        # build() resolved the class by db_instance: the answer is the class's own, made once (a Touch
+        # is immutable, so every node of the class may share it).
+        touched = cls.__dict__.get("_touched")
+        if touched is None or touched[0].db is not cls.dataflow_instance:
+            touched = (Touch(cls.dataflow_instance, cls.operation not in _READS, (cls.model.name,)),)
+            cls._touched = touched  # type: ignore[attr-defined]
+        return touched
 
     @classmethod
     def output_types(cls) -> Mapping[str, Any]:
