@@ -301,7 +301,7 @@ class WorkflowBuilder:
         passed: set[tuple[Any, ...]] = set()  # static parameters check_static accepted (see _static_key)
         for node_id, (node_type, params) in nodes.items():
             into = incoming[node_id]
-            connected = {_head(c.target_input) for c in into} if into else _NONE
+            connected = {c.target_input.partition(".")[0] for c in into} if into else _NONE
             found: list[Template] = []
             if not _plain_params(params):
                 _find_templates(params, (), found)

@@ -36,7 +36,6 @@ from dataflow.workflow import (
     SELF_CONNECTION,
     TYPE,
     UNKNOWN_NODE,
-    Connection,
     Finding,
     Workflow,
     WorkflowBuilder,
@@ -309,6 +308,11 @@ def _type_or_none(kind: Any) -> str | None:
     return describe_type(kind) if type_members(kind) else None
 
 
+def _output_of(cls: Any, path: str) -> Any:
+    """The type ``cls`` gives at output ``path`` (``object``: unknown, or no node class)."""
+    return output_type(cls, path) if cls is not None and path else object
+
+
 def _allows_none(kind: Any) -> bool:
     members = type_members(kind)
     return not members or type(None) in members
@@ -367,14 +371,27 @@ class Inspector:
         for cycle in check.cycles:
             for a, b in zip(cycle, (*cycle[1:], cycle[0]), strict=True):
                 on_cycle[(a, b)] = " → ".join((*cycle, cycle[0]))
+        # Every type known and no cycle (the common case): no flow has a problem of its ends.
+        ends_known = not on_cycle and len(check.classes) == len(check.params)
+        classes = check.classes
+        # The types at the two ends depend only on the two node types and the two names: a workflow of
+        # many nodes of few types describes each pair once.
+        ends: dict[tuple[Any, ...], tuple[Any, Any, str | None, str | None]] = {}
         flows: list[tuple[ConnectionInfo, Any, Any]] = []
         for conn in check.connections:
-            reasons = list(problems.get(conn, ()))
-            reasons += self._end_problems(conn.source, conn.target, on_cycle)
-            given, expected = self._output(conn.source, conn.source_output), self._input(conn.target, conn.target_input)
-            flows.append((ConnectionInfo(conn.source, conn.source_output, conn.target, conn.target_input, "connection",
-                                         None, _type_or_none(given), _type_or_none(expected),
-                                         tuple(dict.fromkeys(reasons))), given, expected))
+            source_cls, target_cls = classes.get(conn.source), classes.get(conn.target)
+            key = (source_cls, conn.source_output, target_cls, conn.target_input)
+            types = ends.get(key)
+            if types is None:
+                given = _output_of(source_cls, conn.source_output)
+                expected = input_type(target_cls, conn.target_input) if target_cls is not None else object
+                types = ends[key] = (given, expected, _type_or_none(given), _type_or_none(expected))
+            reasons = problems.get(id(conn), [])
+            if not ends_known:
+                reasons = reasons + self._end_problems(conn.source, conn.target, on_cycle)
+            flows.append((ConnectionInfo(conn.source, conn.source_output, conn.target, conn.target_input,
+                                         "connection", None, types[2], types[3],
+                                         tuple(dict.fromkeys(reasons)) if reasons else ()), types[0], types[1]))
         for node_id, templates in check.templates.items():
             for template in templates:
                 for root, rest in template.refs:
@@ -384,17 +401,25 @@ class Inspector:
                     reasons = list(problems.get((node_id, template.location, root, rest), ()))
                     reasons += self._end_problems(root, node_id, on_cycle)
                     # A template inside a longer string renders as text.
-                    given = self._output(root, rest) if template.whole else str
+                    given = _output_of(classes.get(root), rest) if template.whole else str
                     expected = self._input(node_id, target_input) if len(template.location) == 1 else object
                     flows.append((ConnectionInfo(root, rest, node_id, target_input, "template", template.text,
                                                  _type_or_none(given), _type_or_none(expected),
                                                  tuple(dict.fromkeys(reasons))), given, expected))
         return flows
 
+    @functools.cached_property
+    def _info_by_connection(self) -> dict[int, ConnectionInfo]:
+        """Each connection's description, by the identity of the ``Connection`` that ``check()`` listed
+        (its findings name those very objects). ``_flows`` lists the connections first, in that order."""
+        connections = self.check.connections
+        infos = [info for info, _given, _expected in self._flows[:len(connections)]]
+        return {id(conn): info for conn, info in zip(connections, infos, strict=True)}
+
     @staticmethod
     def _finding_key(finding: Finding) -> Any:
         if finding.connection is not None:
-            return finding.connection
+            return id(finding.connection)  # the very object check() lists: hashed by identity, cheaply
         if finding.template is not None and finding.node_id is not None:
             context = finding.error.context
             if finding.kind == OUTPUT:
@@ -425,10 +450,6 @@ class Inspector:
             return str(cls.type_name)
         node_type = self.check.node_types[node_id]
         return node_type if isinstance(node_type, str) else getattr(node_type, "__name__", repr(node_type))
-
-    def _output(self, node_id: str, path: str) -> Any:
-        cls = self.check.classes.get(node_id)
-        return output_type(cls, path) if cls is not None and path else object
 
     def _input(self, node_id: str, path: str) -> Any:
         cls = self.check.classes.get(node_id)
@@ -598,9 +619,15 @@ class Inspector:
     @functools.cached_property
     def _missing(self) -> list[tuple[str, tuple[str, ...]]]:
         missing = []
+        required: dict[Any, tuple[tuple[str, ...], ...]] = {}  # per node type: many nodes, few types
         for node_id, cls in self.check.classes.items():
+            groups = required.get(cls)
+            if groups is None:
+                groups = required[cls] = cls.required_inputs()
+            if not groups:
+                continue
             provided = self._provided(node_id)
-            for group in cls.required_inputs():
+            for group in groups:
                 if not provided.intersection(group):
                     missing.append((node_id, tuple(group)))
         return missing
@@ -684,16 +711,12 @@ class Inspector:
     # ---- problems ------------------------------------------------------------------------------------
     @functools.cached_property
     def _problems(self) -> tuple[Problem, ...]:
-        by_key: dict[Any, ConnectionInfo] = {}
-        for flow in self._connection_infos:
-            if flow.kind == "connection":
-                by_key[Connection(flow.source, flow.source_output, flow.target, flow.target_input)] = flow
         problems: list[Problem] = []
         for finding in self.check.findings:
             context = finding.error.context
             info: ConnectionInfo | None = None
             if finding.connection is not None:
-                info = by_key.get(finding.connection)
+                info = self._info_by_connection.get(id(finding.connection))
             elif finding.template is not None:
                 key = self._finding_key(finding)
                 info = next((c for c in self._connection_infos if c.kind == "template"
@@ -758,20 +781,26 @@ class Inspector:
                                      f"{target}.{target_input} is fed {len(infos)} times "
                                      f"({', '.join(i.source_path for i in infos)}): the one applied last wins.",
                                      None, target, infos[-1]))
+        params = self.check.params
         for info in self._connection_infos:
             if info.kind != "connection" or "." in info.target_input:
                 continue
-            static = self.check.params.get(info.target, {})
-            if info.target_input in static and info.target_input not in COMMON_PARAMS:
+            static = params.get(info.target, {})
+            if static and info.target_input in static and info.target_input not in COMMON_PARAMS:
                 found.append(Problem("warning", "parameters", "overridden-value",
                                      f"The connection {info.label} replaces the static value "
                                      f"{short_repr(static[info.target_input], 40)} of {info.target_path}.",
                                      None, info.target, info))
+        may_be_none: dict[tuple[Any, Any], bool] = {}  # by the pair of types: few pairs, many flows
         for info, given, expected in self._flows:
             if info.problems:
                 continue
-            if type_members(given) and type_members(expected) and type(None) in type_members(given) \
-                    and not _allows_none(expected):
+            verdict = may_be_none.get((given, expected))
+            if verdict is None:
+                verdict = may_be_none[(given, expected)] = bool(
+                    type_members(given) and type_members(expected) and type(None) in type_members(given)
+                    and not _allows_none(expected))
+            if verdict:
                 found.append(Problem("warning", "types", "may-be-none",
                                      f"{info.source_path} may be None ({describe_type(given)}), but "
                                      f"{info.target_path} does not take None ({describe_type(expected)}).",
@@ -818,7 +847,8 @@ class Inspector:
                 continue
             errors.append(self._flow_dict(problem))
         classes = self.check.classes
-        for info in self._connection_infos:
+        every_type_known = len(classes) == len(self.check.params)
+        for info in () if every_type_known else self._connection_infos:
             unknown = [end for end in (info.source, info.target) if end in self.check.params and end not in classes]
             if unknown:
                 errors.append({"reason": "; ".join(info.problems), "from_node": info.source,
@@ -929,6 +959,7 @@ class Inspector:
             depth[node_id] = max((depth[d] + 1 for d in check.depends_on[node_id] if d in depth), default=0)
         widths = Counter(depth.values())
         models = sorted({m.name for cls in check.classes.values() if (m := getattr(cls, "model", None)) is not None})
+        sources = {c.source for c in infos}
         return {
             "nodes": len(check.params),
             "connections": sum(1 for c in infos if c.kind == "connection"),
@@ -937,7 +968,7 @@ class Inspector:
             "models": models,
             "run_inputs": sorted(check.inputs),
             "roots": [n for n in check.order if not check.depends_on[n]],
-            "leaves": [n for n in check.order if not any(c.source == n for c in infos)],
+            "leaves": [n for n in check.order if n not in sources],
             "levels": max(depth.values(), default=-1) + 1,
             "widest_level": max(widths.values(), default=0),
             "cycles": len(self.detect_cycles()),
