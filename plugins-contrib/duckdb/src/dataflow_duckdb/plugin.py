@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflow.hookspecs import hookimpl
 from dataflow.types import DialectInfo, DialectOptions
-from dataflow.url import DatabaseURL
+
+if TYPE_CHECKING:
+    from dataflow.url import DatabaseURL
 
 
 def _make(url: DatabaseURL, options: DialectOptions) -> Any:

@@ -7,10 +7,12 @@ command module (rich, the readers and writers) only when one of its commands run
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflow.hookspecs import hookimpl
-from dataflow.models import ModelSpec
+
+if TYPE_CHECKING:
+    from dataflow.models import ModelSpec
 
 
 @hookimpl

@@ -7,21 +7,26 @@ its own first, so hints from here never hide or override what the raise site or 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
 from dataflow.errors import DataFlowError, ErrorHint
 from dataflow.hookspecs import hookimpl
 
-from dataflow_errors.catalogue import CATALOGUE
 
-# Built once: a hint is a frozen record, so every error of a code can share it.
-_HINTS: dict[str, ErrorHint] = {entry.code: entry.hint() for entry in CATALOGUE}
+@functools.cache
+def _hints() -> dict[str, ErrorHint]:
+    """Built once, at the first error (not when the plugin loads: every command start-up would pay for
+    the catalogue); a hint is a frozen record, so every error of a code can share it."""
+    from dataflow_errors.catalogue import CATALOGUE
+
+    return {entry.code: entry.hint() for entry in CATALOGUE}
 
 
 @hookimpl
 def dataflow_error_hints(error: DataFlowError) -> Iterable[ErrorHint] | None:
-    hint = _HINTS.get(error.code)
+    hint = _hints().get(error.code)
     return (hint,) if hint is not None else None
 
 

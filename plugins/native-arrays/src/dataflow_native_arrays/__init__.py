@@ -6,7 +6,14 @@ fields as ``TEXT[]`` / ``INTEGER[]`` / ``REAL[]`` on PostgreSQL (refused elsewhe
 whether stored as native arrays or as JSON.
 """
 
-from dataflow_native_arrays.operators import ARRAY_OPERATORS, compilers_for
-from dataflow_native_arrays.plugin import ARRAY_TYPES, native_fields
+from dataflow.plugins import lazy_exports
 
-__all__ = ["ARRAY_OPERATORS", "ARRAY_TYPES", "compilers_for", "native_fields"]
+# Loaded on first use: loading the plugin imports this package, and the operators need the SQL dialect.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "ARRAY_OPERATORS": "dataflow_native_arrays.operators",
+    "compilers_for": "dataflow_native_arrays.operators",
+    "ARRAY_TYPES": "dataflow_native_arrays.plugin",
+    "native_fields": "dataflow_native_arrays.plugin",
+})
+
+__all__ = __dir__()

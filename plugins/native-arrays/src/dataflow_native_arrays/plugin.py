@@ -16,17 +16,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from dataflow.dialect import OperatorCompiler, SQLDialect
-from dataflow.errors import DataFlowError
 from dataflow.hookspecs import hookimpl
-from dataflow.models import FieldSpec, ModelSpec
-from dataflow.types import MigrationPlan, OptionInfo, RiskFinding
+from dataflow.types import OptionInfo
 
-from dataflow_native_arrays.migration import assess_array_conversions
-from dataflow_native_arrays.operators import compilers_for
+if TYPE_CHECKING:
+    from dataflow.dialect import OperatorCompiler, SQLDialect
+    from dataflow.errors import DataFlowError
+    from dataflow.models import FieldSpec, ModelSpec
+    from dataflow.types import MigrationPlan, RiskFinding
+
+# The operators and the migration check load with the hooks that use them: loading the plugin (every
+# ``dataflow`` command does, ``--help`` included) does not import the SQL dialect machinery.
 
 __all__ = ["ARRAY_TYPES", "native_fields"]
 
@@ -117,12 +120,15 @@ def dataflow_column_type(field: FieldSpec, dialect: SQLDialect) -> str | None:
 
 @hookimpl
 def dataflow_filter_operators(dialect: SQLDialect) -> Mapping[str, OperatorCompiler]:
-    return compilers_for(dialect)
+    from dataflow_native_arrays.operators import compilers_for
 
+    return compilers_for(dialect)
 
 
 @hookimpl
 def dataflow_assess_migration(plan: MigrationPlan, db: Any) -> Awaitable[Iterable[RiskFinding]] | None:
     if db.dialect.capabilities.native_arrays:
+        from dataflow_native_arrays.migration import assess_array_conversions
+
         return assess_array_conversions(plan, db)
     return None

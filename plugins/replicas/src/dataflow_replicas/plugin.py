@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -120,6 +119,8 @@ def dataflow_db_methods(db: Any) -> Mapping[str, Any]:
 
     async def check_replicas_async() -> Any:
         """Check every replica now; the metrics afterwards. DF-519 when a configured URL is not a replica."""
+        import asyncio  # here: loading the plugin (every command does) does not import asyncio
+
         from dataflow.loop import background_loop
 
         router = _router(db)

@@ -13,9 +13,10 @@ import hashlib
 import itertools
 import threading
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from dataflow.models import ModelSpec
+if TYPE_CHECKING:
+    from dataflow.models import ModelSpec
 
 __all__ = ["SchemaCache"]
 

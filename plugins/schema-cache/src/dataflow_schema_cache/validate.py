@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataflow.errors import DataFlowError
-from dataflow.models import ModelSpec
 
 from dataflow_schema_cache.cache import SchemaCache, table_checksum
+
+if TYPE_CHECKING:
+    from dataflow.models import ModelSpec
 
 __all__ = ["ValidatingSchemaManager", "live_checksum"]
 

@@ -9,17 +9,18 @@ db.cleanup_all_pools(force=False)`` and ``db.get_cleanup_metrics()``, to the cla
 
 from __future__ import annotations
 
-from dataflow_testing.mode import disable_test_mode, enable_test_mode, is_test_mode
-from dataflow_testing.pools import cleanup_all_pools, cleanup_stale_pools, get_cleanup_metrics
-from dataflow_testing.tdd import Changes, TDDTestContext
+from dataflow.plugins import lazy_exports
 
-__all__ = [
-    "Changes",
-    "TDDTestContext",
-    "cleanup_all_pools",
-    "cleanup_stale_pools",
-    "disable_test_mode",
-    "enable_test_mode",
-    "get_cleanup_metrics",
-    "is_test_mode",
-]
+# Loaded on first use: loading the plugin imports this package (every command does).
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Changes": "dataflow_testing.tdd",
+    "TDDTestContext": "dataflow_testing.tdd",
+    "cleanup_all_pools": "dataflow_testing.pools",
+    "cleanup_stale_pools": "dataflow_testing.pools",
+    "disable_test_mode": "dataflow_testing.mode",
+    "enable_test_mode": "dataflow_testing.mode",
+    "get_cleanup_metrics": "dataflow_testing.pools",
+    "is_test_mode": "dataflow_testing.mode",
+})
+
+__all__ = __dir__()

@@ -18,7 +18,6 @@ from dataflow.hookspecs import hookimpl
 from dataflow.types import OptionInfo
 
 from dataflow_testing import mode, pools
-from dataflow_testing.tdd import GuardedSchemaManager
 
 
 @hookimpl
@@ -83,6 +82,8 @@ async def _roll_back_quietly(db: Any) -> None:
 def dataflow_schema_manager(db: Any) -> Generator[None, Any, Any]:
     manager = yield
     if db.options["tdd_mode"] and manager is not None and not db.dialect.transactional_ddl:
+        from dataflow_testing.tdd import GuardedSchemaManager  # only TDD mode needs it
+
         return GuardedSchemaManager(manager)
     return manager
 
