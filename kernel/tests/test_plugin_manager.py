@@ -286,3 +286,24 @@ def test_no_module_global_manager_and_no_plugin_import_at_import(fake_dists: Any
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_quick_hook_lookup_agrees_with_pluggy_on_every_installed_plugin_module() -> None:
+    """The manager answers for a module's attributes without pluggy's search; the answers are pluggy's."""
+    import types
+
+    import pluggy
+    from dataflow import hookspecs
+    from dataflow.plugins import PluginManager
+
+    manager = PluginManager()
+    plain = pluggy.PluginManager(hookspecs.PROJECT)
+    modules = [p for p in manager.pm.get_plugins() if isinstance(p, types.ModuleType)]
+    assert len(modules) > 5
+    found = 0
+    for module in modules:
+        for name in dir(module):
+            ours = manager.pm.parse_hookimpl_opts(module, name)
+            assert ours == plain.parse_hookimpl_opts(module, name), (module.__name__, name)
+            found += ours is not None
+    assert found >= len(modules)  # every plugin module implements at least one hook
