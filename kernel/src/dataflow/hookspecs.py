@@ -301,7 +301,9 @@ def dataflow_migration_lock(db: DataFlow, scope: str) -> AbstractAsyncContextMan
     """An async context manager holding the migration lock for ``scope``. Stops at the first result.
 
     Without any implementation the migrate plugin holds the dialect's own primitive
-    (``db.dialect.migration_lock``).
+    (``db.dialect.migration_lock``). An implementation holds that primitive too (adding what it
+    likes around it): auto-migration checks it, not the implementation, where one write transaction
+    is as exclusive as the lock (``SchemaDialect.lock_kept_free``: SQLite's new tables).
     """
 
 

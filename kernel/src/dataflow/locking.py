@@ -107,12 +107,15 @@ class LeaseLock:
                         raise
         self._table_ready = True
 
-    async def _row(self, name: str) -> dict[str, Any] | None:
+    async def _row(self, name: str, conn: Any = None) -> dict[str, Any] | None:
         q, ph = self.dialect.quote, self.dialect.placeholder
-        async with self.dialect.connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {q('lock_id')}, {q('host')}, {q('pid')}, {q('expires_at')} FROM {q(LEASE_TABLE)} "
-                f"WHERE {q('name')} = {ph(1)}", [name])
+        sql = (f"SELECT {q('lock_id')}, {q('host')}, {q('pid')}, {q('expires_at')} FROM {q(LEASE_TABLE)} "
+               f"WHERE {q('name')} = {ph(1)}")
+        if conn is not None:
+            rows = await conn.fetch(sql, [name])
+        else:
+            async with self.dialect.connection() as fresh:
+                rows = await fresh.fetch(sql, [name])
         if not rows:
             return None
         lock_id, host, pid, expires = rows[0]
@@ -191,4 +194,11 @@ class LeaseLock:
         """Someone holds ``name`` right now (a stale lease does not count)."""
         await self._ensure_table()
         row = await self._row(name)
+        return row is not None and not self._stale(row)
+
+    async def is_held_on(self, conn: Any, name: str) -> bool:
+        """``is_held``, read on ``conn`` (inside its transaction) and writing nothing: no table, no lease."""
+        if await self.dialect.table_columns(conn, LEASE_TABLE) is None:
+            return False
+        row = await self._row(name, conn)
         return row is not None and not self._stale(row)

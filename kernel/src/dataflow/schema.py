@@ -12,7 +12,9 @@ dialect, and the migrate, risk and locks plugins only ask it. A dialect plugin i
 - **change costs**: ``change_cost(step, table, server)`` says what a step does to the table on this
   database (instant, scan, rewrite or refused; which locks), which the risk rules judge;
 - **the migration lock primitive**: ``migration_lock(name, timeout)`` and ``lock_is_held(name)``;
-  the default is a lease row (``dataflow.locking``), correct on any SQL database;
+  the default is a lease row (``dataflow.locking``), correct on any SQL database. Where a write
+  transaction excludes every other writer (``exclusive_writes``, SQLite) and the lock is that lease,
+  ``lock_kept_free(conn, name)`` tells a transaction that it is as exclusive as the lock;
 - **capabilities** (``DialectCapabilities``): what exists at all (foreign keys, views, triggers,
   transactional DDL, scratch databases …), which gates behaviour and conformance tests.
 
@@ -648,6 +650,19 @@ class SchemaDialect:
     async def lock_is_held(self, name: str) -> bool:
         """Whether anyone holds the lock ``name`` right now."""
         return await self._leases().is_held(name)
+
+    exclusive_writes = False
+    """True when a write transaction keeps every other writer of the database out until it ends
+    (SQLite: ``BEGIN IMMEDIATE`` takes the one write lock of the file)."""
+
+    async def lock_kept_free(self, conn: Any, name: str) -> bool:
+        """Inside the write transaction on ``conn``: True when nobody holds the lock ``name`` and nobody
+        can take it before this transaction ends, so work done in the transaction is as exclusive as
+        under the lock. True only where writes are exclusive and the lock is the default lease row
+        (taking it is a write); a dialect with a session lock of its own answers False."""
+        if not self.exclusive_writes or type(self).migration_lock is not SchemaDialect.migration_lock:
+            return False
+        return not await self._leases().is_held_on(conn, name)
 
     def _leases(self) -> Any:
         leases = self.__dict__.get("_lease_lock")

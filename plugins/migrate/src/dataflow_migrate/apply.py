@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from dataflow.errors import DataFlowError
@@ -28,7 +28,8 @@ from dataflow_migrate.history import History, now
 from dataflow_migrate.planner import Intent, render
 from dataflow_migrate.registry import record_models
 
-__all__ = ["DEFAULT_SCOPE", "apply_plan", "migration_lock", "refuse_if_risky", "resume", "reverse_plan"]
+__all__ = ["DEFAULT_SCOPE", "apply_plan", "create_tables_alone", "migration_lock", "refuse_if_risky", "resume",
+           "reverse_plan"]
 
 DEFAULT_SCOPE = "schema_modification"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -42,7 +43,7 @@ async def migration_lock(db: Any, scope: str = DEFAULT_SCOPE) -> AsyncIterator[A
     manager = db.plugins.hook.dataflow_migration_lock(db=db, scope=scope)
     if manager is None:
         timeout = float(db.options.get("migration_lock_timeout") or DEFAULT_LOCK_TIMEOUT)
-        manager = db.dialect.migration_lock(f"migration:{scope}", timeout)
+        manager = db.dialect.migration_lock(lock_name(scope), timeout)
     try:
         async with manager as held:
             yield held
@@ -198,6 +199,75 @@ async def apply_plan(
     # Other processes rebuild these models from the database (db.reconstruct_models_from_registry()).
     await record_models(db, models)
     return applied
+
+
+def lock_name(scope: str) -> str:
+    """The dialect lock of a migration scope (the locks plugin takes the same one)."""
+    return f"migration:{scope}"
+
+
+def _creates_tables_only(plan: MigrationPlan) -> bool:
+    """Every step belongs to a table the plan creates (its columns, indexes and keys come with it)."""
+    created = {step.table for step in plan.steps if step.kind == "create_table"}
+    return all(step.table in created for step in plan.steps)
+
+
+async def create_tables_alone(db: Any, models: Sequence[ModelSpec],
+                              plan_in: Callable[[Any], Awaitable[MigrationPlan]]) -> dict[str, Any] | None:
+    """Auto-migration's short way, for a plan that only creates tables: the whole of it in one write
+    transaction, without taking the migration lock — where the transaction is as exclusive as the lock.
+
+    On a database whose write transactions exclude every other writer and whose lock is the lease row
+    (``SchemaDialect.lock_kept_free``: SQLite), a transaction that finds the lock free keeps it free
+    until it commits, since taking it is a write. Inside that transaction the live schema is read
+    again (``plan_in(conn)``: introspection and the assessed plan), the plan is refused if risky,
+    applied with its history row and committed at once, and the tables are forgotten by the schema
+    caches. Everything the locked way guarantees holds; what it saves is the lock's bookkeeping
+    (a lease row and a lock row, each written and deleted: about half the statements of a new
+    instance's first operation). The model registry is recorded after the commit, as the locked way
+    does after its own.
+
+    Returns None — nothing written — when the short way does not apply: another dialect, someone
+    holding the lock, or a plan that (re-read under the transaction) touches an existing table.
+    """
+    dialect = db.dialect
+    if not (dialect.exclusive_writes and dialect.capabilities.transactional_ddl):
+        return None
+    history = History(db)
+    checksums = {m.name: m.checksum() for m in models}
+    started = time.perf_counter()
+    index, plan, row_id, duration = -1, None, None, 0.0
+    try:
+        async with dialect.transaction() as conn:
+            if not await dialect.lock_kept_free(conn, lock_name(DEFAULT_SCOPE)):
+                return None
+            plan = await plan_in(conn)
+            if plan.is_empty:
+                return {"id": None, "status": "empty", "steps": 0, "duration_ms": 0.0}
+            if not _creates_tables_only(plan):
+                return None
+            refuse_if_risky(db, plan, confirmed=False)
+            await history.ensure(conn)
+            row_id = await history.start(conn, plan, checksums, "auto")
+            for index, step in enumerate(plan.steps):  # noqa: B007 - the failing step is reported
+                await _run_step(conn, step)
+            index = len(plan.steps)
+            await dialect.verify_schema_changes(conn)
+            duration = (time.perf_counter() - started) * 1000
+            await history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
+                                 duration_ms=duration)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if plan is None or index < 0:
+            raise  # before any step: the error is the introspection's or the risk check's, as it came
+        failed = await _record_failure(db, history, plan, checksums, "auto", started, str(exc))
+        raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
+    finally:
+        if plan is not None:
+            forget_tables(db, plan)
+    await record_models(db, models)
+    return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
 
 
 def forget_tables(db: Any, plan: MigrationPlan) -> None:

@@ -6,6 +6,8 @@ Three modes, from the instance's options:
   and declared indexes) and apply them under the migration lock, after re-reading the live schema
   under the lock, so many processes starting the same application migrate exactly once. Nothing is
   dropped, narrowed or retyped, and only the tables of the models being ensured are looked at.
+  Where one write transaction is as exclusive as the lock (SQLite: see ``create_tables_alone``), a
+  plan that only creates tables is re-read, assessed and applied in that transaction instead.
 - ``auto_migrate=False``: no DDL at all; a missing table is DF-304, a missing column DF-305.
 - ``existing_schema_mode=True``: the live schema is used as is; the models are validated against it
   and mismatches reported as DF-304 / DF-305; nothing is changed.
@@ -19,9 +21,9 @@ from typing import Any
 
 from dataflow.builtin import missing_table
 from dataflow.models import ModelSpec
-from dataflow.types import TableSchema
+from dataflow.types import MigrationPlan, TableSchema
 
-from dataflow_migrate.apply import apply_plan, migration_lock
+from dataflow_migrate.apply import apply_plan, create_tables_alone, migration_lock
 from dataflow_migrate.introspect import introspect
 from dataflow_migrate.planner import desired_columns, plan_migration, types_match
 
@@ -101,6 +103,14 @@ class MigrateSchemaManager:
         refuse_array_mismatch(db, models, live)
         if (await plan_migration(db, models, live, additive=True, assess=False)).is_empty:
             return
+
+        async def plan_in(conn: Any) -> MigrationPlan:
+            live = await introspect(db, tables, conn)
+            refuse_array_mismatch(db, models, live)
+            return await plan_migration(db, models, live, additive=True)
+
+        if await create_tables_alone(db, models, plan_in) is not None:
+            return  # new tables only, in one transaction as exclusive as the lock (SQLite)
         async with migration_lock(db):
             # Another process may have migrated while this one waited for the lock: plan again.
             live = await introspect(db, tables)

@@ -174,6 +174,15 @@ class _Guard:
             raise
 
 
+def _run_counted(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    """Run one statement in the connection's own thread; the rows it changed."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
 class SQLiteConnection:
     """The kernel's Connection protocol over one aiosqlite connection, each statement time-bounded."""
 
@@ -199,10 +208,10 @@ class SQLiteConnection:
         return names, list(rows)
 
     async def execute(self, sql: str, params: Sequence[Any]) -> int:
-        cursor = await self._bounded(self.log.wrap(self.raw.execute(sql, params), sql, params))
-        count = cursor.rowcount
-        await cursor.close()
-        return int(count)
+        # Statement, row count and cursor close in one trip to the connection's thread (aiosqlite's
+        # execute + close are two hand-overs each way).
+        step = self.raw._execute(_run_counted, self.raw._conn, sql, params)
+        return int(await self._bounded(self.log.wrap(step, sql, params)))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.executemany_counted(sql, rows)
@@ -330,6 +339,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
     raw_sql = RawSQLSyntax(backtick_identifiers=True, bracket_identifiers=True,
                            native_marks=r"\?\d*|(?<![\w$])[@$][A-Za-z_]\w*")
     schema_in_transaction = True
+    exclusive_writes = True  # BEGIN IMMEDIATE holds the file's one write lock until the transaction ends
     transactional_ddl = True
     fixed_isolation_level = "SERIALIZABLE"
 
@@ -374,15 +384,22 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                    "PRAGMA case_sensitive_like = ON"]
         if not self.uri:
             pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
-        for pragma in pragmas:
-            await raw.execute(pragma)
         guard = _Guard()
-        await raw.create_function("regexp", 2, guard.regexp, deterministic=True)
-        if self.options.statement_timeout > 0:
-            await raw.set_progress_handler(guard.expired, _PROGRESS_STEPS)
-        await raw.create_function("df_lower", 1, _lower, deterministic=True)
-        await raw.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
-        await raw._execute(decimals.register, raw._conn)  # aiosqlite has no create_aggregate
+        progress = self.options.statement_timeout > 0
+
+        def set_up(conn: sqlite3.Connection) -> None:
+            for pragma in pragmas:
+                conn.execute(pragma)
+            conn.create_function("regexp", 2, guard.regexp, deterministic=True)
+            if progress:
+                conn.set_progress_handler(guard.expired, _PROGRESS_STEPS)
+            conn.create_function("df_lower", 1, _lower, deterministic=True)
+            conn.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
+            decimals.register(conn)  # aiosqlite has no create_aggregate
+
+        # One trip to the connection's thread instead of one per setting: each trip is a thread
+        # hand-over both ways, and a new instance's first operation opens two connections.
+        await raw._execute(set_up, raw._conn)
         return SQLiteConnection(raw, guard, self.options.statement_timeout, self.sql_log)
 
     def _state(self) -> _LoopState:
