@@ -86,6 +86,29 @@ class MySQLSchema(SchemaDialect):
             params += list(tables)
         return clause, params
 
+    async def _foreign_key_columns(self, conn: Any, schema: str | None,
+                                   tables: Sequence[str] | None) -> list[tuple[Any, ...]]:
+        """``(table, constraint, column, referenced table, referenced column, on delete, on update)`` per
+        column of each foreign key, in key order.
+
+        Two filtered reads joined here rather than one join in SQL: the server cannot narrow the
+        REFERENTIAL_CONSTRAINTS side of a join by the other side's table names, and reads every
+        schema's constraints for it (tens of ms on a busy server, against well under one for each
+        filtered read); a table without foreign keys needs the first read only.
+        """
+        key_where, key_params = self._scope(schema, tables, "k.")
+        columns = await conn.fetch(
+            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME "
+            f"FROM information_schema.KEY_COLUMN_USAGE k WHERE {key_where} AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION", key_params)
+        if not columns:
+            return []
+        rule_where, rule_params = self._scope(schema, tables, "", "CONSTRAINT_SCHEMA")
+        rules = {(_text(r[0]), _text(r[1])): (r[2], r[3]) for r in await conn.fetch(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE "
+            f"FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE {rule_where}", rule_params)}
+        return [(*r, *rules[key]) for r in columns if (key := (_text(r[0]), _text(r[1]))) in rules]
+
     async def introspect(self, conn: Any, tables: Sequence[str] | None = None, *,
                          schema: str | None = None) -> dict[str, TableSchema]:
         if tables is not None and not tables:
@@ -127,15 +150,7 @@ class MySQLSchema(SchemaDialect):
             "SELECT TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE FROM information_schema.TABLE_CONSTRAINTS "
             f"WHERE {where}", params)}
         fk_parts: dict[tuple[str, str], list[Any]] = defaultdict(list)
-        key_where, key_params = self._scope(schema, tables, "k.")
-        for r in await conn.fetch(
-            "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, "
-            "rc.DELETE_RULE, rc.UPDATE_RULE FROM information_schema.KEY_COLUMN_USAGE k "
-            "JOIN information_schema.REFERENTIAL_CONSTRAINTS rc ON rc.CONSTRAINT_SCHEMA = k.TABLE_SCHEMA "
-            "AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND rc.TABLE_NAME = k.TABLE_NAME "
-            f"WHERE {key_where} AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-            "ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION", key_params,
-        ):
+        for r in await self._foreign_key_columns(conn, schema, tables):
             fk_parts[(_text(r[0]), _text(r[1]))].append(r)
         foreign_keys: dict[str, list[ForeignKeySchema]] = defaultdict(list)
         for (table, name), group in fk_parts.items():
@@ -153,6 +168,9 @@ class MySQLSchema(SchemaDialect):
                                                   kinds.get((table, index_name)) == "UNIQUE"))
         triggers: dict[str, list[TriggerSchema]] = defaultdict(list)
         trigger_where, trigger_params = self._scope(schema, None, "", "EVENT_OBJECT_SCHEMA")
+        if tables is not None:  # the server then reads only these tables' trigger files
+            trigger_where += f" AND EVENT_OBJECT_TABLE IN ({', '.join('%s' for _ in tables)})"
+            trigger_params += list(tables)
         for name, table, timing, event, statement in await conn.fetch(
             "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT "
             f"FROM information_schema.TRIGGERS WHERE {trigger_where} ORDER BY TRIGGER_NAME", trigger_params,
