@@ -113,10 +113,38 @@ async def _run_step(conn: Any, step: MigrationStep) -> None:
         await conn.execute(sql, [])
 
 
+class _Run:
+    """One plan applied in a transaction: its history row and how far it got (the failing step's index)."""
+
+    def __init__(self, db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str], kind: str) -> None:
+        self.db, self.plan, self.history, self.models, self.kind = db, plan, history, models, kind
+        self.started = time.perf_counter()
+        self.index = -1
+
+    async def apply(self, conn: Any, progress: Progress | None = None) -> dict[str, Any]:
+        """The history row, the steps and the dialect's check, on ``conn`` inside its transaction."""
+        plan = self.plan
+        row_id = await self.history.start(conn, plan, self.models, self.kind)
+        for self.index, step in enumerate(plan.steps):
+            await _run_step(conn, step)
+            if progress:
+                progress(self.index, step)
+        self.index = len(plan.steps)
+        await self.db.dialect.verify_schema_changes(conn)
+        duration = (time.perf_counter() - self.started) * 1000
+        await self.history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
+                                  duration_ms=duration)
+        return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
+
+    async def failed(self, exc: Exception) -> DataFlowError:
+        """DF-301 for a rolled-back run, its failure recorded outside the transaction."""
+        row = await _record_failure(self.db, self.history, self.plan, self.models, self.kind, self.started, str(exc))
+        return _failure(self.db, self.plan, self.index, exc, rolled_back=True, history_id=row)
+
+
 async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str],
                                kind: str, progress: Progress | None) -> dict[str, Any]:
-    started = time.perf_counter()
-    index = -1
+    run = _Run(db, plan, history, models, kind)
     async with db.dialect.connection() as conn:
         await history.ensure(conn)
     try:
@@ -124,22 +152,11 @@ async def _apply_transactional(db: Any, plan: MigrationPlan, history: History, m
         # the transaction's own connection around a table rebuild) and checks it before the commit.
         async with db.dialect.prepare_schema_changes([sql for step in plan.steps for sql in step.sql]) as own, \
                 db.dialect.transaction(connection=own) as conn:
-            row_id = await history.start(conn, plan, models, kind)
-            for index, step in enumerate(plan.steps):
-                await _run_step(conn, step)
-                if progress:
-                    progress(index, step)
-            index = len(plan.steps)
-            await db.dialect.verify_schema_changes(conn)
-            duration = (time.perf_counter() - started) * 1000
-            await history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
-                                 duration_ms=duration)
+            return await run.apply(conn, progress)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        failed = await _record_failure(db, history, plan, models, kind, started, str(exc))
-        raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
-    return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
+        raise await run.failed(exc) from exc
 
 
 async def _apply_stepwise(db: Any, plan: MigrationPlan, history: History, models: Mapping[str, str], kind: str,
@@ -235,8 +252,7 @@ async def create_tables_alone(db: Any, models: Sequence[ModelSpec],
         return None
     history = History(db)
     checksums = {m.name: m.checksum() for m in models}
-    started = time.perf_counter()
-    index, plan, row_id, duration = -1, None, None, 0.0
+    plan, run = None, None
     try:
         async with dialect.transaction() as conn:
             if not await dialect.lock_kept_free(conn, lock_name(DEFAULT_SCOPE)):
@@ -247,27 +263,20 @@ async def create_tables_alone(db: Any, models: Sequence[ModelSpec],
             if not _creates_tables_only(plan):
                 return None
             refuse_if_risky(db, plan, confirmed=False)
+            run = _Run(db, plan, history, checksums, "auto")
             await history.ensure(conn)
-            row_id = await history.start(conn, plan, checksums, "auto")
-            for index, step in enumerate(plan.steps):  # noqa: B007 - the failing step is reported
-                await _run_step(conn, step)
-            index = len(plan.steps)
-            await dialect.verify_schema_changes(conn)
-            duration = (time.perf_counter() - started) * 1000
-            await history.update(conn, row_id, status="applied", checkpoint=len(plan.steps), finished_at=now(),
-                                 duration_ms=duration)
+            applied = await run.apply(conn)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if plan is None or index < 0:
-            raise  # before any step: the error is the introspection's or the risk check's, as it came
-        failed = await _record_failure(db, history, plan, checksums, "auto", started, str(exc))
-        raise _failure(db, plan, index, exc, rolled_back=True, history_id=failed) from exc
+        if run is None:
+            raise  # the introspection's, the planner's or the risk check's error, as the locked way raises it
+        raise await run.failed(exc) from exc
     finally:
         if plan is not None:
             forget_tables(db, plan)
     await record_models(db, models)
-    return {"id": row_id, "status": "applied", "steps": len(plan.steps), "duration_ms": duration}
+    return applied
 
 
 def forget_tables(db: Any, plan: MigrationPlan) -> None:
