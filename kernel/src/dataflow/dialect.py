@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 from dataflow.aggregates import Aggregate, HavingCond, Measure, average
@@ -1067,6 +1068,30 @@ class SQLDialect(SchemaDialect):
                       for fetched in await conn.fetch(select + where, b.params)]
         return found
 
+    def distinct_keys(self, q: Upsert) -> list[tuple[Any, ...]]:
+        """The distinct conflict keys of ``q.rows`` (canonical values), in order, made column-wise."""
+        positions = [q.columns.index(c) for c in q.conflict_on]
+        rows = q.rows
+        if isinstance(rows, ColumnBatch):
+            n = len(rows)
+            columns = [[c.value] * n if isinstance(c, Constant) else c
+                       for c in (rows.column_data[p] for p in positions)]
+        else:
+            columns = [list(map(itemgetter(p), rows)) for p in positions]
+        return list(dict.fromkeys(zip(*columns, strict=True)))
+
+    async def count_stored(self, conn: Connection, q: Upsert, keys: Sequence[Sequence[Any]]) -> int:
+        """How many stored rows have one of the conflict ``keys`` (distinct; canonical values), counted
+        by the database: one ``COUNT`` per batch of keys, nothing but a number read back."""
+        table = self.quote(q.model.table)
+        per_statement = max(1, (self.max_params - 1) // len(q.conflict_on))
+        stored = 0
+        for start in range(0, len(keys), per_statement):
+            b = SQLBuilder(self)
+            where = self.keys_in(b, q.model, q.conflict_on, keys[start : start + per_statement])
+            stored += int((await conn.fetch(f"SELECT COUNT(*) FROM {table} WHERE {where}", b.params))[0][0])
+        return stored
+
     def keys_in(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str], keys: Sequence[Sequence[Any]]) -> str:
         """A condition true for the rows whose ``columns`` equal one of ``keys`` (canonical values)."""
         fields = model.field_map
@@ -1102,24 +1127,26 @@ class SQLDialect(SchemaDialect):
     async def run_upsert(self, conn: Connection, q: Upsert) -> list[dict[str, Any]] | tuple[int, int]:
         """``ON CONFLICT (…) DO UPDATE``: rows flagged ``__created__``, or ``(inserted, updated)``.
 
-        The created flag compares the conflict keys that existed before the statement, so callers
-        run this inside a transaction; a dialect with a cheaper signal (PostgreSQL's xmax) overrides.
+        The counts come from the stored rows counted before the statement (the created flags from the
+        conflict keys read before it), so callers run this inside a transaction; a dialect with a
+        cheaper signal (PostgreSQL's xmax) overrides.
         """
+        if not q.returning:
+            keys = self.distinct_keys(q)
+            stored = await self.count_stored(conn, q, keys)
+            for rows in self.insert_batches(q):
+                sql, params = self.compile_upsert(q, rows)
+                await conn.execute(sql, params)
+            return len(keys) - stored, len(q.rows) - len(keys) + stored
         existing = await self.existing_keys(conn, q)
         decode = self.row_decoder(q.model)
         records: list[dict[str, Any]] = []
         for rows in self.insert_batches(q):
             sql, params = self.compile_upsert(q, rows)
-            if q.returning:
-                records += [decode(r) for r in await conn.fetch(sql, params)]
-            else:
-                await conn.execute(sql, params)
-        if q.returning:
-            for record in records:
-                record["__created__"] = tuple(record[c] for c in q.conflict_on) not in existing
-            return records
-        inserted = len(set(self.conflict_keys(q)) - existing)
-        return inserted, len(q.rows) - inserted
+            records += [decode(r) for r in await conn.fetch(sql, params)]
+        for record in records:
+            record["__created__"] = tuple(record[c] for c in q.conflict_on) not in existing
+        return records
 
 
 LIKE_ESCAPE = "!"

@@ -30,7 +30,17 @@ from typing import Any
 import attrs
 
 from dataflow.errors import DataFlowError, did_you_mean
-from dataflow.nodes import TEMPLATE, UNKNOWN, Node, Touch, describe_type, node_registry, type_accepts
+from dataflow.nodes import (
+    SCAN_SHORTCUT,
+    TEMPLATE,
+    UNKNOWN,
+    Node,
+    Touch,
+    describe_type,
+    may_hold_template,
+    node_registry,
+    type_accepts,
+)
 
 __all__ = [
     "TEMPLATE",
@@ -145,14 +155,12 @@ def _find_templates(value: Any, location: tuple[Any, ...], found: list[Template]
         elif isinstance(item, Mapping):
             stack.extend((child, (*where, key)) for key, child in reversed(list(item.items())))
         elif isinstance(item, list | tuple):
-            if len(item) > _SCAN_SHORTCUT and not _may_hold_template(item):
+            if len(item) > SCAN_SHORTCUT and not may_hold_template(item):
                 continue  # a bulk payload without a template: skip walking every row in Python
             stack.extend((child, (*where, index)) for index, child in reversed(list(enumerate(item))))
 
 
-_SCAN_SHORTCUT = 32
-_PLAIN = (int, float, bool, type(None))
-_PLAIN_TYPES = frozenset(_PLAIN)
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
 _NONE: frozenset[str] = frozenset()
 
 
@@ -167,26 +175,6 @@ def _plain_params(params: Mapping[str, Any]) -> bool:
         elif kind not in _PLAIN_TYPES:
             return False
     return True
-
-
-def _may_hold_template(rows: list[Any] | tuple[Any, ...]) -> bool:
-    """False only when no row can hold a template: a flat loop over a bulk payload's values.
-
-    Walking every row recursively costs seconds for 100,000 rows; this pass costs tens of ms.
-    """
-    for row in rows:
-        if type(row) is not dict:
-            return True
-        for value in row.values():
-            kind = type(value)
-            if kind is str:
-                if "{" in value:
-                    return True
-            elif kind in _PLAIN_TYPES:
-                continue
-            elif isinstance(value, Mapping | list | tuple):
-                return True
-    return False
 
 
 def _split_ref(text: str) -> tuple[str, str]:

@@ -49,7 +49,7 @@ from dataflow.values import accepted_type, coerce, stored_type
 from dataflow_crud.relations import attach, parse_include, relation_error, written_fields
 from dataflow_crud.rows import (
     check_fields,
-    key_of,
+    last_per_key,
     name_clashing_row,
     now,
     prepare_batch,
@@ -240,11 +240,10 @@ class ModelNode(Node):
     @classmethod
     def static_rows(cls, data: Any, node_id: str) -> None:
         """The field names used by the rows of a bulk ``data`` list (values are checked at run time)."""
-        if isinstance(data, list | tuple) and data and all(isinstance(r, Mapping) for r in data):
-            names: set[Any] = set()
-            for row in data:
-                names.update(row)
-            check_fields(cls.model, sorted(names, key=str), node_id)
+        if not isinstance(data, list | tuple) or not data:
+            return
+        if set(map(type, data)) == {dict} or all(isinstance(r, Mapping) for r in data):
+            check_fields(cls.model, sorted(set().union(*data), key=str), node_id)  # the keys of every row, in C
 
     # ---- running --------------------------------------------------------------------------------
     def instance(self, params: dict[str, Any]) -> tuple[DataFlow, ModelSpec]:
@@ -922,11 +921,10 @@ class BulkUpsertNode(ModelNode):
             if name not in columns:
                 raise DataFlowError("DF-101", f"Every row needs the conflict field {name!r}.",
                                     context={"node": self.node_id, "missing": name})
-        key = key_of(columns, conflict_on)
-        deduped = list({key(r): r for r in rows}.values())  # the last row for a key wins
+        deduped = last_per_key(columns, rows, conflict_on)
         # On conflict only what the caller supplied changes: defaults filled in for missing fields
         # are for new rows, not a reason to overwrite stored values.
-        supplied = {k for r in params["data"] for k in r} | {"updated_at"}
+        supplied = set().union(*params["data"]) | {"updated_at"}
         updating = tuple(c for c in columns if c in supplied)
         try:
             async with db.transaction() as conn:

@@ -19,7 +19,8 @@ from dataflow.values import ACCEPTED_TYPES, coerce
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
 
-__all__ = ["check_fields", "in_row", "name_clashing_row", "now", "prepare_batch", "prepare_row", "prepare_update"]
+__all__ = ["check_fields", "in_row", "last_per_key", "name_clashing_row", "now", "prepare_batch", "prepare_row",
+           "prepare_update"]
 
 _NONE = type(None)
 
@@ -167,10 +168,9 @@ def prepare_batch(
     for index, name in enumerate(keys):
         field = fields[name]
         accepted = ACCEPTED_TYPES.get(field.kind)
-        present = set(map(type, column_data[index]))
-        if field.nullable or field.generated:
-            present.discard(_NONE)
-        nul = field.kind == "str" and _holds_nul(column_data[index])
+        types = set(map(type, column_data[index]))
+        present = types - {_NONE} if field.nullable or field.generated else types
+        nul = field.kind == "str" and _holds_nul(column_data[index], types)
         if accepted is not None and present <= accepted and not nul:
             continue
         column_data[index] = _coerce_column(field, column_data[index], node, model)
@@ -184,9 +184,11 @@ def prepare_batch(
     return tuple(columns), ColumnBatch(column_data, len(data))
 
 
-def _holds_nul(column: list[Any]) -> bool:
-    """True when a string of ``column`` holds a NUL character (one C-speed pass over the column)."""
-    return "\x00" in "".join(v for v in column if type(v) is str)
+def _holds_nul(column: list[Any], types: set[type]) -> bool:
+    """True when a string of ``column`` (whose value types are ``types``) holds a NUL character (one
+    C-speed pass over the column)."""
+    strings = column if types == {str} else [v for v in column if type(v) is str]
+    return "\x00" in "".join(strings)
 
 
 def _coerce_column(field: FieldSpec, column: list[Any], node: str, model: ModelSpec) -> list[Any]:
@@ -276,6 +278,25 @@ def _prepare_rows(
                                     context={"node": node, "model": model.name, "row": index})
             rows[index] = {c: row.get(c) for c in columns}
     return columns, [tuple(r.values()) for r in rows]
+
+
+def last_per_key(columns: Sequence[str], rows: ColumnBatch | list[tuple[Any, ...]],
+                 conflict_on: Sequence[str]) -> ColumnBatch | list[tuple[Any, ...]]:
+    """``rows`` with one row per ``conflict_on`` key, the last one given for it (in first-seen order).
+
+    A column batch whose key column repeats nothing (the usual case) is returned as it is, still
+    column-wise: the check is one ``set`` of that column, not a dict of every row.
+    """
+    if isinstance(rows, ColumnBatch) and len(conflict_on) == 1:
+        column = rows.column_data[columns.index(conflict_on[0])]
+        if not isinstance(column, Constant):
+            try:
+                if len(set(column)) == len(column):
+                    return rows
+            except TypeError:  # an unhashable key value: the row-by-row path says what it says
+                pass
+    key = key_of(columns, conflict_on)
+    return list({key(r): r for r in rows}.values())
 
 
 def key_of(columns: Sequence[str], conflict_on: Sequence[str]) -> itemgetter[Any]:
