@@ -24,13 +24,15 @@ every binding and ``db_instance`` chooses, the newest winning otherwise.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import re
 import threading
 import types
 import typing
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
@@ -56,6 +58,7 @@ __all__ = [
     "holds_template",
     "may_hold_template",
     "node_registry",
+    "remembered_scans",
     "resolve_model_instance",
     "type_accepts",
     "type_members",
@@ -161,12 +164,38 @@ SCAN_SHORTCUT = 32
 _PLAIN = frozenset({int, float, bool, type(None)})
 
 
+_SCANS: contextvars.ContextVar[dict[int, tuple[Any, bool]] | None] = contextvars.ContextVar("_SCANS", default=None)
+"""Within one ``remembered_scans()``: the payloads ``may_hold_template`` scanned, by id (each kept
+alive beside its answer, so that its id cannot be reused meanwhile)."""
+
+
+@contextlib.contextmanager
+def remembered_scans() -> Iterator[None]:
+    """While it lasts, ``may_hold_template`` scans each payload once (a build's template search and
+    its parameter checks look at the same lists; nothing changes them in between)."""
+    token = _SCANS.set({})
+    try:
+        yield
+    finally:
+        _SCANS.reset(token)
+
+
 def may_hold_template(rows: list[Any] | tuple[Any, ...]) -> bool:
     """False only when no row can hold a template: a flat loop over a bulk payload's values.
 
     Every row a dict whose values are numbers, booleans, None or strings without a ``{``. Walking
     every row recursively costs seconds for 100,000 rows; this pass costs tens of ms.
     """
+    scans = _SCANS.get()
+    if scans is None:
+        return _may_hold_template(rows)
+    seen = scans.get(id(rows))
+    if seen is None or seen[0] is not rows:
+        seen = scans[id(rows)] = (rows, _may_hold_template(rows))
+    return seen[1]
+
+
+def _may_hold_template(rows: list[Any] | tuple[Any, ...]) -> bool:
     for row in rows:
         if type(row) is not dict:
             return True

@@ -39,6 +39,7 @@ from dataflow.nodes import (
     describe_type,
     may_hold_template,
     node_registry,
+    remembered_scans,
     type_accepts,
 )
 
@@ -256,6 +257,10 @@ class WorkflowBuilder:
         report them all. Each finding carries the DataFlowError ``build()`` would raise. ``db`` (a
         DataFlow instance) resolves node types as bound to it where a node names no ``db_instance``.
         """
+        with remembered_scans():  # a bulk payload is scanned for templates once, not once per check
+            return self._check(db)
+
+    def _check(self, db: Any) -> WorkflowCheck:
         nodes = self._nodes
         findings: list[Finding] = []
         incoming: dict[str, list[Connection]] = {i: [] for i in nodes}
