@@ -1068,8 +1068,9 @@ class SQLDialect(SchemaDialect):
                       for fetched in await conn.fetch(select + where, b.params)]
         return found
 
-    def distinct_keys(self, q: Upsert) -> list[tuple[Any, ...]]:
-        """The distinct conflict keys of ``q.rows`` (canonical values), in order, made column-wise."""
+    def distinct_keys(self, q: Upsert) -> list[Sequence[Any]]:
+        """The distinct conflict keys of ``q.rows`` (canonical values, in order), column by column:
+        one list per ``conflict_on`` field, made at C speed (no tuple per row for a one-field key)."""
         positions = [q.columns.index(c) for c in q.conflict_on]
         rows = q.rows
         if isinstance(rows, ColumnBatch):
@@ -1078,17 +1079,24 @@ class SQLDialect(SchemaDialect):
                        for c in (rows.column_data[p] for p in positions)]
         else:
             columns = [list(map(itemgetter(p), rows)) for p in positions]
-        return list(dict.fromkeys(zip(*columns, strict=True)))
+        if len(columns) == 1:
+            return [list(dict.fromkeys(columns[0]))]
+        return [list(c) for c in zip(*dict.fromkeys(zip(*columns, strict=True)), strict=True)] or [[] for _ in columns]
 
     async def count_stored(self, conn: Connection, q: Upsert, keys: Sequence[Sequence[Any]]) -> int:
-        """How many stored rows have one of the conflict ``keys`` (distinct; canonical values), counted
+        """How many stored rows have one of the conflict ``keys`` (``distinct_keys``' columns), counted
         by the database: one ``COUNT`` per batch of keys, nothing but a number read back."""
         table = self.quote(q.model.table)
+        fields = q.model.field_map
         per_statement = max(1, (self.max_params - 1) // len(q.conflict_on))
         stored = 0
-        for start in range(0, len(keys), per_statement):
+        for start in range(0, len(keys[0]), per_statement):
             b = SQLBuilder(self)
-            where = self.keys_in(b, q.model, q.conflict_on, keys[start : start + per_statement])
+            batch = [column[start : start + per_statement] for column in keys]
+            if len(batch) == 1:
+                where = self.compile_cond(b, Cond(fields[q.conflict_on[0]], "in", tuple(batch[0])))
+            else:
+                where = self.keys_in(b, q.model, q.conflict_on, list(zip(*batch, strict=True)))
             stored += int((await conn.fetch(f"SELECT COUNT(*) FROM {table} WHERE {where}", b.params))[0][0])
         return stored
 
@@ -1137,7 +1145,7 @@ class SQLDialect(SchemaDialect):
             for rows in self.insert_batches(q):
                 sql, params = self.compile_upsert(q, rows)
                 await conn.execute(sql, params)
-            return len(keys) - stored, len(q.rows) - len(keys) + stored
+            return len(keys[0]) - stored, len(q.rows) - len(keys[0]) + stored
         existing = await self.existing_keys(conn, q)
         decode = self.row_decoder(q.model)
         records: list[dict[str, Any]] = []

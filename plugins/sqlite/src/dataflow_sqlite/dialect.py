@@ -663,7 +663,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         sets = ", ".join(self.upsert_sets(SQLBuilder(self), q))
         sql = f"{self.insert_head(q.model, q.columns)} VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}"
         await conn.executemany_counted(sql, self.encode_rows(q.model, q.columns, q.rows), len(q.rows), len(q.columns))
-        return len(keys) - stored, len(q.rows) - len(keys) + stored
+        return len(keys[0]) - stored, len(q.rows) - len(keys[0]) + stored
 
     async def _lacks_autoincrement(self, conn: Any, q: Insert | Upsert) -> bool:
         """True when ``q`` writes rows with generated ids into a table made without AUTOINCREMENT."""

@@ -239,6 +239,32 @@ def test_upsert_conflict_is_decided_by_conflict_on_alone(make_model, run_node):
     assert run_node("MemberReadNode", {"id": "5"})["name"] == "Eve"
 
 
+def test_bulk_upsert_counts_inserted_and_updated_by_the_conflict_key(make_model, run_node):
+    @make_model
+    class Slot:
+        team: str
+        code: int
+        label: str = ""
+        __dataflow__ = {"indexes": [{"fields": ["team", "code"], "unique": True}]}
+
+    run_node("SlotBulkCreateNode", {"data": [{"team": "a", "code": 1, "label": "old"},
+                                             {"team": "b", "code": 1, "label": "old"}]})
+    # Two fields: ("a", 1) is stored, ("a", 2) and ("b", 2) are new, ("a", 2) comes twice (the last wins).
+    out = run_node("SlotBulkUpsertNode", {"conflict_on": ["team", "code"], "data": [
+        {"team": "a", "code": 1, "label": "x"}, {"team": "a", "code": 2, "label": "y"},
+        {"team": "b", "code": 2, "label": "z"}, {"team": "a", "code": 2, "label": "last"}]})
+    assert (out["processed"], out["inserted"], out["updated"]) == (4, 2, 1)
+    stored = {(r["team"], r["code"]): r["label"] for r in run_node("SlotListNode", {"limit": 10})["records"]}
+    assert stored == {("a", 1): "x", ("b", 1): "old", ("a", 2): "last", ("b", 2): "z"}
+    # Past the size where key lists are sent differently (SQLite: a JSON array), and on the primary key.
+    many = [{"id": i, "team": "c", "code": i, "label": "n"} for i in range(1, 3001)]
+    run_node("SlotBulkDeleteNode", {"filter": {}, "confirmed": True})
+    run_node("SlotBulkCreateNode", {"data": many[:1000]})
+    out = run_node("SlotBulkUpsertNode", {"data": [{**r, "label": "m"} for r in many]})
+    assert (out["inserted"], out["updated"]) == (2000, 1000)
+    assert run_node("SlotCountNode", {"filter": {"label": "m"}})["count"] == 3000
+
+
 BULK_ROWS = 100_000
 
 
