@@ -577,15 +577,30 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             # placeholders per statement, and a long IN list costs more to parse than json_each.
             field = cond.field
             column, compared = self.quote(field.name), self.order_column(field)
-            if field.kind in ("str", "int", "float"):  # sent as they are (a bulk upsert's 50,000 keys)
-                operands = list(cond.value)
-            else:
-                operands = [decimal_key(v) if field.kind == "decimal" else self.encode(field, v) for v in cond.value]
-            subquery = f"(SELECT value FROM json_each({b.bind(to_json(operands))}))"
+            subquery = f"(SELECT value FROM json_each({b.bind(self._json_operands(field, cond.value))}))"
             if cond.op == "in":
                 return f"{compared} IN {subquery}"
             return f"({compared} NOT IN {subquery} OR {column} IS NULL)"
         return super().compile_cond(b, cond)
+
+    def _json_operands(self, field: FieldSpec, values: Sequence[Any]) -> str:
+        """Values compared with ``field``'s ``order_column``, as one JSON array (for ``json_each``)."""
+        if field.kind in ("str", "int", "float"):  # sent as they are (a bulk upsert's 50,000 keys)
+            return to_json(list(values))
+        return to_json([decimal_key(v) if field.kind == "decimal" else self.encode(field, v) for v in values])
+
+    async def count_stored(self, conn: Any, q: Upsert, keys: Sequence[Sequence[Any]]) -> int:
+        """Many one-field keys in one statement: the JSON array of keys joined to the table, each key
+        looked up in the index (``IN (SELECT … json_each)`` first builds a temporary index of them all,
+        several times slower for 50,000 keys)."""
+        field = q.model.field_map[q.conflict_on[0]]
+        if len(keys) != 1 or len(keys[0]) <= _INLINE_IN_VALUES or field.kind == "bytes":
+            return await super().count_stored(conn, q, keys)
+        compared = f"t.{self.quote(field.name)}"
+        if field.kind == "decimal":
+            compared = f"df_decimal_key({compared})"
+        sql = f"SELECT COUNT(*) FROM json_each(?) AS k JOIN {self.quote(q.model.table)} AS t ON {compared} = k.value"
+        return int((await conn.fetch(sql, [self._json_operands(field, keys[0])]))[0][0])
 
     def order_column(self, field: FieldSpec) -> str:
         # Decimals are stored as their exact text; they are compared and sorted by a key whose text
