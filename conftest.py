@@ -29,7 +29,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 if os.environ.pop("PYTHONDONTWRITEBYTECODE", ""):
     # Children inherit the environment: xdist workers are started after this file is read.
     os.environ.setdefault("PYTHONPYCACHEPREFIX",
-                          str(Path(tempfile.gettempdir()) / f"dataflow-tests-pycache-{os.getuid()}"))
+                          str(Path(tempfile.gettempdir()) / f"dataflow-tests-pycache-{getattr(os, 'getuid', str)()}"))
     sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
     sys.dont_write_bytecode = False
 
