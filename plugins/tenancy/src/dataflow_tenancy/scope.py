@@ -14,7 +14,8 @@ Two layers, both from the kernel's ``dataflow_model_scope`` hook:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -112,10 +113,10 @@ class TenantScope(ModelScope):
         kind = type(query)
         if kind is Select or kind is Count or kind is Delete or (kind not in _WRITES and hasattr(query, "where")):
             # Reads of other shapes (an Aggregate …) are filtered alike: anything with a 'where'.
-            return _replace(query, where=self._where(query.where, tenant))
+            return _with_where(query, self._where(query.where, tenant))
         if kind is Update:
             self._check_values(query.values, tenant, "An update")
-            return _replace(query, where=self._where(query.where, tenant))
+            return _with_where(query, self._where(query.where, tenant))
         if kind is Insert:
             columns, rows = self._rows(query.columns, query.rows, tenant)
             return _replace(query, columns=columns, rows=rows)
@@ -142,11 +143,15 @@ class TenantScope(ModelScope):
         cond = self._condition(tenant)
         if where is None:
             return cond
-        if where is cond or (type(where) is And and any(item is cond for item in where.items[:2])):
-            return where  # scoped already (a held transaction's statement, handed on from another loop)
-        self._check_filter(where, tenant)
-        if type(where) is Cond:
+        if type(where) is Cond:  # a read by id, mostly: checked here without walking a tree
+            if where is cond:
+                return where  # scoped already (a held transaction's statement, handed on from another loop)
+            if where.field.name == self.field_name:
+                self._check_filter(where, tenant)
             return And((where, cond))  # by id first: the shape the dialects' fast paths know
+        if type(where) is And and any(item is cond for item in where.items[:2]):
+            return where  # scoped already, as above
+        self._check_filter(where, tenant)
         return And((cond, where))
 
     def _check_filter(self, where: Expr, tenant: str) -> None:
@@ -190,7 +195,16 @@ class TenantScope(ModelScope):
 
 
 _WRITES = (Insert, Update, Upsert)
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+
+
+def _fields(kind: type) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    """The attribute names of a query class, and an ``attrgetter`` reading them all at once."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        names = tuple(a.name for a in attrs.fields(kind))
+        found = _FIELDS[kind] = (names, operator.attrgetter(*names))
+    return found
 
 
 def _replace(query: Any, **changes: Any) -> Any:
@@ -198,8 +212,17 @@ def _replace(query: Any, **changes: Any) -> Any:
 
     ``attrs.evolve`` does the same, several times slower: this is on the path of every query.
     """
+    names, values = _fields(type(query))
+    current = list(values(query))
+    for name, value in changes.items():
+        current[names.index(name)] = value
+    return type(query)(*current)
+
+
+def _with_where(query: Any, where: Expr) -> Any:
+    """``_replace(query, where=where)``, for the reads by id every request makes: no keyword dict."""
     kind = type(query)
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(a.name for a in attrs.fields(kind))
-    return kind(*[changes[name] if name in changes else getattr(query, name) for name in names])
+    names, values = _fields(kind)
+    current = list(values(query))
+    current[names.index("where")] = where
+    return kind(*current)
