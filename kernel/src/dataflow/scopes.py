@@ -16,7 +16,7 @@ A model no plugin scopes costs nothing, and neither does an instance without sco
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -56,28 +56,52 @@ def scope_queries(dialect: SQLDialect, scopes: Mapping[str, tuple[ModelScope, ..
     """Make every query ``dialect`` runs on a model named in ``scopes`` pass through that model's scopes.
 
     ``scopes`` is read at each call (models registered later are covered). Installed once per
-    dialect, as an instance attribute over ``run``, so dialects that override ``run`` are covered
-    without cooperating. A statement that joins a transaction passes ``run`` twice (the transaction
-    hands it on to the dialect with its connection): the second pass, in the same task, is
-    recognised and not scoped again. (From another event loop, a held transaction's statement may
-    be seen twice: a scope returns a query it already scoped unchanged.)
-    """
-    if "run" in vars(dialect):
-        return
-    unscoped_run = dialect.run
+    dialect, on a subclass of its class made for it alone (same name), whose ``run`` scopes the
+    query and then runs the class's own: dialects that override ``run`` are covered without
+    cooperating, and so is code that wraps ``run`` on the instance (instrumentation counting
+    statements): its wrapper, set before or after, reaches the scoped ``run`` below it, and
+    deleting the wrapper uncovers the scoped ``run`` again, never the unscoped one. (An instance
+    attribute would be lost to ``del dialect.run``, and skipped by a wrapper set before it.)
 
-    async def run(query: Any, conn: Any = None) -> Any:
-        model = getattr(query, "model", None)
-        chain = scopes.get(model.name) if model is not None else None
-        if not chain or _handed_on.get() is query:
-            return await unscoped_run(query, conn)
-        for scope in chain:
-            query = scope.query(query)
-        token = _handed_on.set(query)
-        try:
-            return await unscoped_run(query, conn)
-        finally:
-            _handed_on.reset(token)
+    A statement that joins a transaction passes ``run`` twice (the transaction hands it on to the
+    dialect with its connection): the second pass, in the same task, is recognised and not scoped
+    again. (From another event loop, a held transaction's statement may be seen twice: a scope
+    returns a query it already scoped unchanged.)
+    """
+    base = type(dialect)
+    if vars(base).get("_dataflow_scopes") is not None:
+        return
+    unscoped_run = base.run
+
+    def run(self: Any, query: Any, conn: Any = None) -> Any:
+        return _run_scoped(scopes, unscoped_run.__get__(self), query, conn)
 
     run.__doc__ = unscoped_run.__doc__
-    dialect.run = run  # type: ignore[method-assign]
+    scoped = type(base.__name__, (base,), {"run": run, "_dataflow_scopes": scopes, "__module__": base.__module__,
+                                           "__qualname__": base.__qualname__, "__doc__": base.__doc__})
+    dialect.__class__ = scoped
+    own = vars(dialect).get("run")
+    if own is not None:
+        # A wrapper set on the instance before any model was scoped calls the unscoped run it took:
+        # it now passes through the scopes first (taking the wrapper off uncovers the class's run).
+
+        def wrapped(query: Any, conn: Any = None) -> Any:
+            return _run_scoped(scopes, own, query, conn)
+
+        dialect.run = wrapped  # type: ignore[method-assign]
+
+
+async def _run_scoped(scopes: Mapping[str, tuple[ModelScope, ...]], run: Callable[[Any, Any], Awaitable[Any]],
+                      query: Any, conn: Any) -> Any:
+    """``await run(query, conn)``, the query passed through its model's scopes first."""
+    model = getattr(query, "model", None)
+    chain = scopes.get(model.name) if model is not None else None
+    if not chain or _handed_on.get() is query:
+        return await run(query, conn)
+    for scope in chain:
+        query = scope.query(query)
+    token = _handed_on.set(query)
+    try:
+        return await run(query, conn)
+    finally:
+        _handed_on.reset(token)
