@@ -393,6 +393,45 @@ def test_hook_dataflow_execute_node(make_db: Callable[..., DataFlow]) -> None:
     assert seen == ["before c", "after c"]
 
 
+def test_execute_node_wrappers_may_pass_operations_through(make_db: Callable[..., DataFlow]) -> None:
+    """Nodes of an operation every wrapper declares in ``passes_through`` run without the hook call."""
+    seen: list[str] = []
+
+    class WritesOnly:
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            seen.append(f"writes-only {node.operation}")
+            return (yield)
+
+        dataflow_execute_node.passes_through = frozenset({"read", "list"})  # type: ignore[attr-defined]
+
+    class Everything:
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            seen.append(f"everything {node.operation}")
+            return (yield)
+
+    db = make_db(WritesOnly())
+
+    @db.model
+    class Note:
+        title: str
+
+    created = run(("NoteCreateNode", "c", {"title": "a"}))["c"]
+    run(("NoteReadNode", "r", {"id": created["id"]}), ("NoteListNode", "l", {}))
+    assert seen == ["writes-only create"]  # the read and the list ran without the hook
+    seen.clear()
+    other = make_db(WritesOnly(), Everything())
+
+    @other.model
+    class Memo:
+        title: str
+
+    created = run(("MemoCreateNode", "c", {"title": "a"}))["c"]
+    run(("MemoReadNode", "r", {"id": created["id"]}))
+    assert sorted(seen) == ["everything create", "everything read", "writes-only create", "writes-only read"]
+
+
 def test_hook_dataflow_connection(make_db: Callable[..., DataFlow]) -> None:
     statements: list[str] = []
 

@@ -171,6 +171,7 @@ class DataFlow(metaclass=_DataFlowType):
         self.dialect.read_router = self.plugins.hook.dataflow_read_router(db=self)
         # After configure: a plugin may register a plugin object of its own on this instance there.
         self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
+        self._unwrapped_operations = self.plugins.operations_passed_through()
         node_registry.add_instance(self)
         _live.add(self)
 

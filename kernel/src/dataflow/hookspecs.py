@@ -214,6 +214,11 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
 
     Wrappers (``@hookimpl(wrapper=True)``) receive the inner coroutine from ``yield`` and return a
     coroutine wrapping it: timing, write protection, tenancy, schema caching.
+
+    A wrapper that hands some operations' coroutines back untouched says which on its function
+    (``dataflow_execute_node.passes_through = frozenset({"read", "list"})``): nodes of an operation
+    every implementation passes through run without the hook call (reads pay nothing for a plugin
+    that only guards writes).
     """
 
 

@@ -424,6 +424,14 @@ class PluginManager:
         caller = getattr(self.hook, hook_name)
         return any(impl.plugin_name != BUILTIN for impl in caller.get_hookimpls())
 
+    def operations_passed_through(self) -> frozenset[str]:
+        """The node operations (``Node.operation``) that every plugin's ``dataflow_execute_node`` declares
+        it passes through untouched (a ``passes_through`` set on the implementing function): nodes of
+        these run without the hook call. An implementation that declares nothing wraps every node."""
+        declared = [frozenset(getattr(impl.function, "passes_through", ()))
+                    for impl in self.hook.dataflow_execute_node.get_hookimpls() if impl.plugin_name != BUILTIN]
+        return frozenset.intersection(*declared) if declared else frozenset()
+
     def _each_plugin(self, hook_name: str, *, kernel_first: bool = False) -> list[tuple[str, pluggy.HookCaller]]:
         """(plugin name, a pluggy caller of that plugin's implementation alone), in plugin-name order.
 

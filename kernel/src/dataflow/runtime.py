@@ -345,7 +345,7 @@ async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx
     db = cls.dataflow_instance
     observers = _observers.get()
     started = time.perf_counter() if observers else 0.0
-    if db is not None and db._wrap_nodes:
+    if db is not None and db._wrap_nodes and cls.operation not in db._unwrapped_operations:
         coro = db.plugins.hook.dataflow_execute_node(node=node, params=params, ctx=ctx)
     else:
         coro = node.run(params, ctx)

@@ -97,6 +97,10 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
     return state.run_write(node, params, ctx, coro, hide_ids)
 
 
+# Reads are handed back untouched above: the kernel runs them without calling the hook at all.
+dataflow_execute_node.passes_through = _FAST_READS  # type: ignore[attr-defined]
+
+
 @hookimpl
 def dataflow_connection(connection: Any, db: Any) -> Any:
     state = db.state.get(STATE_KEY)
