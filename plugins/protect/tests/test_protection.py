@@ -161,6 +161,24 @@ def test_rules_added_and_removed_at_run_time(make: Any, one: Any) -> None:
         db.protection.remove_rule(rule.id)
 
 
+def test_rules_added_after_allowed_writes_apply_to_the_next_one(make: Any, one: Any) -> None:
+    """The rules covering a (model, operation) are worked out once; any rule change anywhere redoes it."""
+    db = make(write_protection=[{"level": "operation", "model": "Invoice", "operations": ["delete"]}])
+    one("InvoiceCreateNode", {"id": "i1"})
+    one("InvoiceCreateNode", {"id": "i2"})  # the same (model, operation): its rules, as worked out before
+    rule = db.protection.add_rule(level="model", model="Invoice", read_only=True)
+    with raises_df("DF-716", match="model level"):
+        one("InvoiceCreateNode", {"id": "i3"})
+    db.protection.remove_rule(rule)
+    one("InvoiceCreateNode", {"id": "i3"})
+    other = make(models=False)
+    rule = other.protection.add_rule(level="global", read_only=True)  # another instance, the same database
+    with raises_df("DF-716", match="global level"):
+        one("InvoiceCreateNode", {"id": "i4"})
+    other.protection.remove_rule(rule)
+    one("InvoiceCreateNode", {"id": "i4"})
+
+
 def test_a_refused_write_rolls_back_a_transactional_workflow(make: Any, run: Any, one: Any) -> None:
     db = make(write_protection=[{"level": "operation", "model": "Invoice", "operations": ["delete"]}])
     one("InvoiceCreateNode", {"id": "keep", "total": 1.0})

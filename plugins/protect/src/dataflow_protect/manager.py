@@ -53,6 +53,8 @@ class ProtectionManager:
         self.key = database_key(db)
         self._rules: list[Rule] = []
         self._cache: tuple[tuple[int, int, int], tuple[Rule, ...]] | None = None
+        self._by_write: tuple[tuple[Rule, ...], dict[tuple[str | None, str], tuple[Rule, ...]]] = ((), {})
+        """The rules covering each (model, operation), most specific level first, for one ``effective()``."""
         self._version = 0
         self._closed = False
         _managers.add(self)
@@ -138,10 +140,10 @@ class ProtectionManager:
     async def check(self, intent: WriteIntent, confirm: Confirm | None = None) -> None:
         """Raise DF-716 when the rules refuse ``intent``; ``confirm(field)`` tells whether the write
         really changes an immutable field (without it, a field rule refuses any write naming its field)."""
-        matching = [rule for rule in self.effective() if rule.applies_to(intent)]
+        fields = intent.fields
+        matching = [rule for rule in self._covering(intent.model, intent.operation) if rule.covers_fields(fields)]
         if not matching:
             return
-        matching.sort(key=lambda r: -r.rank)
         now = dt.datetime.now(dt.UTC)
         for _rank, group in itertools.groupby(matching, key=lambda r: r.rank):
             allowed = False
@@ -156,6 +158,24 @@ class ProtectionManager:
                 raise self.refused(rule, intent)
             if allowed:
                 return
+
+    def _covering(self, model: str | None, operation: str) -> tuple[Rule, ...]:
+        """The effective rules that cover writes of ``operation`` on ``model``, most specific level first.
+
+        Worked out once per (model, operation) while the rules stay the same: ``effective()`` returns the
+        same tuple until a rule is added or removed here or a global rule anywhere, or a model is added.
+        Runtime rules are only selected here; whether they refuse is decided at each write.
+        """
+        rules = self.effective()
+        held, by_write = self._by_write
+        if held is not rules:
+            by_write = {}
+            self._by_write = (rules, by_write)
+        found = by_write.get((model, operation))
+        if found is None:
+            found = by_write[(model, operation)] = tuple(
+                sorted((r for r in rules if r.covers(model, operation)), key=lambda r: -r.rank))
+        return found
 
     def _context(self, intent: WriteIntent, rule: Rule, now: dt.datetime) -> RuleContext:
         return RuleContext(now.astimezone(rule.tz), intent.model, intent.operation, intent.fields, intent.actor,

@@ -236,16 +236,19 @@ class Rule:
 
     def applies_to(self, intent: WriteIntent) -> bool:
         """Whether the rule speaks about this write (a field rule only for writes that may change its field)."""
-        if self.model is not None and intent.model != self.model:
+        return self.covers(intent.model, intent.operation) and self.covers_fields(intent.fields)
+
+    def covers(self, model: str | None, operation: str) -> bool:
+        """``applies_to`` for what depends only on the model and the operation (cached per pair)."""
+        if self.model is not None and model != self.model:
             return False
-        if self.operations is not None and not operation_matches(self.operations, intent.operation):
+        if self.operations is not None and not operation_matches(self.operations, operation):
             return False
-        if self.level == "field":
-            kind = kind_of(intent.operation)
-            if kind in ("create", "delete"):
-                return False
-            return intent.fields is None or self.field in intent.fields
-        return True
+        return self.level != "field" or kind_of(operation) not in ("create", "delete")
+
+    def covers_fields(self, fields: frozenset[str] | None) -> bool:
+        """``applies_to`` for the fields a write may change (only field rules look at them)."""
+        return self.level != "field" or fields is None or self.field in fields
 
     def active(self, context: RuleContext) -> bool:
         """For a runtime rule: whether it refuses writes now. Other rules are always active."""
