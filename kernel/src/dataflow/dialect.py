@@ -605,7 +605,11 @@ class SQLDialect(SchemaDialect):
         if kind is And or kind is Or:
             items = expr.items  # type: ignore[union-attr]
             shape.append((kind.__name__, len(items)))
-            return all(self.filter_shape(item, shape, params) for item in items)
+            # A loop, not all() over a generator (no generator frame): every scoped read by id comes here.
+            for item in items:  # noqa: SIM110
+                if not self.filter_shape(item, shape, params):
+                    return False
+            return True
         if kind is Not:
             shape.append("not")
             return self.filter_shape(expr.item, shape, params)  # type: ignore[union-attr]

@@ -77,9 +77,12 @@ def _is_point_read(query: Any) -> bool:
         return False
     where = query.where
     if type(where) is And:
-        conds = where.items
-        return all(type(c) is Cond and c.op == "eq" for c in conds) and any(
-            c.field.primary_key for c in conds)  # type: ignore[union-attr]
+        by_key = False
+        for c in where.items:  # a loop, not all() / any() over generators: every scoped read comes here
+            if type(c) is not Cond or c.op != "eq":
+                return False
+            by_key = by_key or c.field.primary_key
+        return by_key
     return type(where) is Cond and where.op == "eq" and where.field.primary_key
 
 
