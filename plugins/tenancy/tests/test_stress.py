@@ -254,3 +254,25 @@ def test_a_wrapper_set_before_the_first_tenant_model_still_has_the_filter_under_
     with pytest.raises(DataFlowError) as caught:  # no current tenant: refused, never unfiltered
         run_sync(tenant_db.dialect.run(Select(tenant_db.models["Early"])))
     assert caught.value.code == "DF-714"
+
+
+def test_the_tenant_is_a_bound_value_of_one_statement_shape(tenant_db: DataFlow, make_model: Any) -> None:
+    """Reads by id of two tenants compile to one SQL text (one statement-cache entry): the tenant is a
+    bound value, never part of the text, and each tenant's statement binds its own."""
+
+    class Doc:
+        title: str
+
+    make_model(Doc)
+    model = tenant_db.models["Doc"]
+    (scope,) = tenant_db.model_scopes["Doc"]
+    compiled = []
+    for tenant in TENANTS:
+        with tenant_db.tenant_context.switch(tenant):
+            scoped = scope.query(Select(model, parse_filter(model, {"id": 7}), limit=2))
+        for _ in range(2):  # the second time from the statement cache
+            sql, params = tenant_db.dialect.compile_select(scoped)
+            assert tenant in params and tenant not in sql
+            assert [p for p in params if p in TENANTS] == [tenant]
+            compiled.append(sql)
+    assert len(set(compiled)) == 1
