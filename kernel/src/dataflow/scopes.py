@@ -16,6 +16,7 @@ A model no plugin scopes costs nothing, and neither does an instance without sco
 from __future__ import annotations
 
 import contextvars
+import types
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -58,10 +59,11 @@ def scope_queries(dialect: SQLDialect, scopes: Mapping[str, tuple[ModelScope, ..
     ``scopes`` is read at each call (models registered later are covered). Installed once per
     dialect, on a subclass of its class made for it alone (same name), whose ``run`` scopes the
     query and then runs the class's own: dialects that override ``run`` are covered without
-    cooperating, and so is code that wraps ``run`` on the instance (instrumentation counting
-    statements): its wrapper, set before or after, reaches the scoped ``run`` below it, and
-    deleting the wrapper uncovers the scoped ``run`` again, never the unscoped one. (An instance
-    attribute would be lost to ``del dialect.run``, and skipped by a wrapper set before it.)
+    cooperating. Whatever is assigned to ``run`` on the instance afterwards (instrumentation
+    counting statements, a test's monkeypatch, even the unscoped ``run`` it saved before the first
+    scoped model) is scoped too, and deleting it uncovers the scoped ``run`` again: ``run`` is a data
+    descriptor of that class (``_ScopedRun``), so no assignment or ``del`` on the instance can take
+    the scopes away.
 
     A statement that joins a transaction passes ``run`` twice (the transaction hands it on to the
     dialect with its connection): the second pass, in the same task, is recognised and not scoped
@@ -71,24 +73,47 @@ def scope_queries(dialect: SQLDialect, scopes: Mapping[str, tuple[ModelScope, ..
     base = type(dialect)
     if vars(base).get("_dataflow_scopes") is not None:
         return
-    unscoped_run = base.run
-
-    def run(self: Any, query: Any, conn: Any = None) -> Any:
-        return _run_scoped(scopes, unscoped_run.__get__(self), query, conn)
-
-    run.__doc__ = unscoped_run.__doc__
-    scoped = type(base.__name__, (base,), {"run": run, "_dataflow_scopes": scopes, "__module__": base.__module__,
-                                           "__qualname__": base.__qualname__, "__doc__": base.__doc__})
+    scoped = type(base.__name__, (base,), {"run": _ScopedRun(scopes, base.run), "_dataflow_scopes": scopes,
+                                           "__module__": base.__module__, "__qualname__": base.__qualname__,
+                                           "__doc__": base.__doc__})
+    own = vars(dialect).pop("run", None)
     dialect.__class__ = scoped
-    own = vars(dialect).get("run")
     if own is not None:
-        # A wrapper set on the instance before any model was scoped calls the unscoped run it took:
-        # it now passes through the scopes first (taking the wrapper off uncovers the class's run).
+        dialect.run = own  # type: ignore[method-assign]  # a wrapper set before: scoped from now on
 
-        def wrapped(query: Any, conn: Any = None) -> Any:
-            return _run_scoped(scopes, own, query, conn)
 
-        dialect.run = wrapped  # type: ignore[method-assign]
+class _ScopedRun:
+    """``run`` on a dialect with scoped models: the class's ``run`` with the scopes applied first, or
+    what was assigned to ``run`` on the instance, with the scopes applied first too."""
+
+    def __init__(self, scopes: Mapping[str, tuple[ModelScope, ...]], unscoped: Callable[..., Any]) -> None:
+        self.scopes = scopes
+        self.unscoped = unscoped
+        self.__doc__ = unscoped.__doc__
+
+    def __get__(self, dialect: Any, owner: Any = None) -> Any:
+        if dialect is None:
+            return self
+        assigned = dialect.__dict__.get("run")
+        if assigned is not None:
+            return assigned
+        return types.MethodType(self._run, dialect)
+
+    def _run(self, dialect: Any, query: Any, conn: Any = None) -> Any:
+        return _run_scoped(self.scopes, types.MethodType(self.unscoped, dialect), query, conn)
+
+    def __set__(self, dialect: Any, run: Callable[..., Any]) -> None:
+        scopes = self.scopes
+
+        def scoped_run(query: Any, conn: Any = None) -> Any:
+            return _run_scoped(scopes, run, query, conn)
+
+        scoped_run.__wrapped__ = run  # type: ignore[attr-defined]
+        dialect.__dict__["run"] = scoped_run
+
+    def __delete__(self, dialect: Any) -> None:
+        if dialect.__dict__.pop("run", None) is None:
+            raise AttributeError("run")
 
 
 async def _run_scoped(scopes: Mapping[str, tuple[ModelScope, ...]], run: Callable[[Any, Any], Awaitable[Any]],

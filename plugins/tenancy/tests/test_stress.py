@@ -254,6 +254,11 @@ def test_a_wrapper_set_before_the_first_tenant_model_still_has_the_filter_under_
     with pytest.raises(DataFlowError) as caught:  # no current tenant: refused, never unfiltered
         run_sync(tenant_db.dialect.run(Select(tenant_db.models["Early"])))
     assert caught.value.code == "DF-714"
+    # Putting back the run saved before any model was scoped (a monkeypatch undone) keeps the filter.
+    tenant_db.dialect.run = original  # type: ignore[method-assign]
+    with tenant_db.tenant_context.switch("blue"):
+        rows = run_sync(tenant_db.dialect.run(Select(tenant_db.models["Early"])))
+    assert [r["code"] for r in rows] == ["blue-e"]
 
 
 def test_the_tenant_is_a_bound_value_of_one_statement_shape(tenant_db: DataFlow, make_model: Any) -> None:
