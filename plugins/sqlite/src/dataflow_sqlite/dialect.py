@@ -13,6 +13,12 @@ starts) and SERIALIZABLE, whatever isolation level is asked for: SQLite has no o
 made inside a transaction run in it (``schema_in_transaction``): another connection would wait for
 the transaction's own write lock.
 
+Short statements run in the event loop's own thread (see ``_inline``): reads of committed rows
+on a WAL reader connection, and updates and deletes by primary key on a writer connection, each
+stopped by SQLite's progress handler past a small budget (``INLINE_STEPS``) and then run the usual
+way in aiosqlite's thread. Handing a statement to that thread and back costs more than SQLite
+spends on such a statement.
+
 ``:memory:`` becomes a shared-cache URI so that every connection of one DataFlow instance sees the
 same database; there a transaction holds the loop's one connection for as long as it is open.
 """
@@ -37,7 +43,7 @@ from dataflow.aggregates import Aggregate, Measure
 from dataflow.dialect import LIKE_ESCAPE, LoopLocal, SQLBuilder, SQLDialect, like_pattern, like_tokens
 from dataflow.errors import DataFlowError, short_repr
 from dataflow.models import FieldSpec
-from dataflow.query import And, Atomic, ColumnBatch, Cond, Count, Insert, Select, Upsert
+from dataflow.query import And, Atomic, ColumnBatch, Cond, Count, Delete, Insert, Select, Update, Upsert
 from dataflow.rawsql import RawSQLSyntax
 from dataflow.sqllog import StatementLog
 from dataflow.transactions import current_scope
@@ -64,18 +70,26 @@ _TYPES = {
 }
 _UTC = dt.UTC
 _SINGLE_STATEMENT = (Select, Count, Aggregate)
+_INLINE_WRITES = (Update, Delete)
 _INLINE_IN_VALUES = 1000
 """``$in`` lists longer than this are sent as one JSON array (``json_each``), not one placeholder each."""
 _INLINE_BUSY_TIMEOUT = 0.05
 """Seconds an inline read may wait on a busy file before it goes through aiosqlite instead."""
+INLINE_STEPS = 20_000
+"""SQLite VM instructions a statement may take in the event loop's thread (some tenths of a
+millisecond); past them SQLite stops it (changing nothing) and it runs again in aiosqlite's thread,
+where its SQL then always goes. Counted, not timed: the same statement gets the same answer on a
+busy machine."""
+_OVERRAN_KEPT = 512
+"""Statements (SQL texts) remembered as too long to run inline; past this many the memory restarts."""
+_INLINE_WRITES_PER_CHECKPOINT = 200
+"""One inline-eligible write in this many goes through aiosqlite's connection, whose commit runs
+SQLite's automatic WAL checkpoint there (the inline writer never checkpoints: it would block the loop)."""
 
 
-def _is_point_read(query: Any) -> bool:
-    """A Select whose filter is ``id = value`` (possibly ANDed with other equalities, such as a tenant's):
-    at most one row, found by the primary key's index."""
-    if type(query) is not Select:
-        return False
-    where = query.where
+def _by_key(where: Any) -> bool:
+    """A filter ``id = value`` (possibly ANDed with other equalities, such as a tenant's): at most one
+    row, found by the primary key's index."""
     if type(where) is And:
         by_key = False
         for c in where.items:  # a loop, not all() / any() over generators: every scoped read comes here
@@ -87,9 +101,10 @@ def _is_point_read(query: Any) -> bool:
 
 
 def _close_reader(state: _LoopState) -> None:
-    if state.reader is not None:
-        state.reader.close()
-        state.reader = None
+    for inline in (state.reader, state.writer_inline):
+        if inline is not None:
+            inline.close()
+    state.reader = state.writer_inline = None
 
 
 async def _close_state(state: _LoopState) -> None:
@@ -186,6 +201,46 @@ def _run_counted(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> i
         cursor.close()
 
 
+class _InlineBudget(_Guard):
+    """The guard of a connection used in the event loop's thread: a statement stops past
+    ``INLINE_STEPS`` VM instructions, or at its first ``$regex`` match (Python code that may take
+    up to its own budget, too long to hold the loop); ``overran`` then says it belongs elsewhere."""
+
+    __slots__ = ("overran", "steps")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+        self.overran = False
+
+    def expired(self) -> bool:
+        self.steps += 1
+        if self.steps * _PROGRESS_STEPS > INLINE_STEPS:
+            self.overran = True
+        return self.overran
+
+    def regexp(self, pattern: str, value: Any) -> bool:
+        self.overran = True
+        raise TimeoutError("$regex runs in aiosqlite's thread")
+
+
+class _InlineConnection(sqlite3.Connection):
+    """A connection used in the event loop's thread, with its budget."""
+
+    guard: _InlineBudget
+
+
+def _prepare(conn: sqlite3.Connection, guard: _Guard, progress: bool) -> None:
+    """Register DataFlow's SQL functions on a connection (in the thread that uses it); ``progress``:
+    the guard's deadline is enforced by SQLite's progress handler."""
+    conn.create_function("regexp", 2, guard.regexp, deterministic=True)
+    if progress:
+        conn.set_progress_handler(guard.expired, _PROGRESS_STEPS)
+    conn.create_function("df_lower", 1, _lower, deterministic=True)
+    conn.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
+    decimals.register(conn)
+
+
 class SQLiteConnection:
     """The kernel's Connection protocol over one aiosqlite connection, each statement time-bounded."""
 
@@ -263,8 +318,12 @@ class _LoopState:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.conn: SQLiteConnection | None = None
-        self.reader: sqlite3.Connection | None = None
-        """A read-only connection used in the loop's own thread for reads by primary key."""
+        self.reader: _InlineConnection | None = None
+        """A read-only connection used in the loop's own thread for short reads."""
+        self.writer_inline: _InlineConnection | None = None
+        """A connection used in the loop's own thread for updates and deletes by primary key."""
+        self.inline_writes = 0
+        """Inline-eligible writes so far (every ``_INLINE_WRITES_PER_CHECKPOINT``-th goes through aiosqlite)."""
         self.writer = asyncio.Lock()
         """Held by the one writer of this loop (a transaction, or an autocommit write)."""
         self.spare: list[SQLiteConnection] = []
@@ -276,7 +335,8 @@ class _LoopState:
 
     @property
     def connections(self) -> int:
-        return (self.conn is not None) + (self.reader is not None) + len(self.spare) + self.lent
+        return ((self.conn is not None) + (self.reader is not None) + (self.writer_inline is not None)
+                + len(self.spare) + self.lent)
 
 
 _SPARE_CONNECTIONS = 2
@@ -361,6 +421,8 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         self.shared_cache = self.uri and "mode=memory" in self.path
         self.inline_reads = not self.uri
         self._anchor: sqlite3.Connection | None = None
+        self._overran: set[str] = set()
+        """SQL texts that once ran past ``INLINE_STEPS`` in the loop's thread: they go to aiosqlite's."""
         self._legacy_tables: dict[str, bool] = {}
         """Per table: True when it was made without AUTOINCREMENT (see ``run_insert``)."""
 
@@ -393,12 +455,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         def set_up(conn: sqlite3.Connection) -> None:
             for pragma in pragmas:
                 conn.execute(pragma)
-            conn.create_function("regexp", 2, guard.regexp, deterministic=True)
-            if progress:
-                conn.set_progress_handler(guard.expired, _PROGRESS_STEPS)
-            conn.create_function("df_lower", 1, _lower, deterministic=True)
-            conn.create_function("df_decimal_key", 1, decimal_key, deterministic=True)
-            decimals.register(conn)  # aiosqlite has no create_aggregate
+            _prepare(conn, guard, progress)
 
         # One trip to the connection's thread instead of one per setting: each trip is a thread
         # hand-over both ways, and a new instance's first operation opens two connections.
@@ -437,14 +494,21 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             if type(query) not in _SINGLE_STATEMENT:
                 if self.shared_cache:
                     return await super().run(query)
+                if (self.inline_reads and type(query) in _INLINE_WRITES and state.conn is not None
+                        and not state.writer.locked() and _by_key(query.where)):  # type: ignore[union-attr]
+                    state.inline_writes += 1
+                    if state.inline_writes % _INLINE_WRITES_PER_CHECKPOINT:
+                        done = self._write_inline(state, query)  # type: ignore[arg-type]
+                        if done is not None:
+                            return done
                 await _take(state.writer, self.busy_timeout, "another writer of this process")
                 try:
                     return await super().run(query)
                 finally:
                     state.writer.release()
             if state.conn is not None:
-                if self.inline_reads and _is_point_read(query):
-                    rows = self._read_inline(state, query)
+                if self.inline_reads and type(query) is Select:
+                    rows = self._read_inline(state, query)  # type: ignore[arg-type]
                     if rows is not None:
                         return rows
                 if not state.lock.locked():
@@ -452,32 +516,92 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         return await super().run(query, conn)
 
     def _read_inline(self, state: _LoopState, query: Select) -> list[dict[str, Any]] | None:
-        """A read by primary key, run in the loop's thread on a WAL reader connection.
+        """A read in the loop's thread on a WAL reader connection, or None: run it the usual way.
 
-        Handing a statement to aiosqlite's thread and back costs several times what SQLite spends
-        finding one row by its key, so these reads run inline. A WAL reader sees only committed
-        rows, never another task's open transaction. If the file is busy (a checkpoint), the read
-        goes the usual way instead of blocking the loop: None is returned.
+        A WAL reader sees only committed rows, never another task's open transaction. A busy file
+        (a checkpoint) or a read longer than the budget also means None, having blocked the loop no
+        longer than that.
         """
+        sql, params = self.compile_select(query)
+        if sql in self._overran:
+            return None
+        reader = state.reader
+        if reader is None:
+            try:
+                reader = state.reader = self._inline_connection(_INLINE_BUSY_TIMEOUT, "PRAGMA query_only = ON")
+            except sqlite3.Error:
+                return None
+        fetched = self._inline(reader, sql, params)
+        if fetched is None:
+            return None
+        if len(fetched) < 2:
+            decode = self.row_decoder(query.model, query.columns)
+            return [decode(row) for row in fetched]
+        return self.decode_rows(query.model, fetched, query.columns)
+
+    def _write_inline(self, state: _LoopState, query: Update | Delete) -> list[dict[str, Any]] | int | None:
+        """An update or delete by primary key (at most one row) in the loop's thread, or None: run it
+        the usual way. Called only while no writer of this loop holds the write lock; the connection
+        waits for no other process (busy: None at once), and a statement stopped by the budget (a
+        trigger or a cascade doing more) changed nothing, being its own transaction."""
+        writer = state.writer_inline
+        if writer is None:
+            try:
+                # Checkpoints stay on aiosqlite's connections (see _INLINE_WRITES_PER_CHECKPOINT).
+                writer = state.writer_inline = self._inline_connection(0, "PRAGMA wal_autocheckpoint = 0")
+            except sqlite3.Error:
+                return None
+        sql, params = self.compile_update(query) if type(query) is Update else self.compile_delete(query)
+        if sql in self._overran:
+            return None
+        if not query.returning:
+            before = writer.total_changes
+            if self._inline(writer, sql, params) is None:
+                return None
+            return writer.total_changes - before
+        fetched = self._inline(writer, sql, params)
+        if fetched is None:
+            return None
+        decode = self.row_decoder(query.model)
+        return [decode(row) for row in fetched]
+
+    def _inline_connection(self, busy_timeout: float, pragma: str) -> _InlineConnection:
+        """A connection for statements run in the loop's thread, with the SQL functions of every
+        connection and the inline budget as its progress handler."""
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout,
+                               factory=_InlineConnection)
         try:
-            reader = state.reader
-            if reader is None:
-                reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                         timeout=_INLINE_BUSY_TIMEOUT)
-                reader.execute("PRAGMA query_only = ON")
-                state.reader = reader
-            sql, params = self.compile_select(query)
-            log = self.sql_log
-            started = time.perf_counter() if log.on() else None
-            fetched = reader.execute(sql, params).fetchall()
-            if started is not None:
-                log.record(sql, params, started)
+            for setting in ("PRAGMA foreign_keys = ON", "PRAGMA case_sensitive_like = ON",
+                            "PRAGMA synchronous = NORMAL", pragma):
+                conn.execute(setting)
+            conn.guard = _InlineBudget()
+            _prepare(conn, conn.guard, True)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _inline(self, conn: _InlineConnection, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        """``sql``'s rows, run now in this thread within ``INLINE_STEPS``; None when it could not run
+        here (busy file, over budget, or an error the usual path reports in its own terms)."""
+        guard = conn.guard
+        guard.steps = 0
+        guard.overran = False
+        log = self.sql_log
+        started = time.perf_counter() if log.on() else None
+        try:
+            fetched = conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError:
+            if guard.overran:
+                if len(self._overran) >= _OVERRAN_KEPT:
+                    self._overran.clear()
+                self._overran.add(sql)
             return None
         except Exception as exc:  # as on the aiosqlite path: no raw driver error reaches a user
             raise self.translate_error(exc) from exc
-        decode = self.row_decoder(query.model, query.columns)
-        return [decode(row) for row in fetched]
+        if started is not None:
+            log.record(sql, params, started)
+        return fetched
 
     # ---- transactions: the kernel's primitives --------------------------------------------------
     def transaction_connection(self) -> Any:
