@@ -473,15 +473,7 @@ class UpdateNode(ModelNode):
         values = prepare_update(model, fields, self.node_id, now(), atomic=True)
         where = self.identify(db, model, params)
         if identifies_one(model, where):
-            # At most one row can match: one UPDATE … RETURNING, with no match to check first. On its
-            # own it is atomic; inside a transaction it runs in the node's savepoint, so that a failed
-            # update leaves the caller's transaction usable, as every node does.
-            query = Update(model, where, values, returning=True)
-            if db.dialect.current_transaction() is None:
-                rows = await db.dialect.run(query)
-            else:
-                async with db.transaction() as conn:
-                    rows = await db.dialect.run(query, conn)
+            rows = await one_statement(db, Update(model, where, values, returning=True))
             if not rows:
                 return {"updated": False}
             record = rows[0]
@@ -520,6 +512,11 @@ class DeleteNode(ModelNode):
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         where = self.identify(db, model, params)
+        if identifies_one(model, where):
+            rows = await one_statement(db, Delete(model, where, returning=True))
+            if not rows:
+                return {"id": params.get("id"), "deleted": False}
+            return {"id": rows[0]["id"], "deleted": True}
         async with db.transaction() as conn:
             match = await self.single_match(db, model, where, conn)
             if match is None:
@@ -651,6 +648,18 @@ class AggregateNode(ModelNode):
 
     async def execute(self, db: DataFlow, model: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
         return {"groups": await db.dialect.run(self.aggregate_query(db, model, params, self.node_id))}
+
+
+async def one_statement(db: DataFlow, query: Update | Delete) -> list[dict[str, Any]]:
+    """The rows of ``query`` (returning, filtered on a unique key: at most one row), run as one
+    statement with no match to check first. On its own it is atomic; inside a transaction it runs in
+    the node's savepoint, so that a failure leaves the caller's transaction usable, as every node does."""
+    if db.dialect.current_transaction() is None:
+        rows: list[dict[str, Any]] = await db.dialect.run(query)
+        return rows
+    async with db.transaction() as conn:
+        rows = await db.dialect.run(query, conn)
+    return rows
 
 
 def identifies_one(model: ModelSpec, where: Any) -> bool:
