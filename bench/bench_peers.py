@@ -585,7 +585,7 @@ async def run_database(kind: str, rounds: int, profile: str | None, only: tuple[
             for k in range(1 if profile.startswith("bulk") else SLICES):
                 await step(flow, k)
             profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("PSORT", "cumulative")).print_stats(int(os.environ.get("PN", "40")))
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
         for contender in CONTENDERS:
             await raw.execute(f'SELECT COUNT(*) FROM "{tables[contender]["main"]}"')
     finally:

@@ -495,10 +495,10 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                 if self.shared_cache:
                     return await super().run(query)
                 if (self.inline_reads and type(query) in _INLINE_WRITES and state.conn is not None
-                        and not state.writer.locked() and _by_key(query.where)):  # type: ignore[union-attr]
+                        and not state.writer.locked() and _by_key(query.where)):
                     state.inline_writes += 1
                     if state.inline_writes % _INLINE_WRITES_PER_CHECKPOINT:
-                        done = self._write_inline(state, query)  # type: ignore[arg-type]
+                        done = self._write_inline(state, query)
                         if done is not None:
                             return done
                 await _take(state.writer, self.busy_timeout, "another writer of this process")
@@ -508,7 +508,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                     state.writer.release()
             if state.conn is not None:
                 if self.inline_reads and type(query) is Select:
-                    rows = self._read_inline(state, query)  # type: ignore[arg-type]
+                    rows = self._read_inline(state, query)
                     if rows is not None:
                         return rows
                 if not state.lock.locked():
@@ -551,7 +551,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                 writer = state.writer_inline = self._inline_connection(0, "PRAGMA wal_autocheckpoint = 0")
             except sqlite3.Error:
                 return None
-        sql, params = self.compile_update(query) if type(query) is Update else self.compile_delete(query)
+        sql, params = self.compile_update(query) if isinstance(query, Update) else self.compile_delete(query)
         if sql in self._overran:
             return None
         if not query.returning:
