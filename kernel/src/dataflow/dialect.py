@@ -686,6 +686,32 @@ class SQLDialect(SchemaDialect):
         return "(" + ", ".join(b.bind_field(fields[c], v) for c, v in zip(columns, row, strict=True)) + ")"
 
     def compile_update(self, q: Update) -> tuple[str, list[Any]]:
+        """``UPDATE … SET … WHERE …``; the text of a shape seen before is reused, as ``_cached`` does for
+        reads: the shape is the columns set (and which of them change atomically, by which operator),
+        the filter's shape and RETURNING, and the values are bound afresh."""
+        fields = q.model.field_map
+        encode = self.encode
+        shape: list[Any] = ["update", id(q.model), q.returning, len(q.values)]
+        params: list[Any] = []
+        for name, value in q.values.items():
+            if type(value) is Atomic:
+                shape.append((name, value.op))
+                params.append(encode(fields[name], value.operand))
+            else:
+                shape.append(name)
+                params.append(encode(fields[name], value))
+        if q.where is not None and not self.filter_shape(q.where, shape, params):
+            return self._compile_update(q)
+        key = tuple(shape)
+        cached = self._statements.get(key)
+        if cached is not None and cached[0] is q.model:
+            return cached[1], params
+        sql, compiled_params = self._compile_update(q)
+        if compiled_params == params and len(self._statements) < 4096:
+            self._statements[key] = (q.model, sql)
+        return sql, compiled_params
+
+    def _compile_update(self, q: Update) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
         fields = q.model.field_map
         sets = ", ".join(f"{self.quote(k)} = {self.set_value(b, fields[k], v)}" for k, v in q.values.items())

@@ -152,4 +152,22 @@ def test_json_field_keeps_dict_values(make_model, run_node):
         run_node("DocUpdateNode", {"id": did, "fields": {"body": {"$inc": 1}}})
 
 
+def test_one_update_shape_with_other_values_changes_its_own_row(make_model, run_node):
+    """Updates of one shape reuse their statement text; each binds its own values."""
+    counter = _counter(make_model)
+    ids = seed(run_node, counter, [{"name": "a", "hits": 1, "balance": D("1")}, {"name": "b", "hits": 2}])
+    for round_ in range(2):  # the second pass reuses every statement of the first
+        for k, cid in enumerate(ids):
+            out = run_node("CounterUpdateNode", {"id": cid, "fields": {"hits": {"$inc": k + 1}, "note": f"n{k}"}})
+            assert (out["hits"], out["note"]) == ([1, 2][k] + (k + 1) * (round_ + 1), f"n{k}")
+            out = run_node("CounterUpdateNode", {"id": cid, "fields": {"note": f"m{k}{round_}", "hits": 100 + k}})
+            assert (out["hits"], out["note"]) == (100 + k, f"m{k}{round_}")
+            out = run_node("CounterUpdateNode", {"id": cid, "fields": {"hits": [1, 2][k] + (k + 1) * (round_ + 1)}})
+            assert out["hits"] == [1, 2][k] + (k + 1) * (round_ + 1)
+            out = run_node("CounterUpdateNode", {"filter": {"id": cid, "name": ["a", "b"][k]},
+                                                 "fields": {"balance": {"$mul": D(2)}}})
+            assert out["balance"] == (D(2) ** (round_ + 1) if k == 0 else D(0))
+    assert [run_node("CounterReadNode", {"id": cid})["note"] for cid in ids] == ["m01", "m11"]
+
+
 __all__ = tests_in(globals())
