@@ -5,8 +5,12 @@
 Bulk create (BulkCreateNode via AsyncLocalRuntime) vs aiomysql ``executemany`` (which rewrites the
 INSERT into multi-row statements) in one transaction; read-by-id through a one-node workflow vs a
 plain ``SELECT`` on a held connection (and, for reference, ``pool.acquire()`` + ``SELECT`` as an
-application would write it); count with a filter (CountNode) vs the same ``COUNT(*)``. The URL
-defaults to DATAFLOW_TEST_MYSQL_URL.
+application would write it); update by id (UpdateNode, which returns the stored record) vs an
+autocommit ``UPDATE``, and, for reference, vs the raw driver keeping the same guarantee: ``START
+TRANSACTION; UPDATE; SELECT; COMMIT`` sent as one text, as the dialect does (MariaDB has no
+``UPDATE … RETURNING``), so that the part of the gap the read-back itself costs shows apart from
+DataFlow's own; count with a filter (CountNode) vs the same ``COUNT(*)``. The URL defaults to
+DATAFLOW_TEST_MYSQL_URL.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 import aiomysql
-from common import COLUMNS, Comparison, PersonWorkload, best_of_async, print_table, record_tuples, server_args
+from common import (
+    COLUMNS,
+    Comparison,
+    PersonWorkload,
+    alternate,
+    best_of_async,
+    print_table,
+    record_tuples,
+    server_args,
+)
 from dataflow import DataFlow
 from dataflow.url import parse_url
 
@@ -84,6 +97,32 @@ async def main(url: str, rows: int, reads: int) -> list[Comparison]:
         pool.close()
         await pool.wait_closed()
 
+        # Update by id: the same ids, on the raw side's copy of the rows (its first bulk table).
+        raw_table = work.raw_tables[0]
+        update_sql = f"UPDATE `{raw_table}` SET name = %s, updated_at = %s WHERE id = %s"
+        read_back = (f"START TRANSACTION; {update_sql}; SELECT {', '.join(COLUMNS)} FROM `{raw_table}` "
+                     f"WHERE id = %s; COMMIT")
+
+        async def raw_updates() -> None:
+            async with raw.cursor() as cur:
+                for key in ids:
+                    await cur.execute(update_sql, (f"new {key}", dt.datetime.now(dt.UTC).replace(tzinfo=None), key))
+
+        async def raw_read_back_updates() -> None:
+            async with raw.cursor() as cur:
+                for key in ids:
+                    await cur.execute(read_back, (f"new {key}", dt.datetime.now(dt.UTC).replace(tzinfo=None), key, key))
+                    while await cur.nextset():
+                        pass
+
+        framework_update_s, raw_update_s, raw_read_back_s = await alternate(3, work.updates, raw_updates,
+                                                                            raw_read_back_updates)
+        update = Comparison("update by id", framework_update_s, raw_update_s, len(ids), "updates", "≤ 1.5", False)
+        update_read_back = Comparison("update by id (raw UPDATE + SELECT in one transaction)", framework_update_s,
+                                      raw_read_back_s, len(ids), "updates", "(reference)", False)
+        read_back_cost = Comparison("  raw UPDATE + SELECT vs raw UPDATE", raw_read_back_s, raw_update_s, len(ids),
+                                    "updates", "(reference)", False)
+
         count_sql = f"SELECT COUNT(*) FROM `{table}` WHERE age > %s"
 
         async def raw_count() -> None:
@@ -94,7 +133,7 @@ async def main(url: str, rows: int, reads: int) -> list[Comparison]:
 
         count = Comparison("count with filter", await best_of_async(3, work.counts),
                            await best_of_async(3, raw_count), 20, "counts", "≤ 1.1", False)
-        return [bulk, read, read_pooled, count]
+        return [bulk, read, read_pooled, update, update_read_back, read_back_cost, count]
     finally:
         async with raw.cursor() as cur:
             for name in [table, *work.raw_tables]:

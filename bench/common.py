@@ -133,6 +133,7 @@ class PersonWorkload:
         self.runtime = AsyncLocalRuntime()
         self._read = one_node("PersonReadNode", {"id": "a0-1"}, "read")
         self._count = one_node("PersonCountNode", {"filter": {"age": {"$gt": 50}}}, "count")
+        self._update = one_node("PersonUpdateNode", {"id": "a0-1", "fields": {"name": "x"}}, "update")
         self.ids: list[str] = []
 
     async def warm_up(self) -> None:
@@ -163,6 +164,13 @@ class PersonWorkload:
         """Read every picked id through the one-node read workflow, the id given per run."""
         for key in self.ids:
             await self.runtime.execute_workflow_async(self._read, {"read": {"id": key}})
+
+    async def updates(self) -> None:
+        """Update every picked id's name through the one-node update workflow (each its own
+        transaction, the stored record returned)."""
+        for key in self.ids:
+            await self.runtime.execute_workflow_async(self._update,
+                                                      {"update": {"id": key, "fields": {"name": f"new {key}"}}})
 
     async def counts(self) -> None:
         """Twenty counts with the filter ``age > 50``."""
