@@ -1,4 +1,5 @@
-"""``$contains``, ``$overlap`` and ``$any`` on list fields, compiled for each first-party database.
+"""``$contains``, ``$overlap`` and ``$any`` on list fields, compiled for each first-party database (and the
+contributed DuckDB dialect, whose lists are JSON too).
 
 One meaning everywhere, whether the list is a native array (PostgreSQL ``TEXT[]`` …) or JSON:
 
@@ -235,10 +236,53 @@ class MySQLOperators(ListOperators):
                 f"WHERE {' AND '.join(tests)})")
 
 
+_DUCKDB_NUMBERS = "('UBIGINT', 'BIGINT', 'HUGEINT', 'UHUGEINT', 'DOUBLE')"
+_DUCKDB_CLASS = f"CASE WHEN {{a}}.type IN {_DUCKDB_NUMBERS} THEN 'number' ELSE {{a}}.type END"
+
+
+class DuckDBOperators(ListOperators):
+    """JSON lists through DuckDB's ``json_each`` (the contributed dataflow-duckdb dialect stores lists as JSON).
+    Numbers match by value (integers exactly, ``1`` and ``1.0`` alike), strings by their decoded text."""
+
+    @staticmethod
+    def _same(left: str, right: str) -> str:
+        number = (f"(TRY_CAST({left}.atom AS DOUBLE) = TRY_CAST({right}.atom AS DOUBLE) AND "
+                  f"({left}.type = 'DOUBLE' OR {right}.type = 'DOUBLE' "
+                  f"OR TRY_CAST({left}.atom AS HUGEINT) = TRY_CAST({right}.atom AS HUGEINT)))")
+        text = f"json_extract_string({left}.value, '$') = json_extract_string({right}.value, '$')"
+        return (f"{_DUCKDB_CLASS.format(a=left)} = {_DUCKDB_CLASS.format(a=right)} AND CASE "
+                f"{_DUCKDB_CLASS.format(a=left)} WHEN 'number' THEN {number} WHEN 'VARCHAR' THEN {text} "
+                f"ELSE {left}.atom = {right}.atom END")
+
+    def contains(self, b: SQLBuilder, cond: Cond, column: str) -> str:
+        mark = b.bind(to_json(_values(cond, scalar_ok=True)))
+        return (f"NOT EXISTS (SELECT 1 FROM json_each(CAST({mark} AS JSON)) AS w WHERE NOT EXISTS "
+                f"(SELECT 1 FROM json_each({column}) AS h WHERE {self._same('h', 'w')}))")
+
+    def overlap(self, b: SQLBuilder, cond: Cond, column: str) -> str:
+        mark = b.bind(to_json(_values(cond, scalar_ok=False)))
+        return (f"EXISTS (SELECT 1 FROM json_each({column}) AS h, json_each(CAST({mark} AS JSON)) AS w "
+                f"WHERE {self._same('h', 'w')})")
+
+    def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
+        tests = []
+        for op, value in _comparisons(cond):
+            kind = _type_class(value)
+            if kind == "number":
+                bound = b.bind(float(value))
+                tests.append(f"(h.type IN {_DUCKDB_NUMBERS} AND TRY_CAST(h.atom AS DOUBLE) {op} {bound})")
+            elif kind == "string":
+                tests.append(f"(h.type = 'VARCHAR' AND json_extract_string(h.value, '$') {op} {b.bind(value)})")
+            else:
+                tests.append(f"(h.type = 'BOOLEAN' AND h.atom {op} {b.bind('true' if value else 'false')})")
+        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h WHERE {' AND '.join(tests)})"
+
+
 _BY_DIALECT: dict[str, type[ListOperators]] = {
     "postgresql": PostgreSQLOperators,
     "sqlite": SQLiteOperators,
     "mysql": MySQLOperators,
+    "duckdb": DuckDBOperators,
 }
 
 
