@@ -2,8 +2,8 @@
 
 ``__dataflow__ = {"use_native_arrays": True}`` stores ``List[str]`` / ``List[int]`` / ``List[float]``
 fields as ``TEXT[]`` / ``INTEGER[]`` / ``REAL[]`` on PostgreSQL (refused elsewhere, DF-609), and
-``$contains``, ``$overlap`` and ``$any`` filter list fields on SQLite, PostgreSQL and MySQL / MariaDB,
-whether stored as native arrays or as JSON.
+``$contains``, ``$overlap`` and ``$any`` filter list fields on SQLite, PostgreSQL, MySQL / MariaDB and the
+contributed DuckDB dialect, whether stored as native arrays or as JSON.
 """
 
 from dataflow.plugins import lazy_exports

@@ -189,14 +189,19 @@ class SQLiteOperators(ListOperators):
         return (f"{_SQLITE_CLASS.format(a=left)} = {_SQLITE_CLASS.format(a=right)} "
                 f"AND {left}.atom = {right}.atom")
 
+    @staticmethod
+    def _json(mark: str) -> str:
+        """The bound JSON list as the database's ``json_each`` takes it."""
+        return mark
+
     def contains(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        mark = b.bind(to_json(_values(cond, scalar_ok=True)))
-        return (f"NOT EXISTS (SELECT 1 FROM json_each({mark}) AS w WHERE NOT EXISTS "
+        given = self._json(b.bind(to_json(_values(cond, scalar_ok=True))))
+        return (f"NOT EXISTS (SELECT 1 FROM json_each({given}) AS w WHERE NOT EXISTS "
                 f"(SELECT 1 FROM json_each({column}) AS h WHERE {self._same('h', 'w')}))")
 
     def overlap(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        mark = b.bind(to_json(_values(cond, scalar_ok=False)))
-        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h, json_each({mark}) AS w WHERE {self._same('h', 'w')})"
+        given = self._json(b.bind(to_json(_values(cond, scalar_ok=False))))
+        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h, json_each({given}) AS w WHERE {self._same('h', 'w')})"
 
     def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
         tests = []
@@ -240,9 +245,10 @@ _DUCKDB_NUMBERS = "('UBIGINT', 'BIGINT', 'HUGEINT', 'UHUGEINT', 'DOUBLE')"
 _DUCKDB_CLASS = f"CASE WHEN {{a}}.type IN {_DUCKDB_NUMBERS} THEN 'number' ELSE {{a}}.type END"
 
 
-class DuckDBOperators(ListOperators):
-    """JSON lists through DuckDB's ``json_each`` (the contributed dataflow-duckdb dialect stores lists as JSON).
-    Numbers match by value (integers exactly, ``1`` and ``1.0`` alike), strings by their decoded text."""
+class DuckDBOperators(SQLiteOperators):
+    """JSON lists through DuckDB's ``json_each`` (the contributed dataflow-duckdb dialect stores lists as JSON),
+    written as SQLite's are; ``json_each`` types differ, so numbers match by value (integers exactly, ``1`` and
+    ``1.0`` alike) and strings by their decoded text."""
 
     @staticmethod
     def _same(left: str, right: str) -> str:
@@ -254,15 +260,9 @@ class DuckDBOperators(ListOperators):
                 f"{_DUCKDB_CLASS.format(a=left)} WHEN 'number' THEN {number} WHEN 'VARCHAR' THEN {text} "
                 f"ELSE {left}.atom = {right}.atom END")
 
-    def contains(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        mark = b.bind(to_json(_values(cond, scalar_ok=True)))
-        return (f"NOT EXISTS (SELECT 1 FROM json_each(CAST({mark} AS JSON)) AS w WHERE NOT EXISTS "
-                f"(SELECT 1 FROM json_each({column}) AS h WHERE {self._same('h', 'w')}))")
-
-    def overlap(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        mark = b.bind(to_json(_values(cond, scalar_ok=False)))
-        return (f"EXISTS (SELECT 1 FROM json_each({column}) AS h, json_each(CAST({mark} AS JSON)) AS w "
-                f"WHERE {self._same('h', 'w')})")
+    @staticmethod
+    def _json(mark: str) -> str:
+        return f"CAST({mark} AS JSON)"
 
     def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
         tests = []
