@@ -114,6 +114,44 @@ def test_file_databases_use_wal(tmp_path, closing):
     assert raw_fetch(db, "PRAGMA journal_mode") == [("wal",)]
 
 
+def test_instances_open_a_new_file_at_the_same_moment(tmp_path, closing):
+    """Switching a new file to WAL from several connections at once: SQLite answers some of them
+    SQLITE_BUSY without its busy handler; the dialect tries again within busy_timeout instead of
+    failing with DF-508 (seen as a flaky first operation of two instances on one new file)."""
+    import threading
+
+    failures: list[BaseException] = []
+
+    def open_one(db: DataFlow, start: threading.Barrier) -> None:
+        async def go() -> None:
+            async with db.dialect.connection():
+                pass
+
+        start.wait()
+        try:
+            asyncio.run(go())
+        except BaseException as exc:  # collected: the assertion below names them
+            failures.append(exc)
+
+    for attempt in range(40):
+        url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        instances = [DataFlow(url) for _ in range(4)]
+        start = threading.Barrier(len(instances))
+        threads = [threading.Thread(target=open_one, args=(db, start)) for db in instances]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            for db in instances:
+                db.close()
+    assert failures == []
+    last = DataFlow(url)
+    closing.append(last)
+    assert raw_fetch(last, "PRAGMA journal_mode") == [("wal",)]
+
+
 def test_tables_are_created_on_first_use_and_not_rechecked(tmp_path, closing, monkeypatch):
     db = DataFlow(f"sqlite:///{tmp_path / 'cache.db'}")
     closing.append(db)

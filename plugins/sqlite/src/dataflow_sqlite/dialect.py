@@ -353,6 +353,24 @@ def busy(timeout: float, waited_for: str) -> DataFlowError:
     )
 
 
+def _execute_when_free(conn: sqlite3.Connection, sql: str, deadline: float) -> None:
+    """Run ``sql``, trying again until ``deadline`` while SQLite answers SQLITE_BUSY without waiting.
+
+    Two connections that switch a new file to WAL at the same moment: one of them gets "database is
+    locked" at once, SQLite's busy handler not being asked for that lock, so ``busy_timeout`` alone does
+    not cover it (seen with two instances' first operations on one new file)."""
+    pause = 0.001
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY" or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)  # in the connection's own thread, never the event loop's
+        pause = min(pause * 2, 0.05)
+
+
 async def _take(lock: asyncio.Lock, timeout: float, waited_for: str) -> None:
     """Acquire ``lock``, waiting at most ``timeout`` seconds (DF-508 after that)."""
     if not lock.locked():
@@ -452,9 +470,11 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         guard = _Guard()
         progress = self.options.statement_timeout > 0
 
+        deadline = time.monotonic() + self.busy_timeout
+
         def set_up(conn: sqlite3.Connection) -> None:
             for pragma in pragmas:
-                conn.execute(pragma)
+                _execute_when_free(conn, pragma, deadline)
             _prepare(conn, guard, progress)
 
         # One trip to the connection's thread instead of one per setting: each trip is a thread
