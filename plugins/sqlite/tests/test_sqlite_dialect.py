@@ -152,6 +152,31 @@ def test_instances_open_a_new_file_at_the_same_moment(tmp_path, closing):
     assert raw_fetch(last, "PRAGMA journal_mode") == [("wal",)]
 
 
+def test_a_file_locked_past_busy_timeout_while_opening_is_df508(tmp_path, closing):
+    import sqlite3
+
+    from dataflow.errors import DataFlowError
+
+    path = tmp_path / "held.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (i)")
+    holder.execute("BEGIN EXCLUSIVE")  # a rollback-journal file: nobody else may even read it
+    db = DataFlow(f"sqlite:///{path}", busy_timeout=0.3)
+    closing.append(db)
+
+    async def open_it() -> None:
+        async with db.dialect.connection():
+            pass
+
+    try:
+        with pytest.raises(DataFlowError) as caught:
+            asyncio.run(open_it())
+        assert caught.value.code == "DF-508"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def test_tables_are_created_on_first_use_and_not_rechecked(tmp_path, closing, monkeypatch):
     db = DataFlow(f"sqlite:///{tmp_path / 'cache.db'}")
     closing.append(db)

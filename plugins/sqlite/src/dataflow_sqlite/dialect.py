@@ -479,7 +479,11 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
 
         # One trip to the connection's thread instead of one per setting: each trip is a thread
         # hand-over both ways, and a new instance's first operation opens two connections.
-        await raw._execute(set_up, raw._conn)
+        try:
+            await raw._execute(set_up, raw._conn)
+        except sqlite3.Error as exc:  # a file still busy past busy_timeout: DF-508, not the driver's error
+            await raw.close()
+            raise self.translate_error(exc) from exc
         return SQLiteConnection(raw, guard, self.options.statement_timeout, self.sql_log)
 
     def _state(self) -> _LoopState:
