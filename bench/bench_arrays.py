@@ -38,8 +38,7 @@ from dataflow.loop import run_sync
 from dataflow.query import Select, parse_filter
 from dataflow.sqllog import SQL_LOGGER
 from dataflow.testing import raw_execute
-from dataflow.testing.fixtures import _probe
-from dataflow.url import parse_url
+from dataflow.testing.fixtures import probe_server
 
 URL = os.environ.get("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
 RARE = "rare-7"
@@ -125,9 +124,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    parsed = parse_url(URL)
-    if _probe(parsed.host or "127.0.0.1", parsed.port or 5432, 1.0) is not None:
-        print(f"bench_arrays: the PostgreSQL test server at {parsed.host}:{parsed.port} does not answer; skipped")
+    _, problem = probe_server("postgresql")  # the same DATAFLOW_TEST_POSTGRES_URL as URL
+    if problem is not None:
+        print(f"bench_arrays: the PostgreSQL test server does not answer ({problem}); skipped")
         return
     db = DataFlow(URL)
     runtime = LocalRuntime()

@@ -23,13 +23,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from common import Comparison, alternate, one_node, print_table
+from common import SERVER_KINDS, Comparison, alternate, one_node, print_table, reachable_servers
 from dataflow import AsyncLocalRuntime, DataFlow
-from dataflow.testing.fixtures import _probe
 from dataflow.url import parse_url
-
-SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test", 5432),
-           "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", 3306)}
 
 RawReads = Callable[[list[str]], Awaitable[None]]
 
@@ -148,16 +144,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--only", choices=["sqlite", *SERVERS], help="One database only.")
+    parser.add_argument("--only", choices=["sqlite", *SERVER_KINDS], help="One database only.")
     args, _rest = parser.parse_known_args()
     targets = {"sqlite": f"sqlite:///{Path(tempfile.mkdtemp()) / 'express.db'}"}
-    for kind, (env, default, port) in SERVERS.items():
-        url = os.environ.get(env) or default
-        parsed = parse_url(url)
-        if _probe(parsed.host or "127.0.0.1", parsed.port or port, 1.0) is None:
-            targets[kind] = url
-        else:
-            print(f"{kind}: test server not reachable, skipped")
+    targets.update(reachable_servers())
     for kind, url in targets.items():
         if args.only not in (None, kind):
             continue

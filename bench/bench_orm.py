@@ -25,13 +25,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from common import Comparison, alternate, one_node, print_table
+from common import Comparison, alternate, one_node, print_table, reachable_servers
 from dataflow import AsyncLocalRuntime, DataFlow
-from dataflow.testing.fixtures import _probe
 from dataflow.url import parse_url
 
-SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test"),
-           "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")}
 PARAMS = {"group_by": ["region"],
           "aggregates": {"total": {"$sum": "amount"}, "mean": {"$avg": "amount"}, "n": {"$count": "*"},
                          "buyers": {"$count_distinct": "user_id"}},
@@ -123,13 +120,8 @@ async def main(rows: int, repeats: int) -> list[Comparison]:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         results.append(await measure("sqlite", f"sqlite:///{Path(folder) / 'orm.db'}", rows, repeats))
-    for kind, (env, default) in SERVERS.items():
-        url = os.environ.get(env) or default
-        u = parse_url(url)
-        if _probe(u.host or "127.0.0.1", u.port or (5432 if kind == "postgresql" else 3306), 1.0) is None:
-            results.append(await measure(kind, url, rows, repeats))
-        else:
-            print(f"{kind}: no server at {u.host}:{u.port}, skipped")
+    for kind, url in reachable_servers().items():
+        results.append(await measure(kind, url, rows, repeats))
     return results
 
 

@@ -31,13 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common import reachable_servers
 from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
 from dataflow.loop import run_sync
-from dataflow.testing.fixtures import _probe
-from dataflow.url import parse_url
 
-SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test"),
-           "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")}
 READS = 200
 TARGET = 1.05
 RULES: list[dict[str, Any]] = [
@@ -156,14 +153,7 @@ def bench(url: str, repeats: int, rows: int) -> list[dict[str, Any]]:
 
 
 def urls(selected: list[str] | None = None) -> dict[str, str]:
-    found = {"sqlite": f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench_protect.db'}"}
-    for kind, (env, default) in SERVERS.items():
-        if selected and kind not in selected:
-            continue
-        url = os.environ.get(env) or default
-        parsed = parse_url(url)
-        if _probe(parsed.host or "127.0.0.1", parsed.port or 0, 1.0) is None:
-            found[kind] = url
+    found = {"sqlite": f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench_protect.db'}", **reachable_servers(selected)}
     return {kind: url for kind, url in found.items() if not selected or kind in selected}
 
 

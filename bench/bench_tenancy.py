@@ -28,13 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import alternate, one_node
+from common import alternate, one_node, reachable_servers
 from dataflow import AsyncLocalRuntime, DataFlow
-from dataflow.testing.fixtures import _probe
-from dataflow.url import parse_url
 
-SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test", 5432),
-           "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test", 3306)}
 TENANT = "acme"
 
 
@@ -111,14 +107,7 @@ async def bench_one(url: str, rows: int, reads: int, repeats: int) -> list[tuple
 
 
 def urls(selected: list[str] | None, folder: str) -> dict[str, str]:
-    found = {"sqlite": f"sqlite:///{Path(folder) / 'bench_tenancy.db'}"}
-    for name, (env, default, port) in SERVERS.items():
-        url = os.environ.get(env) or default
-        parsed = parse_url(url)
-        if _probe(parsed.host or "127.0.0.1", parsed.port or port, 1.0) is None:
-            found[name] = url
-        else:
-            print(f"{name}: the test server does not answer; skipped")
+    found = {"sqlite": f"sqlite:///{Path(folder) / 'bench_tenancy.db'}", **reachable_servers(selected)}
     return {k: v for k, v in found.items() if not selected or k in selected}
 
 

@@ -31,15 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common import reachable_servers
 from dataflow import DataFlow, LocalRuntime, WorkflowBuilder
 from dataflow.loop import run_sync
 from dataflow.testing import raw_execute
-from dataflow.testing.fixtures import _probe
 from dataflow.url import parse_url
 
 ROWS = 100
-SERVERS = {"postgresql": ("DATAFLOW_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test"),
-           "mysql": ("DATAFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")}
 
 
 def _declare(db: DataFlow, table: str) -> str:
@@ -169,15 +167,7 @@ def metrics_ms(url: str, table: str) -> float:
 
 
 def databases(folder: Path) -> dict[str, str]:
-    found = {"sqlite": f"sqlite:///{folder / 'bench.db'}"}
-    for kind, (env, default) in SERVERS.items():
-        url = os.environ.get(env) or default
-        parsed = parse_url(url)
-        if _probe(parsed.host or "127.0.0.1", parsed.port or 0, 1.0) is None:
-            found[kind] = url
-        else:
-            print(f"{kind}: not reachable at {url}, skipped")
-    return found
+    return {"sqlite": f"sqlite:///{folder / 'bench.db'}", **reachable_servers()}
 
 
 def measure(kind: str, url: str, repeats: int) -> dict[str, Any]:

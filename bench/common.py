@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 from dataflow import AsyncLocalRuntime, DataFlow, WorkflowBuilder
+from dataflow.errors import redact_url
+from dataflow.testing.fixtures import probe_server
 from dataflow.workflow import Workflow
 
 COLUMNS = ["id", "name", "email", "age", "created_at", "updated_at"]
@@ -48,6 +50,24 @@ class Comparison:
 
     def _rate(self, seconds: float) -> str:
         return f"{self.work / seconds:,.0f} {self.unit}/s"
+
+
+SERVER_KINDS = ("postgresql", "mysql")
+
+
+def reachable_servers(selected: list[str] | None = None) -> dict[str, str]:
+    """The test servers (kind → URL, ``DATAFLOW_TEST_*_URL`` or the defaults) that answer, among
+    ``selected`` when given; each missing one is said and skipped."""
+    found = {}
+    for kind in SERVER_KINDS:
+        if selected and kind not in selected:
+            continue
+        url, problem = probe_server(kind)
+        if problem is None:
+            found[kind] = url
+        else:
+            print(f"{kind}: the test server at {redact_url(url)} does not answer ({problem}); skipped")
+    return found
 
 
 def best_of(repeats: int, fn: Callable[[], Any]) -> float:

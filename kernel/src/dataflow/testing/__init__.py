@@ -36,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "ModelFactory",
+    "probe_server",
     "raises_df",
     "raw_execute",
     "raw_fetch",

@@ -50,6 +50,7 @@ __all__ = [
     "execute",
     "make_model",
     "node_output",
+    "probe_server",
     "raises_df",
     "raw_execute",
     "raw_fetch",
@@ -82,6 +83,19 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+def probe_server(kind: str, *, timeout: float = 1.0) -> tuple[str, str | None]:
+    """``(url, None)`` when the ``kind`` test server answers, else ``(url, why not)``: the URL from
+    ``DATAFLOW_TEST_POSTGRES_URL`` / ``DATAFLOW_TEST_MYSQL_URL`` or its default. For scripts (the
+    benchmarks) that skip a missing server themselves; tests use ``server_url``."""
+    name = _ALIASES.get(kind, kind)
+    if name not in _SERVERS:
+        raise ValueError(f"probe_server() knows {sorted(_SERVERS)}, not {kind!r}")
+    env, default, default_port = _SERVERS[name]
+    url = os.environ.get(env) or default
+    parsed = parse_url(url)
+    return url, _probe(parsed.host or "127.0.0.1", parsed.port or default_port, timeout)
+
+
 def server_url(kind: str, *, timeout: float = 1.0) -> str:
     """The URL of the ``kind`` test server (``"postgresql"`` or ``"mysql"``), probed first.
 
@@ -91,14 +105,9 @@ def server_url(kind: str, *, timeout: float = 1.0) -> str:
     missing server is a failure: CI must never pass by skipping.
     """
     name = _ALIASES.get(kind, kind)
-    if name not in _SERVERS:
-        raise ValueError(f"server_url() knows {sorted(_SERVERS)}, not {kind!r}")
-    env, default, default_port = _SERVERS[name]
-    url = os.environ.get(env) or default
-    parsed = parse_url(url)
-    problem = _probe(parsed.host or "127.0.0.1", parsed.port or default_port, timeout)
+    url, problem = probe_server(name, timeout=timeout)
     if problem is not None:
-        reason = f"the {name} test server at {redact_url(url)} is unreachable ({problem}); set {env}"
+        reason = f"the {name} test server at {redact_url(url)} is unreachable ({problem}); set {_SERVERS[name][0]}"
         if os.environ.get("CI", "").strip().lower() == "true":
             pytest.fail(f"CI=true: {reason}", pytrace=False)
         pytest.skip(reason)
