@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomysql
 import attrs
 import pymysql.err
+from pymysql.connections import TEXT_TYPES, FieldDescriptorPacket
+from pymysql.constants import COMMAND, FIELD_TYPE, SERVER_STATUS
+from pymysql.converters import through
 from dataflow.dialect import DialectOptions, LoopLocal, idle_socket_readable
 from dataflow.errors import DataFlowError
 from dataflow.sqllog import StatementLog
@@ -29,7 +32,9 @@ from dataflow.url import DatabaseURL
 
 from dataflow_mysql.errors import pool_exhausted, translate
 
-__all__ = ["MySQLConnection", "PoolManager", "QuietCursor", "Result", "ServerInfo"]
+__all__ = ["MySQLConnection", "PoolManager", "QuietCursor", "Reply", "Result", "ServerInfo"]
+
+T = TypeVar("T")
 
 # Strict, predictable sessions whatever the server's defaults: UTC for NOW(), errors instead of
 # silent truncation, no ANSI_QUOTES (identifiers are backquoted, strings single-quoted) and no
@@ -41,6 +46,12 @@ INIT_COMMAND = f"SET time_zone = '+00:00', sql_mode = '{SESSION_SQL_MODE}'"
 _MATCHED = re.compile(rb"Rows matched: (\d+)")
 _DUPLICATES = re.compile(rb"Duplicates: (\d+)")
 _CLOSE_TIMEOUT = 5.0
+_MORE_RESULTS = SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
+_BINARY_CHARSET = 63
+_Converters = tuple[tuple[str | None, Any], ...]
+_COLUMN_CONVERTERS: dict[tuple[bytes, ...], _Converters] = {}
+"""Per result shape (its column-definition packets, byte for byte), how each column's text is decoded."""
+_COLUMN_CONVERTERS_MAX = 256
 
 
 @attrs.frozen
@@ -76,6 +87,16 @@ class ServerInfo:
 
 
 @attrs.frozen
+class Reply:
+    """One statement's reply in an exchange: affected rows (rows, for a result set), the OK packet's
+    info string, and the rows of a result set (None for an OK packet)."""
+
+    affected: int
+    message: bytes
+    rows: list[tuple[Any, ...]] | None
+
+
+@attrs.frozen
 class Result:
     """What a statement reported: affected rows, the first generated id, matched / duplicate counts."""
 
@@ -101,16 +122,96 @@ class MySQLConnection:
         """The server's ``max_allowed_packet`` (bytes), when known."""
 
     async def _send(self, cursor: Any, sql: str, params: Sequence[Any]) -> None:
-        """Execute on ``cursor``; a statement the server cut off for being larger than its packet
-        limit is DF-102 naming ``max_allowed_packet`` (the driver only sees a broken exchange:
-        "Packet sequence number wrong", "server has gone away")."""
+        """Execute on ``cursor`` (see ``_guarded``)."""
+        await self._guarded(cursor.execute(sql, params or None), sql, params)
+
+    async def _guarded(self, step: Awaitable[T], sql: str, params: Sequence[Any]) -> T:
+        """Await ``step`` (sending ``sql``), logged; a statement the server cut off for being larger
+        than its packet limit is DF-102 naming ``max_allowed_packet`` (the driver only sees a broken
+        exchange: "Packet sequence number wrong", "server has gone away")."""
         try:
-            await self.log.wrap(cursor.execute(sql, params or None), sql, params)
+            return await self.log.wrap(step, sql, params)
         except (pymysql.err.MySQLError, OSError) as exc:
             size = _statement_size(sql, params)
             if self.packet and size > self.packet:
                 raise too_large(size, self.packet) from exc
             raise
+
+    async def exchange(self, sql: str, params: Sequence[Any]) -> list[Reply]:
+        """Send ``sql`` (one statement or several, ``%s`` bound as a cursor binds them) and read each
+        statement's reply, without a cursor.
+
+        aiomysql's cursor makes several objects per statement and per packet (result, column
+        descriptions, packet wrappers); this reads the same packets through the connection's own
+        ``_read_packet`` (sequence checks, error packets, a lost session closed and raised as usual)
+        and decodes rows as PyMySQL does, with each result shape's column converters worked out once.
+        """
+        raw = self.raw
+        text = sql % tuple(map(raw.escape, params)) if params else sql
+        return await self._guarded(self._exchange(text.encode(raw.encoding, "surrogateescape")), sql, params)
+
+    async def _exchange(self, text: bytes) -> list[Reply]:
+        raw = self.raw
+        await raw._execute_command(COMMAND.COM_QUERY, text)
+        replies: list[Reply] = []
+        try:
+            while True:
+                data = (await raw._read_packet())._data
+                if data[0] == 0:  # OK: affected rows, insert id, status, warnings, info string
+                    affected, at = _length(data, 1)
+                    _insert_id, at = _length(data, at)
+                    status = data[at] | data[at + 1] << 8
+                    replies.append(Reply(affected, data[at + 4 :], None))
+                else:
+                    status, rows = await self._rows(data)
+                    replies.append(Reply(len(rows), b"", rows))
+                raw.server_status = status
+                if not status & _MORE_RESULTS:
+                    return replies
+        except pymysql.err.MySQLError:
+            # An error reply ends the exchange (the server runs none of the statements after it); a
+            # lost session was closed by the driver.
+            raise
+        except BaseException:
+            raw.close()  # stopped halfway: the replies left unread would be taken for the next statement's
+            raise
+
+    async def _rows(self, first: bytes) -> tuple[int, list[tuple[Any, ...]]]:
+        """A result set's rows (``first`` holds its column count) and the server status after it."""
+        read = self.raw._read_packet
+        count, _ = _length(first, 0)
+        shape = tuple([(await read())._data for _ in range(count)])
+        converters = _COLUMN_CONVERTERS.get(shape) or self._converters(shape)
+        await read()  # the EOF packet after the column definitions
+        rows = []
+        while True:
+            data = (await read())._data
+            if data[0] == 0xFE and len(data) < 9:  # EOF: warning count, then status
+                return data[3] | data[4] << 8, rows
+            rows.append(_row(data, converters))
+
+    def _converters(self, shape: tuple[bytes, ...]) -> _Converters:
+        """Each column's text encoding and converter, chosen as aiomysql's cursor chooses them."""
+        raw = self.raw
+        chosen = []
+        for data in shape:
+            field = FieldDescriptorPacket(data, raw.encoding)
+            kind = field.type_code
+            encoding: str | None
+            if not raw.use_unicode:
+                encoding = None
+            elif kind == FIELD_TYPE.JSON:
+                encoding = raw.encoding
+            elif kind in TEXT_TYPES:
+                encoding = None if field.charsetnr == _BINARY_CHARSET else raw.encoding
+            else:
+                encoding = "ascii"
+            convert = raw.decoders.get(kind)
+            chosen.append((encoding, None if convert is through else convert))
+        if len(_COLUMN_CONVERTERS) >= _COLUMN_CONVERTERS_MAX:
+            _COLUMN_CONVERTERS.clear()
+        converters = _COLUMN_CONVERTERS[shape] = tuple(chosen)
+        return converters
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         cursor = await self.raw.cursor()
@@ -160,26 +261,17 @@ class MySQLConnection:
         """
         own = not self.in_transaction
         sql = f"START TRANSACTION; {update}; {select}; COMMIT" if own else f"{update}; {select}"
-        cursor = await self.raw.cursor()
         try:
-            await self._send(cursor, sql, params)
-            if own:
-                await cursor.nextset()
-            message = getattr(cursor._result, "message", b"") or b""
-            found = _MATCHED.search(message)
-            matched = int(found.group(1)) if found else max(cursor.rowcount, 0)
-            await cursor.nextset()
-            rows = list(await cursor.fetchall())
-            while await cursor.nextset():
-                pass
+            replies = await self.exchange(sql, params)
         except BaseException:
             if own:
                 with suppress(Exception):
                     await self.raw.rollback()
             raise
-        finally:
-            await cursor.close()
-        return matched, rows
+        at = 1 if own else 0  # START TRANSACTION's reply comes first
+        changed, selected = replies[at], replies[at + 1]
+        found = _MATCHED.search(changed.message)
+        return int(found.group(1)) if found else changed.affected, selected.rows or []
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         cursor = await self.raw.cursor()
@@ -195,6 +287,41 @@ class MySQLConnection:
     @property
     def in_transaction(self) -> bool:
         return bool(self.raw.get_transaction_status())
+
+
+def _length(data: bytes, at: int) -> tuple[Any, int]:
+    """The length-encoded integer at ``at`` (None for the NULL marker) and where the next field starts."""
+    first = data[at]
+    if first < 251:
+        return first, at + 1
+    if first == 251:
+        return None, at + 1
+    width = 2 if first == 252 else 3 if first == 253 else 8
+    return int.from_bytes(data[at + 1 : at + 1 + width], "little"), at + 1 + width
+
+
+def _row(data: bytes, converters: _Converters) -> tuple[Any, ...]:
+    """One text-protocol row: each column's length-encoded bytes, decoded and converted."""
+    values: list[Any] = []
+    at = 0
+    for encoding, convert in converters:
+        size = data[at]
+        if size < 251:
+            at += 1
+        elif size == 251:  # NULL
+            values.append(None)
+            at += 1
+            continue
+        else:
+            size, at = _length(data, at)
+        value: Any = data[at : at + size]
+        at += size
+        if encoding is not None:
+            value = value.decode(encoding)
+        if convert is not None:
+            value = convert(value)
+        values.append(value)
+    return tuple(values)
 
 
 def _statement_size(sql: str, params: Sequence[Any]) -> int:
