@@ -22,13 +22,13 @@ from typing import Any, TypeVar
 import aiomysql
 import attrs
 import pymysql.err
-from pymysql.connections import TEXT_TYPES, FieldDescriptorPacket
-from pymysql.constants import COMMAND, FIELD_TYPE, SERVER_STATUS
-from pymysql.converters import through
 from dataflow.dialect import DialectOptions, LoopLocal, idle_socket_readable
 from dataflow.errors import DataFlowError
 from dataflow.sqllog import StatementLog
 from dataflow.url import DatabaseURL
+from pymysql.connections import TEXT_TYPES, FieldDescriptorPacket
+from pymysql.constants import COMMAND, CR, FIELD_TYPE, SERVER_STATUS
+from pymysql.converters import through
 
 from dataflow_mysql.errors import pool_exhausted, translate
 
@@ -48,6 +48,9 @@ _DUPLICATES = re.compile(rb"Duplicates: (\d+)")
 _CLOSE_TIMEOUT = 5.0
 _MORE_RESULTS = SERVER_STATUS.SERVER_MORE_RESULTS_EXISTS
 _BINARY_CHARSET = 63
+_MAX_PACKET = 0xFFFFFF
+_CHUNK = 65536
+"""Bytes asked of the stream at a time (a packet known to be larger is read whole)."""
 _Converters = tuple[tuple[str | None, Any], ...]
 _COLUMN_CONVERTERS: dict[tuple[bytes, ...], _Converters] = {}
 """Per result shape (its column-definition packets, byte for byte), how each column's text is decoded."""
@@ -153,42 +156,29 @@ class MySQLConnection:
     async def _exchange(self, text: bytes) -> list[Reply]:
         raw = self.raw
         await raw._execute_command(COMMAND.COM_QUERY, text)
-        replies: list[Reply] = []
+        replies = _Replies(self)
+        reader = raw._reader
         try:
-            while True:
-                data = (await raw._read_packet())._data
-                if data[0] == 0:  # OK: affected rows, insert id, status, warnings, info string
-                    affected, at = _length(data, 1)
-                    _insert_id, at = _length(data, at)
-                    status = data[at] | data[at + 1] << 8
-                    replies.append(Reply(affected, data[at + 4 :], None))
-                else:
-                    status, rows = await self._rows(data)
-                    replies.append(Reply(len(rows), b"", rows))
-                raw.server_status = status
-                if not status & _MORE_RESULTS:
-                    return replies
+            need = 4
+            while need:
+                try:
+                    chunk = await (reader.readexactly(need) if need > _CHUNK else reader.read(_CHUNK))
+                except (asyncio.IncompleteReadError, OSError) as exc:
+                    raise _lost(raw, exc) from exc
+                if not chunk:
+                    raise _lost(raw, None)
+                need = replies.feed(chunk)
         except pymysql.err.MySQLError:
             # An error reply ends the exchange (the server runs none of the statements after it); a
-            # lost session was closed by the driver.
+            # lost session or a broken sequence closed the connection already.
             raise
         except BaseException:
             raw.close()  # stopped halfway: the replies left unread would be taken for the next statement's
             raise
-
-    async def _rows(self, first: bytes) -> tuple[int, list[tuple[Any, ...]]]:
-        """A result set's rows (``first`` holds its column count) and the server status after it."""
-        read = self.raw._read_packet
-        count, _ = _length(first, 0)
-        shape = tuple([(await read())._data for _ in range(count)])
-        converters = _COLUMN_CONVERTERS.get(shape) or self._converters(shape)
-        await read()  # the EOF packet after the column definitions
-        rows = []
-        while True:
-            data = (await read())._data
-            if data[0] == 0xFE and len(data) < 9:  # EOF: warning count, then status
-                return data[3] | data[4] << 8, rows
-            rows.append(_row(data, converters))
+        raw._next_seq_id = replies.seq
+        if replies.leftover:
+            raw.close()  # a server only sends unasked when it ends the session (its goodbye)
+        return replies.replies
 
     def _converters(self, shape: tuple[bytes, ...]) -> _Converters:
         """Each column's text encoding and converter, chosen as aiomysql's cursor chooses them."""
@@ -287,6 +277,101 @@ class MySQLConnection:
     @property
     def in_transaction(self) -> bool:
         return bool(self.raw.get_transaction_status())
+
+
+class _Replies:
+    """The replies of one exchange, parsed from its bytes as they arrive: OK packets and text-protocol
+    result sets (column definitions, an EOF packet, rows, an EOF packet), as PyMySQL reads them."""
+
+    __slots__ = ("conn", "converters", "count", "leftover", "part", "pending", "replies", "rows", "seq", "shape")
+
+    def __init__(self, conn: MySQLConnection) -> None:
+        self.conn = conn
+        self.replies: list[Reply] = []
+        self.seq = 1  # the command went out as packet 0
+        self.pending = b""  # the start of a packet whose rest has not arrived yet
+        self.part = b""  # a payload the server split at 16 MiB, so far
+        self.leftover = False
+        self._next_reply()
+
+    def _next_reply(self) -> None:
+        self.count = -1  # no result set under way
+        self.shape: list[bytes] = []
+        self.converters: _Converters | None = None
+        self.rows: list[tuple[Any, ...]] = []
+
+    def feed(self, chunk: bytes) -> int:
+        """Take ``chunk``; how many more bytes are needed at least (0: the exchange is complete)."""
+        data = self.pending + chunk if self.pending else chunk
+        end = len(data)
+        at = 0
+        while True:
+            if end - at < 4:
+                self.pending = data[at:]
+                return 4 - (end - at)
+            size = data[at] | data[at + 1] << 8 | data[at + 2] << 16
+            if end - at - 4 < size:
+                self.pending = data[at:]
+                return size + 4 - (end - at)
+            if data[at + 3] != self.seq:
+                raise _out_of_sequence(self.conn.raw, data[at + 3], self.seq)
+            self.seq = (self.seq + 1) & 0xFF
+            payload = data[at + 4 : at + 4 + size]
+            at += 4 + size
+            if size == _MAX_PACKET:  # the payload goes on in the next packet
+                self.part += payload
+                continue
+            if self.part:
+                payload, self.part = self.part + payload, b""
+            if self._packet(payload):
+                self.pending = b""
+                self.leftover = at < end
+                return 0
+
+    def _packet(self, payload: bytes) -> bool:
+        """Take one packet's payload; True when it was the exchange's last."""
+        first = payload[0]
+        if first == 0xFF:
+            pymysql.err.raise_mysql_exception(payload)
+        if self.count < 0:
+            if first == 0:  # OK: affected rows, insert id, status, warning count, info string
+                affected, at = _length(payload, 1)
+                _insert_id, at = _length(payload, at)
+                self.replies.append(Reply(affected, payload[at + 4 :], None))
+                return self._ended(payload[at] | payload[at + 1] << 8)
+            self.count = _length(payload, 0)[0]  # a result set of this many columns
+        elif len(self.shape) < self.count:
+            self.shape.append(payload)
+        elif self.converters is None:  # the EOF packet after the column definitions
+            shape = tuple(self.shape)
+            self.converters = _COLUMN_CONVERTERS.get(shape) or self.conn._converters(shape)
+        elif first == 0xFE and len(payload) < 9:  # EOF: warning count, status
+            self.replies.append(Reply(len(self.rows), b"", self.rows))
+            return self._ended(payload[3] | payload[4] << 8)
+        else:
+            self.rows.append(_row(payload, self.converters))
+        return False
+
+    def _ended(self, status: int) -> bool:
+        self.conn.raw.server_status = status
+        self._next_reply()
+        return not status & _MORE_RESULTS
+
+
+def _lost(raw: aiomysql.Connection, exc: BaseException | None) -> pymysql.err.OperationalError:
+    """The session ended under the exchange: the connection closed, the driver's own error for it."""
+    raw.close()
+    detail = f" ({exc})" if isinstance(exc, OSError) else ""
+    return pymysql.err.OperationalError(CR.CR_SERVER_LOST, f"Lost connection to MySQL server during query{detail}")
+
+
+def _out_of_sequence(raw: aiomysql.Connection, got: int, expected: int) -> pymysql.err.MySQLError:
+    """A packet out of sequence, as the driver reports it (a MySQL 8 server at shutdown numbers its
+    error packet 0); the connection is closed."""
+    raw.close()
+    if got == 0:
+        return pymysql.err.OperationalError(CR.CR_SERVER_LOST, "Lost connection to MySQL server during query")
+    return pymysql.err.InternalError(f"Packet sequence number wrong - got {got} expected {expected}")
 
 
 def _length(data: bytes, at: int) -> tuple[Any, int]:
