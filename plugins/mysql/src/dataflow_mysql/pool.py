@@ -574,6 +574,9 @@ class PoolManager:
         return error
 
     async def _acquire(self, pool: aiomysql.Pool) -> aiomysql.Connection:
+        taken = _take_free(pool)
+        if taken is not None:
+            return taken
         timeout = self.options.pool_timeout if self.options.pool_timeout > 0 else None
         try:
             while True:
@@ -583,11 +586,8 @@ class PoolManager:
                     raw = await pool.acquire()
                 else:
                     raw = await asyncio.wait_for(pool.acquire(), timeout)
-                writer = raw._writer
-                if not idle_socket_readable(writer.transport if writer is not None else None):
+                if not _ended_while_idle(raw):
                     return raw
-                # The server ended this session while it sat in the pool and the loop has not seen
-                # it yet (aiomysql only checks for an end of stream already read): take another.
                 raw.close()
                 pool.release(raw)
         except TimeoutError:
@@ -607,7 +607,7 @@ class PoolManager:
                 raw.close()  # cancelled mid-statement: the protocol state is unknown, never reuse it
             raise
         finally:
-            pool.release(raw)
+            _give_back(pool, raw)
 
     # ---- closing -------------------------------------------------------------------------------
     async def close(self) -> None:
@@ -669,6 +669,39 @@ class PoolManager:
     def __del__(self) -> None:
         with suppress(Exception):  # interpreter shutdown: nothing more can be done
             self.close_sync()
+
+
+def _ended_while_idle(raw: aiomysql.Connection) -> bool:
+    """The server ended this session while it sat in the pool and the loop has not seen it yet
+    (aiomysql only checks for an end of stream already read)."""
+    writer = raw._writer
+    return idle_socket_readable(writer.transport if writer is not None else None)
+
+
+def _take_free(pool: aiomysql.Pool) -> aiomysql.Connection | None:
+    """A free connection taken without aiomysql's acquire (its lock, a sweep of every free
+    connection), when one is there, nobody else is acquiring and it passes the checks that acquire
+    makes (end of stream, a stream error) and the idle-socket check; else None (the usual path)."""
+    free = pool._free
+    if not free or pool._closing or pool._recycle > -1 or pool._cond.locked():
+        return None
+    raw = free[0]
+    reader = raw._reader
+    if raw.closed or reader.at_eof() or reader.exception() or reader.eof_received or _ended_while_idle(raw):
+        return None
+    free.popleft()
+    pool._used.add(raw)
+    return raw
+
+
+def _give_back(pool: aiomysql.Pool, raw: aiomysql.Connection) -> None:
+    """``pool.release(raw)``, without the task it starts to wake a waiter when none waits."""
+    if (raw.closed or pool._closing or pool._cond._waiters or raw not in pool._used
+            or raw.get_transaction_status()):
+        pool.release(raw)
+        return
+    pool._used.remove(raw)
+    pool._free.append(raw)
 
 
 async def _close_pool(pool: aiomysql.Pool) -> None:
