@@ -407,6 +407,12 @@ class SQLDialect(SchemaDialect):
         """False when the driver takes this kind's canonical values as they are (no per-value work)."""
         return field.kind in ("json", "array", "datetime")
 
+    def encode_column(self, field: FieldSpec, column: Sequence[Any]) -> list[Any]:
+        """Every value of one column of a bulk write encoded (None stays None); a dialect with a
+        faster whole-column form for some kind overrides."""
+        encode = self.encode
+        return [None if v is None else encode(field, v) for v in column]
+
     def encode_rows(
         self, model: ModelSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> Iterable[tuple[Any, ...]]:
@@ -425,8 +431,7 @@ class SQLDialect(SchemaDialect):
                 # One object in every row (a batch's timestamp that lost its Constant): encoded once.
                 data[index] = [self.encode(field, column[0])] * len(column)
             else:
-                encode = self.encode
-                data[index] = [None if v is None else encode(field, v) for v in column]
+                data[index] = self.encode_column(field, column)
         if batch is not None:
             return batch.iter_rows(data)
         return list(zip(*data, strict=True))

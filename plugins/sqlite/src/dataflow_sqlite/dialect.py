@@ -799,7 +799,17 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         return f"{column} GLOB {b.bind(like_to_glob(pattern))}"
 
     def needs_encoding(self, field: FieldSpec) -> bool:
-        return field.kind in ("json", "array", "datetime", "date", "decimal")
+        # Booleans too: sqlite3 binds an exact int directly but looks for an adapter for every bool
+        # (a bool is an int subclass), which costs more than the INSERT of a row's other values.
+        return field.kind in ("json", "array", "datetime", "date", "decimal", "bool")
+
+    def encode_column(self, field: FieldSpec, column: Sequence[Any]) -> list[Any]:
+        if field.kind == "bool":
+            try:
+                return list(map(int, column))  # canonical bools: int() is encode()'s 1 / 0, at C speed
+            except TypeError:  # a None among them (an optional field)
+                pass
+        return super().encode_column(field, column)
 
     # ---- generated ids in tables made without AUTOINCREMENT --------------------------------------
     # Tables DataFlow creates declare AUTOINCREMENT. A table made before (or by hand) lets SQLite hand

@@ -193,4 +193,31 @@ def test_wrong_types_are_df102(make_model, run_node):
     assert run_node("EverythingCountNode", {})["count"] == 0
 
 
+def test_booleans_round_trip_through_bulk_writes(make_model, run_node):
+    """Bulk create and bulk upsert store booleans as single rows do: mixed, all one value, and an
+    optional column holding None among them (each form a bulk path may encode a column in)."""
+
+    class Flag:
+        id: str
+        on: bool
+        maybe: Optional[bool] = None  # noqa: UP045
+
+    make_model(Flag)
+    rows = [{"id": f"f{i}", "on": i % 2 == 0, "maybe": (None, True, False)[i % 3]} for i in range(6)]
+    assert run_node("FlagBulkCreateNode", {"data": rows})["inserted"] == 6
+    run_node("FlagBulkCreateNode", {"data": [{"id": f"t{i}", "on": True} for i in range(3)]})
+    out = run_node("FlagBulkUpsertNode", {"data": [{"id": r["id"], "on": not r["on"], "maybe": r["maybe"]}
+                                                   for r in rows[:4]] + [{"id": "f9", "on": False, "maybe": None}]})
+    assert (out["inserted"], out["updated"]) == (1, 4)
+    records = run_node("FlagListNode", {"order_by": ["id"]})["records"]
+    expected = [("f0", False, None), ("f1", True, True), ("f2", False, False), ("f3", True, None),
+                ("f4", True, True), ("f5", False, False), ("f9", False, None),
+                ("t0", True, None), ("t1", True, None), ("t2", True, None)]
+    assert [(r["id"], r["on"], r["maybe"]) for r in records] == expected
+    assert all(type(r["on"]) is bool and (r["maybe"] is None or type(r["maybe"]) is bool) for r in records)
+    assert run_node("FlagCountNode", {"filter": {"on": True}})["count"] == 6
+    assert run_node("FlagCountNode", {"filter": {"maybe": False}})["count"] == 2
+    assert run_node("FlagCountNode", {"filter": {"maybe": None}})["count"] == 6
+
+
 __all__ = tests_in(globals())
