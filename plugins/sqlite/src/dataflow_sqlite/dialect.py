@@ -73,6 +73,8 @@ _SINGLE_STATEMENT = (Select, Count, Aggregate)
 _INLINE_WRITES = (Update, Delete)
 _INLINE_IN_VALUES = 1000
 """``$in`` lists longer than this are sent as one JSON array (``json_each``), not one placeholder each."""
+_LARGEST_ROWID = 2**63 - 1
+"""Past this rowid SQLite picks new rowids at random (see ``SQLiteDialect._rowid_mark``)."""
 _INLINE_BUSY_TIMEOUT = 0.05
 """Seconds an inline read may wait on a busy file before it goes through aiosqlite instead."""
 INLINE_STEPS = 20_000
@@ -832,14 +834,42 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         ``INSERT … ON CONFLICT (…) DO UPDATE`` (SQLite runs it in C; no statement text per row)."""
         if q.returning or q.update or len(q.rows) < 2:
             return await super().run_upsert(conn, q)
-        keys = self.distinct_keys(q)
-        stored = await self.count_stored(conn, q, keys)
+        mark = await self._rowid_mark(conn, q) if len(q.rows) > _INLINE_IN_VALUES else None
+        if mark is None:
+            keys = self.distinct_keys(q)
+            stored = await self.count_stored(conn, q, keys)
         marks = ", ".join("?" * len(q.columns))
         target = ", ".join(self.quote(c) for c in q.conflict_on)
         sets = ", ".join(self.upsert_sets(SQLBuilder(self), q))
         sql = f"{self.insert_head(q.model, q.columns)} VALUES ({marks}) ON CONFLICT ({target}) DO UPDATE SET {sets}"
         await conn.executemany_counted(sql, self.encode_rows(q.model, q.columns, q.rows), len(q.rows), len(q.columns))
+        if mark is not None:
+            new = f"SELECT COUNT(*) FROM {self.quote(q.model.table)} WHERE _rowid_ > ?"
+            inserted = int((await conn.fetch(new, [mark]))[0][0])
+            return inserted, len(q.rows) - inserted
         return len(keys[0]) - stored, len(q.rows) - len(keys[0]) + stored
+
+    async def _rowid_mark(self, conn: Any, q: Upsert) -> int | None:
+        """The table's largest rowid before an upsert, when the rows it inserts are then exactly those
+        above it; None when they may not be (the stored keys are counted before it instead).
+
+        SQLite gives a new row the largest rowid plus one (below the largest possible rowid), and an
+        update keeps a row's rowid: counting the rows above the mark afterwards is a range scan of the
+        new rows, where counting the stored keys beforehand probes the key index once per row. Only
+        for a rowid table whose rowid is no column of its own (no ``INTEGER PRIMARY KEY``, no column
+        named like the rowid) and that no trigger writes through. Callers run upserts in a
+        transaction, so no other writer comes in between.
+        """
+        table = q.model.table
+        ((sql, unusable),) = await conn.fetch(
+            "SELECT (SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1), "
+            "EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1) "
+            "OR EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE lower(name) IN ('rowid', '_rowid_', 'oid') "
+            "OR (pk > 0 AND upper(type) = 'INTEGER'))", [table])
+        if sql is None or unusable or "WITHOUTROWID" in "".join(str(sql).upper().split()):
+            return None
+        ((mark,),) = await conn.fetch(f"SELECT COALESCE(MAX(_rowid_), 0) FROM {self.quote(table)}", [])
+        return None if int(mark) > _LARGEST_ROWID - len(q.rows) else int(mark)
 
     async def _lacks_autoincrement(self, conn: Any, q: Insert | Upsert) -> bool:
         """True when ``q`` writes rows with generated ids into a table made without AUTOINCREMENT."""
