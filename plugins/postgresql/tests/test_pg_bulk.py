@@ -134,3 +134,42 @@ def test_bulk_upsert_is_atomic(make_model, run_node, db):
     with raises_df("DF-704"):
         run_node("SlotBulkUpsertNode", {"data": data})
     assert run_node("SlotReadNode", {"id": "a"})["n"] == 1 and _count(db, Slot) == 2
+
+
+@pytest.mark.parametrize("by_query", [True, False], ids=["stamps-as-int8", "asyncpg-codecs"])
+def test_copy_of_one_datetime_per_column(make_model, run_node, db, monkeypatch, by_query):
+    """A COPY whose datetime columns hold one value each (the batch's timestamps, a datetime default)
+    sends that value as PostgreSQL's 8-byte integer; where asyncpg lacks what that uses, the values go
+    through asyncpg's codecs. The rows read back the same either way, beside per-row datetimes."""
+    from dataflow_postgresql.dialect import PGConnection
+
+    copies: list[bool] = []
+    copy_rows = PGConnection.copy_rows
+
+    async def spy(self, table, columns, records, count, typed_by=None):
+        copies.append(typed_by is not None)
+        return await copy_rows(self, table, columns, records, count, typed_by)
+
+    monkeypatch.setattr(PGConnection, "copy_rows", spy)
+    if not by_query:
+        monkeypatch.setattr(PGConnection, "copies_by_query", lambda self: False)
+
+    @make_model
+    class Stamped:
+        id: str
+        at: dt.datetime
+        since: dt.datetime = dt.datetime(1999, 12, 31, 23, 59, 59, 999999)  # naive: UTC
+
+    before = dt.datetime.now(dt.UTC)
+    at = dt.datetime(2024, 5, 1, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    data = [{"id": f"s{i:03d}", "at": at + dt.timedelta(microseconds=i)} for i in range(100)]
+    assert run_node("StampedBulkCreateNode", {"data": data})["inserted"] == 100
+    assert copies == [by_query]
+    records = run_node("StampedListNode", {"order_by": ["id"], "limit": 1000})["records"]
+    assert [r["at"] for r in records] == [row["at"] for row in data]
+    assert {r["since"] for r in records} == {dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)}
+    (created,) = {r["created_at"] for r in records}
+    assert {r["updated_at"] for r in records} == {created}
+    assert before <= created <= dt.datetime.now(dt.UTC)
+    stored = raw_fetch(db, f'SELECT DISTINCT created_at = updated_at, since FROM "{Stamped.__dataflow_model__.table}"')
+    assert [tuple(r) for r in stored] == [(True, dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))]
