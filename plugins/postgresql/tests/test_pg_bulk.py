@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Optional
 
 import pytest
 from dataflow.testing import raises_df, raw_fetch
@@ -173,3 +174,48 @@ def test_copy_of_one_datetime_per_column(make_model, run_node, db, monkeypatch, 
     assert before <= created <= dt.datetime.now(dt.UTC)
     stored = raw_fetch(db, f'SELECT DISTINCT created_at = updated_at, since FROM "{Stamped.__dataflow_model__.table}"')
     assert [tuple(r) for r in stored] == [(True, dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))]
+
+
+def test_unnest_binds_a_column_of_one_value_once(make_model, run_node, db, monkeypatch):
+    """Bulk upsert and bulk create with ids back send each column holding one value for every row
+    (timestamps, defaults of every kind, None) as one parameter, not an array; the rows read back alike."""
+    from dataflow_postgresql.dialect import PGConnection
+
+    sent: list[list[object]] = []
+
+    def spying(method):
+        async def spy(self, sql, params):
+            if "unnest" in sql:
+                sent.append(list(params))
+            return await method(self, sql, params)
+
+        return spy
+
+    monkeypatch.setattr(PGConnection, "fetch", spying(PGConnection.fetch))
+    monkeypatch.setattr(PGConnection, "execute", spying(PGConnection.execute))
+
+    @make_model
+    class Filled:
+        id: str
+        label: str
+        since: dt.datetime = dt.datetime(2001, 2, 3, 4, 5, 6)
+        doc: dict = {"a": [1, 2]}
+        note: Optional[str] = None  # noqa: UP045
+        n: int = 7
+
+    run_node("FilledBulkCreateNode", {"data": [{"id": f"f{i}", "label": "old"} for i in range(50)]})
+    out = run_node("FilledBulkUpsertNode", {"data": [{"id": f"f{i}", "label": "new"} for i in range(25, 100)]})
+    assert (out["inserted"], out["updated"]) == (50, 25)
+    skipped = run_node("FilledBulkCreateNode", {"data": [{"id": f"g{i}", "label": "g"} for i in range(40)],
+                                                "conflict_resolution": "skip"})
+    assert skipped["inserted"] == 40
+    # id and label vary: two arrays; since, doc, note, n, created_at, updated_at: one value each.
+    assert len(sent) == 2 and all(len(params) == 8 for params in sent)
+    assert all(sum(isinstance(p, list) for p in params) == 2 for params in sent)
+    records = run_node("FilledListNode", {"limit": 1000})["records"]
+    assert len(records) == 140
+    assert {(r["since"], str(r["doc"]), r["note"], r["n"]) for r in records} == {
+        (dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC), "{'a': [1, 2]}", None, 7)}
+    new = [r for r in records if r["label"] == "new"]
+    assert len(new) == 75 and len({r["updated_at"] for r in new}) == 1
+    assert all(r["created_at"] < r["updated_at"] for r in new if int(r["id"][1:]) < 50)

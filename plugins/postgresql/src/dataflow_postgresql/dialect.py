@@ -8,7 +8,9 @@ What differs from the generic SQL of the kernel:
   kept across ``LocalRuntime.execute`` calls; pools of closed loops are terminated, never reused.
 - Fast paths: binary ``COPY`` for plain bulk inserts, ``INSERT … SELECT * FROM unnest($1::t[], …)``
   where ids must come back or conflicts be skipped (one statement, the same SQL text for any row
-  count, so asyncpg's per-connection prepared-statement cache is hit), ``ON CONFLICT … DO UPDATE``
+  count, so asyncpg's per-connection prepared-statement cache is hit; a column holding one value for
+  every row, such as the batch's timestamps, bound once rather than as an array, and sent by COPY as
+  the binary timestamp it is), ``ON CONFLICT … DO UPDATE``
   with ``xmax = 0`` to tell created rows from updated ones, ``= ANY($1)`` for ``$in``.
 - Errors: SQLSTATEs mapped to DF codes (``errors.py``).
 
@@ -569,14 +571,38 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
     def rows_source(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str],
                     rows: Sequence[tuple[Any, ...]]) -> str:
         """``VALUES (…)`` for one row, ``SELECT * FROM unnest($1::t[], …)`` for many (multi-row ``VALUES``
-        where arrays cannot carry them, and in portable mode)."""
+        where arrays cannot carry them, and in portable mode), a column of one value bound once."""
         if len(rows) > 1 and self.unnest_ok(model, columns):
+            batch = rows if isinstance(rows, ColumnBatch) else None
+            constants = sum(isinstance(c, Constant) for c in batch.column_data) if batch is not None else 0
+            if batch is not None and 0 < constants < len(columns):  # an array left to give the row count
+                return self._unnest_with_constants(b, model, columns, batch)
             fields = model.field_map
             arrays = ", ".join(f"{b.bind(values)}::{self.column_type(fields[name])}[]"
                                for name, values in zip(columns, self.encoded_columns(model, columns, rows),
                                                        strict=True))
             return f" SELECT * FROM unnest({arrays})"
         return " VALUES " + ", ".join(self.row_marks(b, model, columns, row) for row in rows)
+
+    def _unnest_with_constants(self, b: SQLBuilder, model: ModelSpec, columns: Sequence[str], rows: ColumnBatch) -> str:
+        """``SELECT u.c0, $k::t, … FROM unnest(…) AS u(c0, …)``: a column holding one value for every row
+        (the batch's timestamps, a default) bound once, not as an array of that value (asyncpg encodes
+        each element of an array: a datetime in Python-level steps)."""
+        fields = model.field_map
+        varying = [(name, c) for name, c in zip(columns, rows.column_data, strict=True) if not isinstance(c, Constant)]
+        encoded = iter(self.encoded_columns(model, [name for name, _c in varying],
+                                            ColumnBatch([c for _name, c in varying], len(rows))))
+        arrays: list[str] = []
+        selected: list[str] = []
+        for name, column in zip(columns, rows.column_data, strict=True):
+            kind = self.column_type(fields[name])
+            if isinstance(column, Constant):
+                selected.append(f"{b.bind(self.encode(fields[name], column.value))}::{kind}")
+            else:
+                selected.append(f"u.c{len(arrays)}")
+                arrays.append(f"{b.bind(next(encoded))}::{kind}[]")
+        aliases = ", ".join(f"c{i}" for i in range(len(arrays)))
+        return f" SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS u({aliases})"
 
     def statement_batches(self, q: Insert | Upsert) -> Sequence[Sequence[tuple[Any, ...]]]:
         """All rows in one statement when they can go as arrays, else batches of VALUES rows."""
