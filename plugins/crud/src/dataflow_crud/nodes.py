@@ -933,7 +933,9 @@ class BulkUpsertNode(ModelNode):
         deduped = last_per_key(columns, rows, conflict_on)
         # On conflict only what the caller supplied changes: defaults filled in for missing fields
         # are for new rows, not a reason to overwrite stored values.
-        supplied = set().union(*params["data"]) | {"updated_at"}
+        # A column batch comes only from rows that all have the first row's keys.
+        data = params["data"]
+        supplied = (set(data[0]) if isinstance(rows, ColumnBatch) else set().union(*data)) | {"updated_at"}
         updating = tuple(c for c in columns if c in supplied)
         try:
             async with db.transaction() as conn:
