@@ -108,3 +108,24 @@ def test_a_table_with_a_trigger_is_counted_by_key(db, tmp_path):
     rows = [{"id": f"w{i}", "label": "old"} for i in range(ROWS)]
     assert _upsert_counts(db, "Watched", rows) == (ROWS - STORED, STORED)
     assert _run(db, "WatchedCountNode", {})["count"] == ROWS + STORED
+
+
+def test_a_table_replacing_on_conflict_is_counted_by_key(db):
+    # A table made elsewhere whose unique label replaces the row holding it: two new rows sharing a
+    # label leave one, yet both keys were inserted.
+    db.execute_sync('CREATE TABLE "replacing_rows" ("id" TEXT NOT NULL PRIMARY KEY, '
+                    '"label" TEXT NOT NULL UNIQUE ON CONFLICT REPLACE, "created_at" TEXT, "updated_at" TEXT)')
+
+    @db.model
+    class Replacing:
+        id: str
+        label: str
+        __tablename__ = "replacing_rows"
+
+    rows = [{"id": f"r{i}", "label": f"x{i}"} for i in range(ROWS)]
+    _run(db, "ReplacingBulkCreateNode", {"data": rows[:STORED]})
+    rows[-1]["label"] = rows[-2]["label"]
+    out = _run(db, "ReplacingBulkUpsertNode", {"data": rows})
+    assert (out["inserted"], out["updated"]) == (ROWS - STORED, STORED)
+    assert _run(db, "ReplacingCountNode", {})["count"] == ROWS - 1
+    assert "ON CONFLICT REPLACE" in _table_sql(db, "replacing_rows")  # the table used as it was

@@ -857,8 +857,8 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         update keeps a row's rowid: counting the rows above the mark afterwards is a range scan of the
         new rows, where counting the stored keys beforehand probes the key index once per row. Only
         for a rowid table whose rowid is no column of its own (no ``INTEGER PRIMARY KEY``, no column
-        named like the rowid) and that no trigger writes through. Callers run upserts in a
-        transaction, so no other writer comes in between.
+        named like the rowid), that no trigger writes through and that declares no ``ON CONFLICT
+        REPLACE``. Callers run upserts in a transaction, so no other writer comes in between.
         """
         table = q.model.table
         ((sql, unusable),) = await conn.fetch(
@@ -866,7 +866,9 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
             "EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?1) "
             "OR EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE lower(name) IN ('rowid', '_rowid_', 'oid') "
             "OR (pk > 0 AND upper(type) = 'INTEGER'))", [table])
-        if sql is None or unusable or "WITHOUTROWID" in "".join(str(sql).upper().split()):
+        declared = "".join(str(sql).upper().split())
+        # ON CONFLICT REPLACE in the table's constraints deletes rows, new ones of this statement included.
+        if sql is None or unusable or "WITHOUTROWID" in declared or "CONFLICTREPLACE" in declared:
             return None
         ((mark,),) = await conn.fetch(f"SELECT COALESCE(MAX(_rowid_), 0) FROM {self.quote(table)}", [])
         return None if int(mark) > _LARGEST_ROWID - len(q.rows) else int(mark)
