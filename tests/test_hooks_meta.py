@@ -432,6 +432,57 @@ def test_execute_node_wrappers_may_pass_operations_through(make_db: Callable[...
     assert sorted(seen) == ["everything create", "everything read", "writes-only create", "writes-only read"]
 
 
+def test_execute_node_wrappers_may_say_when_they_are_idle(make_db: Callable[..., DataFlow]) -> None:
+    """While every wrapper's ``passes_through_when(db)`` answers True, the instance's nodes run without
+    the hook call; the predicate is asked before each node, and one wrapper without it keeps the hook."""
+    seen: list[str] = []
+    guarding = {"on": False}
+    asked: list[DataFlow] = []
+
+    def idle(db: DataFlow) -> bool:
+        asked.append(db)
+        return not guarding["on"]
+
+    class Guard:
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            seen.append(f"guard {node.operation}")
+            return (yield)
+
+        dataflow_execute_node.passes_through = frozenset({"read"})  # type: ignore[attr-defined]
+        dataflow_execute_node.passes_through_when = idle  # type: ignore[attr-defined]
+
+    class Always:
+        @hookimpl(wrapper=True)
+        def dataflow_execute_node(self, node: Node, params: dict[str, Any], ctx: NodeContext) -> Any:
+            seen.append(f"always {node.operation}")
+            return (yield)
+
+    db = make_db(Guard())
+
+    @db.model
+    class Note:
+        title: str
+
+    created = run(("NoteCreateNode", "c", {"title": "a"}))["c"]
+    assert seen == [] and asked == [db]  # idle: the create ran without the hook
+    guarding["on"] = True
+    run(("NoteUpdateNode", "u", {"id": created["id"], "fields": {"title": "b"}}))
+    run(("NoteReadNode", "r", {"id": created["id"]}))
+    assert seen == ["guard update"]  # asked again before the update; the read passes through by operation
+    assert asked == [db, db]
+    seen.clear()
+    guarding["on"] = False
+    other = make_db(Guard(), Always())
+
+    @other.model
+    class Memo:
+        title: str
+
+    run(("MemoCreateNode", "c", {"title": "a"}))
+    assert sorted(seen) == ["always create", "guard create"]  # a wrapper without the predicate: the hook runs
+
+
 def test_hook_dataflow_connection(make_db: Callable[..., DataFlow]) -> None:
     statements: list[str] = []
 

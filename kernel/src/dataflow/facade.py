@@ -172,6 +172,7 @@ class DataFlow(metaclass=_DataFlowType):
         # After configure: a plugin may register a plugin object of its own on this instance there.
         self._wrap_nodes = self.plugins.has_impls("dataflow_execute_node")
         self._unwrapped_operations = self.plugins.operations_passed_through()
+        self._wrappers_idle = self.plugins.node_wrappers_idle_checks()
         node_registry.add_instance(self)
         _live.add(self)
 

@@ -218,7 +218,10 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
     A wrapper that hands some operations' coroutines back untouched says which on its function
     (``dataflow_execute_node.passes_through = frozenset({"read", "list"})``): nodes of an operation
     every implementation passes through run without the hook call (reads pay nothing for a plugin
-    that only guards writes).
+    that only guards writes). One whose wrapping depends on the instance's state says when it is idle
+    (``dataflow_execute_node.passes_through_when = fn``, ``fn(db) -> bool``, asked before each node): while
+    every implementation's answers True, the instance's nodes run without the hook call too (writes pay
+    nothing for write protection that has no rule).
     """
 
 

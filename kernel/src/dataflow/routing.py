@@ -16,10 +16,9 @@ reads them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from dataflow.query import Count, Query, Select
@@ -85,16 +84,21 @@ def current_run() -> Run | None:
     return _run.get()
 
 
-@contextlib.contextmanager
-def running(state: Any) -> Iterator[Run]:
+class running:  # lower case: a context manager named as a function, ``with running(state):``
     """Inside this block, ``current_run()`` is a new ``Run`` of ``state`` and ``origin()`` is fixed
     to the task (or thread) entering it, for every task the block starts. Runtimes wrap each workflow
-    run in it."""
-    run = Run(state)
-    run_token = _run.set(run)
-    origin_token = _origin.set(origin())
-    try:
-        yield run
-    finally:
-        _origin.reset(origin_token)
-        _run.reset(run_token)
+    run in it. A class rather than a generator-based context manager: it is around every run."""
+
+    __slots__ = ("_origin_token", "_run_token", "run")
+
+    def __init__(self, state: Any) -> None:
+        self.run = Run(state)
+
+    def __enter__(self) -> Run:
+        self._run_token = _run.set(self.run)
+        self._origin_token = _origin.set(origin())
+        return self.run
+
+    def __exit__(self, *exc: object) -> None:
+        _origin.reset(self._origin_token)
+        _run.reset(self._run_token)

@@ -339,13 +339,25 @@ def observe_nodes(observer: NodeObserver) -> Iterator[None]:
         _observers.reset(token)
 
 
+def _idle(db: Any) -> bool:
+    """True when every ``dataflow_execute_node`` wrapper of ``db`` says, by its ``passes_through_when``,
+    that it would hand the node's coroutine back untouched now (so the hook call is skipped)."""
+    checks = db._wrappers_idle
+    if checks is None:
+        return False
+    for check in checks:  # a loop, not all() over a generator: this is on every write's path
+        if not check(db):
+            return False
+    return True
+
+
 async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx: NodeContext) -> Any:
     """Run one node, through the ``dataflow_execute_node`` wrappers of its DataFlow instance."""
     node = cls(node_id)
     db = cls.dataflow_instance
     observers = _observers.get()
     started = time.perf_counter() if observers else 0.0
-    if db is not None and db._wrap_nodes and cls.operation not in db._unwrapped_operations:
+    if db is not None and db._wrap_nodes and cls.operation not in db._unwrapped_operations and not _idle(db):
         coro = db.plugins.hook.dataflow_execute_node(node=node, params=params, ctx=ctx)
     else:
         coro = node.run(params, ctx)

@@ -97,8 +97,18 @@ def dataflow_execute_node(node: Node, params: dict[str, Any], ctx: NodeContext) 
     return state.run_write(node, params, ctx, coro, hide_ids)
 
 
-# Reads are handed back untouched above: the kernel runs them without calling the hook at all.
+def _idle(db: Any) -> bool:
+    """True while no rule applies to ``db`` and it keeps no audit trail: the wrapper would hand every
+    node back untouched, so the kernel runs them without the hook call. Asked before each node (rules
+    added later count); a rule naming an unknown model raises its DF-411 here, before the node starts."""
+    state = db.state.get(STATE_KEY)
+    return state is None or (not state.audit.enabled and not state.protection.active)
+
+
+# Reads are handed back untouched above, and every node while nothing is protected or audited: the
+# kernel runs those without calling the hook at all.
 dataflow_execute_node.passes_through = _FAST_READS  # type: ignore[attr-defined]
+dataflow_execute_node.passes_through_when = _idle  # type: ignore[attr-defined]
 
 
 @hookimpl

@@ -82,7 +82,7 @@ async def _run_node(state: RunState, node_id: str, results: dict[str, Any]) -> N
         elif error.effective_mode() != "DISABLED":
             default_manager().apply_error_hints(error)
         raise error from exc
-    if not isinstance(output, Mapping):
+    if type(output) is not dict and not isinstance(output, Mapping):  # dict first: the ABC check costs more
         output = {"result": output}
     results[node_id] = output
 
@@ -122,7 +122,9 @@ async def run_workflow(workflow: Any, inputs: Any = None, *, max_concurrency: in
         if exc.effective_mode() != "DISABLED":  # hints from the process-wide plugins, as build() gives them
             default_manager().apply_error_hints(exc)
         raise
-    with using_run_context(context or {}):
+    if not context:  # the usual run: no context to set (nor a generator-based block to enter)
+        return await _run(built, given, max_concurrency, transaction)
+    with using_run_context(context):
         return await _run(built, given, max_concurrency, transaction)
 
 
@@ -155,7 +157,8 @@ async def _run_all(state: RunState, built: Workflow, given: Mapping[str, Any], r
                 opened = ", ".join(repr(held.opened_by) for held in rolled_back)
                 exc.mark_rolled_back(f"The transaction opened by {opened} was rolled back.")
         raise
-    await state.finish(None)
+    if state.transactions:
+        await state.finish(None)
     return results, state.run_id
 
 
