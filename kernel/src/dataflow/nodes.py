@@ -89,6 +89,13 @@ class Param:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    taken_as_is: frozenset[type] | None = attrs.field(init=False, eq=False, repr=False)
+    """Value types ``check_value`` takes unchanged without asking the converter (None: any value, for
+    ``object`` / ``Any``); computed once, since every node run checks its parameters."""
+
+    def __attrs_post_init__(self) -> None:
+        accepted = None if self.type is object or self.type is Any else _taken_as_is(self.type)
+        object.__setattr__(self, "taken_as_is", accepted)
 
 
 @attrs.frozen
@@ -399,7 +406,8 @@ def _taken_as_is(kind: Any) -> frozenset[type]:
 
 def check_value(param: Param, value: Any, *, node_type: str, node_id: str) -> Any:
     """``value`` checked against ``param``'s type, allowed values and bounds; DF-102 when it does not fit."""
-    if type(value) not in _taken_as_is(param.type):
+    taken = param.taken_as_is
+    if taken is not None and type(value) not in taken:
         try:
             value = _converter().structure(value, param.type)
         except Exception:
@@ -407,7 +415,8 @@ def check_value(param: Param, value: Any, *, node_type: str, node_id: str) -> An
     if param.choices and value not in param.choices:
         allowed = " or ".join(repr(c) for c in param.choices)
         raise _invalid(node_type, node_id, param, value, f"one of {allowed}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if ((param.minimum is not None or param.maximum is not None) and isinstance(value, int | float)
+            and not isinstance(value, bool)):
         if param.minimum is not None and value < param.minimum:
             raise _invalid(node_type, node_id, param, value, f"≥ {param.minimum:g}")
         if param.maximum is not None and value > param.maximum:

@@ -345,7 +345,7 @@ def _idle(db: Any) -> bool:
     checks = db._wrappers_idle
     if checks is None:
         return False
-    for check in checks:  # a loop, not all() over a generator: this is on every write's path
+    for check in checks:  # noqa: SIM110  (a loop, not all() over a generator: on every write's path)
         if not check(db):
             return False
     return True

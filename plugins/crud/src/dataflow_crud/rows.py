@@ -16,6 +16,8 @@ from dataflow.models import AUTO_FIELDS, FieldSpec, ModelSpec
 from dataflow.query import ColumnBatch, Cond, Constant, Select
 from dataflow.values import ACCEPTED_TYPES, coerce
 
+from dataflow_crud.atomic import atomic_value, is_atomic
+
 if TYPE_CHECKING:
     from dataflow.facade import DataFlow
 
@@ -105,7 +107,7 @@ def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp
                    atomic: bool = False) -> dict[str, Any]:
     """Canonical SET values plus ``updated_at``; ``id`` cannot be changed. ``atomic``: a value may be an
     operator computed in SQL (``{"$inc": 1}``, see ``dataflow_crud.atomic``)."""
-    if not isinstance(fields, Mapping):
+    if type(fields) is not dict and not isinstance(fields, Mapping):  # dict first: the ABC check costs more
         raise DataFlowError("DF-102", f"'fields' must be a dict, got {type(fields).__name__}.",
                             context={"node": node, "model": model.name})
     check_fields(model, fields, node)
@@ -124,8 +126,6 @@ def prepare_update(model: ModelSpec, fields: Mapping[str, Any], node: str, stamp
 
 def _set_values(model: ModelSpec, fields: Mapping[str, Any], node: str) -> dict[str, Any]:
     """SET values where an atomic operator may stand for a value."""
-    from dataflow_crud.atomic import atomic_value, is_atomic
-
     values = {}
     for name, value in fields.items():
         field = model.field_map[name]

@@ -1013,4 +1013,6 @@ def _lower(value: Any) -> Any:
 def encode_datetime(value: dt.datetime) -> str:
     """Fixed-width ISO-8601 in UTC, so that text order is time order."""
     aware = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    if aware.microsecond:  # isoformat() writes them all then, and costs less without its keyword
+        return aware.isoformat()
     return aware.isoformat(timespec="microseconds")
