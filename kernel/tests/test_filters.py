@@ -134,6 +134,18 @@ def test_plugin_operators_are_accepted_only_when_offered(user: ModelSpec) -> Non
     assert cond(expr) == ("tags", "contains", ["a"])
 
 
+def test_each_set_of_plugin_operators_allows_its_own(user: ModelSpec) -> None:
+    """The allowed operators are remembered per set offered: another set, or none, allows only its own."""
+    for _ in range(2):  # the second time from memory
+        assert cond(parse_filter(user, {"tags": {"$contains": ["a"]}}, extra_operators={"$contains": None}))
+        assert cond(parse_filter(user, {"tags": {"$overlap": ["a"]}}, extra_operators=("$overlap",)))
+        with pytest.raises(DataFlowError) as info:
+            parse_filter(user, {"tags": {"$contains": ["a"]}}, extra_operators=("$overlap",))
+        assert info.value.code == "DF-102"
+        with pytest.raises(DataFlowError):
+            parse_filter(user, {"tags": {"$overlap": ["a"]}}, extra_operators=())
+
+
 def test_values_are_coerced_to_the_field_type(user: ModelSpec) -> None:
     _, _, value = cond(parse_filter(user, {"born": {"$gt": "2024-01-02T03:04:05Z"}}))
     assert value == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

@@ -62,6 +62,25 @@ def test_values_that_do_not_fit_the_declaration(params: dict[str, Any], code: st
     assert info.value.context["node_id"] == "n"
 
 
+def test_object_and_any_parameters_take_every_value_as_it_is() -> None:
+    """A parameter typed ``object`` / ``Any`` takes any value unchanged (the same object); the types a
+    declaration takes as they are are known once, on the Param, and do not change its equality."""
+
+    class Open(Node):
+        type_name = "Open"
+        parameters: ClassVar = {"id": Param("id", object), "extra": Param("extra", Any),
+                                "options": Param("options", dict | None)}
+
+    marker, values = object(), {1, 2}
+    checked = check_parameters(Open, {"id": marker, "extra": values, "options": {"a": 1}}, node_id="n")
+    assert checked["id"] is marker and checked["extra"] is values and checked["options"] == {"a": 1}
+    assert Param("id", object).taken_as_is is None and Param("x", int | None).taken_as_is == {int, type(None)}
+    assert Param("x", float).taken_as_is == {int}  # an int is taken for a float; a float goes to the converter
+    assert check_parameters(Limits, {"data": [], "ratio": 1.5}, node_id="n")["ratio"] == 1.5
+    assert Param("x", int, minimum=1) == Param("x", int, minimum=1)
+    assert hash(Param("x", int, minimum=1)) == hash(Param("x", int, minimum=1))
+
+
 def test_partial_checks_leave_templates_and_missing_values_for_run_time() -> None:
     checked = check_parameters(Limits, {"limit": "${n}", "mode": "{{m}}"}, node_id="n", partial=True)
     assert checked == {"limit": "${n}", "mode": "{{m}}"}

@@ -259,9 +259,25 @@ def parse_filter(
         ((key, value),) = raw.items()
         if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
             return equals(model.field(key, node=node), value, node)
-    operators = CORE_OPERATORS | frozenset(extra_operators)
-    parser = _FilterParser(model, operators, node)
+    parser = _FilterParser(model, _allowed_operators(extra_operators), node)
     return parser.count(parser.mapping(raw, 0))
+
+
+_operator_sets: dict[tuple[str, ...], frozenset[str]] = {}
+"""The operators a filter may use, by the extra ones allowed (a dialect's): made once per dialect's set,
+not on every parse (every list and count parses its filter)."""
+
+
+def _allowed_operators(extra_operators: Iterable[str]) -> frozenset[str]:
+    key = tuple(extra_operators)
+    if not key:
+        return CORE_OPERATORS
+    found = _operator_sets.get(key)
+    if found is None:
+        if len(_operator_sets) >= 64:
+            _operator_sets.clear()
+        found = _operator_sets[key] = CORE_OPERATORS | frozenset(key)
+    return found
 
 
 class _FilterParser:

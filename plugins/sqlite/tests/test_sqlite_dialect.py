@@ -197,3 +197,17 @@ def test_tables_are_created_on_first_use_and_not_rechecked(tmp_path, closing, mo
         _create(db, f"n{i}")
     assert _count(db) == 6
     assert checks == []  # no further schema checks, whichever plugins manage the schema and remember it
+
+
+def test_timestamps_are_stored_as_fixed_width_utc_text() -> None:
+    """Text order is time order only if every stored timestamp has the same width: microseconds are
+    always written (six zeros too), and any offset becomes UTC."""
+    import datetime as dt
+
+    from dataflow_sqlite.dialect import encode_datetime
+
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    assert encode_datetime(dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)) == "2024-01-02T03:04:05.000000+00:00"
+    assert encode_datetime(dt.datetime(2024, 1, 2, 3, 4, 5, 7, tzinfo=dt.UTC)) == "2024-01-02T03:04:05.000007+00:00"
+    assert encode_datetime(dt.datetime(2024, 1, 2, 3, 4, 5, 500000)) == "2024-01-02T03:04:05.500000+00:00"
+    assert encode_datetime(dt.datetime(2024, 1, 2, 1, 0, 0, 1, tzinfo=plus_two)) == "2024-01-01T23:00:00.000001+00:00"

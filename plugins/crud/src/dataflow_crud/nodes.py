@@ -666,6 +666,8 @@ def identifies_one(model: ModelSpec, where: Any) -> bool:
     """True when ``where`` holds equalities on the primary key or on every field of a unique index,
     so that at most one row can match it (no need to check for a second)."""
     if type(where) is Cond:
+        if where.op == "eq" and where.field.primary_key:  # by id: every update and delete by id comes here
+            return True
         conditions: tuple[Any, ...] = (where,)
     elif type(where) is And:
         conditions = where.items
