@@ -436,11 +436,14 @@ class PluginManager:
         """The ``passes_through_when(db)`` predicates of every plugin's ``dataflow_execute_node`` (see
         ``hookspecs.dataflow_execute_node``), or None when some implementation declares none: while
         each returns True for an instance, its nodes run without the hook call."""
-        checks = [getattr(impl.function, "passes_through_when", None)
-                  for impl in self.hook.dataflow_execute_node.get_hookimpls() if impl.plugin_name != BUILTIN]
-        if not checks or any(check is None for check in checks):
-            return None
-        return tuple(checks)
+        checks: list[Callable[[Any], bool]] = []
+        for impl in self.hook.dataflow_execute_node.get_hookimpls():
+            if impl.plugin_name != BUILTIN:
+                check = getattr(impl.function, "passes_through_when", None)
+                if check is None:
+                    return None
+                checks.append(check)
+        return tuple(checks) if checks else None
 
     def _each_plugin(self, hook_name: str, *, kernel_first: bool = False) -> list[tuple[str, pluggy.HookCaller]]:
         """(plugin name, a pluggy caller of that plugin's implementation alone), in plugin-name order.
