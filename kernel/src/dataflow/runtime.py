@@ -13,7 +13,7 @@ import contextvars
 import functools
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ __all__ = [
     "observe_nodes",
     "run_context",
     "run_parameter_names",
+    "start_node",
     "using_run_context",
 ]
 
@@ -353,6 +354,13 @@ def _idle(db: Any) -> bool:
 
 async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx: NodeContext) -> Any:
     """Run one node, through the ``dataflow_execute_node`` wrappers of its DataFlow instance."""
+    return await start_node(cls, node_id, params, ctx)
+
+
+def start_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx: NodeContext) -> Awaitable[Any]:
+    """``invoke_node``'s work begun now: the node made and handed to its instance's wrappers; returns
+    what produces its output. For a runtime already running in the node's context (one coroutine fewer
+    on every node's path); others await ``invoke_node``."""
     node = cls(node_id)
     db = cls.dataflow_instance
     observers = _observers.get()
@@ -362,7 +370,11 @@ async def invoke_node(cls: type[Node], node_id: str, params: dict[str, Any], ctx
     else:
         coro = node.run(params, ctx)
     if not observers:
-        return await coro
+        return coro
+    return _observed(coro, ctx, started, observers)
+
+
+async def _observed(coro: Awaitable[Any], ctx: NodeContext, started: float, observers: tuple[NodeObserver, ...]) -> Any:
     error: BaseException | None = None
     try:
         return await coro

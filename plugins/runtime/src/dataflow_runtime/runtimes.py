@@ -30,8 +30,8 @@ from dataflow.runtime import (
     RunState,
     check_run_context,
     default_manager,
-    invoke_node,
     node_parameters,
+    start_node,
     using_run_context,
 )
 from dataflow.transactions import activate, deactivate
@@ -73,7 +73,7 @@ async def _run_node(state: RunState, node_id: str, results: dict[str, Any]) -> N
         if state.transactions:
             output = await _in_run_transactions(state, entry.cls, node_id, params, ctx)
         else:
-            output = await invoke_node(entry.cls, node_id, params, ctx)
+            output = await start_node(entry.cls, node_id, params, ctx)
     except Exception as exc:
         error = WorkflowExecutionError(node_id, entry.type_name, exc)
         db = entry.cls.dataflow_instance
@@ -97,8 +97,8 @@ async def _in_run_transactions(state: RunState, cls: Any, node_id: str, params: 
         held = state.transactions.get(db.dialect) if db is not None else None
         if held is not None and not held.rollback_on_error:
             async with db.dialect.transaction():
-                return await invoke_node(cls, node_id, params, ctx)
-        return await invoke_node(cls, node_id, params, ctx)
+                return await start_node(cls, node_id, params, ctx)
+        return await start_node(cls, node_id, params, ctx)
     finally:
         deactivate(token)
 
@@ -133,33 +133,28 @@ async def _run(built: Workflow, given: Mapping[str, Any], max_concurrency: int |
     state = RunState(built, f"{_RUN_PREFIX}-{next(_run_numbers)}", given)
     results: dict[str, Any] = {}
     with running(state):  # read-your-writes knows the run and who started it
-        return await _run_all(state, built, given, results, max_concurrency, transaction)
-
-
-async def _run_all(state: RunState, built: Workflow, given: Mapping[str, Any], results: dict[str, Any],
-                   max_concurrency: int | None, transaction: bool) -> tuple[dict[str, Any], str]:
-    try:
-        if transaction:
-            for db in built.instances:
-                await state.begin(db)
-        if max_concurrency == 1 or len(built.nodes) == 1 or _chooses_instance_late(built, given):
-            # One node needs no task group (whose set-up is a measurable share of a one-row read).
-            for node_id in built.order:
-                await _run_node(state, node_id, results)
-        elif built.nodes:
-            await _run_concurrently(state, results, max_concurrency)
-    except BaseException as exc:
-        rolled_back = await state.finish(exc)
-        if isinstance(exc, WorkflowExecutionError) and rolled_back:
+        try:
             if transaction:
-                exc.mark_rolled_back()
-            else:
-                opened = ", ".join(repr(held.opened_by) for held in rolled_back)
-                exc.mark_rolled_back(f"The transaction opened by {opened} was rolled back.")
-        raise
-    if state.transactions:
-        await state.finish(None)
-    return results, state.run_id
+                for db in built.instances:
+                    await state.begin(db)
+            if max_concurrency == 1 or len(built.nodes) == 1 or _chooses_instance_late(built, given):
+                # One node needs no task group (whose set-up is a measurable share of a one-row read).
+                for node_id in built.order:
+                    await _run_node(state, node_id, results)
+            elif built.nodes:
+                await _run_concurrently(state, results, max_concurrency)
+        except BaseException as exc:
+            rolled_back = await state.finish(exc)
+            if isinstance(exc, WorkflowExecutionError) and rolled_back:
+                if transaction:
+                    exc.mark_rolled_back()
+                else:
+                    opened = ", ".join(repr(held.opened_by) for held in rolled_back)
+                    exc.mark_rolled_back(f"The transaction opened by {opened} was rolled back.")
+            raise
+        if state.transactions:
+            await state.finish(None)
+        return results, state.run_id
 
 
 def _chooses_instance_late(built: Workflow, given: Mapping[str, Any]) -> bool:
