@@ -146,6 +146,18 @@ def test_each_set_of_plugin_operators_allows_its_own(user: ModelSpec) -> None:
             parse_filter(user, {"tags": {"$overlap": ["a"]}}, extra_operators=())
 
 
+def test_any_mapping_is_a_filter_and_plain_values_are_equalities(user: ModelSpec) -> None:
+    """Dicts are told apart from plain values quickly; other mappings still read as filters and operator dicts."""
+    from types import MappingProxyType
+
+    assert cond(parse_filter(user, MappingProxyType({"age": MappingProxyType({"$gte": 3})}))) == ("age", "gte", 3)
+    assert cond(parse_filter(user, MappingProxyType({"age": 3}))) == ("age", "eq", 3)
+    both = parse_filter(user, {"age": 3, "name": None})
+    assert isinstance(both, And) and [cond(c) for c in both.items] == [("age", "eq", 3), ("name", "null", True)]
+    with pytest.raises(DataFlowError):
+        parse_filter(user, {"age": {"$gte": 3, "x": 1}})  # operators mixed with plain keys
+
+
 def test_values_are_coerced_to_the_field_type(user: ModelSpec) -> None:
     _, _, value = cond(parse_filter(user, {"born": {"$gt": "2024-01-02T03:04:05Z"}}))
     assert value == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

@@ -47,6 +47,8 @@ CORE_OPERATORS = frozenset(
     {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$like", "$ilike", "$regex", "$exists", "$null"}
 )
 _LOGICAL = frozenset({"$or", "$and", "$not"})
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Value types that are never a filter dict: told apart without the ``Mapping`` check (an ABC's, slower)."""
 _TEXT_OPERATORS = frozenset({"$like", "$ilike", "$regex"})
 MAX_FILTER_DEPTH = 32
 """The deepest nesting of ``$and`` / ``$or`` / ``$not`` (field-level ``$not`` included) in a filter."""
@@ -252,12 +254,13 @@ def parse_filter(
     """Parse a MongoDB-style filter against ``model``; None for an empty filter; DF-102 when invalid."""
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # dict first: the ABC check costs more
         raise _bad(f"A filter must be a dict, got {type(raw).__name__}.", model=model.name, node=node)
     if len(raw) == 1:
         # The common case, {"id": value}: one plain equality, no operator dict to walk.
         ((key, value),) = raw.items()
-        if isinstance(key, str) and not key.startswith("$") and not isinstance(value, Mapping) and value is not None:
+        if (isinstance(key, str) and not key.startswith("$") and value is not None
+                and (type(value) in _PLAIN or not isinstance(value, Mapping))):
             return equals(model.field(key, node=node), value, node)
     parser = _FilterParser(model, _allowed_operators(extra_operators), node)
     return parser.count(parser.mapping(raw, 0))
@@ -407,11 +410,18 @@ def _mergeable(part: Expr) -> TypeGuard[Cond]:
 
 
 def _is_operator_dict(value: Any) -> bool:
-    return isinstance(value, Mapping) and bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
+    if type(value) in _PLAIN or not isinstance(value, Mapping) or not value:
+        return False
+    for key in value:  # noqa: SIM110  (a loop, not all() over a generator: every filter's fields come here)
+        if not isinstance(key, str) or not key.startswith("$"):
+            return False
+    return True
 
 
 def _parse_field(p: _FilterParser, field: FieldSpec, value: Any, depth: int) -> list[Expr]:
     model, ops, node = p.model, p.ops, p.node
+    if type(value) in _PLAIN:  # a plain value: equality (None: IS NULL), no dict to look into
+        return [Cond(field, "null", True)] if value is None else [Cond(field, "eq", _value(field, value, node))]
     if not _is_operator_dict(value):
         if isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value):
             raise _bad(f"Filter on '{field.name}' mixes operators and plain keys.", model=model.name, node=node)
