@@ -62,6 +62,11 @@ class Board:
         with self.lock:
             self.ids[tenant].extend(ids)
 
+    def known(self, tenant: str) -> int:
+        """How many rows ``tenant`` is known to have made (all committed: their workflows are over)."""
+        with self.lock:
+            return len(self.ids[tenant])
+
     def foreign_id(self, tenant: str, round_: int) -> Any:
         with self.lock:
             theirs = [i for t, ids in self.ids.items() if t != tenant for i in ids]
@@ -85,12 +90,18 @@ def _nodes(worker: str, round_: int, foreign: Any) -> list[tuple[str, str, dict[
     ]
 
 
-def _judge(board: Board, tenant: str, worker: str, results: dict[str, Any]) -> None:
+def _judge(board: Board, tenant: str, worker: str, results: dict[str, Any], known: int) -> None:
+    """``known``: the rows the tenant had made before the workflow started. The list and the count run
+    after the workflow's own bulk create, so each sees at least those plus its three rows (comparing the
+    two with each other would race: they may run at once, beside other workers' inserts)."""
     board.made(tenant, list(results["bulk"].get("ids") or []))
     records = results["list"]["records"]
     board.check(tenant, records, f"{worker} list")
-    if results["count"]["count"] < len([r for r in records if r.get("tenant_id") == tenant]) - 3:
-        board.problems.append(f"{worker} count {results['count']['count']} below its list")
+    least = known + 3
+    if len([r for r in records if r.get("tenant_id") == tenant]) < least:
+        board.problems.append(f"{worker} list missed some of the {least} rows {tenant} had made")
+    if results["count"]["count"] < least:
+        board.problems.append(f"{worker} count {results['count']['count']} below the {least} rows {tenant} had made")
     foreign = results["foreign"]
     if foreign.get("found"):
         board.problems.append(f"{worker} read another tenant's row: {foreign}")
@@ -108,9 +119,10 @@ async def _task(board: Board, tenant: str, worker: str) -> None:
     for round_ in range(ROUNDS):
         async with db.tenant_context.aswitch(tenant):
             await asyncio.sleep(0)
+            known = board.known(tenant)
             results, _ = await runtime.execute_workflow_async(
                 _wf(*_nodes(worker, round_, board.foreign_id(tenant, round_)), db=db))
-            _judge(board, tenant, worker, results)
+            _judge(board, tenant, worker, results, known)
             await asyncio.sleep(0)
             board.check(tenant, await db.dialect.run(board.select), f"{worker} shared Select")
             await db.dialect.run(board.count)
@@ -136,8 +148,9 @@ def _thread(board: Board, tenant: str, worker: str, errors: list[BaseException])
         for round_ in range(ROUNDS):
             with board.db.tenant_context.switch(tenant):
                 nodes = _nodes(worker, round_, board.foreign_id(tenant, round_))
+                known = board.known(tenant)
                 results, _ = runtime.execute(_wf(*nodes, db=board.db))
-                _judge(board, tenant, worker, results)
+                _judge(board, tenant, worker, results, known)
                 board.check(tenant, run_sync(board.db.dialect.run(board.select)), f"{worker} shared Select")
     except BaseException as exc:  # reported by the test, in its own thread's place
         errors.append(exc)
