@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import re
@@ -26,7 +27,7 @@ from dataflow import DataFlow, DataFlowError, ErrorHint, LocalRuntime, WorkflowB
 from dataflow.cli import main as cli_main
 from dataflow.errors import WorkflowExecutionError
 from dataflow.loop import run_sync
-from dataflow.testing import raises_df, server_url
+from dataflow.testing import raises_df, raw_execute, server_url
 from dataflow_errors import CATALOGUE, lookup, render_markdown, render_text
 from dataflow_errors.docs import default_docs_path
 
@@ -37,10 +38,15 @@ CODES = [entry.code for entry in CATALOGUE]
 # ---- helpers -----------------------------------------------------------------------------------
 @pytest.fixture
 def dbs() -> Iterator[list[DataFlow]]:
-    """Instances a scenario makes; closed afterwards."""
+    """Instances a scenario makes; closed afterwards, after the tables of the models declared on a
+    server instance are dropped (SQLite files go with ``tmp_path``)."""
     made: list[DataFlow] = []
     yield made
     for db in made:
+        if db.dialect.name != "sqlite":
+            for spec in db.models.values():
+                with contextlib.suppress(Exception):  # a scenario may leave the server unreachable
+                    raw_execute(db, f"DROP TABLE IF EXISTS {db.dialect.quote(spec.table)}")
         db.close()
 
 

@@ -83,6 +83,7 @@ def test_another_process_rebuilds_the_models_with_their_types_and_defaults(dataf
         assert seen["unique"] == [["sku"]]
     finally:
         _drop_entry(db, table)
+        raw_execute(db, f"DROP TABLE IF EXISTS {db.dialect.quote(table)}")  # declared with db.model, not make_model
 
 
 def test_a_model_already_declared_is_kept_and_reported(dataflow_url, make_model, db):
