@@ -579,6 +579,13 @@ class SQLDialect(SchemaDialect):
             params.append(int(limit))
         if offset:
             params.append(int(offset))
+        return self._reuse(key, q, params, compile)
+
+    def _reuse(self, key: tuple[Any, ...], q: Any, params: list[Any],
+               compile: Callable[[Any], tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+        """The text kept for the statement shape ``key`` with ``params`` (the values its shape binds),
+        or ``compile(q)``, whose text is kept for the shape when it binds exactly ``params``."""
+        model = q.model
         cached = self._statements.get(key)
         if cached is not None and cached[0] is model:  # the same spec, not a new one at a reused id
             return cached[1], params
@@ -707,14 +714,7 @@ class SQLDialect(SchemaDialect):
                 params.append(encode(fields[name], value))
         if q.where is not None and not self.filter_shape(q.where, shape, params):
             return self._compile_update(q)
-        key = tuple(shape)
-        cached = self._statements.get(key)
-        if cached is not None and cached[0] is q.model:
-            return cached[1], params
-        sql, compiled_params = self._compile_update(q)
-        if compiled_params == params and len(self._statements) < 4096:
-            self._statements[key] = (q.model, sql)
-        return sql, compiled_params
+        return self._reuse(tuple(shape), q, params, self._compile_update)
 
     def _compile_update(self, q: Update) -> tuple[str, list[Any]]:
         b = SQLBuilder(self)
