@@ -71,6 +71,10 @@ _TYPES = {
 _UTC = dt.UTC
 _SINGLE_STATEMENT = (Select, Count, Aggregate)
 _INLINE_WRITES = (Update, Delete)
+_SETTINGS = ("PRAGMA foreign_keys = ON", "PRAGMA case_sensitive_like = ON")
+"""What every connection of the dialect sets, aiosqlite's and the inline ones alike."""
+_FILE_SYNC = "PRAGMA synchronous = NORMAL"
+"""Every connection to a WAL file (not a ``:memory:`` URI) syncs at checkpoints only."""
 _INLINE_IN_VALUES = 1000
 """``$in`` lists longer than this are sent as one JSON array (``json_each``), not one placeholder each."""
 _LARGEST_ROWID = 2**63 - 1
@@ -465,10 +469,9 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
                 context={"path": self.path},
                 solutions=["Check that the directory exists and is writable."],
             ) from exc
-        pragmas = ["PRAGMA foreign_keys = ON", f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}",
-                   "PRAGMA case_sensitive_like = ON"]
+        pragmas = [*_SETTINGS, f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}"]
         if not self.uri:
-            pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+            pragmas += ["PRAGMA journal_mode = WAL", _FILE_SYNC]
         guard = _Guard()
         progress = self.options.statement_timeout > 0
 
@@ -597,8 +600,7 @@ class SQLiteDialect(SQLiteSchema, SQLDialect):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout,
                                factory=_InlineConnection)
         try:
-            for setting in ("PRAGMA foreign_keys = ON", "PRAGMA case_sensitive_like = ON",
-                            "PRAGMA synchronous = NORMAL", pragma):
+            for setting in (*_SETTINGS, _FILE_SYNC, pragma):
                 conn.execute(setting)
             conn.guard = _InlineBudget()
             _prepare(conn, conn.guard, True)
