@@ -204,13 +204,15 @@ class SQLiteOperators(ListOperators):
         return f"EXISTS (SELECT 1 FROM json_each({column}) AS h, json_each({given}) AS w WHERE {self._same('h', 'w')})"
 
     def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        tests = []
-        for op, value in _comparisons(cond):
-            kind = _type_class(value)
-            types = {"number": "('integer', 'real')", "string": "('text')", "boolean": "('true', 'false')"}[kind]
-            bound = b.bind(int(value) if isinstance(value, bool) else value)
-            tests.append(f"(h.type IN {types} AND h.atom {op} {bound})")
-        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h WHERE {' AND '.join(tests)})"
+        tests = " AND ".join(self._json_test(b, op, value) for op, value in _comparisons(cond))
+        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h WHERE {tests})"
+
+    @staticmethod
+    def _json_test(b: SQLBuilder, op: str, value: Any) -> str:
+        """The ``json_each`` element ``h`` compared with ``value``, only where their types agree."""
+        types = {"number": "('integer', 'real')", "string": "('text')",
+                 "boolean": "('true', 'false')"}[_type_class(value)]
+        return f"(h.type IN {types} AND h.atom {op} {b.bind(int(value) if isinstance(value, bool) else value)})"
 
 
 class MySQLOperators(ListOperators):
@@ -226,19 +228,22 @@ class MySQLOperators(ListOperators):
         return f"JSON_OVERLAPS({column}, {b.bind(to_json(_values(cond, scalar_ok=False)))})"
 
     def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        tests = []
-        for op, value in _comparisons(cond):
-            kind = _type_class(value)
-            if kind == "number":
-                compared = f"j.d {op} {b.bind(value)}"
-            elif kind == "string":
-                compared = f"j.s COLLATE utf8mb4_bin {op} {b.bind(value)}"
-            else:
-                compared = f"j.s {op} {b.bind('true' if value else 'false')}"
-            tests.append(f"(JSON_TYPE(j.v) IN {self._TYPES[kind]} AND {compared})")
+        tests = " AND ".join(self._json_test(b, op, value) for op, value in _comparisons(cond))
         return (f"EXISTS (SELECT 1 FROM JSON_TABLE({column}, '$[*]' COLUMNS (v JSON PATH '$', "
                 f"d DOUBLE PATH '$' NULL ON ERROR, s LONGTEXT CHARACTER SET utf8mb4 PATH '$' NULL ON ERROR)) AS j "
-                f"WHERE {' AND '.join(tests)})")
+                f"WHERE {tests})")
+
+    @classmethod
+    def _json_test(cls, b: SQLBuilder, op: str, value: Any) -> str:
+        """The ``JSON_TABLE`` element ``j`` compared with ``value``, only where their types agree."""
+        kind = _type_class(value)
+        if kind == "number":
+            compared = f"j.d {op} {b.bind(value)}"
+        elif kind == "string":
+            compared = f"j.s COLLATE utf8mb4_bin {op} {b.bind(value)}"
+        else:
+            compared = f"j.s {op} {b.bind('true' if value else 'false')}"
+        return f"(JSON_TYPE(j.v) IN {cls._TYPES[kind]} AND {compared})"
 
 
 _DUCKDB_NUMBERS = "('UBIGINT', 'BIGINT', 'HUGEINT', 'UHUGEINT', 'DOUBLE')"
@@ -247,8 +252,8 @@ _DUCKDB_CLASS = f"CASE WHEN {{a}}.type IN {_DUCKDB_NUMBERS} THEN 'number' ELSE {
 
 class DuckDBOperators(SQLiteOperators):
     """JSON lists through DuckDB's ``json_each`` (the contributed dataflow-duckdb dialect stores lists as JSON),
-    written as SQLite's are; ``json_each`` types differ, so numbers match by value (integers exactly, ``1`` and
-    ``1.0`` alike) and strings by their decoded text."""
+    written as SQLite's are (``$any`` too: only the element test differs); ``json_each`` types differ, so numbers
+    match by value (integers exactly, ``1`` and ``1.0`` alike) and strings by their decoded text."""
 
     @staticmethod
     def _same(left: str, right: str) -> str:
@@ -264,18 +269,14 @@ class DuckDBOperators(SQLiteOperators):
     def _json(mark: str) -> str:
         return f"CAST({mark} AS JSON)"
 
-    def any(self, b: SQLBuilder, cond: Cond, column: str) -> str:
-        tests = []
-        for op, value in _comparisons(cond):
-            kind = _type_class(value)
-            if kind == "number":
-                bound = b.bind(float(value))
-                tests.append(f"(h.type IN {_DUCKDB_NUMBERS} AND TRY_CAST(h.atom AS DOUBLE) {op} {bound})")
-            elif kind == "string":
-                tests.append(f"(h.type = 'VARCHAR' AND json_extract_string(h.value, '$') {op} {b.bind(value)})")
-            else:
-                tests.append(f"(h.type = 'BOOLEAN' AND h.atom {op} {b.bind('true' if value else 'false')})")
-        return f"EXISTS (SELECT 1 FROM json_each({column}) AS h WHERE {' AND '.join(tests)})"
+    @staticmethod
+    def _json_test(b: SQLBuilder, op: str, value: Any) -> str:
+        kind = _type_class(value)
+        if kind == "number":
+            return f"(h.type IN {_DUCKDB_NUMBERS} AND TRY_CAST(h.atom AS DOUBLE) {op} {b.bind(float(value))})"
+        if kind == "string":
+            return f"(h.type = 'VARCHAR' AND json_extract_string(h.value, '$') {op} {b.bind(value)})"
+        return f"(h.type = 'BOOLEAN' AND h.atom {op} {b.bind('true' if value else 'false')})"
 
 
 _BY_DIALECT: dict[str, type[ListOperators]] = {
