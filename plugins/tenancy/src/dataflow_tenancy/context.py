@@ -28,8 +28,6 @@ MAX_TENANT_LENGTH = 64
 MAX_SCHEMA_TENANT_LENGTH = 56
 """The longest tenant id with schemas per tenant: ``tenant_<id>`` must fit PostgreSQL's 63-byte names."""
 _SCHEMA_SAFE = re.compile(r"[A-Za-z0-9_]+\Z")
-_CHECKED_IDS = 4096
-"""How many valid tenant ids an instance remembers (beyond that, ids are checked at every switch)."""
 
 
 def check_tenant_id(value: Any, *, schema_safe: bool = False) -> str:
@@ -72,8 +70,6 @@ class TenantContext:
             f"dataflow_tenant_{instance_name}", default=None)
         self.isolation: Any = None
         """The instance's ``SchemaIsolation`` with ``tenant_isolation="schema"``, else None."""
-        self._checked: dict[str, None] = {}
-        """Tenant ids already found valid (a request switching to its tenant skips the checks)."""
 
     def current(self) -> str | None:
         """The tenant the code running here acts for (the run's ``tenant_id=``, else the innermost
@@ -97,11 +93,7 @@ class TenantContext:
     def switch(self, tenant_id: str) -> TenantBlock:
         """``with db.tenant_context.switch("acme"):`` — act for ``tenant_id`` inside the block (nested
         blocks stack; leaving one restores the tenant before it, even after an exception)."""
-        if type(tenant_id) is not str or tenant_id not in self._checked:
-            check_tenant_id(tenant_id, schema_safe=self.schema_safe)
-            if len(self._checked) < _CHECKED_IDS:
-                self._checked[tenant_id] = None
-        return TenantBlock(self._current, tenant_id)
+        return TenantBlock(self._current, check_tenant_id(tenant_id, schema_safe=self.schema_safe))
 
     def aswitch(self, tenant_id: str) -> TenantBlock:
         """``async with db.tenant_context.aswitch("acme"):`` — ``switch`` for async code (the tenant is

@@ -222,7 +222,7 @@ def _replace(query: Any, **changes: Any) -> Any:
 def _with_where(query: Any, where: Expr) -> Any:
     """``_replace(query, where=where)``, for the reads by id every request makes: no keyword dict."""
     kind = type(query)
-    names, values = _FIELDS.get(kind) or _fields(kind)
+    names, values = _fields(kind)
     current = list(values(query))
     current[names.index("where")] = where
     return kind(*current)
