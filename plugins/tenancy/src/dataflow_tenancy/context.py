@@ -166,11 +166,10 @@ class TenantBlock:
         self._var.reset(self._tokens.pop())
 
     async def __aenter__(self) -> str:
-        self._tokens.append(self._var.set(self.tenant))
-        return self.tenant
+        return self.__enter__()
 
     async def __aexit__(self, *exc: object) -> None:
-        self._var.reset(self._tokens.pop())
+        self.__exit__()
 
 
 def no_tenant(model: str, what: str = "") -> DataFlowError:
