@@ -152,10 +152,10 @@ def _row(value: bytes) -> bytes:
     return prefix + value
 
 
-def _framed(payloads: list[bytes]) -> bytes:
-    """Packets as the server numbers them after a command (from 1), payloads of 16 MiB and more split."""
+def _framed(payloads: list[bytes], seq: int = 1) -> bytes:
+    """Packets as the server numbers them after a command (from 1 after a command sent as one packet),
+    payloads of 16 MiB and more split."""
     out = bytearray()
-    seq = 1
     for payload in payloads:
         while True:
             piece, payload = payload[:0xFFFFFF], payload[0xFFFFFF:]
@@ -166,9 +166,9 @@ def _framed(payloads: list[bytes]) -> bytes:
     return bytes(out)
 
 
-def _parser() -> _Replies:
+def _parser(next_seq: int = 1) -> _Replies:
     _COLUMN_CONVERTERS[_SHAPE] = ((None, None),)  # one column, bytes as they are
-    raw = types.SimpleNamespace(server_status=0, closed=False)
+    raw = types.SimpleNamespace(server_status=0, closed=False, _next_seq_id=next_seq)
     raw.close = lambda: setattr(raw, "closed", True)
     return _Replies(types.SimpleNamespace(raw=raw))  # type: ignore[arg-type]
 
@@ -217,6 +217,14 @@ def test_a_payload_split_at_16_mib_is_joined():
     assert _feed(parser, stream, [1000, len(stream) - 2000, 1000]) == 0
     (select,) = parser.replies
     assert select.rows == [(big,), (b"small",)]
+
+
+def test_replies_after_a_command_sent_in_several_packets_are_numbered_on_from_it():
+    # A statement of 16 MiB or more goes out as several packets (a server allowing more than 16 MiB
+    # takes it): the reply's first packet follows the command's last, not packet 0.
+    parser = _parser(next_seq=3)
+    assert parser.feed(_framed([_ok(1, _STATUS, b"Rows matched: 1  Changed: 1")], seq=3)) == 0
+    assert parser.replies[0].affected == 1 and parser.seq == 4
 
 
 def test_an_error_packet_raises_the_drivers_error():

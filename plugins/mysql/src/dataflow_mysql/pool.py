@@ -295,7 +295,9 @@ class _Replies:
     def __init__(self, conn: MySQLConnection) -> None:
         self.conn = conn
         self.replies: list[Reply] = []
-        self.seq = 1  # the command went out as packet 0
+        # The reply is numbered on from the command's packets: one for most, more for a command of
+        # 16 MiB or more (a server whose max_allowed_packet is above that accepts it).
+        self.seq = conn.raw._next_seq_id
         self.pending = b""  # the start of a packet whose rest has not arrived yet
         self.part = b""  # a payload the server split at 16 MiB, so far
         self.leftover = False
