@@ -152,9 +152,10 @@ class MySQLConnection:
         statement's reply, without a cursor.
 
         aiomysql's cursor makes several objects per statement and per packet (result, column
-        descriptions, packet wrappers); this reads the same packets through the connection's own
-        ``_read_packet`` (sequence checks, error packets, a lost session closed and raised as usual)
-        and decodes rows as PyMySQL does, with each result shape's column converters worked out once.
+        descriptions, packet wrappers); this reads the connection's stream in chunks and splits it
+        into packets itself (``_Replies``: sequence checks, error packets raised as the driver's, a
+        lost session closed and raised as usual) and decodes rows as PyMySQL does, with each result
+        shape's column converters worked out once.
         """
         raw = self.raw
         text = sql % tuple(map(raw.escape, params)) if params else sql
@@ -186,29 +187,6 @@ class MySQLConnection:
         if replies.leftover:
             raw.close()  # a server only sends unasked when it ends the session (its goodbye)
         return replies.replies
-
-    def _converters(self, shape: tuple[bytes, ...]) -> _Converters:
-        """Each column's text encoding and converter, chosen as aiomysql's cursor chooses them."""
-        raw = self.raw
-        chosen = []
-        for data in shape:
-            field = FieldDescriptorPacket(data, raw.encoding)
-            kind = field.type_code
-            encoding: str | None
-            if not raw.use_unicode:
-                encoding = None
-            elif kind == FIELD_TYPE.JSON:
-                encoding = raw.encoding
-            elif kind in TEXT_TYPES:
-                encoding = None if field.charsetnr == _BINARY_CHARSET else raw.encoding
-            else:
-                encoding = "ascii"
-            convert = raw.decoders.get(kind)
-            chosen.append((encoding, None if convert is through else convert))
-        if len(_COLUMN_CONVERTERS) >= _COLUMN_CONVERTERS_MAX:
-            _COLUMN_CONVERTERS.clear()
-        converters = _COLUMN_CONVERTERS[shape] = tuple(chosen)
-        return converters
 
     async def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         cursor = await self.raw.cursor()
@@ -352,8 +330,7 @@ class _Replies:
         elif len(self.shape) < self.count:
             self.shape.append(payload)
         elif self.converters is None:  # the EOF packet after the column definitions
-            shape = tuple(self.shape)
-            self.converters = _COLUMN_CONVERTERS.get(shape) or self.conn._converters(shape)
+            self.converters = _column_converters(self.conn.raw, tuple(self.shape))
         elif first == 0xFE and len(payload) < 9:  # EOF: warning count, status
             self.replies.append(Reply(len(self.rows), b"", self.rows))
             return self._ended(payload[3] | payload[4] << 8)
@@ -365,6 +342,34 @@ class _Replies:
         self.conn.raw.server_status = status
         self._next_reply()
         return not status & _MORE_RESULTS
+
+
+def _column_converters(raw: aiomysql.Connection, shape: tuple[bytes, ...]) -> _Converters:
+    """Each column's text encoding and converter, chosen as aiomysql's cursor chooses them; kept per
+    shape for every connection alike (all are opened with ``PoolManager.connect_kwargs``: one charset,
+    the default decoders)."""
+    found = _COLUMN_CONVERTERS.get(shape)
+    if found is not None:
+        return found
+    chosen = []
+    for data in shape:
+        field = FieldDescriptorPacket(data, raw.encoding)
+        kind = field.type_code
+        encoding: str | None
+        if not raw.use_unicode:
+            encoding = None
+        elif kind == FIELD_TYPE.JSON:
+            encoding = raw.encoding
+        elif kind in TEXT_TYPES:
+            encoding = None if field.charsetnr == _BINARY_CHARSET else raw.encoding
+        else:
+            encoding = "ascii"
+        convert = raw.decoders.get(kind)
+        chosen.append((encoding, None if convert is through else convert))
+    if len(_COLUMN_CONVERTERS) >= _COLUMN_CONVERTERS_MAX:
+        _COLUMN_CONVERTERS.clear()
+    converters = _COLUMN_CONVERTERS[shape] = tuple(chosen)
+    return converters
 
 
 def _lost(raw: aiomysql.Connection, exc: BaseException | None) -> pymysql.err.OperationalError:
