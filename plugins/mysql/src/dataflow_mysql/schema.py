@@ -75,14 +75,16 @@ class MySQLSchema(SchemaDialect):
 
     # ---- introspection ---------------------------------------------------------------------------
     def _scope(self, schema: str | None, tables: Sequence[str] | None, prefix: str = "",
-               column: str = "TABLE_SCHEMA") -> tuple[str, list[Any]]:
+               column: str = "TABLE_SCHEMA", table_column: str = "TABLE_NAME") -> tuple[str, list[Any]]:
+        """A WHERE clause (and its parameters) keeping ``schema`` (default: the current database) and,
+        when given, only ``tables``; ``column`` / ``table_column`` name the view's columns for them."""
         params: list[Any] = []
         if schema is None:
             clause = f"{prefix}{column} = DATABASE()"
         else:
             clause, params = f"{prefix}{column} = %s", [schema]
         if tables is not None:
-            clause += f" AND {prefix}TABLE_NAME IN ({', '.join('%s' for _ in tables)})"
+            clause += f" AND {prefix}{table_column} IN ({', '.join('%s' for _ in tables)})"
             params += list(tables)
         return clause, params
 
@@ -167,10 +169,8 @@ class MySQLSchema(SchemaDialect):
                 indexes[table].append(IndexSchema(index_name, cols, not int(group[0][2]),
                                                   kinds.get((table, index_name)) == "UNIQUE"))
         triggers: dict[str, list[TriggerSchema]] = defaultdict(list)
-        trigger_where, trigger_params = self._scope(schema, None, "", "EVENT_OBJECT_SCHEMA")
-        if tables is not None:  # the server then reads only these tables' trigger files
-            trigger_where += f" AND EVENT_OBJECT_TABLE IN ({', '.join('%s' for _ in tables)})"
-            trigger_params += list(tables)
+        # Narrowed to the tables asked for: the server then reads only their trigger files.
+        trigger_where, trigger_params = self._scope(schema, tables, "", "EVENT_OBJECT_SCHEMA", "EVENT_OBJECT_TABLE")
         for name, table, timing, event, statement in await conn.fetch(
             "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT "
             f"FROM information_schema.TRIGGERS WHERE {trigger_where} ORDER BY TRIGGER_NAME", trigger_params,
