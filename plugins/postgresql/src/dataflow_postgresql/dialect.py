@@ -573,10 +573,9 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         """``VALUES (…)`` for one row, ``SELECT * FROM unnest($1::t[], …)`` for many (multi-row ``VALUES``
         where arrays cannot carry them, and in portable mode), a column of one value bound once."""
         if len(rows) > 1 and self.unnest_ok(model, columns):
-            batch = rows if isinstance(rows, ColumnBatch) else None
-            constants = sum(isinstance(c, Constant) for c in batch.column_data) if batch is not None else 0
-            if batch is not None and 0 < constants < len(columns):  # an array left to give the row count
-                return self._unnest_with_constants(b, model, columns, batch)
+            if (isinstance(rows, ColumnBatch)  # with an array left to give the row count
+                    and 0 < sum(isinstance(c, Constant) for c in rows.column_data) < len(columns)):
+                return self._unnest_with_constants(b, model, columns, rows)
             fields = model.field_map
             arrays = ", ".join(f"{b.bind(values)}::{self.column_type(fields[name])}[]"
                                for name, values in zip(columns, self.encoded_columns(model, columns, rows),
