@@ -639,7 +639,7 @@ class PostgreSQLDialect(PostgreSQLSchema, SQLDialect):
         column and written through the int8 codec, the same 8 bytes.
         """
         stamps = self.constant_stamps(q)
-        if not stamps or not hasattr(conn, "copies_by_query") or not conn.copies_by_query():
+        if not stamps or not conn.copies_by_query():
             return -1
         table = self.quote(q.model.table)
         names = [self.quote(c) for c in q.columns]
